@@ -1,0 +1,58 @@
+"""Time, injected: the core never reads a clock, the engine asks the one it was given.
+
+Deadlines are data on the record; nothing sleeps. A simulated clock makes tests and simulations
+exact and fast.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Protocol, runtime_checkable
+
+__all__ = ["Clock", "SimulatedClock", "SystemClock"]
+
+
+@runtime_checkable
+class Clock(Protocol):
+    """Anything with ``now()`` returning an aware datetime."""
+
+    def now(self) -> datetime: ...
+
+
+class SystemClock:
+    """The wall clock, in UTC."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class SimulatedClock:
+    """A clock that moves only when told to; for tests, replays and simulations."""
+
+    __slots__ = ("_now",)
+
+    def __init__(self, start: datetime | None = None) -> None:
+        start = start if start is not None else datetime(2026, 1, 1, tzinfo=UTC)
+        if start.tzinfo is None:
+            raise ValueError("SimulatedClock needs an aware datetime, e.g. datetime(2026, 3, 1, tzinfo=UTC)")
+        self._now = start
+
+    def now(self) -> datetime:
+        return self._now
+
+    def advance(self, delta: timedelta | None = None, /, **kwargs: float) -> datetime:
+        """Move forward by ``delta`` or by ``timedelta(**kwargs)``; time never goes back."""
+        step = delta if delta is not None else timedelta(**kwargs)
+        if step < timedelta(0):
+            raise ValueError("a simulated clock only moves forward")
+        self._now += step
+        return self._now
+
+    def set(self, when: datetime) -> datetime:
+        """Jump to ``when`` (not earlier than now)."""
+        if when.tzinfo is None:
+            raise ValueError("use an aware datetime")
+        if when < self._now:
+            raise ValueError(f"cannot go back from {self._now.isoformat()} to {when.isoformat()}")
+        self._now = when
+        return self._now

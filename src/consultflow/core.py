@@ -1,0 +1,334 @@
+"""The pure core: (procedure, record, command, context) -> a step or a refusal.
+
+No I/O, no clock, no randomness: the same inputs always give the same step, which is what makes
+the engine testable, replayable and fast enough for simulations. The engine (``engine.py``) does
+the loading, the writing and the time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+from .commands import Command, Propose
+from .context import Context
+from .deadlines import next_due
+from .effects import EFFECTS
+from .log import LogEntry, entry_body, entry_hash
+from .notices import Notice, audience_for
+from .procedure import NEW, Option, Procedure
+from .records import SCHEMA_VERSION, Consultation
+from .refusals import Failure, Refused
+from .roles import Actor, Role
+from .vocabulary import Event, State
+
+__all__ = ["Step", "authorise", "check", "decide"]
+
+
+@attrs.frozen(slots=True)
+class Step:
+    """What one command did: the new record, its log entries and the notices to send.
+    ``record.version`` equals the seq of the last entry."""
+
+    record: Consultation
+    entries: tuple[LogEntry, ...]
+    notices: tuple[Notice, ...]
+
+    @property
+    def expected_version(self) -> int:
+        """The version the store must hold before this step (optimistic concurrency)."""
+        return self.record.version - len(self.entries)
+
+
+_ROLE_ORDER: Mapping[Role, int] = {r: i for i, r in enumerate(Role)}
+_RELATIONAL = frozenset({Role.PROPOSER, Role.ROTATING_CHAIR})
+
+
+def authorise(option_roles: frozenset[Role], record: Consultation | None, actor: Actor) -> str | Failure:
+    """The role under which ``actor`` may fire a transition allowing ``option_roles``, or why not.
+
+    Default deny. ``proposer`` matches the actor who proposed; a rotating chair acts only on the
+    consultation that named them chair.
+    """
+    best: Role | None = None
+    for role in actor.roles & option_roles:
+        if role in _RELATIONAL:
+            continue
+        if best is None or _ROLE_ORDER[role] < _ROLE_ORDER[best]:
+            best = role
+    if best is not None:
+        return best.value
+    if record is not None:
+        if Role.PROPOSER in option_roles and record.proposer == actor.id:
+            return Role.PROPOSER.value
+        if Role.ROTATING_CHAIR in option_roles and Role.ROTATING_CHAIR in actor.roles:
+            if record.chair == actor.id:
+                return Role.ROTATING_CHAIR.value
+            return Failure("not_the_chair", {"chair": record.chair or "-"})
+    return Failure("role_not_allowed", {"actor": actor.id, "allowed": sorted(r.value for r in option_roles)})
+
+
+def _refuse(failure: Failure, rule: str, trigger: str, record: Consultation | None) -> Refused:
+    data: dict[str, object] = {"action": trigger, **failure.data}
+    if failure.code == "role_not_allowed":
+        data["allowed"] = failure.data["allowed"]
+    return Refused(
+        failure.code,
+        rule=rule,
+        data=data,
+        trigger=trigger,
+        state=None if record is None else record.state.value,
+        consultation=None if record is None else record.id,
+    )
+
+
+def _route(
+    procedure: Procedure, record: Consultation | None, command: Command | None, ctx: Context
+) -> tuple[Option | None, Refused | None]:
+    trigger = command.trigger.value if command is not None else ""
+    state = NEW if record is None else record.state.value
+    options = procedure.options(state, trigger)
+    if options is None:
+        failure = Failure("invalid_in_state", {"state": state, "next": list(procedure.triggers_from(state))})
+        return None, _refuse(failure, "state", trigger, record)
+    rules = procedure.rules
+    for opt in options:
+        if all(r.test(rules, record, command, ctx) for r in opt.routes):
+            return opt, None
+    return None, _refuse(Failure("no_route"), "route", trigger, record)
+
+
+def check(
+    procedure: Procedure,
+    record: Consultation | None,
+    trigger: str,
+    ctx: Context,
+    command: Command | None = None,
+) -> tuple[str | None, Refused | None]:
+    """Would ``ctx.actor`` be allowed ``trigger`` now? Returns (role, None) or (None, refusal).
+
+    Without a command, only the rules that do not read one are checked (``Engine.allowed``).
+    """
+    state = NEW if record is None else record.state.value
+    options = procedure.options(state, trigger)
+    if options is None:
+        failure = Failure("invalid_in_state", {"state": state, "next": list(procedure.triggers_from(state))})
+        return None, _refuse(failure, "state", trigger, record)
+    roles = frozenset().union(*(o.roles for o in options))
+    granted = authorise(roles, record, ctx.actor)
+    if isinstance(granted, Failure):
+        return None, _refuse(granted, "role", trigger, record)
+    rules = procedure.rules
+    chosen = None
+    for opt in options:
+        if command is None and any(r.needs_command for r in opt.routes):
+            chosen = chosen or opt
+            continue
+        if all(r.test(rules, record, command, ctx) for r in opt.routes):
+            chosen = opt
+            break
+    if chosen is None:
+        return None, _refuse(Failure("no_route"), "route", trigger, record)
+    for g in chosen.guards:
+        if command is None and g.needs_command:
+            continue
+        found = g.check(rules, record, command, ctx)
+        if found is not None:
+            return None, _refuse(found, g.name, trigger, record)
+    return granted, None
+
+
+def decide(procedure: Procedure, record: Consultation | None, command: Command, ctx: Context) -> Step | Refused:
+    """The heart of the library: apply ``command`` to ``record`` under ``procedure``.
+
+    Returns the ``Step`` (new record, log entries, notices) or the ``Refused`` explaining which
+    rule failed. Nothing is mutated; a refusal changes nothing.
+    """
+    trigger = command.trigger.value
+    state = NEW if record is None else record.state.value
+    options = procedure.options(state, trigger)
+    if options is None:
+        failure = Failure("invalid_in_state", {"state": state, "next": list(procedure.triggers_from(state))})
+        return _refuse(failure, "state", trigger, record)
+    if record is not None and isinstance(command, Propose):
+        return _refuse(Failure("invalid_in_state", {"state": state, "next": []}), "state", trigger, record)
+    # Authorise against every role the trigger admits here, before any rule reads the record.
+    roles = options[0].roles if len(options) == 1 else frozenset().union(*(o.roles for o in options))
+    granted = authorise(roles, record, ctx.actor)
+    if isinstance(granted, Failure):
+        return _refuse(granted, "role", trigger, record)
+    rules = procedure.rules
+    chosen: Option | None = None
+    for opt in options:
+        for route in opt.routes:
+            if not route.test(rules, record, command, ctx):
+                break
+        else:
+            chosen = opt
+            break
+    if chosen is None:
+        return _refuse(Failure("no_route"), "route", trigger, record)
+    if chosen.roles is not roles:
+        granted = authorise(chosen.roles, record, ctx.actor)
+        if isinstance(granted, Failure):
+            return _refuse(granted, "role", trigger, record)
+    for guard in chosen.guards:
+        found = guard.check(rules, record, command, ctx)
+        if found is not None:
+            return _refuse(found, guard.name, trigger, record)
+
+    if record is None:
+        assert isinstance(command, Propose)  # only 'propose' leaves NEW (checked at build)
+        return _propose(procedure, command, ctx, granted)
+
+    target = chosen.target if chosen.target is not None else record.state
+    update, events = EFFECTS[trigger](rules, record, command, ctx, granted, target)
+    return _assemble(record, update, events, target, ctx, granted)
+
+
+def _propose(procedure: Procedure, cmd: Propose, ctx: Context, role: str) -> Step | Refused:
+    cid = cmd.id or ctx.new_id
+    if not cid:
+        raise ValueError("a new consultation needs an id: set Propose.id or Context.new_id")
+    now = ctx.now
+    respond_by = now + procedure.rules.proposal_deadline
+    blank = Consultation.model_construct(
+        schema_version=SCHEMA_VERSION,
+        id=cid,
+        community=cmd.community,
+        topic=cmd.topic,
+        title=cmd.title,
+        description=cmd.description,
+        proposer=ctx.actor.id,
+        form=cmd.form,
+        carrier=cmd.carrier,
+        major=cmd.major,
+        budget=cmd.budget,
+        state=State.PROPOSED,
+        version=0,
+        head="",
+        procedure=procedure.name,
+        procedure_version=procedure.version,
+        cycle=1,
+        proposed_at=now,
+        respond_by=respond_by,
+        schedule=None,
+        decision_due=None,
+        invited=(),
+        chair=None,
+        rounds=(),
+        decisions=(),
+        reviews=(),
+        publications=(),
+        progress=(),
+        feedback=(),
+        inspections=(),
+        missed=(),
+        next_due=respond_by,
+    )
+    data = {
+        "community": cmd.community,
+        "topic": cmd.topic,
+        "title": cmd.title,
+        "carrier": cmd.carrier.value,
+        "form": cmd.form.value,
+        "major": cmd.major,
+        "budget": None if cmd.budget is None else str(cmd.budget),
+        "procedure": procedure.name,
+        "procedure_version": procedure.version,
+    }
+    body = entry_body(SCHEMA_VERSION, cid, 1, Event.PROPOSED, None, State.PROPOSED, ctx.actor.id, role, now, data, "")
+    digest = entry_hash(body)
+    entry = _entry(body, digest, now)
+    record = blank.model_copy(update={"version": 1, "head": digest})
+    return Step(record, (entry,), ())
+
+
+def _entry(body: dict[str, Any], digest: str, at: datetime) -> LogEntry:
+    return LogEntry.model_construct(
+        schema_version=body["schema_version"],
+        consultation=body["consultation"],
+        seq=body["seq"],
+        event=Event(body["event"]),
+        source=None if body["from"] is None else State(body["from"]),
+        target=State(body["to"]),
+        actor=body["actor"],
+        role=body["role"],
+        at=at,
+        data=body["data"],
+        prev=body["prev"],
+        hash=digest,
+    )
+
+
+def _assemble(
+    record: Consultation,
+    update: dict[str, Any],
+    events: list[tuple[Event, dict[str, Any]]],
+    target: State,
+    ctx: Context,
+    role: str,
+) -> Step:
+    cid = record.id
+    source = record.state
+    now = ctx.now
+    actor = ctx.actor.id
+    prev = record.head
+    seq = record.version
+    last = len(events) - 1
+    entries = []
+    for i, (event, data) in enumerate(events):
+        seq += 1
+        body = entry_body(
+            SCHEMA_VERSION,
+            cid,
+            seq,
+            event,
+            source,
+            target if i == last else source,
+            actor,
+            role,
+            now,
+            data,
+            prev,
+        )
+        prev = entry_hash(body)
+        entries.append(_entry(body, prev, now))
+    d = record.__dict__
+    decisions = update.get("decisions", d["decisions"])
+    update["state"] = target
+    update["version"] = seq
+    update["head"] = prev
+    update["next_due"] = next_due(
+        target,
+        update.get("cycle", d["cycle"]),
+        d["respond_by"],
+        update.get("decision_due", d["decision_due"]),
+        decisions[-1] if decisions else None,
+        update.get("progress", d["progress"]),
+        update.get("missed", d["missed"]),
+    )
+    new = record.model_copy(update=update)
+    notices = []
+    for entry in entries:
+        audience = audience_for(entry.event, new)
+        if audience:
+            notices.append(
+                Notice.model_construct(
+                    key=f"{cid}:{entry.seq}",
+                    consultation=cid,
+                    seq=entry.seq,
+                    event=entry.event,
+                    audience=audience,
+                    title=new.title,
+                    created_at=now,
+                    status="pending",
+                    attempts=0,
+                    not_before=None,
+                    last_error="",
+                )
+            )
+    return Step(new, tuple(entries), tuple(notices))

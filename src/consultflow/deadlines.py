@@ -1,0 +1,92 @@
+"""Deadlines as data (议而不决, 决而不施): which are pending, which have passed. Pure functions of the
+record and a time; ``Engine.tick`` asks the store for records whose ``next_due`` has passed and
+lets the core mark them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+
+import attrs
+
+from .records import Consultation, Decision, ProgressReport
+from .vocabulary import State
+
+__all__ = ["Deadline", "measure_done", "next_due", "overdue", "pending_deadlines"]
+
+_UNDECIDED = frozenset({State.NOTIFIED, State.CONSULTING})
+_CARRYING_OUT = frozenset({State.FEEDBACK, State.SUPERVISING})
+
+
+@attrs.frozen(slots=True)
+class Deadline:
+    """One deadline: a stable key (so it is reported once), its kind and when it falls due."""
+
+    key: str
+    kind: str  # "proposal" (unanswered), "decision" (议而不决), "measure" (决而不施)
+    due: datetime
+    measure: int | None = None
+
+
+def measure_done(progress: tuple[ProgressReport, ...], decision: int, index: int) -> bool:
+    return any(p.decision == decision and p.measure == index and p.percent == 100 for p in progress)
+
+
+def pending_deadlines(
+    state: State,
+    cycle: int,
+    respond_by: datetime | None,
+    decision_due: datetime | None,
+    decision: Decision | None,
+    progress: tuple[ProgressReport, ...],
+    missed: tuple[str, ...],
+) -> Iterator[Deadline]:
+    """Deadlines that still apply in ``state`` and have not been reported yet."""
+    if state is State.PROPOSED and respond_by is not None:
+        key = "proposal"
+        if key not in missed:
+            yield Deadline(key, "proposal", respond_by)
+    elif state in _UNDECIDED and decision_due is not None:
+        key = f"decision:{cycle}"
+        if key not in missed:
+            yield Deadline(key, "decision", decision_due)
+    elif state in _CARRYING_OUT and decision is not None:
+        for index, m in enumerate(decision.measures):
+            key = f"measure:{decision.number}:{index}"
+            if key not in missed and not measure_done(progress, decision.number, index):
+                yield Deadline(key, "measure", m.due, index)
+
+
+def next_due(
+    state: State,
+    cycle: int,
+    respond_by: datetime | None,
+    decision_due: datetime | None,
+    decision: Decision | None,
+    progress: tuple[ProgressReport, ...],
+    missed: tuple[str, ...],
+) -> datetime | None:
+    """The earliest pending deadline, stored on the record so stores can index it."""
+    best: datetime | None = None
+    for d in pending_deadlines(state, cycle, respond_by, decision_due, decision, progress, missed):
+        if best is None or d.due < best:
+            best = d.due
+    return best
+
+
+def overdue(record: Consultation, now: datetime) -> list[Deadline]:
+    """The record's deadlines that have passed by ``now`` and were not reported yet."""
+    return [
+        d
+        for d in pending_deadlines(
+            record.state,
+            record.cycle,
+            record.respond_by,
+            record.decision_due,
+            record.current_decision,
+            record.progress,
+            record.missed,
+        )
+        if d.due <= now
+    ]

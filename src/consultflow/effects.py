@@ -1,0 +1,301 @@
+"""What each step does to the case file: the fields it changes and the events it logs.
+
+One function per trigger, pure: (rules, record, command, context, role, target state) in, the
+record's changed fields and the (event, data) pairs out. The core wraps them into log entries;
+event data holds JSON values only (money as strings, times as ISO strings), never personal data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from .commands import (
+    Close,
+    CloseRound,
+    Command,
+    Decide,
+    Escalate,
+    Inspect,
+    Notify,
+    OpenRound,
+    Publish,
+    RecordFeedback,
+    RecordOpinion,
+    Reject,
+    ReportProgress,
+    RequestReconsultation,
+    Resume,
+    ReviewLegality,
+    Withdraw,
+)
+from .context import Context
+from .deadlines import overdue
+from .guards import tally
+from .records import (
+    Consultation,
+    Decision,
+    Inspection,
+    LegalityReview,
+    Opinion,
+    ProgressReport,
+    Publication,
+    ResidentFeedback,
+    Round,
+    Schedule,
+)
+from .roles import Role
+from .rules import Rules
+from .vocabulary import Event, State, Verdict
+
+__all__ = ["EFFECTS", "Effect", "Events"]
+
+Events = list[tuple[Event, dict[str, Any]]]
+Effect = tuple[dict[str, Any], Events]
+EffectFn = Callable[[Rules, Consultation, Any, Context, str, State], Effect]
+
+_RESIDENT_ROLES = frozenset({Role.RESIDENT, Role.RESIDENT_REPRESENTATIVE})
+
+
+def _reject(rules: Rules, rec: Consultation, cmd: Reject, ctx: Context, role: str, to: State) -> Effect:
+    return {}, [(Event.REJECTED, {"reason": cmd.reason})]
+
+
+def _withdraw(rules: Rules, rec: Consultation, cmd: Withdraw, ctx: Context, role: str, to: State) -> Effect:
+    return {}, [(Event.WITHDRAWN, {"reason": cmd.reason})]
+
+
+def _notify(rules: Rules, rec: Consultation, cmd: Notify, ctx: Context, role: str, to: State) -> Effect:
+    now = ctx.now
+    notice_ends = now + rules.notice_period
+    schedule = Schedule.model_construct(notified_at=now, notice_ends=notice_ends, meeting_at=cmd.meeting_at)
+    update = {
+        "schedule": schedule,
+        "invited": cmd.invite,
+        "chair": cmd.chair,
+        "decision_due": now + rules.decision_deadline,
+    }
+    data = {
+        "meeting_at": cmd.meeting_at.isoformat(),
+        "notice_ends": notice_ends.isoformat(),
+        "invited": len(cmd.invite),
+        "chair": cmd.chair,
+        "venue": cmd.venue,
+        "channels": [c.value for c in cmd.channels],
+    }
+    return update, [(Event.NOTIFIED, data)]
+
+
+def _open_round(rules: Rules, rec: Consultation, cmd: OpenRound, ctx: Context, role: str, to: State) -> Effect:
+    number = len(rec.rounds) + 1
+    rnd = Round.model_construct(
+        number=number,
+        cycle=rec.cycle,
+        opened_at=ctx.now,
+        opened_by=ctx.actor.id,
+        agenda=cmd.agenda,
+        attendees=tuple(dict.fromkeys(cmd.attendees)),
+        resident_attended=False,
+        opinions=(),
+        closed_at=None,
+        summary="",
+        tally=None,
+    )
+    data = {"round": number, "cycle": rec.cycle, "attendees": len(rnd.attendees)}
+    return {"rounds": (*rec.rounds, rnd)}, [(Event.ROUND_OPENED, data)]
+
+
+def _replace_last_round(rec: Consultation, rnd: Round) -> tuple[Round, ...]:
+    return (*rec.rounds[:-1], rnd)
+
+
+def _record_opinion(rules: Rules, rec: Consultation, cmd: RecordOpinion, ctx: Context, role: str, to: State) -> Effect:
+    rnd = rec.rounds[-1]
+    who = ctx.actor.id
+    op = Opinion.model_construct(participant=who, role=Role(role), stance=cmd.stance, text=cmd.text, at=ctx.now)
+    attendees = rnd.attendees if who in rnd.attendees else (*rnd.attendees, who)
+    resident = rnd.resident_attended or not _RESIDENT_ROLES.isdisjoint(ctx.actor.roles)
+    new = rnd.model_copy(
+        update={"opinions": (*rnd.opinions, op), "attendees": attendees, "resident_attended": resident}
+    )
+    data = {"round": rnd.number, "stance": cmd.stance.value, "text": cmd.text}
+    return {"rounds": _replace_last_round(rec, new)}, [(Event.OPINION_RECORDED, data)]
+
+
+def _close_round(rules: Rules, rec: Consultation, cmd: CloseRound, ctx: Context, role: str, to: State) -> Effect:
+    rnd = rec.rounds[-1]
+    t = tally(rules, rec, rnd)
+    new = rnd.model_copy(update={"closed_at": ctx.now, "summary": cmd.summary, "tally": t})
+    data: dict[str, Any] = {"round": rnd.number, **t.model_dump(), "summary": cmd.summary}
+    events: Events = [(Event.ROUND_CLOSED, data)]
+    if to is State.ESCALATED:
+        events.append((Event.ESCALATED, {"reason": "no_consensus_at_round_limit", "rounds": rec.rounds_in_cycle}))
+    return {"rounds": _replace_last_round(rec, new)}, events
+
+
+def _decide(rules: Rules, rec: Consultation, cmd: Decide, ctx: Context, role: str, to: State) -> Effect:
+    number = len(rec.decisions) + 1
+    d = Decision.model_construct(
+        number=number,
+        cycle=rec.cycle,
+        round=rec.rounds[-1].number,
+        resolution=cmd.resolution,
+        decided_by=ctx.actor.id,
+        decided_at=ctx.now,
+        measures=cmd.measures,
+        advice_adopted=cmd.advice_adopted,
+        hearing_record=cmd.hearing_record,
+        agreement_parties=cmd.agreement_parties,
+    )
+    data = {
+        "decision": number,
+        "round": d.round,
+        "resolution": cmd.resolution,
+        "measures": [
+            {"title": m.title, "owner": m.owner, "due": m.due.isoformat(), "budget": str(m.budget)}
+            for m in cmd.measures
+        ],
+        "budget": str(d.budget),
+        "advice_adopted": cmd.advice_adopted,
+        "agreement_parties": list(cmd.agreement_parties),
+        "hearing_record": bool(cmd.hearing_record),
+    }
+    return {"decisions": (*rec.decisions, d)}, [(Event.DECIDED, data)]
+
+
+def _review(rules: Rules, rec: Consultation, cmd: ReviewLegality, ctx: Context, role: str, to: State) -> Effect:
+    decision = rec.decisions[-1].number
+    review = LegalityReview.model_construct(
+        decision=decision,
+        reviewer=ctx.actor.id,
+        verdict=cmd.verdict,
+        legal_basis=cmd.legal_basis,
+        correction=cmd.correction,
+        education_note=cmd.education_note,
+        at=ctx.now,
+    )
+    data = {
+        "decision": decision,
+        "verdict": cmd.verdict.value,
+        "legal_basis": cmd.legal_basis,
+        "correction": cmd.correction,
+        "education_note": cmd.education_note,
+    }
+    events: Events = [(Event.LEGALITY_REVIEWED, data)]
+    if cmd.verdict is Verdict.UNLAWFUL and to is State.ESCALATED:
+        events.append((Event.ESCALATED, {"reason": "unlawful_at_round_limit", "rounds": rec.rounds_in_cycle}))
+    return {"reviews": (*rec.reviews, review)}, events
+
+
+def _publish(rules: Rules, rec: Consultation, cmd: Publish, ctx: Context, role: str, to: State) -> Effect:
+    decision = rec.decisions[-1].number
+    pub = Publication.model_construct(
+        decision=decision, channels=cmd.channels, summary=cmd.summary, by=ctx.actor.id, at=ctx.now
+    )
+    data = {"decision": decision, "channels": [c.value for c in cmd.channels], "summary": cmd.summary}
+    return {"publications": (*rec.publications, pub)}, [(Event.PUBLISHED, data)]
+
+
+def _report_progress(
+    rules: Rules, rec: Consultation, cmd: ReportProgress, ctx: Context, role: str, to: State
+) -> Effect:
+    decision = rec.decisions[-1].number
+    rep = ProgressReport.model_construct(
+        decision=decision,
+        measure=cmd.measure,
+        percent=cmd.percent,
+        spent=cmd.spent,
+        note=cmd.note,
+        by=ctx.actor.id,
+        at=ctx.now,
+    )
+    data = {
+        "decision": decision,
+        "measure": cmd.measure,
+        "percent": cmd.percent,
+        "spent": str(cmd.spent),
+        "note": cmd.note,
+    }
+    return {"progress": (*rec.progress, rep)}, [(Event.PROGRESS_REPORTED, data)]
+
+
+def _record_feedback(
+    rules: Rules, rec: Consultation, cmd: RecordFeedback, ctx: Context, role: str, to: State
+) -> Effect:
+    fb = ResidentFeedback.model_construct(
+        participant=ctx.actor.id, satisfaction=cmd.satisfaction, comment=cmd.comment, at=ctx.now
+    )
+    data = {"satisfaction": cmd.satisfaction, "comment": cmd.comment}
+    return {"feedback": (*rec.feedback, fb)}, [(Event.FEEDBACK_RECEIVED, data)]
+
+
+def _start_supervision(rules: Rules, rec: Consultation, cmd: Command, ctx: Context, role: str, to: State) -> Effect:
+    return {}, [(Event.SUPERVISION_STARTED, {"decision": rec.decisions[-1].number})]
+
+
+def _inspect(rules: Rules, rec: Consultation, cmd: Inspect, ctx: Context, role: str, to: State) -> Effect:
+    ins = Inspection.model_construct(
+        cycle=rec.cycle, inspector=ctx.actor.id, passed=cmd.passed, findings=cmd.findings, at=ctx.now
+    )
+    data = {"cycle": rec.cycle, "passed": cmd.passed, "findings": cmd.findings}
+    return {"inspections": (*rec.inspections, ins)}, [(Event.INSPECTED, data)]
+
+
+def _new_cycle(rules: Rules, rec: Consultation, ctx: Context) -> dict[str, Any]:
+    return {"cycle": rec.cycle + 1, "decision_due": ctx.now + rules.decision_deadline}
+
+
+def _request_reconsultation(
+    rules: Rules, rec: Consultation, cmd: RequestReconsultation, ctx: Context, role: str, to: State
+) -> Effect:
+    data = {"problems": cmd.problems, "cycle": rec.cycle + 1}
+    return _new_cycle(rules, rec, ctx), [(Event.RECONSULTATION_REQUESTED, data)]
+
+
+def _escalate(rules: Rules, rec: Consultation, cmd: Escalate, ctx: Context, role: str, to: State) -> Effect:
+    return {}, [(Event.ESCALATED, {"reason": cmd.reason})]
+
+
+def _resume(rules: Rules, rec: Consultation, cmd: Resume, ctx: Context, role: str, to: State) -> Effect:
+    data = {"instructions": cmd.instructions, "cycle": rec.cycle + 1}
+    return _new_cycle(rules, rec, ctx), [(Event.RESUMED, data)]
+
+
+def _close(rules: Rules, rec: Consultation, cmd: Close, ctx: Context, role: str, to: State) -> Effect:
+    return {}, [(Event.CLOSED, {"summary": cmd.summary, "by_ruling": rec.state is State.ESCALATED})]
+
+
+def _mark_overdue(rules: Rules, rec: Consultation, cmd: Command, ctx: Context, role: str, to: State) -> Effect:
+    missed = overdue(rec, ctx.now)
+    events: Events = [
+        (
+            Event.DEADLINE_MISSED,
+            {"deadline": d.key, "kind": d.kind, "due": d.due.isoformat(), "measure": d.measure},
+        )
+        for d in missed
+    ]
+    if to is State.ESCALATED:
+        events.append((Event.ESCALATED, {"reason": "overdue", "deadlines": [d.key for d in missed]}))
+    return {"missed": (*rec.missed, *(d.key for d in missed))}, events
+
+
+EFFECTS: Mapping[str, EffectFn] = {
+    "reject": _reject,
+    "withdraw": _withdraw,
+    "notify": _notify,
+    "open_round": _open_round,
+    "record_opinion": _record_opinion,
+    "close_round": _close_round,
+    "decide": _decide,
+    "review": _review,
+    "publish": _publish,
+    "report_progress": _report_progress,
+    "record_feedback": _record_feedback,
+    "start_supervision": _start_supervision,
+    "inspect": _inspect,
+    "request_reconsultation": _request_reconsultation,
+    "escalate": _escalate,
+    "resume": _resume,
+    "close": _close,
+    "mark_overdue": _mark_overdue,
+}

@@ -1,0 +1,193 @@
+"""The engine: the thin shell around the pure core.
+
+It loads a record, asks the core what the command does, and appends the step with the version it
+loaded (a concurrent writer gets ``Conflict``, never a lost update). Time comes from the injected
+clock, new ids from the injected factory; nothing else here decides anything.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
+
+import attrs
+
+from .catalogue import Catalogue
+from .clock import Clock, SystemClock
+from .commands import Command, ConsultationCommand, MarkOverdue, Propose
+from .context import Context
+from .core import Step, check, decide
+from .errors import Conflict, InvalidInput, UnknownProcedure
+from .i18n import Lang
+from .log import LogEntry, Verification, verify
+from .procedure import Procedure, six_step
+from .records import Consultation
+from .refusals import Refused
+from .roles import Actor, Role
+from .storage.base import Query, Store
+from .storage.memory import MemoryStore
+from .vocabulary import State
+
+__all__ = ["CLOCK_ACTOR", "Engine", "Permission"]
+
+CLOCK_ACTOR = Actor("consultflow:clock", roles={Role.SYSTEM})
+_ACTIVE = frozenset(s for s in State if s not in {State.CLOSED, State.REJECTED, State.WITHDRAWN})
+
+
+@attrs.frozen(slots=True)
+class Permission:
+    """Whether an actor may fire ``trigger`` now; if not, the refusal says why."""
+
+    trigger: str
+    allowed: bool
+    role: str | None = None
+    refusal: Refused | None = None
+
+    def explain(self, lang: Lang = "en") -> str:
+        return "" if self.refusal is None else self.refusal.explain(lang)
+
+
+def _uuid() -> str:
+    return str(uuid.uuid4())
+
+
+class Engine:
+    """Runs commands against a store under a procedure.
+
+    ``procedure`` is used for new proposals (``variants`` may give a community its own);
+    ``procedures`` lists older definitions so records made under them still load.
+    """
+
+    def __init__(
+        self,
+        procedure: Procedure | None = None,
+        store: Store | None = None,
+        *,
+        clock: Clock | None = None,
+        catalogue: Catalogue | None = None,
+        variants: Mapping[str, Procedure] | None = None,
+        procedures: Iterable[Procedure] = (),
+        ids: Callable[[], str] = _uuid,
+    ) -> None:
+        self.procedure = procedure if procedure is not None else six_step()
+        self.store: Store = store if store is not None else MemoryStore()
+        self.clock: Clock = clock if clock is not None else SystemClock()
+        self.catalogue = catalogue if catalogue is not None else Catalogue()
+        self.variants: Mapping[str, Procedure] = dict(variants or {})
+        known = [self.procedure, *self.variants.values(), *procedures]
+        self._procedures = {p.key: p for p in known}
+        self._ids = ids
+
+    # ---- the one entry point --------------------------------------------------------------------
+    def execute(self, command: Command, *, by: Actor) -> Consultation:
+        """Run ``command`` as ``by`` and return the consultation as it now stands.
+
+        Raises ``Refused`` (nothing written) when the procedure does not allow it, ``Conflict``
+        when someone else wrote first, ``NotFound`` for an unknown consultation.
+        """
+        return self.run(command, by=by).record
+
+    def run(self, command: Command, *, by: Actor) -> Step:
+        """Like ``execute``, but returns the whole step: record, log entries, notices."""
+        if not isinstance(command, Command):
+            raise InvalidInput(f"expected a consultflow command (Propose, Notify, ...), got {type(command).__name__}")
+        if not isinstance(by, Actor):
+            raise InvalidInput(f"'by' must be a consultflow.Actor, got {type(by).__name__}")
+        record, procedure = self._load_for(command)
+        ctx = Context(
+            now=self._now(),
+            actor=by,
+            new_id=self._ids() if record is None else None,
+            catalogue=self.catalogue,
+        )
+        result = decide(procedure, record, command, ctx)
+        if isinstance(result, Refused):
+            raise result
+        self.store.append(result, 0 if record is None else record.version)
+        return result
+
+    # ---- reading ----------------------------------------------------------------------------------
+    def get(self, consultation: str) -> Consultation:
+        return self.store.load(consultation)
+
+    def history(self, consultation: str) -> tuple[LogEntry, ...]:
+        """Every log entry of the consultation, in order."""
+        return tuple(self.store.entries(consultation))
+
+    def verify(self, consultation: str) -> Verification:
+        """Check the stored chain and that the record agrees with it (head and version)."""
+        record = self.store.load(consultation)
+        return verify(self.store.entries(consultation), head=record.head, version=record.version)
+
+    def find(self, query: Query | None = None) -> Sequence[Consultation]:
+        return self.store.find(query or Query())
+
+    def procedure_of(self, record: Consultation) -> Procedure:
+        p = self._procedures.get((record.procedure, record.procedure_version))
+        if p is None:
+            raise UnknownProcedure(record.procedure, record.procedure_version)
+        return p
+
+    # ---- asking before acting ----------------------------------------------------------------------
+    def allowed(self, consultation: str, *, by: Actor) -> tuple[Permission, ...]:
+        """For each next step of the procedure: may ``by`` take it now, and if not, why not.
+
+        Rules that read a command's content (a decision's measures, say) are checked on
+        ``execute``; use ``explain`` to test a whole command.
+        """
+        record = self.store.load(consultation)
+        procedure = self.procedure_of(record)
+        ctx = Context(now=self._now(), actor=by, catalogue=self.catalogue)
+        out = []
+        for trigger in procedure.triggers_from(record.state.value):
+            role, refusal = check(procedure, record, trigger, ctx)
+            out.append(Permission(trigger, refusal is None, role, refusal))
+        return tuple(out)
+
+    def explain(self, command: Command, *, by: Actor) -> Refused | None:
+        """Dry run: the refusal ``execute`` would raise, or ``None`` if it would go through now."""
+        record, procedure = self._load_for(command)
+        ctx = Context(now=self._now(), actor=by, new_id="dry-run" if record is None else None, catalogue=self.catalogue)
+        result = decide(procedure, record, command, ctx)
+        return result if isinstance(result, Refused) else None
+
+    # ---- time --------------------------------------------------------------------------------------
+    def tick(self, now: datetime | None = None) -> tuple[Step, ...]:
+        """Find what is overdue at ``now`` (default: the clock) and log it: unanswered proposals,
+        consultations with no decision by their deadline (议而不决), measures not carried out by
+        their due date (决而不施); escalate where the procedure says so.
+
+        A record changed by someone else meanwhile is left for the next tick.
+        """
+        when = now if now is not None else self._now()
+        if when.tzinfo is None:
+            raise InvalidInput("tick(now) needs an aware datetime")
+        steps = []
+        for record in self.store.find(Query(states=_ACTIVE, due_before=when)):
+            procedure = self.procedure_of(record)
+            ctx = Context(now=when, actor=CLOCK_ACTOR, catalogue=self.catalogue)
+            result = decide(procedure, record, MarkOverdue(consultation=record.id), ctx)
+            if isinstance(result, Refused):
+                continue  # next_due was stale; nothing is overdue any more
+            try:
+                self.store.append(result, record.version)
+            except Conflict:
+                continue
+            steps.append(result)
+        return tuple(steps)
+
+    # ---- internals -----------------------------------------------------------------------------------
+    def _now(self) -> datetime:
+        now = self.clock.now()
+        if now.tzinfo is None:
+            raise InvalidInput("the clock returned a naive datetime; clocks must return aware datetimes (UTC)")
+        return now
+
+    def _load_for(self, command: Command) -> tuple[Consultation | None, Procedure]:
+        if isinstance(command, Propose):
+            return None, self.variants.get(command.community, self.procedure)
+        if not isinstance(command, ConsultationCommand):
+            raise InvalidInput(f"{type(command).__name__} names no consultation")
+        record = self.store.load(command.consultation)
+        return record, self.procedure_of(record)

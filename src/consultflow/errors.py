@@ -1,0 +1,81 @@
+"""The library's errors. Every failure a caller can meet is one of these, with a message that says
+what to do; a driver's or a validator's exception never leaks through the engine.
+
+``Refused`` (a command the procedure does not allow) lives in ``consultflow.refusals``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "Conflict",
+    "ConsultflowError",
+    "IntegrityError",
+    "InvalidInput",
+    "NotFound",
+    "ProcedureDefinitionError",
+    "StoreUnavailable",
+    "UnknownProcedure",
+]
+
+
+class ConsultflowError(Exception):
+    """Base of every error the library raises on purpose."""
+
+
+class InvalidInput(ConsultflowError, ValueError):
+    """Input that cannot be a valid command or record (a missing field, a bad date, a huge string)."""
+
+
+class NotFound(ConsultflowError, LookupError):
+    """No consultation with that id in the store."""
+
+    def __init__(self, consultation: str) -> None:
+        super().__init__(f"no consultation {consultation!r} in this store; check the id (ids are case-sensitive)")
+        self.consultation = consultation
+
+
+class Conflict(ConsultflowError):
+    """Someone else wrote this consultation first (optimistic concurrency). Nothing was written:
+    load it again and decide whether your command still makes sense."""
+
+    def __init__(self, consultation: str, expected: int, actual: int | None) -> None:
+        found = "it does not exist yet" if actual is None else f"it is at version {actual}"
+        if actual is None and expected == 0:
+            found = "it exists already"
+        super().__init__(
+            f"consultation {consultation!r} changed under you: expected version {expected}, but {found}; "
+            "nothing was written - reload and retry"
+        )
+        self.consultation = consultation
+        self.expected = expected
+        self.actual = actual
+
+
+class IntegrityError(ConsultflowError):
+    """Stored data does not hold together (a broken chain, a record that disagrees with its log)."""
+
+
+class StoreUnavailable(ConsultflowError):
+    """The store could not be reached or failed mid-operation; the step may be retried."""
+
+
+class ProcedureDefinitionError(ConsultflowError, ValueError):
+    """A procedure definition that would let the procedure be skipped or bent. ``problems`` lists each."""
+
+    def __init__(self, name: str, problems: list[str]) -> None:
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"procedure {name!r} cannot be built:\n{lines}")
+        self.name = name
+        self.problems = tuple(problems)
+
+
+class UnknownProcedure(ConsultflowError, LookupError):
+    """A stored consultation names a procedure (name, version) the engine was not given."""
+
+    def __init__(self, name: str, version: str) -> None:
+        super().__init__(
+            f"this engine does not know procedure {name!r} version {version!r}; pass it to "
+            "Engine(procedures=[...]) so records made under it can still be loaded"
+        )
+        self.name = name
+        self.version = version

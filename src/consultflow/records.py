@@ -1,0 +1,294 @@
+"""The records: everything that crosses the API or is stored (pydantic v2, frozen, validated).
+
+A consultation is plain data: its state is a field, never a state machine object; the procedure
+reads it and returns a new record. Every stored record carries ``schema_version``. Sub-records
+(rounds, decisions, reviews, ...) are tuples on the consultation, so one record is the whole case
+file and the log is its proof.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, ClassVar
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from .roles import Role
+from .vocabulary import Carrier, Channel, Form, Stance, State, Verdict
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "Community",
+    "Consultation",
+    "Decision",
+    "Id",
+    "Inspection",
+    "LegalityReview",
+    "Measure",
+    "Money",
+    "Opinion",
+    "Participant",
+    "ProgressReport",
+    "Publication",
+    "Record",
+    "ResidentFeedback",
+    "Round",
+    "Schedule",
+    "Tally",
+]
+
+SCHEMA_VERSION = 1
+
+Id = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z0-9\u4e00-\u9fff][A-Za-z0-9\u4e00-\u9fff._:@/-]{0,127}$"),
+]
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Text = Annotated[str, StringConstraints(max_length=10_000)]
+Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)]
+Time = AwareDatetime
+
+
+class Record(BaseModel):
+    """Base of every record: frozen, strict about unknown fields, JSON-serialisable."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=False, ser_json_inf_nan="null")
+
+
+class Community(Record):
+    """A community (社区) and the sub-district (街道) it belongs to."""
+
+    schema_version: int = SCHEMA_VERSION
+    id: Id
+    name: Title
+    sub_district: Title
+    district: str = ""
+
+
+class Participant(Record):
+    """A person or body taking part. Contact data is personal: it never enters the log or a public
+    export; the log names participants by id only."""
+
+    schema_version: int = SCHEMA_VERSION
+    id: Id
+    name: Title
+    community: Id
+    roles: frozenset[Role] = frozenset()
+    organisation: str = Field(default="", max_length=200)
+    phone: str = Field(default="", max_length=40)
+    id_number: str = Field(default="", max_length=40)
+    address: str = Field(default="", max_length=400)
+
+    PERSONAL: ClassVar[frozenset[str]] = frozenset({"phone", "id_number", "address"})
+
+    def public(self) -> dict[str, object]:
+        """This participant without personal data (phone, ID number, address)."""
+        return self.model_dump(mode="json", exclude=set(self.PERSONAL))
+
+
+class Opinion(Record):
+    """An opinion given in a round: support, oppose, abstain or amend, with text."""
+
+    participant: Id
+    role: Role
+    stance: Stance
+    text: Text = ""
+    at: Time
+
+
+class Tally(Record):
+    """How a round came out, kept with the round so a refusal can quote it (quorum 12 of 20)."""
+
+    attended: int
+    required: int
+    support: int
+    oppose: int
+    abstain: int
+    amend: int
+    rule: str
+    quorum_met: bool
+    consensus: bool
+
+
+class Round(Record):
+    """One round of consultation (一轮协商): who attended, what they said, how it ended."""
+
+    number: int = Field(ge=1)
+    cycle: int = Field(ge=1)
+    opened_at: Time
+    opened_by: Id
+    agenda: Text = ""
+    attendees: tuple[Id, ...] = ()
+    resident_attended: bool = False
+    opinions: tuple[Opinion, ...] = ()
+    closed_at: Time | None = None
+    summary: Text = ""
+    tally: Tally | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.closed_at is None
+
+
+class Measure(Record):
+    """A measure of a binding decision: what, who answers for it, by when, with how much money."""
+
+    title: Title
+    owner: Id
+    due: Time
+    budget: Money = Decimal(0)
+
+
+class Decision(Record):
+    """A decision (决策). What it must contain depends on the carrier."""
+
+    number: int = Field(ge=1)
+    cycle: int = Field(ge=1)
+    round: int = Field(ge=1)
+    resolution: Text
+    decided_by: Id
+    decided_at: Time
+    measures: tuple[Measure, ...] = ()
+    advice_adopted: bool | None = None
+    hearing_record: Text = ""
+    agreement_parties: tuple[Id, ...] = ()
+
+    @property
+    def budget(self) -> Decimal:
+        return sum((m.budget for m in self.measures), Decimal(0))
+
+
+class LegalityReview(Record):
+    """The legality review (合法性审查) of a decision; an unlawful verdict is corrected according to
+    law (依法纠正) and the matter goes back to consultation."""
+
+    decision: int = Field(ge=1)
+    reviewer: Id
+    verdict: Verdict
+    legal_basis: Text = ""
+    correction: Text = ""
+    education_note: Text = ""  # 法治宣传教育
+    at: Time
+
+
+class Publication(Record):
+    """An outcome made public (公开制): where, what, when."""
+
+    decision: int = Field(ge=1)
+    channels: tuple[Channel, ...]
+    summary: Text = ""
+    by: Id
+    at: Time
+
+
+class ProgressReport(Record):
+    """Progress on one measure of the current decision, with money spent (微幸福 funds)."""
+
+    decision: int = Field(ge=1)
+    measure: int = Field(ge=0)
+    percent: int = Field(ge=0, le=100)
+    spent: Money = Decimal(0)
+    note: Text = ""
+    by: Id
+    at: Time
+
+
+class ResidentFeedback(Record):
+    """A resident's feedback on the outcome (反馈): satisfaction 1 to 5."""
+
+    participant: Id
+    satisfaction: int = Field(ge=1, le=5)
+    comment: Text = ""
+    at: Time
+
+
+class Inspection(Record):
+    """A supervision inspection (督查): passed, or the findings that keep it open."""
+
+    cycle: int = Field(ge=1)
+    inspector: Id
+    passed: bool
+    findings: Text = ""
+    at: Time
+
+
+class Schedule(Record):
+    """The dates set by notice (告知): when it was given, when the notice period ends, the meeting."""
+
+    notified_at: Time
+    notice_ends: Time
+    meeting_at: Time
+
+
+class Consultation(Record):
+    """A consultation: the whole case file. ``version`` equals the number of log entries and
+    ``head`` is the hash of the last one, so a record can be checked against its log."""
+
+    schema_version: int = SCHEMA_VERSION
+    id: Id
+    community: Id
+    topic: Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]{1,64}/[A-Za-z0-9\u4e00-\u9fff._-]{1,64}$")]
+    title: Title
+    description: Text = ""
+    proposer: Id
+    form: Form
+    carrier: Carrier
+    major: bool = False
+    budget: Money | None = None
+    state: State = State.PROPOSED
+    version: int = Field(default=0, ge=0)
+    head: str = ""
+    procedure: str
+    procedure_version: str
+    cycle: int = Field(default=1, ge=1)
+    proposed_at: Time
+    respond_by: Time | None = None
+    schedule: Schedule | None = None
+    decision_due: Time | None = None  # this cycle's deadline for a decision (议而不决)
+    invited: tuple[Id, ...] = ()
+    chair: Id | None = None
+    rounds: tuple[Round, ...] = ()
+    decisions: tuple[Decision, ...] = ()
+    reviews: tuple[LegalityReview, ...] = ()
+    publications: tuple[Publication, ...] = ()
+    progress: tuple[ProgressReport, ...] = ()
+    feedback: tuple[ResidentFeedback, ...] = ()
+    inspections: tuple[Inspection, ...] = ()
+    missed: tuple[str, ...] = ()
+    next_due: Time | None = None
+
+    @model_validator(mode="after")
+    def _dates_in_order(self) -> Consultation:
+        s = self.schedule
+        if s is not None and not (s.notified_at <= s.notice_ends <= s.meeting_at):
+            raise ValueError("schedule dates out of order: notified_at <= notice_ends <= meeting_at")
+        return self
+
+    # Views the guards and apps use; computed, never stored twice.
+    @property
+    def current_round(self) -> Round | None:
+        return self.rounds[-1] if self.rounds else None
+
+    @property
+    def current_decision(self) -> Decision | None:
+        return self.decisions[-1] if self.decisions else None
+
+    @property
+    def rounds_in_cycle(self) -> int:
+        cycle = self.cycle
+        return sum(1 for r in self.rounds if r.cycle == cycle)
+
+    @property
+    def active(self) -> bool:
+        return self.state not in _ENDED
+
+    def reviewed_lawful(self) -> bool:
+        """Whether the current decision has a lawful verdict."""
+        d = self.current_decision
+        if d is None or not self.reviews:
+            return False
+        last = self.reviews[-1]
+        return last.decision == d.number and last.verdict is Verdict.LAWFUL
+
+
+_ENDED = frozenset({State.CLOSED, State.REJECTED, State.WITHDRAWN})

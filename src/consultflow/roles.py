@@ -1,0 +1,72 @@
+"""Who takes part (the "1+N+X" mechanism, the think tank, supervisors) and who acts.
+
+Roles decide what an actor may do; everything not granted is refused (default deny).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from enum import StrEnum
+
+import attrs
+
+__all__ = ["STAKEHOLDERS", "THINK_TANK", "Actor", "Role"]
+
+
+class Role(StrEnum):
+    """Participant roles. ``PROPOSER`` is relational: it matches the actor who proposed the matter."""
+
+    # 1: the community's two committees (社区两委), the convenor
+    COMMITTEE = "committee"
+    # N: working committees (工作委员会) and the standing council (理事会)
+    WORKING_COMMITTEE = "working_committee"
+    COUNCIL_MEMBER = "council_member"
+    # X: the stakeholders of the matter (利益相关方)
+    RESIDENT = "resident"
+    RESIDENT_REPRESENTATIVE = "resident_representative"
+    PROPERTY_MANAGEMENT = "property_management"
+    UNIT = "unit"  # 驻区单位
+    SOCIAL_ORGANISATION = "social_organisation"
+    # the think tank (协商智库), invited on demand
+    DEPUTY = "deputy"  # 两代表一委员
+    EXPERT = "expert"
+    TECHNICIAN = "technician"
+    THIRD_PARTY = "third_party"
+    POLICE = "police"
+    # watching the process and the outcome
+    SUPERVISOR = "supervisor"  # 监事
+    INSPECTION_GROUP = "inspection_group"  # 督查小组
+    ROTATING_CHAIR = "rotating_chair"  # 轮值主席 of a consultation day
+    SUB_DISTRICT = "sub_district"  # 街道, for escalations
+    # relational and technical roles
+    PROPOSER = "proposer"
+    SYSTEM = "system"  # the clock, marking deadlines
+
+
+STAKEHOLDERS: frozenset[Role] = frozenset(
+    {
+        Role.RESIDENT,
+        Role.RESIDENT_REPRESENTATIVE,
+        Role.PROPERTY_MANAGEMENT,
+        Role.UNIT,
+        Role.SOCIAL_ORGANISATION,
+    }
+)
+THINK_TANK: frozenset[Role] = frozenset({Role.DEPUTY, Role.EXPERT, Role.TECHNICIAN, Role.THIRD_PARTY, Role.POLICE})
+
+
+def _roles(value: Iterable[Role | str]) -> frozenset[Role]:
+    return frozenset(Role(v) for v in value)
+
+
+@attrs.frozen(slots=True)
+class Actor:
+    """Someone acting on a consultation: an id and the roles they hold in this community.
+
+    The engine trusts the caller to have authenticated the person; it decides what the roles allow.
+    """
+
+    id: str = attrs.field(
+        validator=attrs.validators.and_(attrs.validators.instance_of(str), attrs.validators.min_len(1))
+    )
+    roles: frozenset[Role] = attrs.field(converter=_roles, factory=frozenset)

@@ -1,0 +1,82 @@
+"""The parameters a community sets for its procedure: notice period, quorum, consensus rule,
+round and cycle limits, deadlines. Defaults follow the source's case; every one can be changed in
+Python or in a JSON/TOML procedure file.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+from decimal import Decimal
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator, model_validator
+
+from .records import Money, Record
+
+__all__ = ["ConsensusRule", "Rules"]
+
+
+class ConsensusRule(Record):
+    """How a round reaches consensus (基本共识).
+
+    - ``unanimity``: everyone who took a position supports (abstentions aside), at least one does;
+    - ``threshold``: support / (support + oppose + amend) >= ``threshold``;
+    - ``no_sustained_objection``: nobody opposes and at least one supports.
+    """
+
+    kind: Literal["unanimity", "threshold", "no_sustained_objection"] = "threshold"
+    threshold: float = Field(default=2 / 3, gt=0.5, le=1.0)
+
+    def reached(self, support: int, oppose: int, amend: int) -> bool:
+        if support == 0:
+            return False
+        if self.kind == "unanimity":
+            return oppose == 0 and amend == 0
+        if self.kind == "no_sustained_objection":
+            return oppose == 0
+        return support >= self.threshold * (support + oppose + amend) - 1e-9
+
+
+class Rules(Record):
+    """A community's procedure parameters."""
+
+    notice_period: timedelta = Field(default=timedelta(days=3), ge=timedelta(0), le=timedelta(days=90))
+    quorum_ratio: float = Field(default=0.5, ge=0.0, le=1.0)
+    min_attendance: int = Field(default=3, ge=1, le=10_000)
+    consensus: ConsensusRule = ConsensusRule()
+    round_limit: int = Field(default=3, ge=1, le=20)
+    cycle_limit: int = Field(default=3, ge=1, le=20)
+    proposal_deadline: timedelta = Field(default=timedelta(days=14), gt=timedelta(0))
+    decision_deadline: timedelta = Field(default=timedelta(days=30), gt=timedelta(0))
+    escalate_undecided: bool = True  # 议而不决 -> escalated
+    escalate_unimplemented: bool = False  # 决而不施 -> flagged and notified, or escalated
+    major_needs_residents: bool = True
+    independent_review: bool = True
+    budget_cap: Money | None = Decimal(300_000)  # 微幸福: 300,000 yuan per community a year
+    consultation_day: int | None = Field(default=None, ge=1, le=28)  # e.g. the 11th
+    timezone: str = "Asia/Shanghai"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name like 'Asia/Shanghai'") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _deadline_after_notice(self) -> Rules:
+        if self.decision_deadline <= self.notice_period:
+            raise ValueError("decision_deadline must be longer than notice_period, or no decision is possible")
+        return self
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def quorum(self, invited: int) -> int:
+        """How many must attend a round: the minimum, or the share of those invited if larger."""
+        return max(self.min_attendance, math.ceil(self.quorum_ratio * invited - 1e-9))

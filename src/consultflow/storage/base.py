@@ -1,0 +1,118 @@
+"""The store contract: what any storage adapter provides, and nothing more.
+
+A store keeps consultations, their logs and the outbox. ``append`` writes one step - the new
+record, its log entries and its notices - atomically, and only if the stored version is the one
+expected (optimistic concurrency); otherwise it raises ``Conflict`` and writes nothing. Errors are
+the library's own (``NotFound``, ``Conflict``, ``IntegrityError``, ``StoreUnavailable``), never a
+driver's. ``consultflow.testing`` holds the suite that proves an adapter right.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Literal, Protocol, runtime_checkable
+
+import attrs
+
+from ..core import Step
+from ..errors import IntegrityError
+from ..log import LogEntry
+from ..notices import Notice
+from ..records import Consultation
+from ..vocabulary import Carrier, State
+
+__all__ = ["Query", "Settlement", "Store", "check_step"]
+
+Settlement = Literal["delivered", "retry", "dead"]
+
+
+def _states(value: Iterable[State | str]) -> frozenset[State]:
+    return frozenset(State(s) for s in value)
+
+
+@attrs.frozen(slots=True)
+class Query:
+    """What ``Store.find`` filters on; every field left ``None`` matches all.
+
+    ``topic`` matches exactly, or a whole category when it ends with ``/``. ``due_before`` matches
+    records whose ``next_due`` is at or before that time (what ``Engine.tick`` asks for).
+    Results come ordered by ``proposed_at``, then ``id``.
+    """
+
+    community: str | None = None
+    states: frozenset[State] | None = attrs.field(default=None, converter=attrs.converters.optional(_states))
+    topic: str | None = None
+    carrier: Carrier | None = None
+    due_before: datetime | None = None
+    limit: int | None = None
+
+    def matches(self, record: Consultation) -> bool:
+        """The reference semantics of a query, for stores that filter in Python."""
+        if self.community is not None and record.community != self.community:
+            return False
+        if self.states is not None and record.state not in self.states:
+            return False
+        if self.topic is not None:
+            if self.topic.endswith("/"):
+                if not record.topic.startswith(self.topic):
+                    return False
+            elif record.topic != self.topic:
+                return False
+        if self.carrier is not None and record.carrier is not self.carrier:
+            return False
+        return self.due_before is None or (record.next_due is not None and record.next_due <= self.due_before)
+
+
+@runtime_checkable
+class Store(Protocol):
+    """The storage contract. All methods are safe to call from several threads."""
+
+    def load(self, consultation: str) -> Consultation:
+        """The current record; ``NotFound`` if there is none."""
+        ...
+
+    def append(self, step: Step, expected_version: int) -> None:
+        """Write the step's record, entries and notices in one transaction, only if the stored
+        version equals ``expected_version`` (0 for a new consultation); else ``Conflict``."""
+        ...
+
+    def entries(self, consultation: str, after: int = 0) -> Sequence[LogEntry]:
+        """Log entries with ``seq > after``, in order; ``NotFound`` for an unknown consultation."""
+        ...
+
+    def find(self, query: Query) -> Sequence[Consultation]:
+        """Records matching ``query``, ordered by ``proposed_at`` then ``id``."""
+        ...
+
+    def lease(self, limit: int, now: datetime, lease_for: timedelta = timedelta(minutes=5)) -> Sequence[Notice]:
+        """Up to ``limit`` notices ready to send (pending, or leased and expired), oldest first,
+        each marked leased until ``now + lease_for`` and its ``attempts`` counted."""
+        ...
+
+    def settle(
+        self,
+        key: str,
+        outcome: Settlement,
+        *,
+        now: datetime,
+        retry_at: datetime | None = None,
+        error: str = "",
+    ) -> None:
+        """Record a delivery attempt: delivered, to retry at ``retry_at``, or dead (dead letter)."""
+        ...
+
+    def close(self) -> None:
+        """Release connections and files."""
+        ...
+
+
+def check_step(step: Step, expected_version: int, head: str) -> None:
+    """Refuse a step that does not continue the stored chain (a bug or a forged step)."""
+    entries = step.entries
+    if not entries:
+        raise IntegrityError("a step must carry at least one log entry")
+    if entries[0].seq != expected_version + 1 or entries[0].prev != head:
+        raise IntegrityError(f"step for {step.record.id!r} does not continue its log at version {expected_version}")
+    if step.record.version != entries[-1].seq or step.record.head != entries[-1].hash:
+        raise IntegrityError(f"record {step.record.id!r} disagrees with the entries of its step")

@@ -1,0 +1,120 @@
+"""The procedure's words: states, triggers, log events, forms, carriers, stances, verdicts.
+
+Every enum is a ``str`` enum so that its value is what is stored, logged and exported. Chinese names
+come from the source document (鼓楼区“六化”社区协商); see ``consultflow.i18n`` for display text.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+__all__ = ["Carrier", "Channel", "Event", "Form", "Stance", "State", "Trigger", "Verdict"]
+
+
+class State(StrEnum):
+    """Where a consultation stands in the six-step procedure (提议→告知→协商→决策→反馈→监督)."""
+
+    PROPOSED = "proposed"  # 提议
+    NOTIFIED = "notified"  # 告知
+    CONSULTING = "consulting"  # 协商
+    DECIDED = "decided"  # 决策, awaiting the legality review (合法性审查)
+    FEEDBACK = "feedback"  # 反馈: published, carried out, reported back
+    SUPERVISING = "supervising"  # 监督
+    CLOSED = "closed"
+    REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"
+    ESCALATED = "escalated"  # handed up to the sub-district (上级督办)
+
+
+class Trigger(StrEnum):
+    """What a command asks the procedure to do; one trigger per command type."""
+
+    PROPOSE = "propose"
+    REJECT = "reject"
+    WITHDRAW = "withdraw"
+    NOTIFY = "notify"
+    OPEN_ROUND = "open_round"
+    RECORD_OPINION = "record_opinion"
+    CLOSE_ROUND = "close_round"
+    DECIDE = "decide"
+    REVIEW = "review"
+    PUBLISH = "publish"
+    REPORT_PROGRESS = "report_progress"
+    RECORD_FEEDBACK = "record_feedback"
+    START_SUPERVISION = "start_supervision"
+    INSPECT = "inspect"
+    REQUEST_RECONSULTATION = "request_reconsultation"
+    ESCALATE = "escalate"
+    RESUME = "resume"
+    CLOSE = "close"
+    MARK_OVERDUE = "mark_overdue"
+
+
+class Event(StrEnum):
+    """What the log records; one entry per event, hash-chained."""
+
+    PROPOSED = "proposed"
+    REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"
+    NOTIFIED = "notified"
+    ROUND_OPENED = "round_opened"
+    OPINION_RECORDED = "opinion_recorded"
+    ROUND_CLOSED = "round_closed"
+    ESCALATED = "escalated"
+    DECIDED = "decided"
+    LEGALITY_REVIEWED = "legality_reviewed"
+    PUBLISHED = "published"
+    PROGRESS_REPORTED = "progress_reported"
+    FEEDBACK_RECEIVED = "feedback_received"
+    SUPERVISION_STARTED = "supervision_started"
+    INSPECTED = "inspected"
+    RECONSULTATION_REQUESTED = "reconsultation_requested"
+    RESUMED = "resumed"
+    CLOSED = "closed"
+    DEADLINE_MISSED = "deadline_missed"
+
+
+class Form(StrEnum):
+    """The five forms of consultation (五大类协商形式)."""
+
+    COUNCIL = "council"  # 理事制
+    CLOUD = "cloud"  # 云协商
+    INVITATION = "invitation"  # 邀约式
+    CONSULTATION_DAY = "consultation_day"  # 协商日
+    AGREEMENT_SUPERVISION = "agreement_supervision"  # 协约督事
+
+
+class Carrier(StrEnum):
+    """The four consultation carriers (协商载体); each ends in a different kind of outcome."""
+
+    DECISION = "decision"  # 决策类: a binding decision with measures, owners, due dates, budget
+    HEARING = "hearing"  # 听证类: a hearing record
+    COORDINATION = "coordination"  # 协调类: an agreement between parties
+    ADVISORY = "advisory"  # 咨询类: advice, adopted or not
+
+
+class Stance(StrEnum):
+    """An opinion given in a round."""
+
+    SUPPORT = "support"
+    OPPOSE = "oppose"
+    ABSTAIN = "abstain"
+    AMEND = "amend"
+
+
+class Verdict(StrEnum):
+    """The legality review's verdict (合法性审查)."""
+
+    LAWFUL = "lawful"
+    UNLAWFUL = "unlawful"  # 依法纠正: corrected according to law, consulted again
+
+
+class Channel(StrEnum):
+    """Where outcomes are made public (公开制)."""
+
+    WEBSITE = "website"
+    NOTICE_BOARD = "notice_board"
+    MICROBLOG = "microblog"
+    WECHAT = "wechat"
+    APP = "app"
+    ROADMAP = "roadmap"  # 成果运用路线图

@@ -46,8 +46,14 @@ def _procedure(args: argparse.Namespace) -> int:
 def _schema(args: argparse.Namespace) -> int:
     from . import records
     from .log import LogEntry
+    from .notices import Notice
 
-    models = {"Consultation": records.Consultation, "LogEntry": LogEntry, "Participant": records.Participant}
+    models: dict[str, type[records.Record]] = {
+        "Consultation": records.Consultation,
+        "LogEntry": LogEntry,
+        "Participant": records.Participant,
+        "Notice": Notice,
+    }
     print(json.dumps({k: m.model_json_schema() for k, m in models.items()}, ensure_ascii=False, indent=2))
     return 0
 

@@ -17,10 +17,10 @@ from .commands import Command, Propose
 from .context import Context
 from .deadlines import next_due
 from .effects import EFFECTS
-from .log import LogEntry, entry_body, entry_hash
+from .log import LogEntry, chain_hash
 from .notices import Notice, audience_for
 from .procedure import NEW, Option, Procedure
-from .records import SCHEMA_VERSION, Consultation
+from .records import SCHEMA_VERSION, Consultation, evolve, make
 from .refusals import Failure, Refused
 from .roles import Actor, Role
 from .vocabulary import Event, State
@@ -43,6 +43,8 @@ class Step:
         return self.record.version - len(self.entries)
 
 
+# the fields next_due reads besides the state: a step that touches none of them keeps it
+_DEADLINE_FIELDS = frozenset({"cycle", "decision_due", "decisions", "progress", "missed"})
 _ROLE_ORDER: Mapping[Role, int] = {r: i for i, r in enumerate(Role)}
 _RELATIONAL = frozenset({Role.PROPOSER, Role.ROTATING_CHAIR})
 
@@ -72,6 +74,7 @@ def authorise(option_roles: frozenset[Role], record: Consultation | None, actor:
 
 
 def _refuse(failure: Failure, rule: str, trigger: str, record: Consultation | None) -> Refused:
+    trigger = str(trigger)
     data: dict[str, object] = {"action": trigger, **failure.data}
     if failure.code == "role_not_allowed":
         data["allowed"] = failure.data["allowed"]
@@ -83,22 +86,6 @@ def _refuse(failure: Failure, rule: str, trigger: str, record: Consultation | No
         state=None if record is None else record.state.value,
         consultation=None if record is None else record.id,
     )
-
-
-def _route(
-    procedure: Procedure, record: Consultation | None, command: Command | None, ctx: Context
-) -> tuple[Option | None, Refused | None]:
-    trigger = command.trigger.value if command is not None else ""
-    state = NEW if record is None else record.state.value
-    options = procedure.options(state, trigger)
-    if options is None:
-        failure = Failure("invalid_in_state", {"state": state, "next": list(procedure.triggers_from(state))})
-        return None, _refuse(failure, "state", trigger, record)
-    rules = procedure.rules
-    for opt in options:
-        if all(r.test(rules, record, command, ctx) for r in opt.routes):
-            return opt, None
-    return None, _refuse(Failure("no_route"), "route", trigger, record)
 
 
 def check(
@@ -147,16 +134,16 @@ def decide(procedure: Procedure, record: Consultation | None, command: Command, 
     Returns the ``Step`` (new record, log entries, notices) or the ``Refused`` explaining which
     rule failed. Nothing is mutated; a refusal changes nothing.
     """
-    trigger = command.trigger.value
-    state = NEW if record is None else record.state.value
-    options = procedure.options(state, trigger)
-    if options is None:
-        failure = Failure("invalid_in_state", {"state": state, "next": list(procedure.triggers_from(state))})
-        return _refuse(failure, "state", trigger, record)
+    trigger = command.trigger
+    state = NEW if record is None else record.state
+    group = procedure.group(state, trigger)
+    if group is None:
+        failure = Failure("invalid_in_state", {"state": str(state), "next": list(procedure.triggers_from(state))})
+        return _refuse(failure, "state", trigger.value, record)
     if record is not None and isinstance(command, Propose):
-        return _refuse(Failure("invalid_in_state", {"state": state, "next": []}), "state", trigger, record)
+        return _refuse(Failure("invalid_in_state", {"state": str(state), "next": []}), "state", trigger.value, record)
+    options, roles = group
     # Authorise against every role the trigger admits here, before any rule reads the record.
-    roles = options[0].roles if len(options) == 1 else frozenset().union(*(o.roles for o in options))
     granted = authorise(roles, record, ctx.actor)
     if isinstance(granted, Failure):
         return _refuse(granted, "role", trigger, record)
@@ -189,78 +176,95 @@ def decide(procedure: Procedure, record: Consultation | None, command: Command, 
     return _assemble(record, update, events, target, ctx, granted)
 
 
-def _propose(procedure: Procedure, cmd: Propose, ctx: Context, role: str) -> Step | Refused:
+def _propose(procedure: Procedure, cmd: Propose, ctx: Context, role: str) -> Step:
     cid = cmd.id or ctx.new_id
     if not cid:
         raise ValueError("a new consultation needs an id: set Propose.id or Context.new_id")
     now = ctx.now
     respond_by = now + procedure.rules.proposal_deadline
-    blank = Consultation.model_construct(
-        schema_version=SCHEMA_VERSION,
-        id=cid,
-        community=cmd.community,
-        topic=cmd.topic,
-        title=cmd.title,
-        description=cmd.description,
-        proposer=ctx.actor.id,
-        form=cmd.form,
-        carrier=cmd.carrier,
-        major=cmd.major,
-        budget=cmd.budget,
-        state=State.PROPOSED,
-        version=0,
-        head="",
-        procedure=procedure.name,
-        procedure_version=procedure.version,
-        cycle=1,
-        proposed_at=now,
-        respond_by=respond_by,
-        schedule=None,
-        decision_due=None,
-        invited=(),
-        chair=None,
-        rounds=(),
-        decisions=(),
-        reviews=(),
-        publications=(),
-        progress=(),
-        feedback=(),
-        inspections=(),
-        missed=(),
-        next_due=respond_by,
-    )
-    data = {
-        "community": cmd.community,
-        "topic": cmd.topic,
-        "title": cmd.title,
+    data = {  # keys in sorted order: see effects.Events
+        "budget": None if cmd.budget is None else str(cmd.budget),
         "carrier": cmd.carrier.value,
+        "community": cmd.community,
         "form": cmd.form.value,
         "major": cmd.major,
-        "budget": None if cmd.budget is None else str(cmd.budget),
         "procedure": procedure.name,
         "procedure_version": procedure.version,
+        "title": cmd.title,
+        "topic": cmd.topic,
     }
-    body = entry_body(SCHEMA_VERSION, cid, 1, Event.PROPOSED, None, State.PROPOSED, ctx.actor.id, role, now, data, "")
-    digest = entry_hash(body)
-    entry = _entry(body, digest, now)
-    record = blank.model_copy(update={"version": 1, "head": digest})
+    actor = ctx.actor.id
+    digest = chain_hash(SCHEMA_VERSION, cid, 1, "proposed", None, "proposed", actor, role, now.isoformat(), data, "")
+    entry = _entry(cid, 1, Event.PROPOSED, None, State.PROPOSED, actor, role, now, data, "", digest)
+    record = make(
+        Consultation,
+        {
+            "schema_version": SCHEMA_VERSION,
+            "id": cid,
+            "community": cmd.community,
+            "topic": cmd.topic,
+            "title": cmd.title,
+            "description": cmd.description,
+            "proposer": actor,
+            "form": cmd.form,
+            "carrier": cmd.carrier,
+            "major": cmd.major,
+            "budget": cmd.budget,
+            "state": State.PROPOSED,
+            "version": 1,
+            "head": digest,
+            "procedure": procedure.name,
+            "procedure_version": procedure.version,
+            "cycle": 1,
+            "proposed_at": now,
+            "respond_by": respond_by,
+            "schedule": None,
+            "decision_due": None,
+            "invited": (),
+            "chair": None,
+            "rounds": (),
+            "decisions": (),
+            "reviews": (),
+            "publications": (),
+            "progress": (),
+            "feedback": (),
+            "inspections": (),
+            "missed": (),
+            "next_due": respond_by,
+        },
+    )
     return Step(record, (entry,), ())
 
 
-def _entry(body: dict[str, Any], digest: str, at: datetime) -> LogEntry:
-    return LogEntry.model_construct(
-        schema_version=body["schema_version"],
-        consultation=body["consultation"],
-        seq=body["seq"],
-        event=Event(body["event"]),
-        source=None if body["from"] is None else State(body["from"]),
-        target=State(body["to"]),
-        actor=body["actor"],
-        role=body["role"],
-        at=at,
-        data=body["data"],
-        prev=body["prev"],
-        hash=digest,
+def _entry(
+    cid: str,
+    seq: int,
+    event: Event,
+    source: State | None,
+    target: State,
+    actor: str,
+    role: str,
+    at: datetime,
+    data: dict[str, Any],
+    prev: str,
+    digest: str,
+) -> LogEntry:
+    return make(
+        LogEntry,
+        {
+            "schema_version": SCHEMA_VERSION,
+            "consultation": cid,
+            "seq": seq,
+            "event": event,
+            "source": source,
+            "target": target,
+            "actor": actor,
+            "role": role,
+            "at": at,
+            "data": data,
+            "prev": prev,
+            "hash": digest,
+        },
     )
 
 
@@ -275,6 +279,7 @@ def _assemble(
     cid = record.id
     source = record.state
     now = ctx.now
+    at = now.isoformat()
     actor = ctx.actor.id
     prev = record.head
     seq = record.version
@@ -282,53 +287,46 @@ def _assemble(
     entries = []
     for i, (event, data) in enumerate(events):
         seq += 1
-        body = entry_body(
-            SCHEMA_VERSION,
-            cid,
-            seq,
-            event,
-            source,
-            target if i == last else source,
-            actor,
-            role,
-            now,
-            data,
-            prev,
-        )
-        prev = entry_hash(body)
-        entries.append(_entry(body, prev, now))
+        to = target if i == last else source
+        digest = chain_hash(SCHEMA_VERSION, cid, seq, event, source, to, actor, role, at, data, prev)
+        entries.append(_entry(cid, seq, event, source, to, actor, role, now, data, prev, digest))
+        prev = digest
     d = record.__dict__
-    decisions = update.get("decisions", d["decisions"])
+    if target is not source or not _DEADLINE_FIELDS.isdisjoint(update):
+        decisions = update.get("decisions", d["decisions"])
+        update["next_due"] = next_due(
+            target,
+            update.get("cycle", d["cycle"]),
+            d["respond_by"],
+            update.get("decision_due", d["decision_due"]),
+            decisions[-1] if decisions else None,
+            update.get("progress", d["progress"]),
+            update.get("missed", d["missed"]),
+        )
     update["state"] = target
     update["version"] = seq
     update["head"] = prev
-    update["next_due"] = next_due(
-        target,
-        update.get("cycle", d["cycle"]),
-        d["respond_by"],
-        update.get("decision_due", d["decision_due"]),
-        decisions[-1] if decisions else None,
-        update.get("progress", d["progress"]),
-        update.get("missed", d["missed"]),
-    )
-    new = record.model_copy(update=update)
+    new = evolve(record, update)
     notices = []
     for entry in entries:
         audience = audience_for(entry.event, new)
         if audience:
             notices.append(
-                Notice.model_construct(
-                    key=f"{cid}:{entry.seq}",
-                    consultation=cid,
-                    seq=entry.seq,
-                    event=entry.event,
-                    audience=audience,
-                    title=new.title,
-                    created_at=now,
-                    status="pending",
-                    attempts=0,
-                    not_before=None,
-                    last_error="",
+                make(
+                    Notice,
+                    {
+                        "key": f"{cid}:{entry.seq}",
+                        "consultation": cid,
+                        "seq": entry.seq,
+                        "event": entry.event,
+                        "audience": audience,
+                        "title": new.title,
+                        "created_at": now,
+                        "status": "pending",
+                        "attempts": 0,
+                        "not_before": None,
+                        "last_error": "",
+                    },
                 )
             )
     return Step(new, tuple(entries), tuple(notices))

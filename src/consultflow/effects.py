@@ -43,6 +43,8 @@ from .records import (
     ResidentFeedback,
     Round,
     Schedule,
+    evolve,
+    make,
 )
 from .roles import Role
 from .rules import Rules
@@ -50,6 +52,8 @@ from .vocabulary import Event, State, Verdict
 
 __all__ = ["EFFECTS", "Effect", "Events"]
 
+# Event data must be JSON values with keys in sorted order at every level: the hot path hashes it
+# as it stands (``log.chain_hash``) and ``verify`` re-checks against sorted canonical JSON.
 Events = list[tuple[Event, dict[str, Any]]]
 Effect = tuple[dict[str, Any], Events]
 EffectFn = Callable[[Rules, Consultation, Any, Context, str, State], Effect]
@@ -68,7 +72,7 @@ def _withdraw(rules: Rules, rec: Consultation, cmd: Withdraw, ctx: Context, role
 def _notify(rules: Rules, rec: Consultation, cmd: Notify, ctx: Context, role: str, to: State) -> Effect:
     now = ctx.now
     notice_ends = now + rules.notice_period
-    schedule = Schedule.model_construct(notified_at=now, notice_ends=notice_ends, meeting_at=cmd.meeting_at)
+    schedule = make(Schedule, {"notified_at": now, "notice_ends": notice_ends, "meeting_at": cmd.meeting_at})
     update = {
         "schedule": schedule,
         "invited": cmd.invite,
@@ -76,12 +80,12 @@ def _notify(rules: Rules, rec: Consultation, cmd: Notify, ctx: Context, role: st
         "decision_due": now + rules.decision_deadline,
     }
     data = {
+        "chair": cmd.chair,
+        "channels": [c.value for c in cmd.channels],
+        "invited": len(cmd.invite),
         "meeting_at": cmd.meeting_at.isoformat(),
         "notice_ends": notice_ends.isoformat(),
-        "invited": len(cmd.invite),
-        "chair": cmd.chair,
         "venue": cmd.venue,
-        "channels": [c.value for c in cmd.channels],
     }
     return update, [(Event.NOTIFIED, data)]
 
@@ -101,7 +105,7 @@ def _open_round(rules: Rules, rec: Consultation, cmd: OpenRound, ctx: Context, r
         summary="",
         tally=None,
     )
-    data = {"round": number, "cycle": rec.cycle, "attendees": len(rnd.attendees)}
+    data = {"attendees": len(rnd.attendees), "cycle": rec.cycle, "round": number}
     return {"rounds": (*rec.rounds, rnd)}, [(Event.ROUND_OPENED, data)]
 
 
@@ -112,12 +116,10 @@ def _replace_last_round(rec: Consultation, rnd: Round) -> tuple[Round, ...]:
 def _record_opinion(rules: Rules, rec: Consultation, cmd: RecordOpinion, ctx: Context, role: str, to: State) -> Effect:
     rnd = rec.rounds[-1]
     who = ctx.actor.id
-    op = Opinion.model_construct(participant=who, role=Role(role), stance=cmd.stance, text=cmd.text, at=ctx.now)
+    op = make(Opinion, {"participant": who, "role": Role(role), "stance": cmd.stance, "text": cmd.text, "at": ctx.now})
     attendees = rnd.attendees if who in rnd.attendees else (*rnd.attendees, who)
     resident = rnd.resident_attended or not _RESIDENT_ROLES.isdisjoint(ctx.actor.roles)
-    new = rnd.model_copy(
-        update={"opinions": (*rnd.opinions, op), "attendees": attendees, "resident_attended": resident}
-    )
+    new = evolve(rnd, {"opinions": (*rnd.opinions, op), "attendees": attendees, "resident_attended": resident})
     data = {"round": rnd.number, "stance": cmd.stance.value, "text": cmd.text}
     return {"rounds": _replace_last_round(rec, new)}, [(Event.OPINION_RECORDED, data)]
 
@@ -125,8 +127,20 @@ def _record_opinion(rules: Rules, rec: Consultation, cmd: RecordOpinion, ctx: Co
 def _close_round(rules: Rules, rec: Consultation, cmd: CloseRound, ctx: Context, role: str, to: State) -> Effect:
     rnd = rec.rounds[-1]
     t = tally(rules, rec, rnd)
-    new = rnd.model_copy(update={"closed_at": ctx.now, "summary": cmd.summary, "tally": t})
-    data: dict[str, Any] = {"round": rnd.number, **t.model_dump(), "summary": cmd.summary}
+    new = evolve(rnd, {"closed_at": ctx.now, "summary": cmd.summary, "tally": t})
+    data: dict[str, Any] = {
+        "abstain": t.abstain,
+        "amend": t.amend,
+        "attended": t.attended,
+        "consensus": t.consensus,
+        "oppose": t.oppose,
+        "quorum_met": t.quorum_met,
+        "required": t.required,
+        "round": rnd.number,
+        "rule": t.rule,
+        "summary": cmd.summary,
+        "support": t.support,
+    }
     events: Events = [(Event.ROUND_CLOSED, data)]
     if to is State.ESCALATED:
         events.append((Event.ESCALATED, {"reason": "no_consensus_at_round_limit", "rounds": rec.rounds_in_cycle}))
@@ -135,51 +149,57 @@ def _close_round(rules: Rules, rec: Consultation, cmd: CloseRound, ctx: Context,
 
 def _decide(rules: Rules, rec: Consultation, cmd: Decide, ctx: Context, role: str, to: State) -> Effect:
     number = len(rec.decisions) + 1
-    d = Decision.model_construct(
-        number=number,
-        cycle=rec.cycle,
-        round=rec.rounds[-1].number,
-        resolution=cmd.resolution,
-        decided_by=ctx.actor.id,
-        decided_at=ctx.now,
-        measures=cmd.measures,
-        advice_adopted=cmd.advice_adopted,
-        hearing_record=cmd.hearing_record,
-        agreement_parties=cmd.agreement_parties,
+    d = make(
+        Decision,
+        {
+            "number": number,
+            "cycle": rec.cycle,
+            "round": rec.rounds[-1].number,
+            "resolution": cmd.resolution,
+            "decided_by": ctx.actor.id,
+            "decided_at": ctx.now,
+            "measures": cmd.measures,
+            "advice_adopted": cmd.advice_adopted,
+            "hearing_record": cmd.hearing_record,
+            "agreement_parties": cmd.agreement_parties,
+        },
     )
     data = {
-        "decision": number,
-        "round": d.round,
-        "resolution": cmd.resolution,
-        "measures": [
-            {"title": m.title, "owner": m.owner, "due": m.due.isoformat(), "budget": str(m.budget)}
-            for m in cmd.measures
-        ],
-        "budget": str(d.budget),
         "advice_adopted": cmd.advice_adopted,
         "agreement_parties": list(cmd.agreement_parties),
+        "budget": str(d.budget),
+        "decision": number,
         "hearing_record": bool(cmd.hearing_record),
+        "measures": [
+            {"budget": str(m.budget), "due": m.due.isoformat(), "owner": m.owner, "title": m.title}
+            for m in cmd.measures
+        ],
+        "resolution": cmd.resolution,
+        "round": d.round,
     }
     return {"decisions": (*rec.decisions, d)}, [(Event.DECIDED, data)]
 
 
 def _review(rules: Rules, rec: Consultation, cmd: ReviewLegality, ctx: Context, role: str, to: State) -> Effect:
     decision = rec.decisions[-1].number
-    review = LegalityReview.model_construct(
-        decision=decision,
-        reviewer=ctx.actor.id,
-        verdict=cmd.verdict,
-        legal_basis=cmd.legal_basis,
-        correction=cmd.correction,
-        education_note=cmd.education_note,
-        at=ctx.now,
+    review = make(
+        LegalityReview,
+        {
+            "decision": decision,
+            "reviewer": ctx.actor.id,
+            "verdict": cmd.verdict,
+            "legal_basis": cmd.legal_basis,
+            "correction": cmd.correction,
+            "education_note": cmd.education_note,
+            "at": ctx.now,
+        },
     )
     data = {
-        "decision": decision,
-        "verdict": cmd.verdict.value,
-        "legal_basis": cmd.legal_basis,
         "correction": cmd.correction,
+        "decision": decision,
         "education_note": cmd.education_note,
+        "legal_basis": cmd.legal_basis,
+        "verdict": cmd.verdict.value,
     }
     events: Events = [(Event.LEGALITY_REVIEWED, data)]
     if cmd.verdict is Verdict.UNLAWFUL and to is State.ESCALATED:
@@ -189,10 +209,11 @@ def _review(rules: Rules, rec: Consultation, cmd: ReviewLegality, ctx: Context, 
 
 def _publish(rules: Rules, rec: Consultation, cmd: Publish, ctx: Context, role: str, to: State) -> Effect:
     decision = rec.decisions[-1].number
-    pub = Publication.model_construct(
-        decision=decision, channels=cmd.channels, summary=cmd.summary, by=ctx.actor.id, at=ctx.now
+    pub = make(
+        Publication,
+        {"decision": decision, "channels": cmd.channels, "summary": cmd.summary, "by": ctx.actor.id, "at": ctx.now},
     )
-    data = {"decision": decision, "channels": [c.value for c in cmd.channels], "summary": cmd.summary}
+    data = {"channels": [c.value for c in cmd.channels], "decision": decision, "summary": cmd.summary}
     return {"publications": (*rec.publications, pub)}, [(Event.PUBLISHED, data)]
 
 
@@ -200,21 +221,24 @@ def _report_progress(
     rules: Rules, rec: Consultation, cmd: ReportProgress, ctx: Context, role: str, to: State
 ) -> Effect:
     decision = rec.decisions[-1].number
-    rep = ProgressReport.model_construct(
-        decision=decision,
-        measure=cmd.measure,
-        percent=cmd.percent,
-        spent=cmd.spent,
-        note=cmd.note,
-        by=ctx.actor.id,
-        at=ctx.now,
+    rep = make(
+        ProgressReport,
+        {
+            "decision": decision,
+            "measure": cmd.measure,
+            "percent": cmd.percent,
+            "spent": cmd.spent,
+            "note": cmd.note,
+            "by": ctx.actor.id,
+            "at": ctx.now,
+        },
     )
     data = {
         "decision": decision,
         "measure": cmd.measure,
+        "note": cmd.note,
         "percent": cmd.percent,
         "spent": str(cmd.spent),
-        "note": cmd.note,
     }
     return {"progress": (*rec.progress, rep)}, [(Event.PROGRESS_REPORTED, data)]
 
@@ -222,10 +246,11 @@ def _report_progress(
 def _record_feedback(
     rules: Rules, rec: Consultation, cmd: RecordFeedback, ctx: Context, role: str, to: State
 ) -> Effect:
-    fb = ResidentFeedback.model_construct(
-        participant=ctx.actor.id, satisfaction=cmd.satisfaction, comment=cmd.comment, at=ctx.now
+    fb = make(
+        ResidentFeedback,
+        {"participant": ctx.actor.id, "satisfaction": cmd.satisfaction, "comment": cmd.comment, "at": ctx.now},
     )
-    data = {"satisfaction": cmd.satisfaction, "comment": cmd.comment}
+    data = {"comment": cmd.comment, "satisfaction": cmd.satisfaction}
     return {"feedback": (*rec.feedback, fb)}, [(Event.FEEDBACK_RECEIVED, data)]
 
 
@@ -234,10 +259,11 @@ def _start_supervision(rules: Rules, rec: Consultation, cmd: Command, ctx: Conte
 
 
 def _inspect(rules: Rules, rec: Consultation, cmd: Inspect, ctx: Context, role: str, to: State) -> Effect:
-    ins = Inspection.model_construct(
-        cycle=rec.cycle, inspector=ctx.actor.id, passed=cmd.passed, findings=cmd.findings, at=ctx.now
+    ins = make(
+        Inspection,
+        {"cycle": rec.cycle, "inspector": ctx.actor.id, "passed": cmd.passed, "findings": cmd.findings, "at": ctx.now},
     )
-    data = {"cycle": rec.cycle, "passed": cmd.passed, "findings": cmd.findings}
+    data = {"cycle": rec.cycle, "findings": cmd.findings, "passed": cmd.passed}
     return {"inspections": (*rec.inspections, ins)}, [(Event.INSPECTED, data)]
 
 
@@ -248,7 +274,7 @@ def _new_cycle(rules: Rules, rec: Consultation, ctx: Context) -> dict[str, Any]:
 def _request_reconsultation(
     rules: Rules, rec: Consultation, cmd: RequestReconsultation, ctx: Context, role: str, to: State
 ) -> Effect:
-    data = {"problems": cmd.problems, "cycle": rec.cycle + 1}
+    data = {"cycle": rec.cycle + 1, "problems": cmd.problems}
     return _new_cycle(rules, rec, ctx), [(Event.RECONSULTATION_REQUESTED, data)]
 
 
@@ -257,12 +283,12 @@ def _escalate(rules: Rules, rec: Consultation, cmd: Escalate, ctx: Context, role
 
 
 def _resume(rules: Rules, rec: Consultation, cmd: Resume, ctx: Context, role: str, to: State) -> Effect:
-    data = {"instructions": cmd.instructions, "cycle": rec.cycle + 1}
+    data = {"cycle": rec.cycle + 1, "instructions": cmd.instructions}
     return _new_cycle(rules, rec, ctx), [(Event.RESUMED, data)]
 
 
 def _close(rules: Rules, rec: Consultation, cmd: Close, ctx: Context, role: str, to: State) -> Effect:
-    return {}, [(Event.CLOSED, {"summary": cmd.summary, "by_ruling": rec.state is State.ESCALATED})]
+    return {}, [(Event.CLOSED, {"by_ruling": rec.state is State.ESCALATED, "summary": cmd.summary})]
 
 
 def _mark_overdue(rules: Rules, rec: Consultation, cmd: Command, ctx: Context, role: str, to: State) -> Effect:
@@ -270,12 +296,12 @@ def _mark_overdue(rules: Rules, rec: Consultation, cmd: Command, ctx: Context, r
     events: Events = [
         (
             Event.DEADLINE_MISSED,
-            {"deadline": d.key, "kind": d.kind, "due": d.due.isoformat(), "measure": d.measure},
+            {"deadline": d.key, "due": d.due.isoformat(), "kind": d.kind, "measure": d.measure},
         )
         for d in missed
     ]
     if to is State.ESCALATED:
-        events.append((Event.ESCALATED, {"reason": "overdue", "deadlines": [d.key for d in missed]}))
+        events.append((Event.ESCALATED, {"deadlines": [d.key for d in missed], "reason": "overdue"}))
     return {"missed": (*rec.missed, *(d.key for d in missed))}, events
 
 

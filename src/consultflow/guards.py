@@ -29,7 +29,7 @@ from .commands import (
 )
 from .context import Context
 from .deadlines import measure_done, overdue
-from .records import Consultation, Round, Tally
+from .records import Consultation, Round, Tally, make
 from .refusals import Failure
 from .roles import Role
 from .rules import Rules
@@ -78,16 +78,19 @@ def tally(rules: Rules, record: Consultation, rnd: Round) -> Tally:
     required = rules.quorum(len(record.invited))
     quorum_met = attended >= required
     consensus = quorum_met and rules.consensus.reached(support, oppose, amend)
-    return Tally(
-        attended=attended,
-        required=required,
-        support=support,
-        oppose=oppose,
-        abstain=abstain,
-        amend=amend,
-        rule=rules.consensus.kind,
-        quorum_met=quorum_met,
-        consensus=consensus,
+    return make(
+        Tally,
+        {
+            "attended": attended,
+            "required": required,
+            "support": support,
+            "oppose": oppose,
+            "abstain": abstain,
+            "amend": amend,
+            "rule": rules.consensus.kind,
+            "quorum_met": quorum_met,
+            "consensus": consensus,
+        },
     )
 
 

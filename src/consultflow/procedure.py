@@ -177,7 +177,7 @@ def six_step_transitions() -> tuple[TransitionRule, ...]:
 class Procedure:
     """A built, checked, compiled procedure. Immutable; share one per definition."""
 
-    __slots__ = ("_by_state", "_table", "machine", "name", "rules", "transitions", "version")
+    __slots__ = ("_by_state", "_groups", "_table", "machine", "name", "rules", "transitions", "version")
 
     def __init__(
         self,
@@ -213,6 +213,7 @@ class Procedure:
             ignore_invalid_triggers=False,
         )
         self._table = _compile(self.machine, defined)
+        self._groups = {key: (options, _union_roles(options)) for key, options in self._table.items()}
         by_state: dict[str, list[str]] = defaultdict(list)
         for state, trigger in self._table:
             if trigger not in by_state[state]:
@@ -223,6 +224,10 @@ class Procedure:
     def options(self, state: str, trigger: str) -> tuple[Option, ...] | None:
         """The compiled transitions for ``trigger`` in ``state``, in the order they are tried."""
         return self._table.get((state, trigger))
+
+    def group(self, state: str, trigger: str) -> tuple[tuple[Option, ...], frozenset[Role]] | None:
+        """``options`` and the union of their roles, looked up once per step."""
+        return self._groups.get((state, trigger))
 
     def triggers_from(self, state: str) -> tuple[str, ...]:
         """Every trigger the definition has for ``state`` (whether or not it would pass now)."""
@@ -342,6 +347,15 @@ class Procedure:
 
     def __repr__(self) -> str:
         return f"Procedure({self.name!r}, {self.version!r}, {len(self.transitions)} transitions)"
+
+
+def _union_roles(options: tuple[Option, ...]) -> frozenset[Role]:
+    """The roles any option admits; the first option's own set when they all agree, so the core
+    can tell by identity that the chosen option needs no second check."""
+    first = options[0].roles
+    if all(o.roles == first for o in options):
+        return first
+    return frozenset().union(*(o.roles for o in options))
 
 
 def _loc(loc: Sequence[int | str]) -> str:
@@ -504,6 +518,7 @@ def _compile(machine: Machine, defined: tuple[TransitionRule, ...]) -> Mapping[t
     for t in defined:
         by_key[(t.source, t.trigger.value)].append(t)
     table: dict[tuple[str, str], tuple[Option, ...]] = {}
+    interned: dict[frozenset[Role], frozenset[Role]] = {}  # equal role sets become one object
     for trigger, event in machine.events.items():
         for source, compiled in event.transitions.items():
             declared = by_key[(source, trigger)]
@@ -521,7 +536,7 @@ def _compile(machine: Machine, defined: tuple[TransitionRule, ...]) -> Mapping[t
                         target=State(t.target) if t.target is not None else None,
                         routes=tuple(ROUTES[r] for r in t.routes),
                         guards=tuple(GUARDS[g] for g in t.guards),
-                        roles=t.roles,
+                        roles=interned.setdefault(t.roles, t.roles),
                         rule=t,
                     )
                 )

@@ -9,7 +9,7 @@ file and the log is its proof.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, ClassVar
+from typing import Annotated, Any, ClassVar, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -53,6 +53,40 @@ class Record(BaseModel):
     """Base of every record: frozen, strict about unknown fields, JSON-serialisable."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", validate_default=False, ser_json_inf_nan="null")
+
+
+_set = object.__setattr__
+R = TypeVar("R", bound=Record)
+_ALL_FIELDS: dict[type[BaseModel], set[str]] = {}
+
+
+def _all_fields(cls: type[BaseModel]) -> set[str]:
+    fields = _ALL_FIELDS.get(cls)
+    if fields is None:
+        fields = _ALL_FIELDS[cls] = set(cls.model_fields)
+    return fields
+
+
+def make(cls: type[R], values: dict[str, Any]) -> R:
+    """Build a record from values the core already validated, without validating again.
+
+    The hot path's constructor: ``values`` must hold every field (defaults included). The field
+    set is shared by all records of a class: pydantic copies it before changing it, and frozen
+    records never change it, so sharing costs nothing and saves memory on every record.
+    """
+    m = cls.__new__(cls)
+    _set(m, "__dict__", values)
+    _set(m, "__pydantic_fields_set__", _all_fields(cls))
+    _set(m, "__pydantic_extra__", None)
+    _set(m, "__pydantic_private__", None)
+    return m
+
+
+def evolve(record: R, update: dict[str, Any]) -> R:
+    """A copy of ``record`` with ``update`` applied, trusted like ``make``."""
+    values = record.__dict__.copy()
+    values.update(update)
+    return make(type(record), values)
 
 
 class Community(Record):

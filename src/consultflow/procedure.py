@@ -37,6 +37,7 @@ __all__ = ["NEW", "Option", "Procedure", "TransitionRule", "six_step", "six_step
 NEW = "new"  # the state before a proposal exists; ``propose`` leaves it
 FINAL_STATES: frozenset[str] = frozenset({State.CLOSED, State.REJECTED, State.WITHDRAWN})
 EFFECT_STATES: frozenset[str] = frozenset({State.FEEDBACK, State.SUPERVISING})
+_RELATIONAL: frozenset[Role] = frozenset({Role.PROPOSER, Role.ROTATING_CHAIR})
 
 
 class TransitionRule(Record):
@@ -264,38 +265,57 @@ class Procedure:
     def from_dict(cls, data: Mapping[str, Any]) -> Procedure:
         """Build from data: ``name``, ``version``, optional ``rules``, ``roles`` (trigger -> roles,
         applied to the six-step transitions or to ``transitions`` if given)."""
-        name = str(data.get("name") or "")
-        version = str(data.get("version") or "")
+        if not isinstance(data, Mapping):
+            raise ProcedureDefinitionError(
+                "?", [f"a procedure definition is a table/object with name and version, not {type(data).__name__}"]
+            )
         problems = []
-        if not name:
-            problems.append("'name' is missing: give the procedure a name")
-        if not version:
+        raw_name, raw_version = data.get("name"), data.get("version")
+        if not isinstance(raw_name, str) or not raw_name.strip():
+            problems.append("'name' is missing or not text: give the procedure a name")
+        if not isinstance(raw_version, str | int) or isinstance(raw_version, bool) or not str(raw_version).strip():
             problems.append("'version' is missing: give the procedure a version, e.g. \"1\"")
+        name = raw_name if isinstance(raw_name, str) else ""
+        version = str(raw_version) if isinstance(raw_version, str | int) else ""
         unknown = set(data) - {"name", "version", "rules", "roles", "transitions", "description"}
         if unknown:
             problems.append(f"unknown keys {sorted(unknown)}: allowed are name, version, rules, roles, transitions")
-        try:
-            rules = Rules.model_validate(data.get("rules") or {})
-        except ValidationError as exc:
-            problems.extend(f"rules.{_loc(e['loc'])}: {e['msg']}" for e in exc.errors())
-            rules = Rules()
-        transitions: tuple[TransitionRule, ...] | None = None
-        if data.get("transitions") is not None:
+        raw_rules = data.get("rules", {})
+        rules = Rules()
+        if not isinstance(raw_rules, Mapping):
+            problems.append("'rules' must be a table of parameters (notice_period, quorum_ratio, ...)")
+        else:
             try:
-                transitions = tuple(TransitionRule.model_validate(t) for t in data["transitions"])
+                rules = Rules.model_validate(dict(raw_rules))
             except ValidationError as exc:
-                problems.extend(f"transitions: {_loc(e['loc'])}: {e['msg']}" for e in exc.errors())
-        roles_raw = data.get("roles") or {}
+                problems.extend(f"rules.{_loc(e['loc'])}: {e['msg']}" for e in exc.errors())
+        transitions: tuple[TransitionRule, ...] | None = None
+        raw_transitions = data.get("transitions")
+        if raw_transitions is not None:
+            if not isinstance(raw_transitions, list | tuple):
+                problems.append("'transitions' must be a list of transitions")
+            else:
+                parsed = []
+                for i, t in enumerate(raw_transitions):
+                    try:
+                        parsed.append(TransitionRule.model_validate(t))
+                    except ValidationError as exc:
+                        problems.extend(f"transitions[{i}].{_loc(e['loc'])}: {e['msg']}" for e in exc.errors())
+                transitions = tuple(parsed)
+        roles_raw = data.get("roles", {})
         roles: dict[str, list[Role]] = {}
         if not isinstance(roles_raw, Mapping):
             problems.append("'roles' must map a trigger to a list of roles")
         else:
+            known = ", ".join(r.value for r in Role)
             for trigger, names in roles_raw.items():
+                if not isinstance(names, list | tuple) or not all(isinstance(n, str) for n in names):
+                    problems.append(f"roles.{trigger}: give a list of role names; known roles: {known}")
+                    continue
                 try:
                     roles[str(trigger)] = [Role(n) for n in names]
                 except ValueError:
-                    known = ", ".join(r.value for r in Role)
-                    problems.append(f"roles.{trigger}: unknown role in {names!r}; known roles: {known}")
+                    problems.append(f"roles.{trigger}: unknown role in {list(names)!r}; known roles: {known}")
         if problems:
             raise ProcedureDefinitionError(name or "?", problems)
         return cls(name, version, rules=rules, transitions=transitions, roles=roles)
@@ -344,6 +364,16 @@ class Procedure:
                 lines.append(f"    {t.source} --> {t.target}: {label}")
         lines.extend(f"    {s} --> [*]" for s in sorted(FINAL_STATES))
         return "\n".join(lines) + "\n"
+
+    def markdown(self) -> str:
+        """The transition table as Markdown: trigger, from, to, routes, guards, roles."""
+        rows = ["| trigger | from | to | when | guards | roles |", "| --- | --- | --- | --- | --- | --- |"]
+        for t in self.transitions:
+            rows.append(
+                f"| {t.trigger.value} | {t.source} | {t.target or '(stays)'} | {', '.join(t.routes) or '-'} | "
+                f"{', '.join(t.guards) or '-'} | {', '.join(sorted(r.value for r in t.roles))} |"
+            )
+        return "\n".join(rows) + "\n"
 
     def __repr__(self) -> str:
         return f"Procedure({self.name!r}, {self.version!r}, {len(self.transitions)} transitions)"
@@ -402,6 +432,13 @@ def _check(name: str, version: str, defined: tuple[TransitionRule, ...]) -> None
             problems.append(f"{where}: only 'propose' starts from {NEW!r}, and it starts nowhere else")
         if not t.roles:
             problems.append(f"{where}: names no roles; every transition must say who may fire it")
+        elif (t.source == NEW and t.roles <= _RELATIONAL) or (
+            t.source == State.PROPOSED and t.roles == {Role.ROTATING_CHAIR}
+        ):
+            problems.append(
+                f"{where}: names only relational roles that no one can hold yet (a chair is named at "
+                "notice, a proposer exists after proposing); add a role such as 'committee'"
+            )
         for g in t.guards:
             if g not in GUARDS:
                 problems.append(f"{where}: unknown guard {g!r}; known guards: {', '.join(sorted(GUARDS))}")
@@ -432,12 +469,12 @@ def _check(name: str, version: str, defined: tuple[TransitionRule, ...]) -> None
 
     reachable = _reach(NEW, edges)
     for s in sorted(states - reachable):
-        problems.append(f"state {s!r} is unreachable from a proposal; add a transition into it or drop it")
+        problems.append(f"state '{s}' is unreachable from a proposal; add a transition into it or drop it")
 
     finals = set(FINAL_STATES)
     for s in sorted(reachable - finals - {NEW}):
         if not (_reach(s, edges) & finals):
-            problems.append(f"state {s!r} is a dead end: no path from it reaches {', '.join(sorted(finals))}")
+            problems.append(f"state '{s}' is a dead end: no path from it reaches {', '.join(sorted(finals))}")
 
     # The legality review stands before every effect: without lawful reviews, no effect is reachable.
     unreviewed: dict[str, set[str]] = defaultdict(set)
@@ -449,7 +486,7 @@ def _check(name: str, version: str, defined: tuple[TransitionRule, ...]) -> None
         unreviewed[t.source].add(t.target)
     for s in sorted(_reach(NEW, unreviewed) & EFFECT_STATES):
         problems.append(
-            f"state {s!r} can be reached without a lawful legality review; every effect must pass 'review' [lawful]"
+            f"state '{s}' can be reached without a lawful legality review; every effect must pass 'review' [lawful]"
         )
     for t in defined:
         entering = t.target in EFFECT_STATES and t.source not in EFFECT_STATES

@@ -1,0 +1,922 @@
+"""Every transition of the default procedure through the engine; every illegal trigger refused
+with nothing changed; every guard's refusal with its code and data; the carriers; and
+``Engine.allowed`` / ``Engine.explain`` against what ``execute`` does."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from conftest import CAST, COMMUNITY, INVITED, STATES, TOPIC, World, new_world, snapshot
+from consultflow import (
+    CLOCK_ACTOR,
+    Actor,
+    Carrier,
+    Channel,
+    Close,
+    CloseRound,
+    Command,
+    Conflict,
+    Decide,
+    Escalate,
+    Form,
+    Inspect,
+    MarkOverdue,
+    Measure,
+    Notify,
+    OpenRound,
+    Propose,
+    Publish,
+    RecordFeedback,
+    RecordOpinion,
+    Refused,
+    Reject,
+    ReportProgress,
+    RequestReconsultation,
+    Resume,
+    ReviewLegality,
+    Role,
+    Stance,
+    StartSupervision,
+    State,
+    Trigger,
+    Verdict,
+    Withdraw,
+    six_step,
+)
+from consultflow.context import Context
+from consultflow.core import decide
+
+S, OPP, AM, AB = Stance.SUPPORT, Stance.OPPOSE, Stance.AMEND, Stance.ABSTAIN
+
+
+def make_command(trigger: str, cid: str, w: World) -> Command:
+    """A command for ``trigger`` whose content passes every content rule in the default world."""
+    now = w.clock.now()
+    factories: dict[str, Callable[[], Command]] = {
+        "reject": lambda: Reject(consultation=cid, reason="不予受理"),
+        "withdraw": lambda: Withdraw(consultation=cid, reason="撤回"),
+        "notify": lambda: Notify(consultation=cid, meeting_at=now + timedelta(days=4), invite=INVITED, chair="chen"),
+        "open_round": lambda: OpenRound(consultation=cid, agenda="议程"),
+        "record_opinion": lambda: RecordOpinion(consultation=cid, stance=S),
+        "close_round": lambda: CloseRound(consultation=cid, summary="小结"),
+        "decide": lambda: Decide(consultation=cid, resolution="决定", measures=(w.measure(),)),
+        "review": lambda: ReviewLegality(consultation=cid, verdict=Verdict.LAWFUL),
+        "publish": lambda: Publish(consultation=cid, channels=(Channel.WECHAT,)),
+        "report_progress": lambda: ReportProgress(consultation=cid, measure=0, percent=50),
+        "record_feedback": lambda: RecordFeedback(consultation=cid, satisfaction=4),
+        "start_supervision": lambda: StartSupervision(consultation=cid),
+        "inspect": lambda: Inspect(consultation=cid, passed=True),
+        "request_reconsultation": lambda: RequestReconsultation(consultation=cid, problems="新问题"),
+        "escalate": lambda: Escalate(consultation=cid, reason="久拖不决"),
+        "resume": lambda: Resume(consultation=cid, instructions="继续协商"),
+        "close": lambda: Close(consultation=cid, summary="办结"),
+        "mark_overdue": lambda: MarkOverdue(consultation=cid),
+    }
+    return factories[trigger]()
+
+
+def assert_renders(refusal: Refused) -> None:
+    for lang in ("en", "zh"):
+        text = refusal.explain(lang)  # type: ignore[arg-type]
+        assert text.strip(), (refusal.code, lang)
+        assert "{" not in text, text
+        assert "}" not in text, text
+    assert refusal.to_dict()["code"] == refusal.code
+
+
+def refuse(w: World, cid: str, command: Command, by: str | Actor) -> Refused:
+    """Execute expecting a refusal; check nothing changed and the dry run agrees."""
+    actor = CAST[by] if isinstance(by, str) else by
+    before = snapshot(w, cid)
+    dry = w.engine.explain(command, by=actor)
+    with pytest.raises(Refused) as info:
+        w.engine.execute(command, by=actor)
+    refusal = info.value
+    assert snapshot(w, cid) == before, "a refusal must change nothing"
+    assert dry is not None
+    assert (dry.code, dry.rule, dict(dry.data)) == (refusal.code, refusal.rule, dict(refusal.data))
+    assert_renders(refusal)
+    return refusal
+
+
+# ---- every legal transition -----------------------------------------------------------------------
+
+Case = Callable[[World], tuple[str, Command, str | Actor, list[str]]]
+CASES: dict[tuple[str, str, str | None, tuple[str, ...]], tuple[Case, dict[str, Any]]] = {}
+
+
+def case(source: str, trigger: str, target: str | None, *routes: str, **rules: Any) -> Callable[[Case], Case]:
+    def register(fn: Case) -> Case:
+        CASES[(source, trigger, target, routes)] = (fn, rules)
+        return fn
+
+    return register
+
+
+@case("new", "propose", "proposed")
+def _propose(w: World) -> Any:
+    cmd = Propose(community=COMMUNITY, topic=TOPIC, title="夜间停车", carrier=Carrier.DECISION, form=Form.COUNCIL)
+    return "", cmd, "li", ["proposed"]
+
+
+@case("proposed", "reject", "rejected")
+def _reject(w: World) -> Any:
+    cid = w.to("proposed").id
+    return cid, make_command("reject", cid, w), "wang", ["rejected"]
+
+
+for _state in ("proposed", "notified", "consulting"):
+
+    @case(_state, "withdraw", "withdrawn")
+    def _withdraw(w: World, state: str = _state) -> Any:
+        cid = w.to(state).id
+        return cid, make_command("withdraw", cid, w), "li", ["withdrawn"]
+
+
+@case("proposed", "notify", "notified")
+def _notify(w: World) -> Any:
+    cid = w.to("proposed").id
+    return cid, make_command("notify", cid, w), "wc", ["notified"]
+
+
+@case("notified", "open_round", "consulting")
+def _open_first(w: World) -> Any:
+    cid = w.to("notified").id
+    w.after_notice(cid)
+    return cid, make_command("open_round", cid, w), "chen", ["round_opened"]
+
+
+@case("consulting", "open_round", "consulting")
+def _open_again(w: World) -> Any:
+    cid = w.to("consulting_closed").id
+    return cid, make_command("open_round", cid, w), "wang", ["round_opened"]
+
+
+@case("consulting", "record_opinion", None)
+def _opinion(w: World) -> Any:
+    cid = w.to("consulting").id
+    return cid, make_command("record_opinion", cid, w), "liu", ["opinion_recorded"]
+
+
+@case("consulting", "close_round", "escalated", "no_consensus_at_limit", round_limit=1)
+def _close_at_limit(w: World) -> Any:
+    cid = w.to("consulting").id
+    w.opine(cid, "li", OPP)
+    return cid, make_command("close_round", cid, w), "wang", ["round_closed", "escalated"]
+
+
+@case("consulting", "close_round", None)
+def _close_round(w: World) -> Any:
+    cid = w.to("consulting").id
+    w.opine(cid, "li", OPP)  # no consensus, but rounds are left: stays in consulting
+    return cid, make_command("close_round", cid, w), "wang", ["round_closed"]
+
+
+@case("consulting", "decide", "decided")
+def _decide(w: World) -> Any:
+    cid = w.to("consulting_closed").id
+    return cid, make_command("decide", cid, w), "wang", ["decided"]
+
+
+@case("decided", "review", "feedback", "lawful")
+def _lawful(w: World) -> Any:
+    cid = w.to("decided").id
+    return cid, make_command("review", cid, w), "jie", ["legality_reviewed"]
+
+
+def _unlawful(cid: str) -> ReviewLegality:
+    return ReviewLegality(
+        consultation=cid, verdict=Verdict.UNLAWFUL, legal_basis="《民法典》第278条", correction="提交业主大会表决"
+    )
+
+
+@case("decided", "review", "consulting", "unlawful", "has_rounds_left")
+def _unlawful_again(w: World) -> Any:
+    cid = w.to("decided").id
+    return cid, _unlawful(cid), "sun", ["legality_reviewed"]
+
+
+@case("decided", "review", "escalated", "unlawful", round_limit=1)
+def _unlawful_at_limit(w: World) -> Any:
+    cid = w.to("decided").id
+    return cid, _unlawful(cid), "sun", ["legality_reviewed", "escalated"]
+
+
+for _state in ("feedback", "supervising"):
+
+    @case(_state, "publish", None)
+    def _publish(w: World, state: str = _state) -> Any:
+        cid = w.to(state).id
+        return cid, make_command("publish", cid, w), "wang", ["published"]
+
+    @case(_state, "report_progress", None)
+    def _progress(w: World, state: str = _state) -> Any:
+        cid = w.to(state).id
+        return cid, make_command("report_progress", cid, w), "wc", ["progress_reported"]
+
+    @case(_state, "record_feedback", None)
+    def _feedback(w: World, state: str = _state) -> Any:
+        cid = w.to(state).id
+        return cid, make_command("record_feedback", cid, w), "zhang", ["feedback_received"]
+
+
+@case("feedback", "start_supervision", "supervising")
+def _start_supervision(w: World) -> Any:
+    cid = w.to("feedback").id
+    w.publish(cid)
+    return cid, make_command("start_supervision", cid, w), "wang", ["supervision_started"]
+
+
+@case("supervising", "inspect", None)
+def _inspect(w: World) -> Any:
+    cid = w.to("supervising").id
+    return cid, make_command("inspect", cid, w), "zhou", ["inspected"]
+
+
+@case("supervising", "request_reconsultation", "consulting")
+def _reconsult(w: World) -> Any:
+    cid = w.to("supervising").id
+    return cid, make_command("request_reconsultation", cid, w), "zhou", ["reconsultation_requested"]
+
+
+for _state in ("notified", "consulting", "supervising"):
+
+    @case(_state, "escalate", "escalated")
+    def _escalate(w: World, state: str = _state) -> Any:
+        cid = w.to(state).id
+        return cid, make_command("escalate", cid, w), "jie", ["escalated"]
+
+
+@case("escalated", "resume", "consulting")
+def _resume(w: World) -> Any:
+    cid = w.to("escalated").id
+    return cid, make_command("resume", cid, w), "jie", ["resumed"]
+
+
+@case("supervising", "close", "closed")
+def _close(w: World) -> Any:
+    cid = w.to("supervising").id
+    w.finish_measures(cid)
+    w.clock.advance(hours=1)
+    w.inspect(cid)
+    return cid, make_command("close", cid, w), "wang", ["closed"]
+
+
+@case("escalated", "close", "closed")
+def _close_by_ruling(w: World) -> Any:
+    cid = w.to("escalated").id
+    return cid, make_command("close", cid, w), "jie", ["closed"]
+
+
+@case("proposed", "mark_overdue", None)
+def _overdue_proposal(w: World) -> Any:
+    cid = w.to("proposed").id
+    w.clock.advance(days=15)
+    return cid, make_command("mark_overdue", cid, w), CLOCK_ACTOR, ["deadline_missed"]
+
+
+for _state in ("notified", "consulting"):
+
+    @case(_state, "mark_overdue", "escalated", "undecided_escalates")
+    def _undecided_escalates(w: World, state: str = _state) -> Any:
+        cid = w.to(state).id
+        w.clock.advance(days=31)
+        return cid, make_command("mark_overdue", cid, w), CLOCK_ACTOR, ["deadline_missed", "escalated"]
+
+    @case(_state, "mark_overdue", None, escalate_undecided=False)
+    def _undecided_flagged(w: World, state: str = _state) -> Any:
+        cid = w.to(state).id
+        w.clock.advance(days=31)
+        return cid, make_command("mark_overdue", cid, w), CLOCK_ACTOR, ["deadline_missed"]
+
+
+for _state in ("feedback", "supervising"):
+
+    @case(_state, "mark_overdue", "escalated", "unimplemented_escalates", escalate_unimplemented=True)
+    def _unimplemented_escalates(w: World, state: str = _state) -> Any:
+        cid = w.to(state).id
+        w.clock.advance(days=31)
+        return cid, make_command("mark_overdue", cid, w), CLOCK_ACTOR, ["deadline_missed", "escalated"]
+
+    @case(_state, "mark_overdue", None)
+    def _unimplemented_flagged(w: World, state: str = _state) -> Any:
+        cid = w.to(state).id
+        w.clock.advance(days=31)
+        return cid, make_command("mark_overdue", cid, w), CLOCK_ACTOR, ["deadline_missed"]
+
+
+def test_every_declared_transition_has_a_case() -> None:
+    declared = {(t.source, t.trigger.value, t.target, t.routes) for t in six_step().transitions}
+    assert set(CASES) == declared
+    assert len(declared) == len(six_step().transitions)
+
+
+@pytest.mark.parametrize("key", sorted(CASES, key=str), ids=lambda k: "-".join(str(p) for p in k if p))
+def test_transition(key: tuple[str, str, str | None, tuple[str, ...]]) -> None:
+    source, trigger, target, _routes = key
+    fn, rules = CASES[key]
+    w = new_world(**rules)
+    cid, command, by, events = fn(w)
+    actor = CAST[by] if isinstance(by, str) else by
+    if source == "new":
+        step = w.engine.run(command, by=actor)
+        cid = step.record.id
+        before_version, before_history = 0, ()
+    else:
+        before = w.engine.get(cid)
+        assert before.state.value == source
+        before_version, before_history = before.version, w.engine.history(cid)
+        assert trigger in [p.trigger for p in w.engine.allowed(cid, by=actor) if p.allowed]
+        assert w.engine.explain(command, by=actor) is None
+        step = w.engine.run(command, by=actor)
+    rec = step.record
+    expected = source if target is None else target
+    assert rec.state.value == expected
+    assert w.engine.get(cid) == rec
+    assert [e.event.value for e in step.entries] == events
+    history = w.engine.history(cid)
+    assert history[: len(before_history)] == before_history
+    assert history[len(before_history) :] == step.entries
+    assert rec.version == before_version + len(events)
+    last = step.entries[-1]
+    assert last.target.value == expected
+    assert last.actor == actor.id
+    assert last.source is None if source == "new" else last.source.value == source
+    assert w.engine.verify(cid).ok
+
+
+def test_propose_with_the_id_of_an_existing_consultation_conflicts() -> None:
+    w = new_world()
+    rec = w.to("notified")
+    before = snapshot(w, rec.id)
+    with pytest.raises(Conflict):
+        w.propose(id=rec.id)
+    assert snapshot(w, rec.id) == before
+
+
+# ---- every illegal trigger in every state ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("state", STATES)
+def test_illegal_triggers_are_refused_and_change_nothing(state: str) -> None:
+    w = new_world()
+    rec = w.to(state)
+    cid = rec.id
+    legal = six_step().triggers_from(rec.state.value)
+    illegal = [t.value for t in Trigger if t.value not in legal and t is not Trigger.PROPOSE]
+    assert illegal
+    # the most powerful actor: every role at once
+    everyone = Actor("wang", roles=set(Role))
+    for trigger in illegal:
+        refusal = refuse(w, cid, make_command(trigger, cid, w), everyone)
+        assert refusal.code == "invalid_in_state", trigger
+        assert refusal.rule == "state"
+        assert refusal.trigger == trigger
+        assert refusal.state == rec.state.value
+        assert refusal.data["state"] == rec.state.value
+        assert list(refusal.data["next"]) == list(legal)  # type: ignore[call-overload]
+        assert trigger not in [p.trigger for p in w.engine.allowed(cid, by=everyone)]
+    assert w.engine.get(cid) == rec
+
+
+def test_invalid_in_state_text_names_the_state_and_next_steps() -> None:
+    w = new_world()
+    rec = w.to("proposed")
+    refusal = refuse(w, rec.id, make_command("decide", rec.id, w), "wang")
+    assert "proposed" in refusal.explain("en")
+    assert "decide" in refusal.explain("en")
+    assert "give notice" in refusal.explain("en")
+    assert "提议" in refusal.explain("zh")
+    assert "发布告知" in refusal.explain("zh")
+
+
+# ---- every guard's refusal ------------------------------------------------------------------------
+
+
+def test_unknown_topic_and_community() -> None:
+    w = new_world()
+    with pytest.raises(Refused) as info:
+        w.propose(topic="public-affairs/no-such-thing")
+    r = info.value
+    assert (r.code, r.rule) == ("unknown_topic", "topic_in_catalogue")
+    assert dict(r.data) == {"action": "propose", "topic": "public-affairs/no-such-thing", "community": COMMUNITY}
+    assert_renders(r)
+    with pytest.raises(Refused) as info:
+        w.propose(community="elsewhere")
+    r = info.value
+    assert (r.code, r.rule) == ("unknown_community", "topic_in_catalogue")
+    assert r.data["community"] == "elsewhere"
+    assert_renders(r)
+    assert w.engine.find() == ()
+
+
+def test_over_budget_cap() -> None:
+    w = new_world()
+    with pytest.raises(Refused) as info:
+        w.propose(budget=Decimal("300000.01"))
+    r = info.value
+    assert (r.code, r.rule) == ("over_budget_cap", "budget_within_cap")
+    assert r.data["budget"] == Decimal("300000.01")
+    assert r.data["cap"] == Decimal(300000)
+    assert_renders(r)
+    assert w.propose(budget=Decimal(300000)).state is State.PROPOSED  # the cap itself is allowed
+
+
+def test_notice_too_short() -> None:
+    w = new_world()
+    cid = w.to("proposed").id
+    now = w.clock.now()
+    r = refuse(w, cid, Notify(consultation=cid, meeting_at=now + timedelta(days=2, hours=23)), "wang")
+    assert (r.code, r.rule) == ("notice_too_short", "notice_long_enough")
+    assert r.data["days"] == 3
+    assert r.data["earliest"] == now + timedelta(days=3)
+    assert "3" in r.explain("en")
+    assert w.notify(cid, meeting_at=now + timedelta(days=3)).state is State.NOTIFIED
+
+
+def test_chair_required_on_consultation_day() -> None:
+    w = new_world()
+    cid = w.to("proposed", form=Form.CONSULTATION_DAY).id
+    meeting = w.clock.now() + timedelta(days=5)
+    r = refuse(w, cid, Notify(consultation=cid, meeting_at=meeting, chair=None), "wang")
+    assert (r.code, r.rule) == ("chair_required", "consultation_day_rules")
+    assert dict(r.data) == {"action": "notify"}
+
+
+def test_not_consultation_day() -> None:
+    zone = ZoneInfo("Asia/Shanghai")
+    w = new_world(consultation_day=11)
+    cid = w.to("proposed", form=Form.CONSULTATION_DAY).id
+    wrong = datetime(2026, 3, 10, 23, 30, tzinfo=zone)
+    r = refuse(w, cid, Notify(consultation=cid, meeting_at=wrong, chair="chen"), "wang")
+    assert (r.code, r.rule) == ("not_consultation_day", "consultation_day_rules")
+    assert r.data["day"] == 11
+    assert r.data["meeting"] == wrong
+    assert "11" in r.explain("zh")
+    # 02:00 on the 11th in Shanghai is still the 10th in UTC: the community's zone decides
+    right = datetime(2026, 3, 11, 2, 0, tzinfo=zone)
+    assert w.notify(cid, meeting_at=right).state is State.NOTIFIED
+
+
+def test_other_forms_ignore_the_consultation_day() -> None:
+    w = new_world(consultation_day=11)
+    cid = w.to("proposed", form=Form.INVITATION).id
+    assert w.notify(cid, chair=None).state is State.NOTIFIED
+
+
+def test_notice_period() -> None:
+    w = new_world()
+    rec = w.to("notified")
+    assert rec.schedule is not None
+    w.clock.advance(days=2)
+    r = refuse(w, rec.id, make_command("open_round", rec.id, w), "wang")
+    assert (r.code, r.rule) == ("notice_period", "notice_served")
+    assert r.data["ends_at"] == rec.schedule.notice_ends
+    assert "2026" in r.explain("en")
+
+
+def test_round_still_open() -> None:
+    w = new_world()
+    rec = w.to("consulting")
+    r = refuse(w, rec.id, make_command("open_round", rec.id, w), "wang")
+    assert (r.code, r.rule) == ("round_still_open", "previous_round_closed")
+    assert r.data["round"] == 1
+
+
+def test_round_limit() -> None:
+    w = new_world()
+    cid = w.to("consulting_closed").id
+    w.hold_round(cid, [("li", OPP)])
+    w.hold_round(cid)
+    assert w.engine.get(cid).rounds_in_cycle == 3
+    r = refuse(w, cid, make_command("open_round", cid, w), "wang")
+    assert (r.code, r.rule) == ("round_limit", "rounds_left")
+    assert (r.data["used"], r.data["limit"]) == (3, 3)
+
+
+def test_no_open_round() -> None:
+    w = new_world()
+    cid = w.to("consulting_closed").id
+    r = refuse(w, cid, make_command("record_opinion", cid, w), "li")
+    assert (r.code, r.rule) == ("no_open_round", "round_is_open")
+    r = refuse(w, cid, make_command("close_round", cid, w), "wang")
+    assert (r.code, r.rule) == ("no_open_round", "round_is_open")
+
+
+def test_no_open_round_in_a_new_cycle() -> None:
+    # a round left open when supervision sent the matter back belongs to the old cycle
+    w = new_world()
+    cid = w.to("supervising").id
+    w.run(make_command("request_reconsultation", cid, w), "zhou")
+    r = refuse(w, cid, make_command("record_opinion", cid, w), "li")
+    assert r.code == "no_open_round"
+
+
+def test_already_recorded() -> None:
+    w = new_world()
+    cid = w.to("consulting").id
+    w.opine(cid, "li", S)
+    r = refuse(w, cid, RecordOpinion(consultation=cid, stance=OPP), "li")
+    assert (r.code, r.rule) == ("already_recorded", "first_opinion_in_round")
+    assert dict(r.data) == {"action": "record_opinion", "participant": "li", "round": 1}
+
+
+def test_no_round() -> None:
+    w = new_world()
+    cid = w.to("escalated").id
+    rec = w.run(make_command("resume", cid, w), "jie")
+    assert (rec.state, rec.cycle) == (State.CONSULTING, 2)
+    r = refuse(w, cid, make_command("decide", cid, w), "wang")
+    assert (r.code, r.rule) == ("no_round", "round_held")
+
+
+def test_round_open() -> None:
+    w = new_world()
+    cid = w.to("consulting").id
+    r = refuse(w, cid, make_command("decide", cid, w), "wang")
+    assert (r.code, r.rule) == ("round_open", "round_held")
+    assert r.data["round"] == 1
+
+
+def test_needs_new_round() -> None:
+    w = new_world()
+    cid = w.to("decided").id
+    w.review(cid, Verdict.UNLAWFUL)
+    r = refuse(w, cid, make_command("decide", cid, w), "wang")
+    assert (r.code, r.rule) == ("needs_new_round", "round_held")
+    assert r.data["round"] == 1
+    w.hold_round(cid)
+    assert w.decide(cid).state is State.DECIDED
+
+
+def test_quorum_not_met() -> None:
+    w = new_world()
+    cid = w.to("consulting").id
+    w.opine(cid, "li", S)
+    w.opine(cid, "wu", S)
+    w.close_round(cid)
+    r = refuse(w, cid, make_command("decide", cid, w), "wang")
+    assert (r.code, r.rule) == ("quorum_not_met", "quorum_met")
+    assert (r.data["round"], r.data["attended"], r.data["required"]) == (1, 2, 3)
+    assert "2" in r.explain("zh")
+    assert "3" in r.explain("zh")
+
+
+def test_declared_attendees_count_towards_the_quorum() -> None:
+    w = new_world()
+    cid = w.to("notified").id
+    w.after_notice(cid)
+    w.open_round(cid, attendees=("li", "wu", "zhang"))
+    w.opine(cid, "li", S)
+    w.close_round(cid)
+    assert w.decide(cid).state is State.DECIDED
+
+
+@pytest.mark.parametrize(
+    ("kind", "stances", "counts"),
+    [
+        ("threshold", [S, OPP, AM], (1, 1, 1, 0)),
+        ("unanimity", [S, S, S, AM], (3, 0, 1, 0)),  # 3/4 support would pass the 2/3 threshold
+        ("no_sustained_objection", [S, S, S, S, OPP], (4, 1, 0, 0)),  # 4/5 would pass the threshold
+        ("no_sustained_objection", [AB, AB, AB], (0, 0, 0, 3)),  # nobody supports
+    ],
+)
+def test_no_consensus(kind: str, stances: list[Stance], counts: tuple[int, int, int, int]) -> None:
+    w = new_world(consensus={"kind": kind})
+    cid = w.to("consulting").id
+    for who, stance in zip(("li", "wu", "zhang", "zhao", "liu"), stances, strict=False):
+        w.opine(cid, who, stance)
+    w.close_round(cid)
+    r = refuse(w, cid, make_command("decide", cid, w), "wang")
+    assert (r.code, r.rule) == ("no_consensus", "consensus_reached")
+    assert r.data["rule"] == kind
+    assert (r.data["support"], r.data["oppose"], r.data["amend"], r.data["abstain"]) == counts
+    assert r.data["round"] == 1
+
+
+@pytest.mark.parametrize(
+    ("kind", "stances"),
+    [
+        ("threshold", [S, S, OPP]),
+        ("unanimity", [S, S, AB]),
+        ("no_sustained_objection", [S, AM, AM]),
+    ],
+)
+def test_consensus_reached_under_each_rule(kind: str, stances: list[Stance]) -> None:
+    w = new_world(consensus={"kind": kind})
+    cid = w.to("consulting").id
+    for who, stance in zip(("li", "wu", "zhang"), stances, strict=True):
+        w.opine(cid, who, stance)
+    rec = w.close_round(cid)
+    assert rec.current_round is not None
+    assert rec.current_round.tally is not None
+    assert rec.current_round.tally.consensus
+    assert w.decide(cid).state is State.DECIDED
+
+
+def test_major_needs_residents() -> None:
+    w = new_world()
+    cid = w.to("consulting", major=True).id
+    for who in ("zhao", "unit", "ngo"):  # stakeholders, but no resident
+        w.opine(cid, who, S)
+    w.close_round(cid)
+    r = refuse(w, cid, make_command("decide", cid, w), "wang")
+    assert (r.code, r.rule) == ("major_needs_residents", "residents_heard")
+    # a rule off: the same matter may be decided
+    w2 = new_world(major_needs_residents=False)
+    cid2 = w2.to("consulting", major=True).id
+    for who in ("zhao", "unit", "ngo"):
+        w2.opine(cid2, who, S)
+    w2.close_round(cid2)
+    assert w2.decide(cid2).state is State.DECIDED
+
+
+def test_major_with_residents_may_be_decided() -> None:
+    w = new_world()
+    rec = w.to("decided", major=True)
+    assert rec.state is State.DECIDED
+
+
+def test_measures_required() -> None:
+    w = new_world()
+    cid = w.to("consulting_closed").id
+    r = refuse(w, cid, Decide(consultation=cid, resolution="决定"), "wang")
+    assert (r.code, r.rule) == ("measures_required", "carrier_outcome")
+
+
+def test_measure_due_in_past() -> None:
+    w = new_world()
+    cid = w.to("consulting_closed").id
+    due = w.clock.now()
+    late = Measure(title="迟了", owner="zhao", due=due)
+    r = refuse(w, cid, Decide(consultation=cid, resolution="决定", measures=(w.measure(), late)), "wang")
+    assert (r.code, r.rule) == ("measure_due_in_past", "carrier_outcome")
+    assert (r.data["measure"], r.data["due"]) == (2, due)
+
+
+def test_over_budget_against_the_proposal() -> None:
+    w = new_world()
+    cid = w.to("consulting_closed", budget=Decimal(1500)).id
+    measures = (w.measure(budget="1000"), w.measure(budget="600", title="第二项"))
+    r = refuse(w, cid, Decide(consultation=cid, resolution="决定", measures=measures), "wang")
+    assert (r.code, r.rule) == ("over_budget", "carrier_outcome")
+    assert (r.data["total"], r.data["budget"]) == (Decimal(1600), Decimal(1500))
+
+
+def test_over_budget_against_the_cap() -> None:
+    w = new_world()
+    cid = w.to("consulting_closed").id  # no budget proposed: the procedure's cap applies
+    measures = (w.measure(budget="300000.01"),)
+    r = refuse(w, cid, Decide(consultation=cid, resolution="决定", measures=measures), "wang")
+    assert r.code == "over_budget"
+    assert r.data["budget"] == Decimal(300000)
+
+
+@pytest.mark.parametrize(
+    ("carrier", "fields", "code"),
+    [
+        (Carrier.HEARING, {"hearing_record": "   "}, "hearing_record_required"),
+        (Carrier.COORDINATION, {"agreement_parties": ("zhao",)}, "agreement_parties_required"),
+        (Carrier.ADVISORY, {}, "advice_adoption_required"),
+    ],
+)
+def test_carrier_outcome_required(carrier: Carrier, fields: dict[str, Any], code: str) -> None:
+    w = new_world()
+    cid = w.to("consulting_closed", carrier=carrier).id
+    r = refuse(w, cid, Decide(consultation=cid, resolution="结论", **fields), "wang")
+    assert (r.code, r.rule) == (code, "carrier_outcome")
+
+
+def test_reviewer_not_independent() -> None:
+    w = new_world()
+    cid = w.to("decided").id
+    both = Actor("wang", roles={Role.COMMITTEE, Role.SUPERVISOR})
+    r = refuse(w, cid, make_command("review", cid, w), both)
+    assert (r.code, r.rule) == ("reviewer_not_independent", "independent_reviewer")
+    assert r.data["reviewer"] == "wang"
+    # unless the community turns the rule off
+    w2 = new_world(independent_review=False)
+    cid2 = w2.to("decided").id
+    assert w2.run(make_command("review", cid2, w2), both).state is State.FEEDBACK
+
+
+def test_unknown_measure() -> None:
+    w = new_world()
+    cid = w.to("feedback").id
+    r = refuse(w, cid, ReportProgress(consultation=cid, measure=1, percent=10), "wang")
+    assert (r.code, r.rule) == ("unknown_measure", "measure_exists")
+    assert (r.data["measure"], r.data["count"]) == (1, 1)
+
+
+def test_not_published() -> None:
+    w = new_world()
+    cid = w.to("feedback").id
+    r = refuse(w, cid, make_command("start_supervision", cid, w), "wang")
+    assert (r.code, r.rule) == ("not_published", "published")
+
+
+def test_publication_of_an_earlier_decision_does_not_count() -> None:
+    w = new_world()
+    cid = w.to("supervising").id
+    w.run(make_command("request_reconsultation", cid, w), "zhou")
+    w.hold_round(cid)
+    w.decide(cid)
+    w.review(cid)
+    r = refuse(w, cid, make_command("start_supervision", cid, w), "wang")
+    assert r.code == "not_published"
+
+
+def test_measures_unfinished() -> None:
+    w = new_world()
+    cid = w.to("supervising").id
+    w.inspect(cid)
+    r = refuse(w, cid, make_command("close", cid, w), "wang")
+    assert (r.code, r.rule) == ("measures_unfinished", "measures_done")
+    assert list(r.data["pending"]) == ["划线 mark the bays"]  # type: ignore[call-overload]
+
+
+def test_inspection_pending() -> None:
+    w = new_world()
+    cid = w.to("supervising").id
+    w.finish_measures(cid)
+    r = refuse(w, cid, make_command("close", cid, w), "wang")
+    assert (r.code, r.rule) == ("inspection_pending", "signed_off")
+    w.clock.advance(hours=1)
+    w.inspect(cid, passed=False)
+    assert refuse(w, cid, make_command("close", cid, w), "wang").code == "inspection_pending"
+    w.clock.advance(hours=1)
+    w.inspect(cid, passed=True)
+    w.clock.advance(hours=1)
+    w.run(ReportProgress(consultation=cid, measure=0, percent=100, note="复核"), "wang")  # a later report
+    assert refuse(w, cid, make_command("close", cid, w), "wang").code == "inspection_pending"
+    w.clock.advance(hours=1)
+    w.inspect(cid, passed=True)
+    assert w.run(make_command("close", cid, w), "wang").state is State.CLOSED
+
+
+def test_cycle_limit() -> None:
+    w = new_world(cycle_limit=1)
+    cid = w.to("supervising").id
+    r = refuse(w, cid, make_command("request_reconsultation", cid, w), "zhou")
+    assert (r.code, r.rule) == ("cycle_limit", "cycles_left")
+    assert (r.data["used"], r.data["limit"]) == (1, 1)
+    cid2 = w.to("escalated").id
+    r = refuse(w, cid2, make_command("resume", cid2, w), "jie")
+    assert r.code == "cycle_limit"
+
+
+def test_nothing_overdue() -> None:
+    w = new_world()
+    cid = w.to("proposed").id
+    r = refuse(w, cid, make_command("mark_overdue", cid, w), CLOCK_ACTOR)
+    assert (r.code, r.rule) == ("nothing_overdue", "something_overdue")
+
+
+# ---- carriers ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("carrier", [Carrier.HEARING, Carrier.ADVISORY])
+def test_hearing_and_advisory_decide_without_consensus(carrier: Carrier) -> None:
+    w = new_world()
+    cid = w.to("consulting", carrier=carrier).id
+    for who in ("li", "wu", "zhang"):
+        w.opine(cid, who, OPP)
+    rec = w.close_round(cid)
+    assert rec.current_round is not None
+    assert rec.current_round.tally is not None
+    assert not rec.current_round.tally.consensus
+    assert w.decide(cid).state is State.DECIDED
+    d = w.engine.get(cid).current_decision
+    assert d is not None
+    assert d.measures == ()
+
+
+@pytest.mark.parametrize("carrier", [Carrier.HEARING, Carrier.ADVISORY])
+def test_hearing_and_advisory_still_need_a_quorum(carrier: Carrier) -> None:
+    w = new_world()
+    cid = w.to("consulting", carrier=carrier).id
+    w.opine(cid, "li", OPP)
+    w.close_round(cid)
+    r = refuse(w, cid, make_command("decide", cid, w), "wang")
+    assert r.code == "quorum_not_met"
+
+
+def test_coordination_needs_consensus_for_its_agreement() -> None:
+    w = new_world()
+    cid = w.to("consulting", carrier=Carrier.COORDINATION).id
+    for who in ("li", "wu", "zhang"):
+        w.opine(cid, who, OPP)
+    w.close_round(cid)
+    cmd = Decide(consultation=cid, resolution="协议", agreement_parties=("zhao", "li"))
+    assert refuse(w, cid, cmd, "wang").code == "no_consensus"
+
+
+@pytest.mark.parametrize(
+    ("carrier", "fields"),
+    [
+        (Carrier.HEARING, {"hearing_record": "听证笔录"}),
+        (Carrier.COORDINATION, {"agreement_parties": ("zhao", "li")}),
+        (Carrier.ADVISORY, {"advice_adopted": False}),
+    ],
+)
+def test_non_decision_carriers_need_no_measures(carrier: Carrier, fields: dict[str, Any]) -> None:
+    w = new_world()
+    cid = w.to("consulting_closed", carrier=carrier).id
+    rec = w.run(Decide(consultation=cid, resolution="结论", **fields), "wang")
+    assert rec.state is State.DECIDED
+    d = rec.current_decision
+    assert d is not None
+    for name, value in fields.items():
+        assert getattr(d, name) == value
+    # and they go through the same legality review before any effect
+    assert w.review(cid).state is State.FEEDBACK
+
+
+# ---- allowed() and explain() agree with execute -----------------------------------------------------
+
+
+@pytest.mark.parametrize("state", STATES)
+def test_allowed_and_explain_agree_with_execute(state: str) -> None:
+    probe = new_world()
+    rec = probe.to(state)
+    people = [*CAST.values(), CLOCK_ACTOR]
+    checked = 0
+    for actor in people:
+        permissions = probe.engine.allowed(rec.id, by=actor)
+        assert [p.trigger for p in permissions] == list(six_step().triggers_from(rec.state.value))
+        for perm in permissions:
+            # a fresh world in the same state, so that executing does not disturb the others
+            w = new_world()
+            cid = w.to(state).id
+            assert cid == rec.id
+            command = make_command(perm.trigger, cid, w)
+            dry = w.engine.explain(command, by=actor)
+            assert (dry is None) == perm.allowed, (state, actor.id, perm.trigger, dry, perm.refusal)
+            if not perm.allowed:
+                assert perm.refusal is not None
+                assert dry is not None
+                assert (dry.code, dry.rule) == (perm.refusal.code, perm.refusal.rule)
+                assert perm.explain("zh") == perm.refusal.explain("zh")
+                assert perm.explain("en").strip()
+                before = snapshot(w, cid)
+                with pytest.raises(Refused) as info:
+                    w.engine.execute(command, by=actor)
+                assert info.value.code == dry.code
+                assert snapshot(w, cid) == before
+            else:
+                assert perm.refusal is None
+                assert perm.explain() == ""
+                step = w.engine.run(command, by=actor)
+                assert step.entries[0].role == perm.role
+                assert step.entries[0].actor == actor.id
+            checked += 1
+    if rec.state in {State.CLOSED, State.REJECTED, State.WITHDRAWN}:
+        assert checked == 0  # nothing is allowed once it is over
+    else:
+        assert checked >= len(people)
+
+
+def test_allowed_leaves_content_rules_to_execute() -> None:
+    w = new_world()
+    cid = w.to("consulting_closed").id
+    perms = {p.trigger: p for p in w.engine.allowed(cid, by=CAST["wang"])}
+    assert perms["decide"].allowed
+    assert perms["decide"].role == "committee"
+    bad = Decide(consultation=cid, resolution="决定")  # no measures
+    refusal = w.engine.explain(bad, by=CAST["wang"])
+    assert refusal is not None
+    assert refusal.code == "measures_required"
+    assert w.engine.explain(make_command("decide", cid, w), by=CAST["wang"]) is None
+
+
+def test_allowed_reports_the_first_failing_guard() -> None:
+    w = new_world()
+    cid = w.to("consulting").id
+    perms = {p.trigger: p for p in w.engine.allowed(cid, by=CAST["wang"])}
+    assert perms["decide"].refusal is not None
+    assert perms["decide"].refusal.code == "round_open"
+    assert perms["open_round"].refusal is not None
+    assert perms["open_round"].refusal.code == "round_still_open"
+    assert perms["close_round"].allowed
+    assert perms["escalate"].allowed
+    assert perms["mark_overdue"].refusal is not None
+    assert perms["mark_overdue"].refusal.code == "role_not_allowed"
+
+
+@pytest.mark.parametrize("state", STATES)
+def test_propose_is_illegal_on_an_existing_consultation(state: str) -> None:
+    """The pure core refuses ``propose`` against any existing record (the engine never asks)."""
+    w = new_world()
+    rec = w.to(state)
+    cmd = Propose(community=COMMUNITY, topic=TOPIC, title="again", carrier=Carrier.DECISION, form=Form.COUNCIL)
+    ctx = Context(now=w.clock.now(), actor=CAST["wang"], catalogue=w.catalogue)
+    result = decide(six_step(), rec, cmd, ctx)
+    assert isinstance(result, Refused)
+    assert result.code == "invalid_in_state"
+    assert result.state == rec.state.value

@@ -136,7 +136,9 @@ for _state in ("proposed", "notified", "consulting"):
     @case(_state, "withdraw", "withdrawn")
     def _withdraw(w: World, state: str = _state) -> Any:
         cid = w.to(state).id
-        return cid, make_command("withdraw", cid, w), "li", ["withdrawn"]
+        # a round left open is closed (abandoned) before the matter leaves consultation
+        opened = state == "consulting"
+        return cid, make_command("withdraw", cid, w), "li", ["round_closed", "withdrawn"] if opened else ["withdrawn"]
 
 
 @case("proposed", "notify", "notified")
@@ -250,7 +252,8 @@ for _state in ("notified", "consulting", "supervising"):
     @case(_state, "escalate", "escalated")
     def _escalate(w: World, state: str = _state) -> Any:
         cid = w.to(state).id
-        return cid, make_command("escalate", cid, w), "jie", ["escalated"]
+        opened = state == "consulting"
+        return cid, make_command("escalate", cid, w), "jie", ["round_closed", "escalated"] if opened else ["escalated"]
 
 
 @case("escalated", "resume", "consulting")
@@ -287,7 +290,8 @@ for _state in ("notified", "consulting"):
     def _undecided_escalates(w: World, state: str = _state) -> Any:
         cid = w.to(state).id
         w.clock.advance(days=31)
-        return cid, make_command("mark_overdue", cid, w), CLOCK_ACTOR, ["deadline_missed", "escalated"]
+        events = ["deadline_missed", "round_closed", "escalated"] if state == "consulting" else None
+        return cid, make_command("mark_overdue", cid, w), CLOCK_ACTOR, events or ["deadline_missed", "escalated"]
 
     @case(_state, "mark_overdue", None, escalate_undecided=False)
     def _undecided_flagged(w: World, state: str = _state) -> Any:

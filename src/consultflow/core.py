@@ -7,6 +7,7 @@ the loading, the writing and the time.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -17,6 +18,7 @@ from .commands import Command, Propose
 from .context import Context
 from .deadlines import next_due
 from .effects import EFFECTS
+from .errors import InvalidInput
 from .log import LogEntry, chain_hash
 from .notices import Notice, audience_for
 from .procedure import NEW, Option, Procedure
@@ -45,6 +47,7 @@ class Step:
 
 # the fields next_due reads besides the state: a step that touches none of them keeps it
 _DEADLINE_FIELDS = frozenset({"cycle", "decision_due", "decisions", "progress", "missed"})
+_ID = re.compile(r"[A-Za-z0-9\u4e00-\u9fff][A-Za-z0-9\u4e00-\u9fff._:@/-]{0,127}")
 _ROLE_ORDER: Mapping[Role, int] = {r: i for i, r in enumerate(Role)}
 _RELATIONAL = frozenset({Role.PROPOSER, Role.ROTATING_CHAIR})
 
@@ -178,8 +181,11 @@ def decide(procedure: Procedure, record: Consultation | None, command: Command, 
 
 def _propose(procedure: Procedure, cmd: Propose, ctx: Context, role: str) -> Step:
     cid = cmd.id or ctx.new_id
-    if not cid:
-        raise ValueError("a new consultation needs an id: set Propose.id or Context.new_id")
+    if not cid or (cmd.id is None and _ID.fullmatch(cid) is None):
+        raise InvalidInput(
+            f"a new consultation needs an id of letters, digits and ._:@/- (at most 128): got {cid!r}; "
+            "set Propose.id or give the engine an id factory that makes such ids"
+        )
     now = ctx.now
     respond_by = now + procedure.rules.proposal_deadline
     data = {  # keys in sorted order: see effects.Events

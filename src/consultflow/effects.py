@@ -66,7 +66,9 @@ def _reject(rules: Rules, rec: Consultation, cmd: Reject, ctx: Context, role: st
 
 
 def _withdraw(rules: Rules, rec: Consultation, cmd: Withdraw, ctx: Context, role: str, to: State) -> Effect:
-    return {}, [(Event.WITHDRAWN, {"reason": cmd.reason})]
+    update, events = _abandon_open_round(rules, rec, ctx, "withdrawn")
+    events.append((Event.WITHDRAWN, {"reason": cmd.reason}))
+    return update, events
 
 
 def _notify(rules: Rules, rec: Consultation, cmd: Notify, ctx: Context, role: str, to: State) -> Effect:
@@ -129,6 +131,7 @@ def _close_round(rules: Rules, rec: Consultation, cmd: CloseRound, ctx: Context,
     t = tally(rules, rec, rnd)
     new = evolve(rnd, {"closed_at": ctx.now, "summary": cmd.summary, "tally": t})
     data: dict[str, Any] = {
+        "abandoned": False,
         "abstain": t.abstain,
         "amend": t.amend,
         "attended": t.attended,
@@ -278,8 +281,35 @@ def _request_reconsultation(
     return _new_cycle(rules, rec, ctx), [(Event.RECONSULTATION_REQUESTED, data)]
 
 
+def _abandon_open_round(rules: Rules, rec: Consultation, ctx: Context, why: str) -> Effect:
+    """Close a round left open when the matter leaves consultation (escalated or withdrawn), so
+    the case file never keeps a round that can be neither closed nor replaced."""
+    rnd = rec.current_round
+    if rnd is None or rnd.closed_at is not None:
+        return {}, []
+    t = tally(rules, rec, rnd)
+    closed = evolve(rnd, {"closed_at": ctx.now, "summary": why, "tally": t})
+    data = {
+        "abandoned": True,
+        "abstain": t.abstain,
+        "amend": t.amend,
+        "attended": t.attended,
+        "consensus": t.consensus,
+        "oppose": t.oppose,
+        "quorum_met": t.quorum_met,
+        "required": t.required,
+        "round": rnd.number,
+        "rule": t.rule,
+        "summary": why,
+        "support": t.support,
+    }
+    return {"rounds": _replace_last_round(rec, closed)}, [(Event.ROUND_CLOSED, data)]
+
+
 def _escalate(rules: Rules, rec: Consultation, cmd: Escalate, ctx: Context, role: str, to: State) -> Effect:
-    return {}, [(Event.ESCALATED, {"reason": cmd.reason})]
+    update, events = _abandon_open_round(rules, rec, ctx, "escalated")
+    events.append((Event.ESCALATED, {"reason": cmd.reason}))
+    return update, events
 
 
 def _resume(rules: Rules, rec: Consultation, cmd: Resume, ctx: Context, role: str, to: State) -> Effect:
@@ -300,9 +330,13 @@ def _mark_overdue(rules: Rules, rec: Consultation, cmd: Command, ctx: Context, r
         )
         for d in missed
     ]
+    update: dict[str, Any] = {"missed": (*rec.missed, *(d.key for d in missed))}
     if to is State.ESCALATED:
+        abandoned, closing = _abandon_open_round(rules, rec, ctx, "escalated: overdue")
+        update.update(abandoned)
+        events.extend(closing)
         events.append((Event.ESCALATED, {"deadlines": [d.key for d in missed], "reason": "overdue"}))
-    return {"missed": (*rec.missed, *(d.key for d in missed))}, events
+    return update, events
 
 
 EFFECTS: Mapping[str, EffectFn] = {

@@ -48,6 +48,13 @@ class Permission:
         return "" if self.refusal is None else self.refusal.explain(lang)
 
 
+def _check_args(command: Command | None, by: Actor, *, needs_command: bool = True) -> None:
+    if needs_command and not isinstance(command, Command):
+        raise InvalidInput(f"expected a consultflow command (Propose, Notify, ...), got {type(command).__name__}")
+    if not isinstance(by, Actor):
+        raise InvalidInput(f"'by' must be a consultflow.Actor, got {type(by).__name__}")
+
+
 def _uuid() -> str:
     return str(uuid.uuid4())
 
@@ -90,10 +97,7 @@ class Engine:
 
     def run(self, command: Command, *, by: Actor) -> Step:
         """Like ``execute``, but returns the whole step: record, log entries, notices."""
-        if not isinstance(command, Command):
-            raise InvalidInput(f"expected a consultflow command (Propose, Notify, ...), got {type(command).__name__}")
-        if not isinstance(by, Actor):
-            raise InvalidInput(f"'by' must be a consultflow.Actor, got {type(by).__name__}")
+        _check_args(command, by)
         record, procedure = self._load_for(command)
         ctx = Context(
             now=self._now(),
@@ -136,6 +140,7 @@ class Engine:
         Rules that read a command's content (a decision's measures, say) are checked on
         ``execute``; use ``explain`` to test a whole command.
         """
+        _check_args(None, by, needs_command=False)
         record = self.store.load(consultation)
         procedure = self.procedure_of(record)
         ctx = Context(now=self._now(), actor=by, catalogue=self.catalogue)
@@ -147,6 +152,7 @@ class Engine:
 
     def explain(self, command: Command, *, by: Actor) -> Refused | None:
         """Dry run: the refusal ``execute`` would raise, or ``None`` if it would go through now."""
+        _check_args(command, by)
         record, procedure = self._load_for(command)
         ctx = Context(now=self._now(), actor=by, new_id="dry-run" if record is None else None, catalogue=self.catalogue)
         result = decide(procedure, record, command, ctx)

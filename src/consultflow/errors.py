@@ -39,9 +39,12 @@ class Conflict(ConsultflowError):
     load it again and decide whether your command still makes sense."""
 
     def __init__(self, consultation: str, expected: int, actual: int | None) -> None:
-        found = "it does not exist yet" if actual is None else f"it is at version {actual}"
-        if actual is None and expected == 0:
-            found = "it exists already"
+        if actual is None:
+            found = "it does not exist"
+        elif expected == 0:
+            found = f"it exists already (at version {actual}); choose another id"
+        else:
+            found = f"it is at version {actual}"
         super().__init__(
             f"consultation {consultation!r} changed under you: expected version {expected}, but {found}; "
             "nothing was written - reload and retry"

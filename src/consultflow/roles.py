@@ -59,6 +59,13 @@ def _roles(value: Iterable[Role | str]) -> frozenset[Role]:
     return frozenset(Role(v) for v in value)
 
 
+def _storable(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"Actor id {value!r} holds characters that cannot be stored (a lone surrogate)") from None
+
+
 @attrs.frozen(slots=True)
 class Actor:
     """Someone acting on a consultation: an id and the roles they hold in this community.
@@ -67,6 +74,11 @@ class Actor:
     """
 
     id: str = attrs.field(
-        validator=attrs.validators.and_(attrs.validators.instance_of(str), attrs.validators.min_len(1))
+        validator=attrs.validators.and_(
+            attrs.validators.instance_of(str),
+            attrs.validators.min_len(1),
+            attrs.validators.max_len(128),
+            _storable,
+        )
     )
     roles: frozenset[Role] = attrs.field(converter=_roles, factory=frozenset)

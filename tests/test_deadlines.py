@@ -1,0 +1,245 @@
+"""Deadlines on a simulated clock: ``Engine.tick`` surfaces unanswered proposals, 议而不决 (no decision
+by the deadline) and 决而不施 (a measure not carried out by its due date), each exactly once."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+
+import consultflow as cf
+from consultflow import CLOCK_ACTOR, Event, MarkOverdue, Role, State
+from helpers_story import SYSTEM, WANG, Story, check_log_order, make_procedure
+
+SECOND = timedelta(seconds=1)
+
+
+def _missed(story: Story) -> list[cf.LogEntry]:
+    return [e for e in story.history() if e.event is Event.DEADLINE_MISSED]
+
+
+def test_an_unanswered_proposal_is_flagged_once() -> None:
+    story = Story()
+    rec = story.propose()
+    respond_by = rec.proposed_at + make_procedure().rules.proposal_deadline
+    assert rec.respond_by == rec.next_due == respond_by
+
+    assert story.engine.tick(respond_by - SECOND) == ()
+    assert story.record.version == 1
+
+    story.clock.set(respond_by)
+    (step,) = story.engine.tick()
+    assert [e.event for e in step.entries] == [Event.DEADLINE_MISSED]
+    entry = step.entries[0]
+    assert entry.source is entry.target is State.PROPOSED  # flag only
+    assert (entry.actor, entry.role) == (CLOCK_ACTOR.id, Role.SYSTEM.value)
+    assert entry.data == {"deadline": "proposal", "kind": "proposal", "due": respond_by.isoformat(), "measure": None}
+    assert entry.at == respond_by
+    rec = story.record
+    assert (rec.state, rec.missed, rec.next_due, rec.version) == (State.PROPOSED, ("proposal",), None, 2)
+    # notices go to the committee and the sub-district
+    assert {n.event for n in story.engine.store.outbox()} == {Event.DEADLINE_MISSED}  # type: ignore[attr-defined]
+
+    story.clock.advance(days=30)
+    assert story.engine.tick() == ()
+    assert len(_missed(story)) == 1
+    # flagged, not blocked: the committee can still answer
+    story.notify()
+    assert story.state is State.NOTIFIED
+    assert story.engine.verify(story.cid).ok
+
+
+def test_an_undecided_consultation_escalates_at_its_decision_deadline() -> None:
+    story = Story()
+    story.propose()
+    rec = story.notify()
+    assert rec.schedule is not None
+    due = rec.schedule.notified_at + make_procedure().rules.decision_deadline
+    assert rec.decision_due == rec.next_due == due
+    story.hold_round(consensus=False)  # consulting, but nobody decides
+
+    assert story.engine.tick(due - SECOND) == ()
+    story.clock.set(due)
+    (step,) = story.engine.tick()
+    assert [e.event for e in step.entries] == [Event.DEADLINE_MISSED, Event.ESCALATED]
+    missed, escalated = step.entries
+    assert missed.data["deadline"] == "decision:1"
+    assert missed.data["kind"] == "decision"
+    assert missed.target is State.CONSULTING
+    assert escalated.target is State.ESCALATED
+    assert escalated.data == {"reason": "overdue", "deadlines": ["decision:1"]}
+    assert story.state is State.ESCALATED
+    assert story.record.next_due is None
+    assert any(f"role:{Role.SUB_DISTRICT.value}" in n.audience for n in step.notices)
+
+    story.clock.advance(days=60)
+    assert story.engine.tick() == ()
+    assert len(_missed(story)) == 1
+    check_log_order(story.history())
+
+
+def test_an_undecided_consultation_is_only_flagged_when_escalation_is_off() -> None:
+    story = Story({"escalate_undecided": False})
+    story.propose()
+    rec = story.notify()
+    assert rec.decision_due is not None
+    story.clock.set(rec.decision_due + timedelta(hours=2))
+    (step,) = story.engine.tick()
+    assert [e.event for e in step.entries] == [Event.DEADLINE_MISSED]
+    assert story.state is State.NOTIFIED
+    assert story.record.missed == ("decision:1",)
+    assert story.engine.tick(story.clock.now() + timedelta(days=365)) == ()
+    # still free to go on
+    story.hold_round()
+    story.decide()
+    assert story.state is State.DECIDED
+
+
+def _to_feedback(rules: dict[str, object] | None = None) -> tuple[Story, datetime, datetime]:
+    story = Story(rules)
+    story.to_feedback()
+    decision = story.record.current_decision
+    assert decision is not None
+    first, second = (m.due for m in decision.measures)
+    return story, first, second
+
+
+def test_a_measure_not_carried_out_is_flagged_and_next_due_advances() -> None:
+    story, first, second = _to_feedback()
+    assert story.record.next_due == first
+    story.publish()
+    story.report(0, percent=50)
+    assert story.record.next_due == first  # half done is not done
+    story.report(0)
+    assert story.record.next_due == second  # measure 0 done: the next deadline is measure 1's
+
+    assert story.engine.tick(first + timedelta(days=1)) == ()  # measure 0 was carried out in time
+    story.clock.set(second)
+    (step,) = story.engine.tick()
+    assert [e.event for e in step.entries] == [Event.DEADLINE_MISSED]
+    entry = step.entries[0]
+    assert entry.data == {"deadline": "measure:1:1", "kind": "measure", "due": second.isoformat(), "measure": 1}
+    assert story.state is State.FEEDBACK  # 决而不施 is flagged; escalation is opt-in
+    assert story.record.next_due is None
+    assert story.engine.tick(second + timedelta(days=90)) == ()
+    # reporting it done later is still possible, and closing then works
+    story.report(1)
+    story.start_supervision()
+    story.inspect()
+    story.close()
+    assert story.state is State.CLOSED
+    check_log_order(story.history())
+
+
+def test_two_overdue_measures_are_logged_in_one_step() -> None:
+    story, _, second = _to_feedback()
+    story.clock.set(second)
+    (step,) = story.engine.tick()
+    assert [e.data["deadline"] for e in step.entries] == ["measure:1:0", "measure:1:1"]
+    assert [e.seq for e in step.entries] == [story.record.version - 1, story.record.version]
+    assert story.engine.verify(story.cid).ok
+
+
+def test_a_measure_not_carried_out_escalates_when_the_rules_say_so() -> None:
+    story, first, _ = _to_feedback({"escalate_unimplemented": True})
+    story.clock.set(first)
+    (step,) = story.engine.tick()
+    assert [e.event for e in step.entries] == [Event.DEADLINE_MISSED, Event.ESCALATED]
+    assert step.entries[-1].data == {"reason": "overdue", "deadlines": ["measure:1:0"]}
+    assert story.state is State.ESCALATED
+    assert story.engine.tick(first + timedelta(days=100)) == ()
+
+
+def test_supervising_measures_are_watched_too() -> None:
+    story = Story({"escalate_unimplemented": True})
+    story.to_supervising()
+    decision = story.record.current_decision
+    assert decision is not None
+    story.clock.set(decision.measures[0].due)
+    (step,) = story.engine.tick()
+    assert step.entries[0].source is State.SUPERVISING
+    assert story.state is State.ESCALATED
+
+
+def test_a_new_cycle_gets_a_new_decision_deadline() -> None:
+    story = Story()
+    story.to_supervising()
+    story.inspect(passed=False)
+    rec = story.reconsult()
+    assert rec.cycle == 2
+    due = story.clock.now() + make_procedure().rules.decision_deadline
+    assert rec.decision_due == rec.next_due == due
+    assert story.engine.tick(due - SECOND) == ()
+    (step,) = story.engine.tick(due)
+    assert step.entries[0].data["deadline"] == "decision:2"
+    assert story.state is State.ESCALATED
+
+
+def test_an_unlawful_review_puts_the_decision_deadline_back_in_force() -> None:
+    story = Story()
+    story.to_decided()
+    rec = story.record
+    assert rec.next_due is None  # awaiting review: no decision deadline runs
+    assert rec.decision_due is not None
+    story.clock.set(rec.decision_due + timedelta(days=1))
+    assert story.engine.tick() == ()
+    story.review(lawful=False)
+    assert story.record.next_due == rec.decision_due
+    (step,) = story.engine.tick()
+    assert [e.event for e in step.entries] == [Event.DEADLINE_MISSED, Event.ESCALATED]
+
+
+def test_tick_handles_many_consultations_each_once() -> None:
+    story = Story()
+    engine, clock = story.engine, story.clock
+    a = Story(engine=engine, clock=clock)
+    a.propose()
+    b = Story(engine=engine, clock=clock)
+    b.propose()
+    b.notify()
+    c = Story(engine=engine, clock=clock)
+    c.propose()
+    respond_a, respond_c = a.record.respond_by, c.record.respond_by
+    assert respond_a is not None
+    assert respond_c is not None
+    assert respond_a < respond_c
+    assert engine.tick(respond_a - SECOND) == ()
+    clock.set(respond_c)
+    steps = engine.tick()
+    assert sorted(s.record.id for s in steps) == sorted([a.cid, c.cid])
+    assert engine.tick() == ()
+    clock.advance(days=20)
+    (step,) = engine.tick()
+    assert step.record.id == b.cid
+    assert step.record.state is State.ESCALATED
+    for s in (a, b, c):
+        assert engine.verify(s.cid).ok
+
+
+def test_mark_overdue_is_the_clocks_alone() -> None:
+    story = Story()
+    story.propose()
+    with pytest.raises(cf.Refused) as refused:
+        story.engine.execute(MarkOverdue(consultation=story.cid), by=WANG)
+    assert refused.value.code == "role_not_allowed"
+    with pytest.raises(cf.Refused) as refused:
+        story.engine.execute(MarkOverdue(consultation=story.cid), by=SYSTEM)
+    assert refused.value.code == "nothing_overdue"
+    assert story.record.version == 1
+
+
+def test_overdue_is_a_pure_function_of_record_and_time() -> None:
+    story = Story()
+    rec = story.propose()
+    assert rec.respond_by is not None
+    assert cf.overdue(rec, rec.respond_by - SECOND) == []
+    (deadline,) = cf.overdue(rec, rec.respond_by)
+    assert (deadline.key, deadline.kind, deadline.due) == ("proposal", "proposal", rec.respond_by)
+
+
+def test_tick_needs_an_aware_time() -> None:
+    story = Story()
+    story.propose()
+    with pytest.raises(cf.InvalidInput, match="aware"):
+        story.engine.tick(datetime(2026, 4, 1))
+    assert story.record.version == 1

@@ -1,0 +1,286 @@
+"""Bad input gets a clear, typed error that names what is wrong - never a deep traceback - and a
+stale write is a ``Conflict`` that writes nothing."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pydantic
+import pytest
+
+import consultflow as cf
+from consultflow import Carrier, Form, MemoryStore, Propose, State
+from helpers_story import COMMUNITY, JIE, LI, T0, TOPIC, WANG, Story, make_engine
+
+GOOD_PROPOSAL: dict[str, Any] = {
+    "community": COMMUNITY,
+    "topic": TOPIC,
+    "title": "夜间停车",
+    "carrier": "decision",
+    "form": "council",
+}
+
+
+def _error(build: Any) -> pydantic.ValidationError:
+    with pytest.raises(pydantic.ValidationError) as caught:
+        build()
+    # one error type for callers: consultflow re-exports pydantic's
+    assert isinstance(caught.value, cf.ValidationError)
+    assert len(str(caught.value)) < 2_000  # a message, not a dump
+    return caught.value
+
+
+def _locs(error: pydantic.ValidationError) -> set[str]:
+    return {".".join(str(p) for p in e["loc"]) for e in error.errors()}
+
+
+def test_validation_error_is_pydantics() -> None:
+    assert cf.ValidationError is pydantic.ValidationError
+
+
+def test_a_missing_field_is_named() -> None:
+    error = _error(lambda: Propose(community=COMMUNITY, title="x", carrier="decision", form="council"))
+    assert _locs(error) == {"topic"}
+    assert "topic" in str(error)
+    assert "Field required" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("carrier", "banana"), ("form", "picnic")],
+)
+def test_an_unknown_enum_value_is_named_with_the_choices(field: str, value: str) -> None:
+    error = _error(lambda: Propose(**{**GOOD_PROPOSAL, field: value}))
+    assert _locs(error) == {field}
+    assert field in str(error)
+    # the message lists what would have been accepted
+    known = [c.value for c in (Carrier if field == "carrier" else Form)]
+    assert all(k in str(error) for k in known)
+
+
+def test_an_unknown_stance_and_verdict_are_refused() -> None:
+    assert _locs(_error(lambda: cf.RecordOpinion(consultation="c", stance="maybe"))) == {"stance"}
+    assert _locs(_error(lambda: cf.ReviewLegality(consultation="c", verdict="fine"))) == {"verdict"}
+
+
+def test_a_naive_datetime_is_refused() -> None:
+    naive = datetime(2026, 3, 11, 10)
+    error = _error(lambda: cf.Notify(consultation="c1-2026-001", meeting_at=naive))
+    assert _locs(error) == {"meeting_at"}
+    assert "timezone" in str(error)
+    error = _error(lambda: cf.Measure(title="划线", owner="zhao", due=naive))
+    assert _locs(error) == {"due"}
+
+
+def test_a_huge_title_is_refused_without_echoing_it() -> None:
+    title = "停" * 20_000
+    error = _error(lambda: Propose(**{**GOOD_PROPOSAL, "title": title}))
+    assert _locs(error) == {"title"}
+    assert "200 characters" in str(error)
+    assert title not in str(error)
+
+
+@pytest.mark.parametrize("bad", ["", "has space", "-leading-dash", "x" * 200, "a\nb", "c1/../../etc'"])
+def test_a_bad_id_is_refused(bad: str) -> None:
+    error = _error(lambda: cf.CloseRound(consultation=bad))
+    assert _locs(error) == {"consultation"}
+    assert "consultation" in str(error)
+
+
+def test_a_bad_topic_and_community_are_refused() -> None:
+    assert _locs(_error(lambda: Propose(**{**GOOD_PROPOSAL, "topic": "no-slash"}))) == {"topic"}
+    assert _locs(_error(lambda: Propose(**{**GOOD_PROPOSAL, "community": "社区 1"}))) == {"community"}
+
+
+def test_an_unlawful_review_without_legal_basis_is_refused() -> None:
+    error = _error(lambda: cf.ReviewLegality(consultation="c1-2026-001", verdict="unlawful"))
+    assert "legal_basis" in str(error)
+    assert "correction" in str(error)
+    error = _error(lambda: cf.ReviewLegality(consultation="c1-2026-001", verdict="unlawful", legal_basis="《民法典》"))
+    assert "correction" in str(error)
+    # whitespace is not a legal basis
+    _error(lambda: cf.ReviewLegality(consultation="c1-2026-001", verdict="unlawful", legal_basis=" ", correction=" "))
+    ok = cf.ReviewLegality(consultation="c1-2026-001", verdict="unlawful", legal_basis="《民法典》", correction="表决")
+    assert ok.verdict is cf.Verdict.UNLAWFUL
+
+
+def test_other_field_rules_are_enforced() -> None:
+    assert _locs(_error(lambda: Propose(**{**GOOD_PROPOSAL, "budget": Decimal("-1")}))) == {"budget"}
+    assert _locs(_error(lambda: Propose(**{**GOOD_PROPOSAL, "surprise": 1}))) == {"surprise"}
+    assert _locs(_error(lambda: cf.RecordFeedback(consultation="c", satisfaction=6))) == {"satisfaction"}
+    assert _locs(_error(lambda: cf.ReportProgress(consultation="c", measure=0, percent=101))) == {"percent"}
+    assert _locs(_error(lambda: cf.Publish(consultation="c", channels=()))) == {"channels"}
+    error = _error(lambda: cf.Notify(consultation="c", meeting_at=T0, invite=("li", "li")))
+    assert "twice" in str(error)
+
+
+def test_command_from_dict_validates() -> None:
+    error = _error(lambda: cf.command_from_dict({"command": "notify", "consultation": "c"}))
+    assert _locs(error) == {"meeting_at"}
+    with pytest.raises(ValueError, match="unknown command 'dance'"):
+        cf.command_from_dict({"command": "dance"})
+    cmd = cf.Notify(consultation="c", meeting_at=T0, invite=("li",))
+    assert cf.command_from_dict(cmd.to_dict()) == cmd
+
+
+def test_commands_are_frozen() -> None:
+    cmd = cf.CloseRound(consultation="c")
+    with pytest.raises(pydantic.ValidationError):
+        cmd.consultation = "d"  # type: ignore[misc]
+
+
+# ---- the engine's own checks --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", [{"command": "propose", **GOOD_PROPOSAL}, "notify", None, 42])
+def test_the_engine_refuses_a_non_command(command: object) -> None:
+    engine, _ = make_engine()
+    with pytest.raises(cf.InvalidInput, match="command"):
+        engine.execute(command, by=WANG)  # type: ignore[arg-type]
+    with pytest.raises(cf.InvalidInput):
+        engine.run(command, by=WANG)  # type: ignore[arg-type]
+    assert engine.find() == ()
+
+
+@pytest.mark.parametrize("actor", ["wang", None, {"id": "wang", "roles": ["committee"]}])
+def test_the_engine_refuses_a_non_actor(actor: object) -> None:
+    engine, _ = make_engine()
+    with pytest.raises(cf.InvalidInput, match="Actor"):
+        engine.execute(Propose(**GOOD_PROPOSAL), by=actor)  # type: ignore[arg-type]
+    assert engine.find() == ()
+
+
+@pytest.mark.parametrize("ask", ["explain", "allowed"])
+def test_explain_and_allowed_refuse_a_non_actor(ask: str) -> None:
+    story = Story()
+    story.propose()
+    engine = story.engine
+    call = (
+        (lambda: engine.explain(cf.Reject(consultation=story.cid, reason="no"), by="wang"))  # type: ignore[arg-type]
+        if ask == "explain"
+        else (lambda: engine.allowed(story.cid, by="wang"))  # type: ignore[arg-type]
+    )
+    with pytest.raises(cf.InvalidInput, match="Actor"):
+        call()
+
+
+def test_invalid_input_is_a_value_error_and_a_consultflow_error() -> None:
+    assert issubclass(cf.InvalidInput, ValueError)
+    assert issubclass(cf.InvalidInput, cf.ConsultflowError)
+
+
+def test_an_unknown_consultation_is_not_found() -> None:
+    story = Story()
+    story.propose()
+    missing = "c1-2026-404"
+    for call in (
+        lambda: story.engine.execute(cf.Reject(consultation=missing, reason="no"), by=WANG),
+        lambda: story.engine.get(missing),
+        lambda: story.engine.history(missing),
+        lambda: story.engine.verify(missing),
+        lambda: story.engine.allowed(missing, by=WANG),
+        lambda: story.engine.explain(cf.Reject(consultation=missing, reason="no"), by=WANG),
+    ):
+        with pytest.raises(cf.NotFound) as caught:
+            call()
+        assert caught.value.consultation == missing
+        assert missing in str(caught.value)
+    # ids are case-sensitive
+    with pytest.raises(cf.NotFound):
+        story.engine.get(story.cid.upper())
+
+
+def test_a_clock_with_naive_time_is_refused() -> None:
+    class NaiveClock:
+        def now(self) -> datetime:
+            return datetime(2026, 3, 2, 9)
+
+    engine = cf.Engine(clock=NaiveClock(), catalogue=make_engine()[0].catalogue)
+    with pytest.raises(cf.InvalidInput, match="naive"):
+        engine.execute(Propose(**GOOD_PROPOSAL), by=LI)
+    assert engine.find() == ()
+
+
+# ---- stale writes -------------------------------------------------------------------------------------------
+
+
+def test_a_stale_write_is_a_conflict_and_writes_nothing() -> None:
+    store = MemoryStore()
+    clock = cf.SimulatedClock(T0)
+    first, _ = make_engine(store=store, clock=clock)
+    second, _ = make_engine(store=store, clock=clock)
+    story = Story(engine=first, clock=clock)
+    story.propose()
+
+    # the first engine loads, and prepares a step from what it loaded ...
+    stale = store.load(story.cid)
+    clock.advance(hours=1)
+    ctx = cf.Context(now=clock.now(), actor=WANG, catalogue=first.catalogue)
+    step = cf.decide(first.procedure, stale, cf.Reject(consultation=story.cid, reason="不予受理"), ctx)
+    assert isinstance(step, cf.Step)
+    assert step.expected_version == stale.version == 1
+
+    # ... while the second engine writes first
+    meeting = clock.now() + timedelta(days=5)
+    second.execute(cf.Notify(consultation=story.cid, meeting_at=meeting, invite=("li",)), by=WANG)
+    current = store.load(story.cid)
+    log = store.entries(story.cid)
+    outbox = store.outbox()
+
+    with pytest.raises(cf.Conflict) as caught:
+        store.append(step, stale.version)
+    conflict = caught.value
+    assert (conflict.consultation, conflict.expected, conflict.actual) == (story.cid, 1, 2)
+    assert "nothing was written" in str(conflict)
+    assert store.load(story.cid) == current
+    assert store.entries(story.cid) == log
+    assert store.outbox() == outbox
+    assert current.state is State.NOTIFIED
+    assert first.verify(story.cid).ok
+
+
+def test_two_engines_cannot_create_the_same_consultation() -> None:
+    store = MemoryStore()
+    clock = cf.SimulatedClock(T0)
+    first, _ = make_engine(store=store, clock=clock)
+    second, _ = make_engine(store=store, clock=clock)  # same id factory: the same next id
+    made = first.execute(Propose(**GOOD_PROPOSAL), by=LI)
+    with pytest.raises(cf.Conflict) as caught:
+        second.execute(Propose(**{**GOOD_PROPOSAL, "title": "另一个"}), by=LI)
+    assert (caught.value.expected, caught.value.actual) == (0, 1)
+    assert store.load(made.id) == made
+    assert len(store.entries(made.id)) == 1
+
+
+def test_creating_an_existing_consultation_says_so() -> None:
+    conflict = cf.Conflict("c1-2026-001", 0, 1)
+    assert "exists already" in str(conflict)
+
+
+def test_an_append_that_does_not_continue_the_chain_is_refused() -> None:
+    story = Story()
+    story.propose()
+    store = story.engine.store
+    rec = store.load(story.cid)
+    ctx = cf.Context(now=story.clock.now(), actor=WANG, catalogue=story.engine.catalogue)
+    step = cf.decide(story.engine.procedure, rec, cf.Reject(consultation=story.cid, reason="no"), ctx)
+    assert isinstance(step, cf.Step)
+    store.append(step, 1)
+    with pytest.raises(cf.Conflict):
+        store.append(step, 1)  # the same step twice
+    assert len(store.entries(story.cid)) == 2
+    assert story.state is State.REJECTED
+    with pytest.raises(cf.Refused) as refused:
+        story.engine.execute(cf.Escalate(consultation=story.cid, reason="x"), by=JIE)
+    assert refused.value.code == "invalid_in_state"
+
+
+def test_an_actor_id_that_cannot_be_logged_is_refused_clearly() -> None:
+    engine, _ = make_engine()
+    # InvalidInput, or a validation error when building the Actor; either way it names the id
+    with pytest.raises(ValueError, match=r"(?i)\bid\b|actor") as caught:
+        engine.execute(Propose(**GOOD_PROPOSAL), by=cf.Actor("li\ud800", roles={cf.Role.RESIDENT}))
+    assert not isinstance(caught.value, UnicodeError), repr(caught.value)
+    assert engine.find() == ()

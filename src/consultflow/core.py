@@ -52,7 +52,7 @@ _ROLE_ORDER: Mapping[Role, int] = {r: i for i, r in enumerate(Role)}
 _RELATIONAL = frozenset({Role.PROPOSER, Role.ROTATING_CHAIR})
 
 
-def authorise(option_roles: frozenset[Role], record: Consultation | None, actor: Actor) -> str | Failure:
+def authorise(option_roles: frozenset[Role], record: Consultation | None, actor: Actor) -> Role | Failure:
     """The role under which ``actor`` may fire a transition allowing ``option_roles``, or why not.
 
     Default deny. ``proposer`` matches the actor who proposed; a rotating chair acts only on the
@@ -65,13 +65,13 @@ def authorise(option_roles: frozenset[Role], record: Consultation | None, actor:
         if best is None or _ROLE_ORDER[role] < _ROLE_ORDER[best]:
             best = role
     if best is not None:
-        return best.value
+        return best
     if record is not None:
         if Role.PROPOSER in option_roles and record.proposer == actor.id:
-            return Role.PROPOSER.value
+            return Role.PROPOSER
         if Role.ROTATING_CHAIR in option_roles and Role.ROTATING_CHAIR in actor.roles:
             if record.chair == actor.id:
-                return Role.ROTATING_CHAIR.value
+                return Role.ROTATING_CHAIR
             return Failure("not_the_chair", {"chair": record.chair or "-"})
     return Failure("role_not_allowed", {"actor": actor.id, "allowed": sorted(r.value for r in option_roles)})
 

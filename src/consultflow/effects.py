@@ -118,7 +118,7 @@ def _replace_last_round(rec: Consultation, rnd: Round) -> tuple[Round, ...]:
 def _record_opinion(rules: Rules, rec: Consultation, cmd: RecordOpinion, ctx: Context, role: str, to: State) -> Effect:
     rnd = rec.rounds[-1]
     who = ctx.actor.id
-    op = make(Opinion, {"participant": who, "role": Role(role), "stance": cmd.stance, "text": cmd.text, "at": ctx.now})
+    op = make(Opinion, {"participant": who, "role": role, "stance": cmd.stance, "text": cmd.text, "at": ctx.now})
     attendees = rnd.attendees if who in rnd.attendees else (*rnd.attendees, who)
     resident = rnd.resident_attended or not _RESIDENT_ROLES.isdisjoint(ctx.actor.roles)
     new = evolve(rnd, {"opinions": (*rnd.opinions, op), "attendees": attendees, "resident_attended": resident})

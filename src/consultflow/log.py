@@ -147,12 +147,13 @@ def chain_hash(
     ISO time and ``prev`` is hex. The tests hold this function to ``entry_hash`` byte for byte.
     """
     src = "null" if source is None else f'"{source}"'
-    text = (
-        f'{{"actor":{_quote(actor)},"at":"{at}","consultation":"{consultation}",'
-        f'"data":{to_json(data).decode()},"event":"{event}","from":{src},"prev":"{prev}",'
-        f'"role":"{role}","schema_version":{schema_version:d},"seq":{seq:d},"to":"{target}"}}'
+    digest = _sha256(f'{{"actor":{_quote(actor)},"at":"{at}","consultation":"{consultation}","data":'.encode())
+    digest.update(to_json(data))
+    digest.update(
+        f',"event":"{event}","from":{src},"prev":"{prev}","role":"{role}",'
+        f'"schema_version":{schema_version:d},"seq":{seq:d},"to":"{target}"}}'.encode()
     )
-    return _sha256(text.encode("utf-8")).hexdigest()
+    return digest.hexdigest()
 
 
 @attrs.frozen(slots=True)

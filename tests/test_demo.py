@@ -25,6 +25,12 @@ def _story() -> tuple[list, object]:
     return list(engine.history(cid)), engine.get(cid)
 
 
+@pytest.fixture
+def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The demo writes consultflow-demo.db in the working directory: keep it out of the repo."""
+    monkeypatch.chdir(tmp_path)
+
+
 def test_the_reference_story_ends_closed_with_a_verified_chain() -> None:
     entries, record = _story()
     assert record.state is State.CLOSED  # type: ignore[attr-defined]
@@ -94,7 +100,7 @@ def test_the_reference_story_is_reproducible() -> None:
 # ---- the command line ------------------------------------------------------------------------------------
 
 
-def test_cli_demo_json_prints_one_entry_per_line(capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_demo_json_prints_one_entry_per_line(capsys: pytest.CaptureFixture[str], in_tmp: None) -> None:
     assert main(["demo", "--json"]) == 0
     lines = capsys.readouterr().out.splitlines()
     entries, record = _story()
@@ -114,14 +120,14 @@ def test_cli_demo_json_prints_one_entry_per_line(capsys: pytest.CaptureFixture[s
     assert "夜间停车" in lines[0]
 
 
-def test_cli_demo_prints_a_timeline(capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_demo_prints_a_timeline(capsys: pytest.CaptureFixture[str], in_tmp: None) -> None:
     assert main(["demo"]) == 0
     out = capsys.readouterr().out
     assert "timeline" in out
     assert "47 entries, chain verified; state: closed" in out
 
 
-def test_cli_demo_in_chinese(capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_demo_in_chinese(capsys: pytest.CaptureFixture[str], in_tmp: None) -> None:
     assert main(["demo", "--lang", "zh"]) == 0
     out = capsys.readouterr().out
     assert "小桃园社区" in out
@@ -129,7 +135,7 @@ def test_cli_demo_in_chinese(capsys: pytest.CaptureFixture[str]) -> None:
     assert re.search(r"[\u4e00-\u9fff]", out.splitlines()[1])  # the timeline itself, not only the heading
 
 
-def test_cli_rejects_an_unknown_language(capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_rejects_an_unknown_language(capsys: pytest.CaptureFixture[str], in_tmp: None) -> None:
     with pytest.raises(SystemExit) as exited:
         main(["demo", "--lang", "fr"])
     assert exited.value.code == 2

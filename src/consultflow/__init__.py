@@ -70,7 +70,7 @@ from .records import (
 from .refusals import Refused
 from .roles import STAKEHOLDERS, THINK_TANK, Actor, Role
 from .rules import ConsensusRule, Rules
-from .storage import MemoryStore, Query, Store
+from .storage import MemoryStore, Query, SQLiteStore, Store
 from .vocabulary import Carrier, Channel, Event, Form, Stance, State, Trigger, Verdict
 
 __version__ = "0.1.0"
@@ -139,6 +139,7 @@ __all__ = [
     "Role",
     "Round",
     "Rules",
+    "SQLiteStore",
     "Schedule",
     "SimulatedClock",
     "Stance",

@@ -29,9 +29,10 @@ class InvalidInput(ConsultflowError, ValueError):
 class NotFound(ConsultflowError, LookupError):
     """No consultation with that id in the store."""
 
-    def __init__(self, consultation: str) -> None:
-        super().__init__(f"no consultation {consultation!r} in this store; check the id (ids are case-sensitive)")
+    def __init__(self, consultation: str, *, what: str = "consultation") -> None:
+        super().__init__(f"no {what} {consultation!r} in this store; check the id (ids are case-sensitive)")
         self.consultation = consultation
+        self.what = what
 
 
 class Conflict(ConsultflowError):

@@ -2,5 +2,6 @@
 
 from .base import Query, Settlement, Store
 from .memory import MemoryStore
+from .sqlite import SQLiteStore
 
-__all__ = ["MemoryStore", "Query", "Settlement", "Store"]
+__all__ = ["MemoryStore", "Query", "SQLiteStore", "Settlement", "Store"]

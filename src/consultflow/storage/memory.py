@@ -4,67 +4,115 @@ nothing survives the process."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
 from ..core import Step
-from ..errors import Conflict, NotFound
+from ..errors import Conflict, IntegrityError, NotFound
 from ..log import LogEntry
 from ..notices import Notice
 from ..records import Consultation
+from ._checks import aware, closed, settlement
 from .base import Query, Settlement, check_step
 
 __all__ = ["MemoryStore"]
 
 
 class MemoryStore:
-    """Consultations, logs and outbox in dicts, behind one lock."""
+    """Consultations, logs and outbox in dicts, behind one lock.
+
+    A step's entries and notices are in place before its record is, so a reader that sees a
+    record always finds its log (the same guarantee a transaction gives the other stores).
+    """
 
     def __init__(self) -> None:
         self._records: dict[str, Consultation] = {}
         self._logs: dict[str, list[LogEntry]] = {}
         self._outbox: dict[str, Notice] = {}
         self._lock = threading.Lock()
+        self._closed = False
 
     def load(self, consultation: str) -> Consultation:
+        if self._closed:
+            raise closed(self)
         try:
             return self._records[consultation]
         except KeyError:
             raise NotFound(consultation) from None
 
     def append(self, step: Step, expected_version: int) -> None:
-        record = step.record
-        cid = record.id
         with self._lock:
-            current = self._records.get(cid)
-            actual = None if current is None else current.version
-            if (actual or 0) != expected_version or (current is None) != (expected_version == 0):
-                raise Conflict(cid, expected_version, actual)
-            check_step(step, expected_version, "" if current is None else current.head)
-            self._records[cid] = record
-            log = self._logs.get(cid)
-            if log is None:
-                self._logs[cid] = list(step.entries)
-            else:
-                log.extend(step.entries)
-            for notice in step.notices:
-                self._outbox[notice.key] = notice
+            if self._closed:
+                raise closed(self)
+            self._check(step, expected_version, self._records, set())
+            self._write(step)
+
+    def append_many(self, steps: Iterable[Step]) -> None:
+        """Append several steps (of one or many consultations) at once: all, or none. Each is
+        expected at the version it was made from (``Step.expected_version``)."""
+        batch = list(steps)
+        with self._lock:
+            if self._closed:
+                raise closed(self)
+            records = dict(self._records)
+            keys: set[str] = set()
+            for step in batch:
+                self._check(step, step.expected_version, records, keys)
+                records[step.record.id] = step.record
+                keys.update(n.key for n in step.notices)
+            for step in batch:
+                self._write(step)
+
+    def _check(self, step: Step, expected: int, records: dict[str, Consultation], keys: set[str]) -> None:
+        cid = step.record.id
+        current = records.get(cid)
+        actual = None if current is None else current.version
+        if (actual or 0) != expected or (current is None) != (expected == 0):
+            raise Conflict(cid, expected, actual)
+        check_step(step, expected, "" if current is None else current.head)
+        for notice in step.notices:
+            if notice.key in self._outbox or notice.key in keys:
+                raise IntegrityError(
+                    f"notice key {notice.key!r} of {cid!r} is already in the outbox; keys must be unique "
+                    "(they are the idempotency keys channels deliver by)"
+                )
+            keys.add(notice.key)
+
+    def _write(self, step: Step) -> None:
+        record = step.record
+        log = self._logs.get(record.id)
+        if log is None:
+            self._logs[record.id] = list(step.entries)
+        else:
+            log.extend(step.entries)
+        for notice in step.notices:
+            self._outbox[notice.key] = notice
+        self._records[record.id] = record  # last: the step is visible once its record is
 
     def entries(self, consultation: str, after: int = 0) -> Sequence[LogEntry]:
+        if self._closed:
+            raise closed(self)
         log = self._logs.get(consultation)
         if log is None:
             raise NotFound(consultation)
         return tuple(log[after:]) if after > 0 else tuple(log)
 
     def find(self, query: Query) -> Sequence[Consultation]:
+        if self._closed:
+            raise closed(self)
+        if query.due_before is not None:
+            aware(query.due_before, "Query.due_before")
         found = sorted(
             (r for r in list(self._records.values()) if query.matches(r)), key=lambda r: (r.proposed_at, r.id)
         )
         return tuple(found if query.limit is None else found[: query.limit])
 
     def lease(self, limit: int, now: datetime, lease_for: timedelta = timedelta(minutes=5)) -> Sequence[Notice]:
+        aware(now, "lease(now)")
         leased: list[Notice] = []
         with self._lock:
+            if self._closed:
+                raise closed(self)
             for key, n in self._outbox.items():
                 if len(leased) >= limit:
                     break
@@ -87,21 +135,21 @@ class MemoryStore:
         retry_at: datetime | None = None,
         error: str = "",
     ) -> None:
+        status, not_before, last_error = settlement(outcome, now, retry_at, error)
         with self._lock:
+            if self._closed:
+                raise closed(self)
             n = self._outbox.get(key)
             if n is None:
-                raise NotFound(key)
-            if outcome == "delivered":
-                update: dict[str, object] = {"status": "delivered", "not_before": None, "last_error": ""}
-            elif outcome == "retry":
-                update = {"status": "pending", "not_before": retry_at or now, "last_error": error}
-            else:
-                update = {"status": "dead", "not_before": None, "last_error": error}
-            self._outbox[key] = n.model_copy(update=update)
+                raise NotFound(key, what="notice")
+            self._outbox[key] = n.model_copy(
+                update={"status": status, "not_before": not_before, "last_error": last_error}
+            )
 
     def outbox(self) -> Sequence[Notice]:
         """Every notice, in the order written (for tests and inspection)."""
         return tuple(self._outbox.values())
 
     def close(self) -> None:
-        return None
+        """Refuse further calls (``StoreUnavailable``); the data stays readable via ``outbox()``."""
+        self._closed = True

@@ -1,0 +1,135 @@
+"""A store that keeps everything as JSON strings in dicts: the shape of any key-value backend
+(Redis, a document store, a government platform's API). It passes ``consultflow.testing``.
+
+Swap the dicts for your backend and keep the rules: check everything before writing anything, then
+write the step whole; refuse a stale version with ``Conflict``; raise only the library's errors.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from consultflow import (
+    Conflict,
+    Consultation,
+    IntegrityError,
+    InvalidInput,
+    LogEntry,
+    NotFound,
+    Notice,
+    Query,
+    Step,
+    StoreUnavailable,
+)
+from consultflow.storage.base import Settlement, check_step
+
+
+def _aware(value: datetime, name: str) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidInput(f"{name} must be an aware datetime, e.g. datetime.now(UTC)")
+    return value
+
+
+class JsonStore:
+    def __init__(self) -> None:
+        self._records: dict[str, str] = {}  # id -> Consultation as JSON
+        self._logs: dict[str, list[str]] = {}  # id -> its LogEntry JSON, in seq order
+        self._outbox: dict[str, str] = {}  # key -> Notice as JSON, in the order written
+        self._lock = threading.Lock()  # one writer at a time: this is the "transaction"
+        self._closed = False
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreUnavailable("this JsonStore is closed; open a new one")
+
+    def load(self, consultation: str) -> Consultation:
+        with self._lock:
+            self._check_open()
+            text = self._records.get(consultation)
+        if text is None:
+            raise NotFound(consultation)
+        return Consultation.model_validate_json(text)
+
+    def append(self, step: Step, expected_version: int) -> None:
+        cid = step.record.id
+        # Serialise first: nothing may fail once writing has begun.
+        record = step.record.model_dump_json()
+        entries = [e.model_dump_json() for e in step.entries]
+        notices = {n.key: n.model_dump_json() for n in step.notices}
+        with self._lock:
+            self._check_open()
+            stored = self._records.get(cid)
+            current = None if stored is None else Consultation.model_validate_json(stored)
+            actual = None if current is None else current.version
+            if (actual or 0) != expected_version or (current is None) != (expected_version == 0):
+                raise Conflict(cid, expected_version, actual)
+            check_step(step, expected_version, "" if current is None else current.head)
+            if len(notices) != len(step.notices) or any(key in self._outbox for key in notices):
+                raise IntegrityError(f"a notice key of {cid!r} is already in the outbox; nothing was written")
+            self._logs.setdefault(cid, []).extend(entries)
+            self._outbox.update(notices)
+            self._records[cid] = record  # last: once the record shows, its log is there
+
+    def entries(self, consultation: str, after: int = 0) -> Sequence[LogEntry]:
+        with self._lock:
+            self._check_open()
+            log = self._logs.get(consultation)
+            texts = None if log is None else log[max(after, 0) :]
+        if texts is None:
+            raise NotFound(consultation)
+        return [LogEntry.model_validate_json(t) for t in texts]
+
+    def find(self, query: Query) -> Sequence[Consultation]:
+        if query.due_before is not None:
+            _aware(query.due_before, "Query.due_before")
+        with self._lock:
+            self._check_open()
+            texts = list(self._records.values())
+        found = sorted(
+            (r for r in map(Consultation.model_validate_json, texts) if query.matches(r)),
+            key=lambda r: (r.proposed_at, r.id),
+        )
+        return found if query.limit is None else found[: max(query.limit, 0)]
+
+    def lease(self, limit: int, now: datetime, lease_for: timedelta = timedelta(minutes=5)) -> Sequence[Notice]:
+        _aware(now, "lease(now)")
+        leased: list[Notice] = []
+        with self._lock:
+            self._check_open()
+            for key, text in self._outbox.items():
+                if len(leased) >= limit:
+                    break
+                n = Notice.model_validate_json(text)
+                due = n.not_before is None or n.not_before <= now
+                if n.status in ("pending", "leased") and due:
+                    n = n.model_copy(
+                        update={"status": "leased", "attempts": n.attempts + 1, "not_before": now + lease_for}
+                    )
+                    self._outbox[key] = n.model_dump_json()
+                    leased.append(n)
+        return leased
+
+    def settle(
+        self, key: str, outcome: Settlement, *, now: datetime, retry_at: datetime | None = None, error: str = ""
+    ) -> None:
+        _aware(now, "settle(now)")
+        changes: dict[str, object]
+        if outcome == "delivered":
+            changes = {"status": "delivered", "not_before": None, "last_error": ""}
+        elif outcome == "retry":
+            changes = {"status": "pending", "not_before": _aware(retry_at or now, "retry_at"), "last_error": error}
+        elif outcome == "dead":
+            changes = {"status": "dead", "not_before": None, "last_error": error}
+        else:
+            raise InvalidInput(f"outcome must be 'delivered', 'retry' or 'dead', not {outcome!r}")
+        with self._lock:
+            self._check_open()
+            text = self._outbox.get(key)
+            if text is None:
+                raise NotFound(key)
+            self._outbox[key] = Notice.model_validate_json(text).model_copy(update=changes).model_dump_json()
+
+    def close(self) -> None:
+        self._closed = True

@@ -1,0 +1,763 @@
+"""The SQLite store: the embedded default, on the standard library's ``sqlite3``.
+
+- **One file, WAL.** Readers never block the writer nor each other; writers take the lock up front
+  (``BEGIN IMMEDIATE``) and wait for each other up to ``busy_timeout`` seconds, then get
+  ``StoreUnavailable`` (nothing written; retry). Several processes may share the file (on a local
+  disk: WAL needs shared memory, so not on a network file system).
+- **Durable by default.** ``synchronous="FULL"`` syncs the WAL on every commit: an acknowledged
+  step survives a power cut, which is what an audit trail needs. ``"NORMAL"`` (still crash-safe for
+  the process, may lose the last commits on power loss) and ``"OFF"`` are for bulk work and
+  simulations. See ``docs/storage.md``.
+- **Thread-safe.** The store keeps a small pool of connections; each call borrows one for its
+  duration, so threads never share a connection and readers run in parallel. After ``fork`` the
+  child opens fresh connections (it never touches the parent's).
+- **Schema on first use**, with a version table (``consultflow_schema``) and an upgrade path:
+  ``MIGRATIONS`` lists every change; opening a file applies the missing ones in one transaction. A
+  file written by a newer consultflow is refused rather than damaged.
+- **Records as JSON** (pydantic), with the columns queries need beside them: times as integer
+  microseconds since 1970 UTC, so order and comparisons are by instant whatever the time zone.
+
+Every ``sqlite3`` error comes out as the library's own: ``Conflict``, ``NotFound``,
+``IntegrityError`` (the file holds something consultflow did not write) or ``StoreUnavailable``.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Literal
+
+import attrs
+from pydantic import ValidationError
+
+from ..core import Step
+from ..errors import Conflict, ConsultflowError, IntegrityError, InvalidInput, NotFound, StoreUnavailable
+from ..log import LogEntry, verify
+from ..notices import Notice
+from ..records import Consultation
+from ._checks import aware, closed, settlement
+from .base import Query, Settlement, check_step
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Finding", "Migration", "SQLiteStore", "Synchronous", "migrate"]
+
+Synchronous = Literal["FULL", "NORMAL", "OFF"]
+
+
+@attrs.frozen(slots=True)
+class Migration:
+    """One step of the schema: its version, what it does, its statements (run in one transaction)."""
+
+    version: int
+    description: str
+    statements: tuple[str, ...]
+
+
+#: Every schema change, oldest first. Append a new ``Migration`` to change the schema; never edit
+#: one that has shipped. Opening a file applies those it lacks.
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "consultations, log entries and outbox",
+        (
+            """CREATE TABLE consultations (
+                id          TEXT PRIMARY KEY,
+                community   TEXT NOT NULL,
+                state       TEXT NOT NULL,
+                topic       TEXT NOT NULL,
+                carrier     TEXT NOT NULL,
+                next_due    INTEGER,
+                proposed_at INTEGER NOT NULL,
+                version     INTEGER NOT NULL CHECK (version >= 1),
+                head        TEXT NOT NULL,
+                record      TEXT NOT NULL
+            )""",
+            """CREATE TABLE entries (
+                consultation TEXT NOT NULL,
+                seq          INTEGER NOT NULL CHECK (seq >= 1),
+                hash         TEXT NOT NULL,
+                prev         TEXT NOT NULL,
+                body         TEXT NOT NULL,
+                PRIMARY KEY (consultation, seq)
+            )""",
+            """CREATE TABLE outbox (
+                key          TEXT PRIMARY KEY,
+                consultation TEXT NOT NULL,
+                seq          INTEGER NOT NULL,
+                status       TEXT NOT NULL CHECK (status IN ('pending', 'leased', 'delivered', 'dead')),
+                attempts     INTEGER NOT NULL DEFAULT 0,
+                not_before   INTEGER,
+                last_error   TEXT NOT NULL DEFAULT '',
+                notice       TEXT NOT NULL
+            )""",
+        ),
+    ),
+    Migration(
+        2,
+        "indexes for find() and lease()",
+        (
+            "CREATE INDEX consultations_by_time ON consultations (proposed_at, id)",
+            "CREATE INDEX consultations_by_community ON consultations (community, proposed_at, id)",
+            "CREATE INDEX consultations_by_state ON consultations (state, proposed_at, id)",
+            "CREATE INDEX consultations_by_topic ON consultations (topic)",
+            "CREATE INDEX consultations_by_due ON consultations (next_due) WHERE next_due IS NOT NULL",
+            "CREATE INDEX outbox_ready ON outbox (not_before) WHERE status IN ('pending', 'leased')",
+        ),
+    ),
+)
+
+#: The schema version this code writes.
+SCHEMA_VERSION: int = MIGRATIONS[-1].version
+
+_SCHEMA_TABLE = """CREATE TABLE IF NOT EXISTS consultflow_schema (
+    version     INTEGER PRIMARY KEY,
+    description TEXT NOT NULL,
+    applied_at  TEXT NOT NULL
+)"""
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICRO = timedelta(microseconds=1)
+
+
+def _us(value: datetime) -> int:
+    """Microseconds since 1970 UTC: one integer per instant, whatever the time zone."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidInput(f"times must be aware datetimes (with a time zone), got {value!r}")
+    return (value - _EPOCH) // _MICRO
+
+
+def _dt(value: int) -> datetime:
+    return _EPOCH + value * _MICRO
+
+
+@attrs.frozen(slots=True)
+class Finding:
+    """A problem ``SQLiteStore.audit`` found: which consultation, which entry (``seq``; ``None``
+    when the record itself is at fault) and why."""
+
+    consultation: str
+    seq: int | None
+    reason: str
+
+    def __str__(self) -> str:
+        where = f"consultation {self.consultation!r}"
+        if self.seq is not None:
+            where += f", entry seq {self.seq}"
+        return f"{where}: {self.reason}"
+
+
+class SQLiteStore:
+    """Consultations, logs and outbox in one SQLite file. See the module docstring for the settings.
+
+    ``SQLiteStore("consult.db")`` creates the file and its schema on first use. ``readonly=True``
+    opens an existing file without writing anything (no schema upgrade either): for ``verify`` and
+    inspection. ``cache_size`` records (default 256, 0 for none) are kept parsed: ``load`` and
+    ``find`` hand back the record this store last wrote or read when the stored version and head
+    are still the same, instead of parsing its JSON again (records are immutable). ``audit``
+    always reads the file itself.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        synchronous: Synchronous = "FULL",
+        busy_timeout: float = 5.0,
+        readonly: bool = False,
+        cache_size: int = 256,
+    ) -> None:
+        text = os.fspath(path)
+        if text in {"", ":memory:"} or text.startswith("file:"):
+            raise InvalidInput(
+                f"SQLiteStore needs a file path, got {text!r}; for a store in memory use consultflow.MemoryStore"
+            )
+        sync = str(synchronous).upper()
+        if sync not in {"FULL", "NORMAL", "OFF"}:
+            raise InvalidInput(f"synchronous must be 'FULL' (default), 'NORMAL' or 'OFF', not {synchronous!r}")
+        if not isinstance(busy_timeout, int | float) or busy_timeout < 0:
+            raise InvalidInput(f"busy_timeout is in seconds and cannot be negative: {busy_timeout!r}")
+        self.path = Path(text)
+        self.synchronous: Synchronous = sync  # type: ignore[assignment]  # checked just above
+        self.busy_timeout = float(busy_timeout)
+        self.readonly = readonly
+        self._lock = threading.Lock()
+        self._idle: list[sqlite3.Connection] = []
+        self._forked: list[sqlite3.Connection] = []
+        self._pid = os.getpid()
+        self._closed = False
+        self._cache: OrderedDict[str, Consultation] = OrderedDict()
+        self._cache_size = max(int(cache_size), 0)
+        if readonly and not self.path.exists():
+            raise StoreUnavailable(
+                f"no SQLite file at {self.path}; check the path (read-only stores are never created)"
+            )
+        try:
+            with self._conn() as conn:
+                self._prepare(conn)
+        except BaseException:
+            self.close()
+            raise
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({str(self.path)!r}, synchronous={self.synchronous!r})"
+
+    # ---- connections ----------------------------------------------------------------------------
+    def _connect(self) -> sqlite3.Connection:
+        if self.readonly:
+            uri = self.path.resolve().as_uri() + "?mode=ro"
+            conn = sqlite3.connect(
+                uri, uri=True, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
+            )
+        else:
+            conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute(f"PRAGMA synchronous={self.synchronous}")
+        except sqlite3.Error:
+            conn.close()
+            raise
+        return conn
+
+    @contextmanager
+    def _conn(self) -> Iterator[sqlite3.Connection]:
+        """Borrow a connection for one call; every ``sqlite3`` error leaves as a library error."""
+        with self._lock:
+            if self._closed:
+                raise closed(self)
+            if os.getpid() != self._pid:
+                # Forked: the parent's connections must never be used, nor closed, here.
+                self._forked.extend(self._idle)
+                self._idle = []
+                self._pid = os.getpid()
+            conn = self._idle.pop() if self._idle else None
+        healthy = True
+        try:
+            if conn is None:
+                conn = self._connect()
+            yield conn
+        except sqlite3.Error as exc:
+            healthy = False
+            raise self._error(exc) from exc
+        finally:
+            if conn is not None:
+                self._release(conn, healthy)
+
+    def _release(self, conn: sqlite3.Connection, healthy: bool) -> None:
+        with self._lock:
+            if healthy and not self._closed and os.getpid() == self._pid and not conn.in_transaction:
+                self._idle.append(conn)
+                return
+        if os.getpid() == self._pid:
+            conn.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction: the write lock is taken at once (``BEGIN IMMEDIATE``)."""
+        if self.readonly:
+            raise StoreUnavailable(f"{self!r} was opened read-only; open it without readonly=True to write")
+        with self._conn() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+
+    def _error(self, exc: sqlite3.Error) -> ConsultflowError:
+        message = str(exc)
+        low = message.lower()
+        if isinstance(exc, sqlite3.IntegrityError):
+            return IntegrityError(f"{self.path}: {message}; nothing was written (a duplicate key or a forged step?)")
+        if "locked" in low or "busy" in low:
+            return StoreUnavailable(
+                f"{self.path} stayed locked by another writer for busy_timeout={self.busy_timeout:g}s; "
+                "nothing was written - retry, or open the store with a longer busy_timeout"
+            )
+        if "not a database" in low or "malformed" in low or "corrupt" in low:
+            return IntegrityError(
+                f"{self.path} is not a readable SQLite database ({message}); restore it from a backup, "
+                "or check the path"
+            )
+        if "unable to open" in low or "readonly" in low or "read-only" in low:
+            return StoreUnavailable(
+                f"cannot open or write {self.path} ({message}); check the path exists and is writable"
+            )
+        if "disk" in low and "full" in low:
+            return StoreUnavailable(f"{self.path}: the disk is full ({message}); nothing was written")
+        if isinstance(exc, sqlite3.ProgrammingError):
+            return StoreUnavailable(f"{self.path}: {message}; open a new store")
+        return StoreUnavailable(f"SQLite failed on {self.path}: {message}; the operation may be retried")
+
+    # ---- schema ---------------------------------------------------------------------------------
+    def _prepare(self, conn: sqlite3.Connection) -> None:
+        if self.readonly:
+            version = self._schema_version(conn)
+            if version != SCHEMA_VERSION:
+                raise StoreUnavailable(
+                    f"{self.path} has schema version {version}, this consultflow reads {SCHEMA_VERSION}; "
+                    "open it once without readonly=True to upgrade it"
+                )
+            return
+        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise StoreUnavailable(
+                f"{self.path} cannot use write-ahead logging (journal_mode={mode}); use a local disk"
+            )
+        migrate(conn, self.path)
+
+    @staticmethod
+    def _schema_version(conn: sqlite3.Connection) -> int:
+        exists = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'consultflow_schema'"
+        ).fetchone()
+        if exists is None:
+            return 0
+        row = conn.execute("SELECT max(version) FROM consultflow_schema").fetchone()
+        return int(row[0] or 0)
+
+    def schema_version(self) -> int:
+        """The schema version of the file (``SCHEMA_VERSION`` once opened writable)."""
+        with self._conn() as conn:
+            return self._schema_version(conn)
+
+    def settings(self) -> dict[str, object]:
+        """What the file and a connection run with: journal mode, synchronous, busy timeout (ms),
+        schema version. For diagnostics and tests."""
+        with self._conn() as conn:
+            sync = int(conn.execute("PRAGMA synchronous").fetchone()[0])
+            return {
+                "journal_mode": str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower(),
+                "synchronous": {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}.get(sync, str(sync)),
+                "busy_timeout_ms": int(conn.execute("PRAGMA busy_timeout").fetchone()[0]),
+                "schema_version": self._schema_version(conn),
+            }
+
+    # ---- the contract ---------------------------------------------------------------------------
+    def load(self, consultation: str) -> Consultation:
+        with self._conn() as conn:
+            row = conn.execute(
+                "SELECT version, head, record FROM consultations WHERE id = ?", (consultation,)
+            ).fetchone()
+        if row is None:
+            raise NotFound(consultation)
+        return self._record(consultation, row[2], row[0], row[1])
+
+    def append(self, step: Step, expected_version: int) -> None:
+        self._append(((step, expected_version),))
+
+    def append_many(self, steps: Iterable[Step]) -> None:
+        """Append several steps (of one or many consultations) in one transaction: all or none.
+        Each is expected at the version it was made from (``Step.expected_version``); a conflict
+        anywhere writes nothing. Much faster than one transaction per step under ``FULL``."""
+        self._append([(s, s.expected_version) for s in steps])
+
+    def _append(self, steps: Sequence[tuple[Step, int]]) -> None:
+        if not steps:
+            return
+        try:
+            records, rows, entries, notices = _rows(steps)
+        except ConsultflowError:
+            raise
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise InvalidInput(f"this step cannot be stored ({exc}); build steps with consultflow.decide") from exc
+        with self._transaction() as conn:
+            known: dict[str, tuple[int, str]] = {}
+            for step, expected in steps:
+                cid = step.record.id
+                current = known.get(cid)
+                if current is None:
+                    row = conn.execute("SELECT version, head FROM consultations WHERE id = ?", (cid,)).fetchone()
+                    current = (0, "") if row is None else (int(row[0]), str(row[1]))
+                    exists = row is not None
+                else:
+                    exists = True
+                if current[0] != expected or exists != (expected != 0):
+                    raise Conflict(cid, expected, current[0] if exists else None)
+                check_step(step, expected, current[1])
+                known[cid] = (step.record.version, step.record.head)
+            conn.executemany(
+                """INSERT INTO consultations
+                   (id, community, state, topic, carrier, next_due, proposed_at, version, head, record)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (id) DO UPDATE SET
+                   community = excluded.community, state = excluded.state, topic = excluded.topic,
+                   carrier = excluded.carrier, next_due = excluded.next_due, proposed_at = excluded.proposed_at,
+                   version = excluded.version, head = excluded.head, record = excluded.record""",
+                rows,
+            )
+            conn.executemany(
+                "INSERT INTO entries (consultation, seq, hash, prev, body) VALUES (?, ?, ?, ?, ?)", entries
+            )
+            if notices:
+                try:
+                    conn.executemany(
+                        """INSERT INTO outbox
+                           (key, consultation, seq, status, attempts, not_before, last_error, notice)
+                           VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+                        notices,
+                    )
+                except sqlite3.IntegrityError as exc:
+                    raise IntegrityError(
+                        f"a notice key of this step is already in the outbox ({exc}); keys must be unique "
+                        "(they are the idempotency keys channels deliver by); nothing was written"
+                    ) from exc
+        self._remember(records)
+
+    def entries(self, consultation: str, after: int = 0) -> Sequence[LogEntry]:
+        with self._conn() as conn:
+            rows = conn.execute(
+                "SELECT seq, hash, prev, body FROM entries WHERE consultation = ? AND seq > ? ORDER BY seq",
+                (consultation, after),
+            ).fetchall()
+            if (
+                not rows
+                and conn.execute("SELECT 1 FROM consultations WHERE id = ?", (consultation,)).fetchone() is None
+            ):
+                raise NotFound(consultation)
+        out = []
+        for seq, digest, prev, body in rows:
+            entry, problem = _entry(consultation, seq, digest, prev, body)
+            if entry is None:
+                raise IntegrityError(
+                    f"{self.path}: consultation {consultation!r}, entry seq {seq}: {problem}; the file was changed "
+                    f"outside consultflow - run `consultflow verify --db {self.path}`"
+                )
+            out.append(entry)
+        return tuple(out)
+
+    def find(self, query: Query) -> Sequence[Consultation]:
+        where: list[str] = []
+        args: list[object] = []
+        if query.community is not None:
+            where.append("community = ?")
+            args.append(query.community)
+        if query.states is not None:
+            if not query.states:
+                return ()
+            where.append(f"state IN ({', '.join('?' * len(query.states))})")
+            args.extend(sorted(s.value for s in query.states))
+        if query.topic is not None:
+            if query.topic.endswith("/"):
+                # A category: every topic that starts with it. A range, so no LIKE wildcards, and indexed.
+                where.append("topic >= ? AND topic < ?")
+                args.extend((query.topic, query.topic[:-1] + "0"))
+            else:
+                where.append("topic = ?")
+                args.append(query.topic)
+        if query.carrier is not None:
+            where.append("carrier = ?")
+            args.append(query.carrier.value)
+        if query.due_before is not None:
+            where.append("next_due IS NOT NULL AND next_due <= ?")
+            args.append(_us(aware(query.due_before, "Query.due_before")))
+        sql = "SELECT id, record, version, head FROM consultations"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY proposed_at, id"
+        if query.limit is not None:
+            if query.limit <= 0:
+                return ()
+            sql += " LIMIT ?"
+            args.append(query.limit)
+        with self._conn() as conn:
+            rows = conn.execute(sql, args).fetchall()
+        return tuple(self._record(cid, text, version, head) for cid, text, version, head in rows)
+
+    def lease(self, limit: int, now: datetime, lease_for: timedelta = timedelta(minutes=5)) -> Sequence[Notice]:
+        aware(now, "lease(now)")
+        if limit <= 0:
+            if self._closed:
+                raise closed(self)
+            return ()
+        until = now + lease_for
+        with self._transaction() as conn:
+            rows = conn.execute(
+                """SELECT rowid, attempts, last_error, notice FROM outbox
+                   WHERE status IN ('pending', 'leased') AND (not_before IS NULL OR not_before <= ?)
+                   ORDER BY rowid LIMIT ?""",
+                (_us(now), limit),
+            ).fetchall()
+            conn.executemany(
+                "UPDATE outbox SET status = 'leased', attempts = attempts + 1, not_before = ? WHERE rowid = ?",
+                [(_us(until), row[0]) for row in rows],
+            )
+        out = []
+        for _, attempts, last_error, text in rows:
+            notice = self._notice(text)
+            out.append(
+                notice.model_copy(
+                    update={"status": "leased", "attempts": attempts + 1, "not_before": until, "last_error": last_error}
+                )
+            )
+        return tuple(out)
+
+    def settle(
+        self,
+        key: str,
+        outcome: Settlement,
+        *,
+        now: datetime,
+        retry_at: datetime | None = None,
+        error: str = "",
+    ) -> None:
+        status, not_before, last_error = settlement(outcome, now, retry_at, error)
+        with self._transaction() as conn:
+            cursor = conn.execute(
+                "UPDATE outbox SET status = ?, not_before = ?, last_error = ? WHERE key = ?",
+                (status, None if not_before is None else _us(not_before), last_error, key),
+            )
+            if cursor.rowcount == 0:
+                raise NotFound(key, what="notice")
+
+    def close(self) -> None:
+        """Close the connections (in-use ones when their call ends). Further calls raise
+        ``StoreUnavailable``. Closing twice is harmless."""
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+            mine = os.getpid() == self._pid
+        if mine:
+            for conn in idle:
+                conn.close()
+
+    # ---- beyond the contract ----------------------------------------------------------------------
+    def outbox(self) -> Sequence[Notice]:
+        """Every notice as it stands, in the order written (for tests and inspection)."""
+        with self._conn() as conn:
+            rows = conn.execute(
+                "SELECT status, attempts, not_before, last_error, notice FROM outbox ORDER BY rowid"
+            ).fetchall()
+        return tuple(
+            self._notice(text).model_copy(
+                update={
+                    "status": status,
+                    "attempts": attempts,
+                    "not_before": None if not_before is None else _dt(not_before),
+                    "last_error": last_error,
+                }
+            )
+            for status, attempts, not_before, last_error, text in rows
+        )
+
+    def ids(self) -> tuple[str, ...]:
+        """Every consultation id with a record or log entries, in order."""
+        with self._conn() as conn:
+            rows = conn.execute(
+                "SELECT id FROM consultations UNION SELECT DISTINCT consultation FROM entries ORDER BY 1"
+            ).fetchall()
+        return tuple(str(r[0]) for r in rows)
+
+    def audit(self, consultation: str | None = None) -> tuple[Finding, ...]:
+        """Check what is stored, without trusting it: every record parses and agrees with its
+        columns, every entry row parses and agrees with its columns, every chain verifies against
+        its record (hashes, links, order, head, version, the state it ends in), no log lacks its
+        record.
+
+        Returns one ``Finding`` per broken consultation (its first bad entry), in id order; an
+        empty tuple when everything holds. ``NotFound`` if ``consultation`` is given and unknown.
+        """
+        ids = self.ids() if consultation is None else (consultation,)
+        findings = []
+        for cid in ids:
+            finding = self._audit_one(cid)
+            if finding is not None:
+                findings.append(finding)
+        return tuple(findings)
+
+    def _audit_one(self, cid: str) -> Finding | None:
+        with self._conn() as conn:
+            row = conn.execute(
+                """SELECT community, state, topic, carrier, next_due, proposed_at, version, head, record
+                   FROM consultations WHERE id = ?""",
+                (cid,),
+            ).fetchone()
+            rows = conn.execute(
+                "SELECT seq, hash, prev, body FROM entries WHERE consultation = ? ORDER BY seq", (cid,)
+            ).fetchall()
+        if row is None:
+            if not rows:
+                raise NotFound(cid)
+            return Finding(cid, None, f"{len(rows)} log entries but no consultation record: the record was deleted")
+        try:
+            record = Consultation.model_validate_json(row[8])
+        except ValidationError as exc:
+            return Finding(cid, None, f"the stored record does not parse: {_first(exc)}")
+        columns = {
+            "id": (cid, record.id),
+            "community": (row[0], record.community),
+            "state": (row[1], record.state.value),
+            "topic": (row[2], record.topic),
+            "carrier": (row[3], record.carrier.value),
+            "next_due": (row[4], None if record.next_due is None else _us(record.next_due)),
+            "proposed_at": (row[5], _us(record.proposed_at)),
+            "version": (row[6], record.version),
+            "head": (row[7], record.head),
+        }
+        for name, (column, value) in columns.items():
+            if column != value:
+                return Finding(cid, None, f"column {name} holds {column!r} but the record says {value!r}")
+        entries = []
+        for seq, digest, prev, body in rows:
+            entry, problem = _entry(cid, seq, digest, prev, body)
+            if entry is None:
+                return Finding(cid, seq, problem)
+            entries.append(entry)
+        check = verify(entries, head=record.head, version=record.version)
+        if not check.ok:
+            return Finding(cid, check.seq, check.reason)
+        if entries and entries[-1].target is not record.state:
+            return Finding(
+                cid,
+                entries[-1].seq,
+                f"the record is {record.state.value!r} but its log ends in {entries[-1].target.value!r}",
+            )
+        return None
+
+    # ---- decoding ----------------------------------------------------------------------------------
+    def _record(self, cid: str, text: str, version: int, head: str) -> Consultation:
+        """The stored record: the one this store last wrote or read at that version and head (records
+        are immutable), else parsed and validated in full."""
+        with self._lock:
+            cached = self._cache.get(cid)
+        if cached is not None and cached.version == version and cached.head == head:
+            return cached
+        try:
+            record = Consultation.model_validate_json(text)
+        except ValidationError as exc:
+            raise IntegrityError(
+                f"{self.path}: the stored record of {cid!r} does not parse ({_first(exc)}); the file was changed "
+                f"outside consultflow or by a newer version - run `consultflow verify --db {self.path}`"
+            ) from exc
+        self._remember((record,))
+        return record
+
+    def _remember(self, records: Iterable[Consultation]) -> None:
+        if not self._cache_size:
+            return
+        with self._lock:
+            cache = self._cache
+            for record in records:
+                cache[record.id] = record
+                cache.move_to_end(record.id)
+            while len(cache) > self._cache_size:
+                cache.popitem(last=False)
+
+    def _notice(self, text: str) -> Notice:
+        try:
+            return Notice.model_validate_json(text)
+        except ValidationError as exc:
+            raise IntegrityError(f"{self.path}: a stored outbox notice does not parse ({_first(exc)})") from exc
+
+
+_EntryRow = tuple[str, int, str, str, str]
+_NoticeRow = tuple[str, str, int, str, int, int | None, str, str]
+_RecordRow = tuple[str, str, str, str, str, int | None, int, int, str, str]
+
+
+def _rows(
+    steps: Sequence[tuple[Step, int]],
+) -> tuple[list[Consultation], list[_RecordRow], list[_EntryRow], list[_NoticeRow]]:
+    """The rows a batch of steps writes: each consultation's last record, every entry, every notice."""
+    records: dict[str, Consultation] = {}
+    entries: list[_EntryRow] = []
+    notices: list[_NoticeRow] = []
+    for step, _ in steps:
+        record = step.record
+        cid = record.id
+        records[cid] = record
+        entries.extend((cid, e.seq, e.hash, e.prev, e.model_dump_json(by_alias=True)) for e in step.entries)
+        notices.extend(
+            (
+                n.key,
+                n.consultation,
+                n.seq,
+                n.status,
+                n.attempts,
+                None if n.not_before is None else _us(n.not_before),
+                n.last_error,
+                n.model_dump_json(),
+            )
+            for n in step.notices
+        )
+    rows = [
+        (
+            r.id,
+            r.community,
+            r.state.value,
+            r.topic,
+            r.carrier.value,
+            None if r.next_due is None else _us(r.next_due),
+            _us(r.proposed_at),
+            r.version,
+            r.head,
+            r.model_dump_json(),
+        )
+        for r in records.values()
+    ]
+    return list(records.values()), rows, entries, notices
+
+
+def _entry(cid: str, seq: int, digest: str, prev: str, body: str) -> tuple[LogEntry | None, str]:
+    """The entry in a row, or (None, what is wrong with the row)."""
+    try:
+        entry = LogEntry.model_validate_json(body)
+    except ValidationError as exc:
+        return None, f"the entry does not parse (changed outside consultflow?): {_first(exc)}"
+    if entry.consultation != cid:
+        return None, f"the row belongs to {cid!r} but its entry to {entry.consultation!r}"
+    if entry.seq != seq:
+        return None, f"the row is at seq {seq} but holds the entry of seq {entry.seq}: rows moved or reordered"
+    if entry.hash != digest or entry.prev != prev:
+        return None, "the row's hash or prev column disagrees with its entry: changed outside consultflow"
+    return entry, ""
+
+
+def _first(exc: ValidationError) -> str:
+    errors = exc.errors()
+    if not errors:
+        return str(exc)
+    e = errors[0]
+    where = ".".join(str(p) for p in e.get("loc", ())) or "value"
+    return f"{where}: {e.get('msg', '')}"
+
+
+def migrate(conn: sqlite3.Connection, path: Path | str = "", *, target: int = SCHEMA_VERSION) -> int:
+    """Bring the schema of ``conn``'s database to ``target`` (default: the latest), in one
+    transaction that holds the write lock, so processes opening a new file at once agree.
+    Returns the version reached. Refuses a file of a newer schema, or one that holds other tables."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()}
+        if "consultflow_schema" not in tables and tables - {"sqlite_sequence"}:
+            raise StoreUnavailable(
+                f"{path} holds tables that consultflow did not create ({', '.join(sorted(tables))}); "
+                "give the store its own file"
+            )
+        conn.execute(_SCHEMA_TABLE)
+        current = int(conn.execute("SELECT coalesce(max(version), 0) FROM consultflow_schema").fetchone()[0])
+        if current > SCHEMA_VERSION:
+            raise StoreUnavailable(
+                f"{path} has schema version {current}, newer than this consultflow knows ({SCHEMA_VERSION}); "
+                "upgrade consultflow to open it"
+            )
+        for m in MIGRATIONS:
+            if current < m.version <= target:
+                for statement in m.statements:
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO consultflow_schema (version, description, applied_at) VALUES (?, ?, ?)",
+                    (m.version, m.description, datetime.now(UTC).isoformat(timespec="seconds")),
+                )
+                current = m.version
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return current

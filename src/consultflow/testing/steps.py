@@ -1,0 +1,173 @@
+"""Real steps for testing stores, made by the real core (``consultflow.decide``), never forged.
+
+``StepMaker`` holds a procedure, a catalogue and a clock of its own; each method turns a command
+into the ``Step`` a store is asked to append. It does not touch a store: the caller appends, so a
+test says exactly what it writes. ``append`` is the one-liner for the usual case.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+from ..catalogue import DEFAULT_CATEGORIES, Catalogue, Category
+from ..commands import CloseRound, Command, Notify, OpenRound, Propose, RecordOpinion, Reject, Withdraw
+from ..context import Context
+from ..core import Step, decide
+from ..procedure import Procedure, six_step
+from ..records import Consultation
+from ..refusals import Refused
+from ..roles import Actor, Role
+from ..storage.base import Store
+from ..vocabulary import Carrier, Form, Stance
+
+__all__ = [
+    "COMMITTEE",
+    "COMMUNITIES",
+    "PROPOSER",
+    "TOPICS",
+    "StepMaker",
+    "append",
+    "conformance_catalogue",
+    "conformance_procedure",
+]
+
+#: Communities of the kit's catalogue (one of them non-ASCII, as real ones are).
+COMMUNITIES: tuple[str, ...] = ("east", "west", "北苑")
+
+#: Topics every kit community may consult on. ``night_parking`` and ``nightxparking`` catch a store
+#: that matches topics with SQL ``LIKE`` (where ``_`` is a wildcard); ``public`` and
+#: ``public-affairs`` catch a category prefix match that forgets the ``/``.
+TOPICS: tuple[str, ...] = (
+    "public-affairs/parking",
+    "public-affairs/night_parking",
+    "public-affairs/nightxparking",
+    "public-affairs/电梯",
+    "public-benefit/greening",
+    "public/Benches",
+    "policy/fees",
+)
+
+COMMITTEE = Actor("committee-wang", roles={Role.COMMITTEE})
+PROPOSER = Actor("resident-li", roles={Role.RESIDENT})
+
+_START = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
+
+
+def conformance_procedure() -> Procedure:
+    """The six-step procedure without a notice period (a round can open right after notice) and
+    with one round a cycle (closing a round without consensus escalates: a two-entry step)."""
+    return six_step().variant("conformance", "1", rules={"notice_period": timedelta(0), "round_limit": 1})
+
+
+def conformance_catalogue() -> Catalogue:
+    """The default categories plus ``public``, with ``TOPICS`` listed for every community."""
+    categories = (*DEFAULT_CATEGORIES, Category(slug="public", name_en="Public", name_zh="公共"))
+    catalogue = Catalogue(categories=categories)
+    for community in COMMUNITIES:
+        catalogue = catalogue.with_community(community, {t: t for t in TOPICS})
+    return catalogue
+
+
+class StepMaker:
+    """Turns commands into steps with ``consultflow.decide``. Thread-safe.
+
+    Each step made without ``at`` happens one second after the previous one on the maker's own
+    clock (starting 2026-04-01 09:00 UTC), so steps are ordered and reproducible.
+    """
+
+    def __init__(self, start: datetime = _START) -> None:
+        if start.tzinfo is None:
+            raise ValueError("StepMaker needs an aware start time, e.g. datetime(2026, 4, 1, tzinfo=UTC)")
+        self.procedure = conformance_procedure()
+        self.catalogue = conformance_catalogue()
+        self._now = start
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        """Advance the maker's clock by one second and return it."""
+        with self._lock:
+            self._now += timedelta(seconds=1)
+            return self._now
+
+    def make(self, record: Consultation | None, command: Command, by: Actor, *, at: datetime | None = None) -> Step:
+        """The step ``command`` makes on ``record`` (``None`` for a proposal).
+
+        Raises ``AssertionError`` if the procedure refuses: the kit only asks for allowed steps.
+        """
+        ctx = Context(now=at if at is not None else self.now(), actor=by, catalogue=self.catalogue)
+        result = decide(self.procedure, record, command, ctx)
+        if isinstance(result, Refused):
+            raise AssertionError(f"the procedure refused a step the conformance kit needs: {result.explain('en')}")
+        return result
+
+    def propose(
+        self,
+        cid: str,
+        *,
+        community: str = COMMUNITIES[0],
+        topic: str = TOPICS[0],
+        carrier: Carrier = Carrier.DECISION,
+        title: str = "Night parking 夜间停车",
+        description: str = "",
+        at: datetime | None = None,
+    ) -> Step:
+        """A new consultation with id ``cid`` (version 1)."""
+        command = Propose(
+            id=cid,
+            community=community,
+            topic=topic,
+            title=title,
+            description=description,
+            carrier=carrier,
+            form=Form.COUNCIL,
+        )
+        return self.make(None, command, PROPOSER, at=at)
+
+    def notify(self, record: Consultation, *, invite: tuple[str, ...] = ("p1", "p2", "p3")) -> Step:
+        """Notice of a meeting a day later; makes one outbox notice (to the invited, the proposer
+        and the public)."""
+        at = self.now()
+        command = Notify(consultation=record.id, meeting_at=at + timedelta(days=1), invite=invite)
+        return self.make(record, command, COMMITTEE, at=at)
+
+    def open_round(self, record: Consultation) -> Step:
+        """Open a round (the record must be notified, or consulting with no open round)."""
+        return self.make(record, OpenRound(consultation=record.id, agenda="agenda"), COMMITTEE)
+
+    def opinion(self, record: Consultation, participant: str, text: str = "") -> Step:
+        """``participant`` (a resident) gives an opinion in the open round: one entry, no notice.
+        Any number of distinct participants may, which makes it the kit's step for races."""
+        command = RecordOpinion(consultation=record.id, stance=Stance.SUPPORT, text=text)
+        return self.make(record, command, Actor(participant, roles={Role.RESIDENT}))
+
+    def close_round(self, record: Consultation) -> Step:
+        """Close the open round. Without consensus this escalates the matter: one step with two
+        entries (round closed, escalated) and a notice."""
+        return self.make(record, CloseRound(consultation=record.id, summary="closed"), COMMITTEE)
+
+    def reject(self, record: Consultation) -> Step:
+        """The committee rejects a proposal: ends it, with a notice to the proposer."""
+        return self.make(record, Reject(consultation=record.id, reason="not in scope"), COMMITTEE)
+
+    def withdraw(self, record: Consultation) -> Step:
+        """The proposer withdraws the matter (before a decision)."""
+        return self.make(record, Withdraw(consultation=record.id, reason="solved otherwise"), PROPOSER)
+
+    def consulting(
+        self, store: Store, cid: str, *, community: str = COMMUNITIES[0], topic: str = TOPICS[0]
+    ) -> list[Step]:
+        """Propose, notify and open a round on ``store``: ``cid`` ends consulting, at version 3."""
+        steps = [self.propose(cid, community=community, topic=topic)]
+        append(store, steps[-1])
+        steps.append(self.notify(steps[-1].record))
+        append(store, steps[-1])
+        steps.append(self.open_round(steps[-1].record))
+        append(store, steps[-1])
+        return steps
+
+
+def append(store: Store, step: Step) -> Step:
+    """Append ``step`` at the version it was made from; return it."""
+    store.append(step, step.expected_version)
+    return step

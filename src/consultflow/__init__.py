@@ -70,7 +70,7 @@ from .records import (
 from .refusals import Refused
 from .roles import STAKEHOLDERS, THINK_TANK, Actor, Role
 from .rules import ConsensusRule, Rules
-from .storage import MemoryStore, Query, SQLiteStore, Store
+from .storage import MemoryStore, PostgresStore, Query, SQLiteStore, Store
 from .vocabulary import Carrier, Channel, Event, Form, Stance, State, Trigger, Verdict
 
 __version__ = "0.1.0"
@@ -120,6 +120,7 @@ __all__ = [
     "Opinion",
     "Participant",
     "Permission",
+    "PostgresStore",
     "Procedure",
     "ProcedureDefinitionError",
     "ProgressReport",

@@ -2,6 +2,7 @@
 
 from .base import Query, Settlement, Store
 from .memory import MemoryStore
+from .postgres import PostgresStore
 from .sqlite import SQLiteStore
 
-__all__ = ["MemoryStore", "Query", "SQLiteStore", "Settlement", "Store"]
+__all__ = ["MemoryStore", "PostgresStore", "Query", "SQLiteStore", "Settlement", "Store"]

@@ -27,7 +27,7 @@ import os
 import sqlite3
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -42,6 +42,7 @@ from ..log import LogEntry, verify
 from ..notices import Notice
 from ..records import Consultation
 from ._checks import aware, closed, settlement
+from ._encode import RecordEncoder
 from .base import Query, Settlement, check_step
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Finding", "Migration", "SQLiteStore", "Synchronous", "migrate"]
@@ -151,6 +152,25 @@ class Finding:
         return f"{where}: {self.reason}"
 
 
+_COLUMNS = (
+    "community = ?, state = ?, topic = ?, carrier = ?, next_due = ?, proposed_at = ?, version = ?, head = ?, record = ?"
+)
+_INSERT_NEW = """INSERT INTO consultations
+    (id, community, state, topic, carrier, next_due, proposed_at, version, head, record)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING"""
+_UPDATE_IF_CURRENT = f"UPDATE consultations SET {_COLUMNS} WHERE id = ? AND version = ? AND head = ?"
+_UPSERT = """INSERT INTO consultations
+    (id, community, state, topic, carrier, next_due, proposed_at, version, head, record)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (id) DO UPDATE SET
+    community = excluded.community, state = excluded.state, topic = excluded.topic,
+    carrier = excluded.carrier, next_due = excluded.next_due, proposed_at = excluded.proposed_at,
+    version = excluded.version, head = excluded.head, record = excluded.record"""
+_INSERT_ENTRY = "INSERT INTO entries (consultation, seq, hash, prev, body) VALUES (?, ?, ?, ?, ?)"
+_INSERT_NOTICE = """INSERT INTO outbox (key, consultation, seq, status, attempts, not_before, last_error, notice)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?)"""
+
+
 class SQLiteStore:
     """Consultations, logs and outbox in one SQLite file. See the module docstring for the settings.
 
@@ -192,6 +212,7 @@ class SQLiteStore:
         self._closed = False
         self._cache: OrderedDict[str, Consultation] = OrderedDict()
         self._cache_size = max(int(cache_size), 0)
+        self._encoder = RecordEncoder(self._cache_size)
         if readonly and not self.path.exists():
             raise StoreUnavailable(
                 f"no SQLite file at {self.path}; check the path (read-only stores are never created)"
@@ -349,7 +370,51 @@ class SQLiteStore:
         return self._record(consultation, row[2], row[0], row[1])
 
     def append(self, step: Step, expected_version: int) -> None:
-        self._append(((step, expected_version),))
+        """One step, one transaction, no read before the write: the version check is the ``WHERE``
+        of the record's own ``UPDATE`` (or the ``INSERT`` of a new one), so a stale writer changes
+        no row and the transaction is rolled back before its entries are written."""
+        try:
+            (record_row,), entries, notices = _rows(((step, expected_version),), self._encoder.encode)[1:]
+        except ConsultflowError:
+            raise
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise InvalidInput(f"this step cannot be stored ({exc}); build steps with consultflow.decide") from exc
+        cid = step.record.id
+        prev = step.entries[0].prev if step.entries else ""
+        with self._transaction() as conn:  # an exception rolls everything back
+            if expected_version == 0:
+                written = conn.execute(_INSERT_NEW, record_row).rowcount
+            else:
+                written = conn.execute(_UPDATE_IF_CURRENT, (*record_row[1:], cid, expected_version, prev)).rowcount
+            if written != 1:
+                raise self._why_not(conn, cid, expected_version)
+            # the row matched version and head; a new record's chain must start from nothing
+            check_step(step, expected_version, "" if expected_version == 0 else prev)
+            conn.executemany(_INSERT_ENTRY, entries)
+            if notices:
+                self._insert_notices(conn, notices)
+        self._remember((step.record,))
+
+    @staticmethod
+    def _why_not(conn: sqlite3.Connection, cid: str, expected: int) -> ConsultflowError:
+        """Why a conditional write changed no row: someone else's version, or a forged chain."""
+        row = conn.execute("SELECT version FROM consultations WHERE id = ?", (cid,)).fetchone()
+        if row is None or int(row[0]) != expected:
+            return Conflict(cid, expected, None if row is None else int(row[0]))
+        return IntegrityError(
+            f"step for {cid!r} does not continue its log at version {expected}: its first entry's prev is "
+            "not the stored head; nothing was written"
+        )
+
+    @staticmethod
+    def _insert_notices(conn: sqlite3.Connection, notices: list[_NoticeRow]) -> None:
+        try:
+            conn.executemany(_INSERT_NOTICE, notices)
+        except sqlite3.IntegrityError as exc:
+            raise IntegrityError(
+                f"a notice key of this step is already in the outbox ({exc}); keys must be unique "
+                "(they are the idempotency keys channels deliver by); nothing was written"
+            ) from exc
 
     def append_many(self, steps: Iterable[Step]) -> None:
         """Append several steps (of one or many consultations) in one transaction: all or none.
@@ -361,7 +426,7 @@ class SQLiteStore:
         if not steps:
             return
         try:
-            records, rows, entries, notices = _rows(steps)
+            records, rows, entries, notices = _rows(steps, self._encoder.encode)
         except ConsultflowError:
             raise
         except (ValueError, TypeError, AttributeError) as exc:
@@ -381,32 +446,10 @@ class SQLiteStore:
                     raise Conflict(cid, expected, current[0] if exists else None)
                 check_step(step, expected, current[1])
                 known[cid] = (step.record.version, step.record.head)
-            conn.executemany(
-                """INSERT INTO consultations
-                   (id, community, state, topic, carrier, next_due, proposed_at, version, head, record)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                   ON CONFLICT (id) DO UPDATE SET
-                   community = excluded.community, state = excluded.state, topic = excluded.topic,
-                   carrier = excluded.carrier, next_due = excluded.next_due, proposed_at = excluded.proposed_at,
-                   version = excluded.version, head = excluded.head, record = excluded.record""",
-                rows,
-            )
-            conn.executemany(
-                "INSERT INTO entries (consultation, seq, hash, prev, body) VALUES (?, ?, ?, ?, ?)", entries
-            )
+            conn.executemany(_UPSERT, rows)
+            conn.executemany(_INSERT_ENTRY, entries)
             if notices:
-                try:
-                    conn.executemany(
-                        """INSERT INTO outbox
-                           (key, consultation, seq, status, attempts, not_before, last_error, notice)
-                           VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
-                        notices,
-                    )
-                except sqlite3.IntegrityError as exc:
-                    raise IntegrityError(
-                        f"a notice key of this step is already in the outbox ({exc}); keys must be unique "
-                        "(they are the idempotency keys channels deliver by); nothing was written"
-                    ) from exc
+                self._insert_notices(conn, notices)
         self._remember(records)
 
     def entries(self, consultation: str, after: int = 0) -> Sequence[LogEntry]:
@@ -661,7 +704,7 @@ _RecordRow = tuple[str, str, str, str, str, int | None, int, int, str, str]
 
 
 def _rows(
-    steps: Sequence[tuple[Step, int]],
+    steps: Sequence[tuple[Step, int]], encode: Callable[[Consultation], str] = Consultation.model_dump_json
 ) -> tuple[list[Consultation], list[_RecordRow], list[_EntryRow], list[_NoticeRow]]:
     """The rows a batch of steps writes: each consultation's last record, every entry, every notice."""
     records: dict[str, Consultation] = {}
@@ -696,7 +739,7 @@ def _rows(
             _us(r.proposed_at),
             r.version,
             r.head,
-            r.model_dump_json(),
+            encode(r),
         )
         for r in records.values()
     ]

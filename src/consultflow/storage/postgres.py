@@ -44,6 +44,7 @@ from ..log import LogEntry, canonical_json
 from ..notices import Notice
 from ..records import Consultation
 from ._checks import aware, settlement
+from ._encode import RecordEncoder
 from .base import Query, Settlement, check_step
 
 if TYPE_CHECKING:
@@ -196,7 +197,9 @@ def _encode_entry(entry: LogEntry) -> str:
     return canonical_json(entry.to_json_dict()).decode("utf-8")
 
 
-def _step_params(step: Step, expected_version: int) -> dict[str, Any]:
+def _step_params(
+    step: Step, expected_version: int, encode: Callable[[Consultation], str] = Consultation.model_dump_json
+) -> dict[str, Any]:
     record = step.record
     notices = step.notices
     return {
@@ -209,7 +212,7 @@ def _step_params(step: Step, expected_version: int) -> dict[str, Any]:
         "carrier": record.carrier.value,
         "proposed_at": record.proposed_at,
         "next_due": record.next_due,
-        "record": record.model_dump_json(),
+        "record": encode(record),
         "expected": expected_version,
         "prev": step.entries[0].prev,
         "seqs": [e.seq for e in step.entries],
@@ -342,6 +345,7 @@ class PostgresStore:
         if max_connections < 1:
             raise InvalidInput("max_connections must be at least 1")
         self._dsn = dsn  # private: it may hold a password
+        self._encoder = RecordEncoder()
         self.schema = schema
         self.create_schema = create_schema
         self._where = self._describe(psycopg, dsn)
@@ -527,7 +531,7 @@ class PostgresStore:
                 # is not the one expected either (like every store), else why the step is wrong.
                 self._raise_conflict_or(step.record.id, expected, refusal)
             sql = self._insert_step if expected == 0 else self._update_step
-            checked.append((step, expected, sql, _step_params(step, expected)))
+            checked.append((step, expected, sql, _step_params(step, expected, self._encoder.encode)))
 
         def run(conn: _Connection) -> None:
             if len(checked) == 1:

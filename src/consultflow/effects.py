@@ -126,12 +126,13 @@ def _record_opinion(rules: Rules, rec: Consultation, cmd: RecordOpinion, ctx: Co
     return {"rounds": _replace_last_round(rec, new)}, [(Event.OPINION_RECORDED, data)]
 
 
-def _close_round(rules: Rules, rec: Consultation, cmd: CloseRound, ctx: Context, role: str, to: State) -> Effect:
+def _close_open(rules: Rules, rec: Consultation, ctx: Context, summary: str, abandoned: bool) -> Effect:
+    """Close the open round: tally it, stamp it, log ``round_closed`` with the figures."""
     rnd = rec.rounds[-1]
     t = tally(rules, rec, rnd)
-    new = evolve(rnd, {"closed_at": ctx.now, "summary": cmd.summary, "tally": t})
-    data: dict[str, Any] = {
-        "abandoned": False,
+    closed = evolve(rnd, {"closed_at": ctx.now, "summary": summary, "tally": t})
+    data = {
+        "abandoned": abandoned,
         "abstain": t.abstain,
         "amend": t.amend,
         "attended": t.attended,
@@ -141,13 +142,17 @@ def _close_round(rules: Rules, rec: Consultation, cmd: CloseRound, ctx: Context,
         "required": t.required,
         "round": rnd.number,
         "rule": t.rule,
-        "summary": cmd.summary,
+        "summary": summary,
         "support": t.support,
     }
-    events: Events = [(Event.ROUND_CLOSED, data)]
+    return {"rounds": _replace_last_round(rec, closed)}, [(Event.ROUND_CLOSED, data)]
+
+
+def _close_round(rules: Rules, rec: Consultation, cmd: CloseRound, ctx: Context, role: str, to: State) -> Effect:
+    update, events = _close_open(rules, rec, ctx, cmd.summary, abandoned=False)
     if to is State.ESCALATED:
         events.append((Event.ESCALATED, {"reason": "no_consensus_at_round_limit", "rounds": rec.rounds_in_cycle}))
-    return {"rounds": _replace_last_round(rec, new)}, events
+    return update, events
 
 
 def _decide(rules: Rules, rec: Consultation, cmd: Decide, ctx: Context, role: str, to: State) -> Effect:
@@ -287,23 +292,7 @@ def _abandon_open_round(rules: Rules, rec: Consultation, ctx: Context, why: str)
     rnd = rec.current_round
     if rnd is None or rnd.closed_at is not None:
         return {}, []
-    t = tally(rules, rec, rnd)
-    closed = evolve(rnd, {"closed_at": ctx.now, "summary": why, "tally": t})
-    data = {
-        "abandoned": True,
-        "abstain": t.abstain,
-        "amend": t.amend,
-        "attended": t.attended,
-        "consensus": t.consensus,
-        "oppose": t.oppose,
-        "quorum_met": t.quorum_met,
-        "required": t.required,
-        "round": rnd.number,
-        "rule": t.rule,
-        "summary": why,
-        "support": t.support,
-    }
-    return {"rounds": _replace_last_round(rec, closed)}, [(Event.ROUND_CLOSED, data)]
+    return _close_open(rules, rec, ctx, why, abandoned=True)
 
 
 def _escalate(rules: Rules, rec: Consultation, cmd: Escalate, ctx: Context, role: str, to: State) -> Effect:

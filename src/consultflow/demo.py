@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
+from functools import cache
 from zoneinfo import ZoneInfo
 
 from .catalogue import Catalogue
@@ -64,6 +65,7 @@ def _at(month: int, day: int, hour: int = 10) -> datetime:
     return datetime(2026, month, day, hour, tzinfo=ZONE)
 
 
+@cache
 def demo_procedure() -> Procedure:
     """小桃园's variant: consultation day on the 11th of each month (每月11日协商日)."""
     return six_step().variant("xiaotaoyuan-six-step", "1", rules={"consultation_day": 11})

@@ -166,6 +166,8 @@ _UPSERT = """INSERT INTO consultations
     community = excluded.community, state = excluded.state, topic = excluded.topic,
     carrier = excluded.carrier, next_due = excluded.next_due, proposed_at = excluded.proposed_at,
     version = excluded.version, head = excluded.head, record = excluded.record"""
+_LOAD = """SELECT version, head, CASE WHEN version = ? AND head = ? THEN NULL ELSE record END
+    FROM consultations WHERE id = ?"""
 _INSERT_ENTRY = "INSERT INTO entries (consultation, seq, hash, prev, body) VALUES (?, ?, ?, ?, ?)"
 _INSERT_NOTICE = """INSERT INTO outbox (key, consultation, seq, status, attempts, not_before, last_error, notice)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?)"""
@@ -361,12 +363,16 @@ class SQLiteStore:
 
     # ---- the contract ---------------------------------------------------------------------------
     def load(self, consultation: str) -> Consultation:
+        # The record's JSON is read only when the cached record is not the stored one.
+        with self._lock:
+            cached = self._cache.get(consultation)
+        version, head = (cached.version, cached.head) if cached is not None else (-1, "")
         with self._conn() as conn:
-            row = conn.execute(
-                "SELECT version, head, record FROM consultations WHERE id = ?", (consultation,)
-            ).fetchone()
+            row = conn.execute(_LOAD, (version, head, consultation)).fetchone()
         if row is None:
             raise NotFound(consultation)
+        if row[2] is None and cached is not None:
+            return cached
         return self._record(consultation, row[2], row[0], row[1])
 
     def append(self, step: Step, expected_version: int) -> None:

@@ -158,11 +158,11 @@ class World:
         return self.run(Notify(**data), by)
 
     def after_notice(self, cid: str) -> None:
-        """Move the clock to the end of the notice period (no earlier than now)."""
+        """Move the clock to the announced meeting, which is after the notice period (no earlier than now)."""
         schedule = self.engine.get(cid).schedule
         assert schedule is not None
-        if schedule.notice_ends > self.clock.now():
-            self.clock.set(schedule.notice_ends)
+        if schedule.meeting_at > self.clock.now():
+            self.clock.set(schedule.meeting_at)
 
     def open_round(self, cid: str, by: str | Actor = "wang", **fields: Any) -> Consultation:
         return self.run(OpenRound(consultation=cid, **fields), by)

@@ -170,11 +170,11 @@ class Story:
         )
 
     def serve_notice(self) -> None:
-        """Let the notice period end."""
+        """Let the notice period end and the announced meeting come."""
         schedule = self.record.schedule
         assert schedule is not None
-        if self.clock.now() < schedule.notice_ends:
-            self.clock.set(schedule.notice_ends)
+        if self.clock.now() < schedule.meeting_at:
+            self.clock.set(schedule.meeting_at)
 
     def open_round(self) -> Consultation:
         return self.run(cf.OpenRound(consultation=self.cid, agenda="夜间停车"), WANG)

@@ -175,18 +175,33 @@ def test_a_new_cycle_gets_a_new_decision_deadline() -> None:
     assert story.state is State.ESCALATED
 
 
-def test_an_unlawful_review_puts_the_decision_deadline_back_in_force() -> None:
+def test_a_decision_awaiting_review_has_a_review_deadline_reported_once() -> None:
     story = Story()
     story.to_decided()
     rec = story.record
-    assert rec.next_due is None  # awaiting review: no decision deadline runs
-    assert rec.decision_due is not None
-    story.clock.set(rec.decision_due + timedelta(days=1))
-    assert story.engine.tick() == ()
-    story.review(lawful=False)
-    assert story.record.next_due == rec.decision_due
+    assert rec.review_due is not None
+    assert rec.next_due == rec.review_due  # the decision deadline no longer runs; the review's does
+    assert story.engine.tick(rec.review_due - SECOND) == ()
+    story.clock.set(rec.review_due + timedelta(days=1))
     (step,) = story.engine.tick()
-    assert [e.event for e in step.entries] == [Event.DEADLINE_MISSED, Event.ESCALATED]
+    assert [e.event for e in step.entries] == [Event.DEADLINE_MISSED]
+    assert step.entries[0].data["kind"] == "review"
+    assert step.record.state is State.DECIDED  # flagged, not escalated: the reviewer still has to act
+    assert story.engine.tick() == ()
+
+
+def test_an_unlawful_review_gives_the_corrected_decision_a_fresh_deadline() -> None:
+    story = Story()
+    story.to_decided()
+    rec = story.record
+    assert rec.decision_due is not None
+    story.clock.set(rec.decision_due + timedelta(days=1))  # the first deadline has passed meanwhile
+    story.review(lawful=False)
+    after = story.record
+    assert after.state is State.CONSULTING
+    assert after.decision_due == story.clock.now() + timedelta(days=30)
+    assert after.next_due == after.decision_due
+    assert story.engine.tick() == ()  # 依法纠正 is not 议而不决
 
 
 def test_tick_handles_many_consultations_each_once() -> None:

@@ -332,6 +332,7 @@ class ConsultationMachine(RuleBasedStateMachine):
                 rec.cycle,
                 rec.respond_by,
                 rec.decision_due,
+                rec.review_due,
                 rec.current_decision,
                 rec.progress,
                 rec.missed,

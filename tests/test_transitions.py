@@ -284,6 +284,13 @@ def _overdue_proposal(w: World) -> Any:
     return cid, make_command("mark_overdue", cid, w), CLOCK_ACTOR, ["deadline_missed"]
 
 
+@case("decided", "mark_overdue", None)
+def _overdue_review(w: World) -> Any:
+    cid = w.to("decided").id
+    w.clock.advance(days=15)  # the legality review is due within 14 days
+    return cid, make_command("mark_overdue", cid, w), CLOCK_ACTOR, ["deadline_missed"]
+
+
 for _state in ("notified", "consulting"):
 
     @case(_state, "mark_overdue", "escalated", "undecided_escalates")
@@ -661,7 +668,9 @@ def test_measure_due_in_past() -> None:
     late = Measure(title="迟了", owner="zhao", due=due)
     r = refuse(w, cid, Decide(consultation=cid, resolution="决定", measures=(w.measure(), late)), "wang")
     assert (r.code, r.rule) == ("measure_due_in_past", "carrier_outcome")
-    assert (r.data["measure"], r.data["due"]) == (2, due)
+    assert (r.data["measure"], r.data["number"], r.data["due"]) == (1, 2, due)  # index 1, the second measure
+    assert "measure 2 " in r.explain("en")
+    assert "第2项措施" in r.explain("zh")
 
 
 def test_over_budget_against_the_proposal() -> None:

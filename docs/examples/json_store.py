@@ -128,8 +128,13 @@ class JsonStore:
             self._check_open()
             text = self._outbox.get(key)
             if text is None:
-                raise NotFound(key)
-            self._outbox[key] = Notice.model_validate_json(text).model_copy(update=changes).model_dump_json()
+                raise NotFound(key, what="notice")
+            notice = Notice.model_validate_json(text)
+            if notice.status in ("delivered", "dead"):  # final: only the same outcome again is accepted
+                if notice.status != changes["status"]:
+                    raise IntegrityError(f"notice {key!r} is already {notice.status}; a stale lease cannot change it")
+                return
+            self._outbox[key] = notice.model_copy(update=changes).model_dump_json()
 
     def close(self) -> None:
         self._closed = True

@@ -7,7 +7,6 @@ the loading, the writing and the time.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -24,7 +23,7 @@ from .notices import Notice, audience_for
 from .procedure import NEW, Option, Procedure
 from .records import SCHEMA_VERSION, Consultation, evolve, make
 from .refusals import Failure, Refused
-from .roles import Actor, Role
+from .roles import Actor, Role, valid_id
 from .vocabulary import Event, State
 
 __all__ = ["Step", "authorise", "check", "decide"]
@@ -46,8 +45,7 @@ class Step:
 
 
 # the fields next_due reads besides the state: a step that touches none of them keeps it
-_DEADLINE_FIELDS = frozenset({"cycle", "decision_due", "decisions", "progress", "missed"})
-_ID = re.compile(r"[A-Za-z0-9\u4e00-\u9fff][A-Za-z0-9\u4e00-\u9fff._:@/-]{0,127}")
+_DEADLINE_FIELDS = frozenset({"cycle", "decision_due", "review_due", "decisions", "progress", "missed"})
 _ROLE_ORDER: Mapping[Role, int] = {r: i for i, r in enumerate(Role)}
 _RELATIONAL = frozenset({Role.PROPOSER, Role.ROTATING_CHAIR})
 
@@ -72,7 +70,9 @@ def authorise(option_roles: frozenset[Role], record: Consultation | None, actor:
         if Role.ROTATING_CHAIR in option_roles and Role.ROTATING_CHAIR in actor.roles:
             if record.chair == actor.id:
                 return Role.ROTATING_CHAIR
-            return Failure("not_the_chair", {"chair": record.chair or "-"})
+            if record.chair is None:
+                return Failure("no_chair_named")
+            return Failure("not_the_chair", {"chair": record.chair})
     return Failure("role_not_allowed", {"actor": actor.id, "allowed": sorted(r.value for r in option_roles)})
 
 
@@ -181,9 +181,10 @@ def decide(procedure: Procedure, record: Consultation | None, command: Command, 
 
 def _propose(procedure: Procedure, cmd: Propose, ctx: Context, role: str) -> Step:
     cid = cmd.id or ctx.new_id
-    if not cid or (cmd.id is None and _ID.fullmatch(cid) is None):
+    if not cid or (cmd.id is None and not valid_id(cid)):
         raise InvalidInput(
-            f"a new consultation needs an id of letters, digits and ._:@/- (at most 128): got {cid!r}; "
+            f"a new consultation needs an id of 1 to 128 characters without spaces, quotes or backslashes: "
+            f"got {cid!r}; "
             "set Propose.id or give the engine an id factory that makes such ids"
         )
     now = ctx.now
@@ -226,6 +227,7 @@ def _propose(procedure: Procedure, cmd: Propose, ctx: Context, role: str) -> Ste
             "respond_by": respond_by,
             "schedule": None,
             "decision_due": None,
+            "review_due": None,
             "invited": (),
             "chair": None,
             "rounds": (),
@@ -305,6 +307,7 @@ def _assemble(
             update.get("cycle", d["cycle"]),
             d["respond_by"],
             update.get("decision_due", d["decision_due"]),
+            update.get("review_due", d["review_due"]),
             decisions[-1] if decisions else None,
             update.get("progress", d["progress"]),
             update.get("missed", d["missed"]),

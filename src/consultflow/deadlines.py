@@ -24,13 +24,18 @@ class Deadline:
     """One deadline: a stable key (so it is reported once), its kind and when it falls due."""
 
     key: str
-    kind: str  # "proposal" (unanswered), "decision" (议而不决), "measure" (决而不施)
+    kind: str  # "proposal" (unanswered), "decision" (议而不决), "review" (legality review), "measure" (决而不施)
     due: datetime
     measure: int | None = None
 
 
 def measure_done(progress: tuple[ProgressReport, ...], decision: int, index: int) -> bool:
-    return any(p.decision == decision and p.measure == index and p.percent == 100 for p in progress)
+    """Whether the latest report on the measure says it is carried out (a later report can say
+    it is not, any more)."""
+    for p in reversed(progress):
+        if p.decision == decision and p.measure == index:
+            return p.percent == 100
+    return False
 
 
 def pending_deadlines(
@@ -38,6 +43,7 @@ def pending_deadlines(
     cycle: int,
     respond_by: datetime | None,
     decision_due: datetime | None,
+    review_due: datetime | None,
     decision: Decision | None,
     progress: tuple[ProgressReport, ...],
     missed: tuple[str, ...],
@@ -51,6 +57,10 @@ def pending_deadlines(
         key = f"decision:{cycle}"
         if key not in missed:
             yield Deadline(key, "decision", decision_due)
+    elif state is State.DECIDED and review_due is not None and decision is not None:
+        key = f"review:{decision.number}"
+        if key not in missed:
+            yield Deadline(key, "review", review_due)
     elif state in _CARRYING_OUT and decision is not None:
         for index, m in enumerate(decision.measures):
             key = f"measure:{decision.number}:{index}"
@@ -63,13 +73,14 @@ def next_due(
     cycle: int,
     respond_by: datetime | None,
     decision_due: datetime | None,
+    review_due: datetime | None,
     decision: Decision | None,
     progress: tuple[ProgressReport, ...],
     missed: tuple[str, ...],
 ) -> datetime | None:
     """The earliest pending deadline, stored on the record so stores can index it."""
     best: datetime | None = None
-    for d in pending_deadlines(state, cycle, respond_by, decision_due, decision, progress, missed):
+    for d in pending_deadlines(state, cycle, respond_by, decision_due, review_due, decision, progress, missed):
         if best is None or d.due < best:
             best = d.due
     return best
@@ -84,6 +95,7 @@ def overdue(record: Consultation, now: datetime) -> list[Deadline]:
             record.cycle,
             record.respond_by,
             record.decision_due,
+            record.review_due,
             record.current_decision,
             record.progress,
             record.missed,

@@ -298,7 +298,9 @@ def _detail(e: LogEntry, lang: Lang) -> str:
     if ev == "decided":
         return f"#{d.get('decision')} budget {d.get('budget')}"
     if ev == "progress_reported":
-        return f"measure {d.get('measure')} {d.get('percent')}%"
+        measure = d.get("measure")
+        number = measure + 1 if isinstance(measure, int) else measure
+        return f"measure {number} {d.get('percent')}%" if lang == "en" else f"第{number}项措施 {d.get('percent')}%"
     if ev == "inspected":
         return "passed" if d.get("passed") else str(d.get("findings"))
     if ev == "reconsultation_requested":

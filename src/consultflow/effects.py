@@ -185,7 +185,8 @@ def _decide(rules: Rules, rec: Consultation, cmd: Decide, ctx: Context, role: st
         "resolution": cmd.resolution,
         "round": d.round,
     }
-    return {"decisions": (*rec.decisions, d)}, [(Event.DECIDED, data)]
+    update = {"decisions": (*rec.decisions, d), "review_due": ctx.now + rules.review_deadline}
+    return update, [(Event.DECIDED, data)]
 
 
 def _review(rules: Rules, rec: Consultation, cmd: ReviewLegality, ctx: Context, role: str, to: State) -> Effect:
@@ -210,9 +211,14 @@ def _review(rules: Rules, rec: Consultation, cmd: ReviewLegality, ctx: Context, 
         "verdict": cmd.verdict.value,
     }
     events: Events = [(Event.LEGALITY_REVIEWED, data)]
-    if cmd.verdict is Verdict.UNLAWFUL and to is State.ESCALATED:
-        events.append((Event.ESCALATED, {"reason": "unlawful_at_round_limit", "rounds": rec.rounds_in_cycle}))
-    return {"reviews": (*rec.reviews, review)}, events
+    update: dict[str, Any] = {"reviews": (*rec.reviews, review), "review_due": None}
+    if cmd.verdict is Verdict.UNLAWFUL:
+        if to is State.ESCALATED:
+            events.append((Event.ESCALATED, {"reason": "unlawful_at_round_limit", "rounds": rec.rounds_in_cycle}))
+        else:
+            # 依法纠正: the corrected decision gets a deadline of its own, counted from the verdict
+            update["decision_due"] = ctx.now + rules.decision_deadline
+    return update, events
 
 
 def _publish(rules: Rules, rec: Consultation, cmd: Publish, ctx: Context, role: str, to: State) -> Effect:
@@ -234,6 +240,7 @@ def _report_progress(
         {
             "decision": decision,
             "measure": cmd.measure,
+            "seq": rec.version + 1,
             "percent": cmd.percent,
             "spent": cmd.spent,
             "note": cmd.note,
@@ -269,7 +276,14 @@ def _start_supervision(rules: Rules, rec: Consultation, cmd: Command, ctx: Conte
 def _inspect(rules: Rules, rec: Consultation, cmd: Inspect, ctx: Context, role: str, to: State) -> Effect:
     ins = make(
         Inspection,
-        {"cycle": rec.cycle, "inspector": ctx.actor.id, "passed": cmd.passed, "findings": cmd.findings, "at": ctx.now},
+        {
+            "cycle": rec.cycle,
+            "seq": rec.version + 1,
+            "inspector": ctx.actor.id,
+            "passed": cmd.passed,
+            "findings": cmd.findings,
+            "at": ctx.now,
+        },
     )
     data = {"cycle": rec.cycle, "findings": cmd.findings, "passed": cmd.passed}
     return {"inspections": (*rec.inspections, ins)}, [(Event.INSPECTED, data)]

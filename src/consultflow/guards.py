@@ -13,6 +13,7 @@ the ones that bound a loop of the procedure: the definition check requires one o
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -41,6 +42,7 @@ GuardFn = Callable[[Rules, Any, Any, Context], Failure | None]
 RouteFn = Callable[[Rules, Any, Any, Context], bool]
 
 _RESIDENTS = frozenset({Role.RESIDENT, Role.RESIDENT_REPRESENTATIVE})
+_HEARD_OUT = frozenset({Carrier.HEARING, Carrier.ADVISORY})  # carriers that conclude without consensus
 
 
 @attrs.frozen(slots=True)
@@ -59,6 +61,11 @@ class Route:
     needs_command: bool = False
     bounds_loop: bool = False
     doc: str = ""
+
+
+def _days(period: timedelta) -> int | float:
+    days = period.total_seconds() / 86400
+    return int(days) if days.is_integer() else round(days, 2)
 
 
 def tally(rules: Rules, record: Consultation, rnd: Round) -> Tally:
@@ -116,7 +123,7 @@ def _budget_within_cap(rules: Rules, record: None, cmd: Propose, ctx: Context) -
 def _notice_long_enough(rules: Rules, record: Consultation, cmd: Notify, ctx: Context) -> Failure | None:
     earliest = ctx.now + rules.notice_period
     if cmd.meeting_at < earliest:
-        return Failure("notice_too_short", {"days": rules.notice_period.total_seconds() / 86400, "earliest": earliest})
+        return Failure("notice_too_short", {"days": _days(rules.notice_period), "earliest": earliest})
     return None
 
 
@@ -127,7 +134,7 @@ def _consultation_day_rules(rules: Rules, record: Consultation, cmd: Notify, ctx
         return Failure("chair_required")
     day = rules.consultation_day
     if day is not None and cmd.meeting_at.astimezone(rules.zone).day != day:
-        return Failure("not_consultation_day", {"day": day, "meeting": cmd.meeting_at})
+        return Failure("not_consultation_day", {"day": day, "meeting": cmd.meeting_at.astimezone(rules.zone)})
     return None
 
 
@@ -136,8 +143,13 @@ def _consultation_day_rules(rules: Rules, record: Consultation, cmd: Notify, ctx
 
 def _notice_served(rules: Rules, record: Consultation, cmd: Command, ctx: Context) -> Failure | None:
     s = record.schedule
-    if s is not None and ctx.now < s.notice_ends:
+    if s is None:
+        return None
+    if ctx.now < s.notice_ends:
         return Failure("notice_period", {"ends_at": s.notice_ends})
+    if not record.rounds and ctx.now < s.meeting_at:
+        # residents were told when the meeting is: the first round is that meeting (告知)
+        return Failure("before_meeting", {"meeting_at": s.meeting_at})
     return None
 
 
@@ -174,6 +186,9 @@ def _first_opinion_in_round(rules: Rules, record: Consultation, cmd: RecordOpini
 
 
 def _no_consensus_at_limit(rules: Rules, record: Consultation, cmd: Command, ctx: Context) -> bool:
+    # Hearings and advisory consultations need no consensus to conclude: their last round just closes.
+    if record.carrier in _HEARD_OUT:
+        return False
     r = record.current_round
     if r is None or r.closed_at is not None:
         return False
@@ -205,7 +220,7 @@ def _quorum_met(rules: Rules, record: Consultation, cmd: Command, ctx: Context) 
 
 def _consensus_reached(rules: Rules, record: Consultation, cmd: Command, ctx: Context) -> Failure | None:
     # Hearings and advisory consultations hear people out; they need no consensus to conclude.
-    if record.carrier in (Carrier.HEARING, Carrier.ADVISORY):
+    if record.carrier in _HEARD_OUT:
         return None
     r = record.current_round
     t = r.tally if r is not None else None
@@ -241,7 +256,7 @@ def _carrier_outcome(rules: Rules, record: Consultation, cmd: Decide, ctx: Conte
         total = Decimal(0)
         for i, m in enumerate(cmd.measures):
             if m.due <= ctx.now:
-                return Failure("measure_due_in_past", {"measure": i + 1, "due": m.due})
+                return Failure("measure_due_in_past", {"measure": i, "number": i + 1, "due": m.due})
             total += m.budget
         limit = record.budget if record.budget is not None else rules.budget_cap
         if limit is not None and total > limit:
@@ -286,7 +301,7 @@ def _measure_exists(rules: Rules, record: Consultation, cmd: ReportProgress, ctx
     d = record.current_decision
     count = len(d.measures) if d is not None else 0
     if cmd.measure >= count:
-        return Failure("unknown_measure", {"measure": cmd.measure, "count": count})
+        return Failure("unknown_measure", {"measure": cmd.measure, "number": cmd.measure + 1, "count": count})
     return None
 
 
@@ -314,8 +329,8 @@ def _signed_off(rules: Rules, record: Consultation, cmd: Command, ctx: Context) 
         return Failure("inspection_pending")
     d = record.current_decision
     if d is not None:
-        latest_report = max((p.at for p in record.progress if p.decision == d.number), default=None)
-        if latest_report is not None and latest_report > last.at:
+        latest_report = max((p.seq for p in record.progress if p.decision == d.number), default=0)
+        if latest_report > last.seq:  # log order, not clock time: clocks tie and drift
             return Failure("inspection_pending")
     return None
 

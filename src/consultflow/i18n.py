@@ -12,7 +12,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Literal
 
-__all__ = ["LANGS", "Lang", "event_name", "format_value", "message", "state_name"]
+__all__ = ["LANGS", "Lang", "event_name", "format_value", "message", "role_name", "state_name"]
 
 Lang = Literal["en", "zh"]
 LANGS: tuple[Lang, ...] = ("en", "zh")
@@ -70,6 +70,14 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
         "a consultation day needs a rotating chair: name one when notifying",
         "协商日须有轮值主席：请在告知时指定",
     ),
+    "before_meeting": (
+        "the meeting was announced for {meeting_at}; the first round is that meeting",
+        "告知的会议时间为{meeting_at}，第一轮协商即为该次会议",
+    ),
+    "no_chair_named": (
+        "no rotating chair was named for this consultation day; only the committee may {action}",
+        "本次协商日未指定轮值主席，只有社区两委可以{action}",
+    ),
     "notice_period": (
         "the notice period ends on {ends_at}; the first round can open then",
         "告知期至{ends_at}结束，届时方可开始第一轮协商",
@@ -117,8 +125,8 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
         "决策类协商须有落实措施，并明确责任人、完成时限和预算",
     ),
     "measure_due_in_past": (
-        "measure {measure} is due on {due}, which has already passed",
-        "第{measure}项措施的完成时限{due}已过",
+        "measure {number} is due on {due}, which has already passed",
+        "第{number}项措施的完成时限{due}已过",
     ),
     "over_budget": (
         "the measures cost {total}, more than the budget of {budget}",
@@ -149,8 +157,8 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
         "请先公开协商成果，以便居民监督",
     ),
     "unknown_measure": (
-        "there is no measure {measure}; the decision has {count}",
-        "不存在第{measure}项措施；该决定共有{count}项措施",
+        "there is no measure {number}; the decision has {count}",
+        "不存在第{number}项措施；该决定共有{count}项措施",
     ),
     "inspection_pending": (
         "supervision has not signed off: an inspection must pass after the latest report",
@@ -228,6 +236,28 @@ _EVENTS: Mapping[str, tuple[str, str]] = {
     "deadline_missed": ("deadline missed", "逾期"),
 }
 
+_ROLES: Mapping[str, tuple[str, str]] = {
+    "committee": ("the community committees", "社区两委"),
+    "working_committee": ("a working committee", "工作委员会"),
+    "council_member": ("a council member", "理事"),
+    "resident": ("a resident", "居民"),
+    "resident_representative": ("a resident representative", "居民代表"),
+    "property_management": ("the property management", "物业"),
+    "unit": ("a unit in the area", "驻区单位"),
+    "social_organisation": ("a social organisation", "社会组织"),
+    "deputy": ("a deputy or committee member", "两代表一委员"),
+    "expert": ("an expert", "专家"),
+    "technician": ("a technician", "技术人员"),
+    "third_party": ("a third party", "第三方机构"),
+    "police": ("the police", "社区民警"),
+    "supervisor": ("a supervisor", "监事"),
+    "inspection_group": ("the inspection group", "督查小组"),
+    "rotating_chair": ("the rotating chair", "轮值主席"),
+    "sub_district": ("the sub-district", "街道"),
+    "proposer": ("the proposer", "提议人"),
+    "system": ("the system clock", "系统"),
+}
+
 _RULES: Mapping[str, tuple[str, str]] = {
     "unanimity": ("unanimity", "一致同意"),
     "threshold": ("threshold", "多数同意"),
@@ -244,6 +274,10 @@ def _pick(table: Mapping[str, tuple[str, str]], key: str, lang: Lang) -> str:
 
 def state_name(state: str, lang: Lang = "en") -> str:
     return _pick(_STATES, str(state), lang)
+
+
+def role_name(role: str, lang: Lang = "en") -> str:
+    return _pick(_ROLES, str(role), lang)
 
 
 def event_name(event: str, lang: Lang = "en") -> str:
@@ -287,6 +321,8 @@ def message(code: str, data: Mapping[str, object], lang: Lang = "en", tz: tzinfo
             values[key] = action_name(value, lang)
         elif key == "next" and isinstance(value, list | tuple):
             values[key] = format_value([action_name(str(v), lang) for v in value], lang, tz)
+        elif key == "allowed" and isinstance(value, list | tuple):
+            values[key] = format_value([role_name(str(v), lang) for v in value], lang, tz)
         elif key == "rule" and isinstance(value, str):
             values[key] = _pick(_RULES, value, lang)
         else:

@@ -147,6 +147,7 @@ def six_step_transitions() -> tuple[TransitionRule, ...]:
         r(T.CLOSE, S.SUPERVISING, S.CLOSED, [_C], ["measures_done", "signed_off"]),
         r(T.CLOSE, S.ESCALATED, S.CLOSED, [_SUB]),
         r(T.MARK_OVERDUE, S.PROPOSED, None, [Role.SYSTEM], ["something_overdue"]),
+        r(T.MARK_OVERDUE, S.DECIDED, None, [Role.SYSTEM], ["something_overdue"]),
         *(
             rule
             for s in (S.NOTIFIED, S.CONSULTING)

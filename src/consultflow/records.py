@@ -13,7 +13,7 @@ from typing import Annotated, Any, ClassVar, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from .roles import Role
+from .roles import ID_PATTERN, Role
 from .vocabulary import Carrier, Channel, Form, Stance, State, Verdict
 
 __all__ = [
@@ -39,10 +39,7 @@ __all__ = [
 
 SCHEMA_VERSION = 1
 
-Id = Annotated[
-    str,
-    StringConstraints(pattern=r"^[A-Za-z0-9\u4e00-\u9fff][A-Za-z0-9\u4e00-\u9fff._:@/-]{0,127}$"),
-]
+Id = Annotated[str, StringConstraints(pattern=f"^{ID_PATTERN}$")]
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Text = Annotated[str, StringConstraints(max_length=10_000)]
 Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)]
@@ -220,6 +217,7 @@ class ProgressReport(Record):
 
     decision: int = Field(ge=1)
     measure: int = Field(ge=0)
+    seq: int = Field(ge=1)  # the log entry that reported it: the order that counts
     percent: int = Field(ge=0, le=100)
     spent: Money = Decimal(0)
     note: Text = ""
@@ -240,6 +238,7 @@ class Inspection(Record):
     """A supervision inspection (督查): passed, or the findings that keep it open."""
 
     cycle: int = Field(ge=1)
+    seq: int = Field(ge=1)  # the log entry that recorded it
     inspector: Id
     passed: bool
     findings: Text = ""
@@ -279,6 +278,7 @@ class Consultation(Record):
     respond_by: Time | None = None
     schedule: Schedule | None = None
     decision_due: Time | None = None  # this cycle's deadline for a decision (议而不决)
+    review_due: Time | None = None  # the current decision's deadline for its legality review
     invited: tuple[Id, ...] = ()
     chair: Id | None = None
     rounds: tuple[Round, ...] = ()

@@ -50,6 +50,7 @@ class Rules(Record):
     cycle_limit: int = Field(default=3, ge=1, le=20)
     proposal_deadline: timedelta = Field(default=timedelta(days=14), gt=timedelta(0))
     decision_deadline: timedelta = Field(default=timedelta(days=30), gt=timedelta(0))
+    review_deadline: timedelta = Field(default=timedelta(days=14), gt=timedelta(0))  # 合法性审查 within
     escalate_undecided: bool = True  # 议而不决 -> escalated
     escalate_unimplemented: bool = False  # 决而不施 -> flagged and notified, or escalated
     major_needs_residents: bool = True

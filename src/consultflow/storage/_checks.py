@@ -4,11 +4,42 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from ..errors import InvalidInput, StoreUnavailable
+from ..errors import IntegrityError, InvalidInput, StoreUnavailable
 from ..notices import NoticeStatus
 from .base import Settlement
 
-__all__ = ["aware", "closed", "settlement"]
+__all__ = ["FINAL", "aware", "closed", "count", "position", "settled_already", "settlement"]
+
+FINAL: frozenset[str] = frozenset({"delivered", "dead"})  # a notice in these states never changes again
+
+
+def settled_already(key: str, current: str, wanted: str) -> None:
+    """A settle that reached a notice already delivered or dead: the same outcome again is a
+    harmless repeat; any other is a stale lease and is refused (nothing changes)."""
+    if current != wanted:
+        raise IntegrityError(
+            f"notice {key!r} is already {current}; a settle from a stale lease cannot make it {wanted} "
+            "(nothing was changed)"
+        )
+
+
+_MAX_COUNT = 2**62  # fits every store's integers (SQLite and PostgreSQL: 64-bit)
+
+
+def position(value: int, name: str) -> int:
+    """``value`` if it is a whole number within +-2**62 (a log position; below 1 means "from the
+    start"); else ``InvalidInput``."""
+    if isinstance(value, bool) or not isinstance(value, int) or not -_MAX_COUNT <= value <= _MAX_COUNT:
+        raise InvalidInput(f"{name} must be a whole number (a log position), not {value!r}")
+    return value
+
+
+def count(value: int, name: str) -> int:
+    """``value`` if it is a whole number from 0 to 2**62; else ``InvalidInput`` naming the argument."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_COUNT:
+        raise InvalidInput(f"{name} must be a whole number from 0 to 2**62, not {value!r}")
+    return value
+
 
 _OUTCOMES: frozenset[str] = frozenset({"delivered", "retry", "dead"})
 

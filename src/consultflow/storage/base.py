@@ -21,7 +21,7 @@ from typing import Literal, Protocol, runtime_checkable
 import attrs
 
 from ..core import Step
-from ..errors import IntegrityError
+from ..errors import IntegrityError, InvalidInput
 from ..log import LogEntry
 from ..notices import Notice
 from ..records import Consultation
@@ -36,6 +36,16 @@ def _states(value: Iterable[State | str]) -> frozenset[State]:
     return frozenset(State(s) for s in value)
 
 
+def _text(instance: object, attribute: attrs.Attribute[str | None], value: str | None) -> None:
+    if value is not None and (not isinstance(value, str) or "\x00" in value):
+        raise InvalidInput(f"Query.{attribute.name} must be text without NUL characters, not {value!r}")
+
+
+def _limit(instance: object, attribute: attrs.Attribute[int | None], value: int | None) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 2**62):
+        raise InvalidInput(f"Query.limit must be a whole number from 0 to 2**62, or None; not {value!r}")
+
+
 @attrs.frozen(slots=True)
 class Query:
     """What ``Store.find`` filters on; every field left ``None`` matches all.
@@ -45,12 +55,12 @@ class Query:
     Results come ordered by ``proposed_at``, then ``id``.
     """
 
-    community: str | None = None
+    community: str | None = attrs.field(default=None, validator=_text)
     states: frozenset[State] | None = attrs.field(default=None, converter=attrs.converters.optional(_states))
-    topic: str | None = None
+    topic: str | None = attrs.field(default=None, validator=_text)
     carrier: Carrier | None = None
     due_before: datetime | None = None
-    limit: int | None = None
+    limit: int | None = attrs.field(default=None, validator=_limit)
 
     def matches(self, record: Consultation) -> bool:
         """The reference semantics of a query, for stores that filter in Python."""

@@ -12,7 +12,7 @@ from ..errors import Conflict, IntegrityError, NotFound
 from ..log import LogEntry
 from ..notices import Notice
 from ..records import Consultation
-from ._checks import aware, closed, settlement
+from ._checks import FINAL, aware, closed, count, position, settled_already, settlement
 from .base import Query, Settlement, check_step
 
 __all__ = ["MemoryStore"]
@@ -90,6 +90,7 @@ class MemoryStore:
         self._records[record.id] = record  # last: the step is visible once its record is
 
     def entries(self, consultation: str, after: int = 0) -> Sequence[LogEntry]:
+        position(after, "entries(after)")
         if self._closed:
             raise closed(self)
         log = self._logs.get(consultation)
@@ -108,6 +109,7 @@ class MemoryStore:
         return tuple(found if query.limit is None else found[: query.limit])
 
     def lease(self, limit: int, now: datetime, lease_for: timedelta = timedelta(minutes=5)) -> Sequence[Notice]:
+        count(limit, "lease(limit)")
         aware(now, "lease(now)")
         leased: list[Notice] = []
         with self._lock:
@@ -142,6 +144,9 @@ class MemoryStore:
             n = self._outbox.get(key)
             if n is None:
                 raise NotFound(key, what="notice")
+            if n.status in FINAL:
+                settled_already(key, n.status, status)
+                return
             self._outbox[key] = n.model_copy(
                 update={"status": status, "not_before": not_before, "last_error": last_error}
             )

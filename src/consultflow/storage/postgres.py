@@ -43,7 +43,7 @@ from ..errors import Conflict, ConsultflowError, IntegrityError, InvalidInput, N
 from ..log import LogEntry, canonical_json
 from ..notices import Notice
 from ..records import Consultation
-from ._checks import aware, settlement
+from ._checks import aware, count, position, settled_already, settlement
 from ._encode import RecordEncoder
 from .base import Query, Settlement, check_step
 
@@ -185,7 +185,10 @@ FROM picked
 WHERE o.key = picked.key
 RETURNING o.pos, o.notice, o.status, o.attempts, o.not_before, o.last_error"""
 
-_SETTLE = "UPDATE {s}.outbox SET status = %s, not_before = %s, last_error = %s WHERE key = %s"
+_SETTLE = (
+    "UPDATE {s}.outbox SET status = %s, not_before = %s, last_error = %s "
+    "WHERE key = %s AND status NOT IN ('delivered', 'dead')"
+)
 
 
 def _lock_key(schema: str) -> int:
@@ -406,6 +409,7 @@ class PostgresStore:
         self._append_many(tuple((s, s.expected_version) for s in steps))
 
     def entries(self, consultation: str, after: int = 0) -> Sequence[LogEntry]:
+        position(after, "entries(after)")
         sql = f"SELECT seq, entry FROM {self._s}.entries WHERE consultation = %s AND seq > %s ORDER BY seq"
         exists = f"SELECT 1 FROM {self._s}.consultations WHERE id = %s"
 
@@ -453,6 +457,7 @@ class PostgresStore:
         return self._run("find", run, idempotent=True)
 
     def lease(self, limit: int, now: datetime, lease_for: timedelta = timedelta(minutes=5)) -> Sequence[Notice]:
+        count(limit, "lease(limit)")
         aware(now, "lease(now=...)")
         if limit <= 0:
             return ()
@@ -479,7 +484,10 @@ class PostgresStore:
 
         def run(conn: _Connection) -> None:
             if conn.execute(self._settle, values).rowcount == 0:
-                raise NotFound(key)
+                row = conn.execute(f"SELECT status FROM {self._s}.outbox WHERE key = %s", (key,)).fetchone()
+                if row is None:
+                    raise NotFound(key, what="notice")
+                settled_already(key, str(row[0]), status)
 
         self._run("settle", run, idempotent=True)
 

@@ -41,7 +41,7 @@ from ..errors import Conflict, ConsultflowError, IntegrityError, InvalidInput, N
 from ..log import LogEntry, verify
 from ..notices import Notice
 from ..records import Consultation
-from ._checks import aware, closed, settlement
+from ._checks import aware, closed, count, position, settled_already, settlement
 from ._encode import RecordEncoder
 from .base import Query, Settlement, check_step
 
@@ -459,6 +459,7 @@ class SQLiteStore:
         self._remember(records)
 
     def entries(self, consultation: str, after: int = 0) -> Sequence[LogEntry]:
+        position(after, "entries(after)")
         with self._conn() as conn:
             rows = conn.execute(
                 "SELECT seq, hash, prev, body FROM entries WHERE consultation = ? AND seq > ? ORDER BY seq",
@@ -519,6 +520,7 @@ class SQLiteStore:
         return tuple(self._record(cid, text, version, head) for cid, text, version, head in rows)
 
     def lease(self, limit: int, now: datetime, lease_for: timedelta = timedelta(minutes=5)) -> Sequence[Notice]:
+        count(limit, "lease(limit)")
         aware(now, "lease(now)")
         if limit <= 0:
             if self._closed:
@@ -558,11 +560,15 @@ class SQLiteStore:
         status, not_before, last_error = settlement(outcome, now, retry_at, error)
         with self._transaction() as conn:
             cursor = conn.execute(
-                "UPDATE outbox SET status = ?, not_before = ?, last_error = ? WHERE key = ?",
+                "UPDATE outbox SET status = ?, not_before = ?, last_error = ? "
+                "WHERE key = ? AND status NOT IN ('delivered', 'dead')",
                 (status, None if not_before is None else _us(not_before), last_error, key),
             )
             if cursor.rowcount == 0:
-                raise NotFound(key, what="notice")
+                row = conn.execute("SELECT status FROM outbox WHERE key = ?", (key,)).fetchone()
+                if row is None:
+                    raise NotFound(key, what="notice")
+                settled_already(key, str(row[0]), status)
 
     def close(self) -> None:
         """Close the connections (in-use ones when their call ends). Further calls raise

@@ -333,7 +333,7 @@ class StoreContract:
             ("Zeta", "west", "public/Benches", C, when(3), "rejected"),
             ("alpha", "west", "public/Benches", D, when(3, sh), "proposed"),
             ("北苑-1", "北苑", "public-affairs/电梯", D, when(3), "withdrawn"),
-            ("q-07", "北苑", "public-benefit/greening", A, when(26), "escalated"),
+            ("q-07", "北苑", "public-benefit/greening", D, when(26), "escalated"),
             ("q-08", "east", "policy/fees", H, when(5, ny), "consulting"),
             ("q-09", "west", "public-affairs/parking", C, when(50), "notified"),
             ("q-10", "east", "public-benefit/greening", D, when(4), "proposed"),
@@ -485,6 +485,21 @@ class StoreContract:
         store.settle(a.key, "delivered", now=now)
         store.settle(b.key, "dead", now=now, error="no such recipient")
         assert set(_drain(store)) == {c.key}, "delivered and dead notices are never leased again"
+
+    def test_a_stale_lease_cannot_undo_a_final_settle(self, store: Store, maker: StepMaker) -> None:
+        a, b = self._notices(store, maker, 2)
+        now = datetime(2026, 5, 1, tzinfo=UTC)
+        first = {n.key: n for n in store.lease(2, now, timedelta(minutes=1))}
+        taken = {n.key: n for n in store.lease(2, now + timedelta(minutes=2))}  # the first leases expired
+        assert set(first) == set(taken) == {a.key, b.key}
+        store.settle(a.key, "delivered", now=now + timedelta(minutes=3))
+        store.settle(b.key, "dead", now=now + timedelta(minutes=3), error="no such recipient")
+        for key, outcome in ((a.key, "retry"), (a.key, "dead"), (b.key, "delivered"), (b.key, "retry")):
+            with pytest.raises(IntegrityError):
+                store.settle(key, outcome, now=now + timedelta(minutes=4), error="late")  # type: ignore[arg-type]
+        store.settle(a.key, "delivered", now=now + timedelta(minutes=5))  # the same outcome again is harmless
+        store.settle(b.key, "dead", now=now + timedelta(minutes=5), error="again")
+        assert _drain(store) == {}, "a delivered or dead notice is never leased again"
 
     def test_settle_retry_waits_for_retry_at(self, store: Store, maker: StepMaker) -> None:
         a, b = self._notices(store, maker, 2)

@@ -125,10 +125,10 @@ class StepMaker:
         return self.make(None, command, PROPOSER, at=at)
 
     def notify(self, record: Consultation, *, invite: tuple[str, ...] = ("p1", "p2", "p3")) -> Step:
-        """Notice of a meeting a day later; makes one outbox notice (to the invited, the proposer
-        and the public)."""
+        """Notice of a meeting at once (the kit's procedure has no notice period); makes one outbox
+        notice (to the invited, the proposer and the public)."""
         at = self.now()
-        command = Notify(consultation=record.id, meeting_at=at + timedelta(days=1), invite=invite)
+        command = Notify(consultation=record.id, meeting_at=at, invite=invite)
         return self.make(record, command, COMMITTEE, at=at)
 
     def open_round(self, record: Consultation) -> Step:

@@ -83,7 +83,14 @@ class Engine:
         self.catalogue = catalogue if catalogue is not None else Catalogue()
         self.variants: Mapping[str, Procedure] = dict(variants or {})
         known = [self.procedure, *self.variants.values(), *procedures]
-        self._procedures = {p.key: p for p in known}
+        self._procedures: dict[tuple[str, str], Procedure] = {}
+        for p in known:
+            seen = self._procedures.setdefault(p.key, p)
+            if seen is not p and seen.to_dict() != p.to_dict():
+                raise InvalidInput(
+                    f"two different procedures are both called {p.name!r} version {p.version!r}; "
+                    "give a changed definition a new version so stored records keep their rules"
+                )
         self._ids = ids
 
     # ---- the one entry point --------------------------------------------------------------------

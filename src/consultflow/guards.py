@@ -365,7 +365,7 @@ GUARDS: Mapping[str, Guard] = {
         Guard("budget_within_cap", _budget_within_cap, True, doc="the budget is within the cap"),
         Guard("notice_long_enough", _notice_long_enough, True, doc="the meeting leaves the notice period"),
         Guard("consultation_day_rules", _consultation_day_rules, True, doc="chair and fixed day"),
-        Guard("notice_served", _notice_served, doc="the notice period has ended"),
+        Guard("notice_served", _notice_served, doc="the notice period has ended; a first round waits for the meeting"),
         Guard("previous_round_closed", _previous_round_closed, doc="no round is open"),
         Guard("rounds_left", _rounds_left, bounds_loop=True, doc="the round limit is not reached"),
         Guard("round_is_open", _round_is_open, doc="a round is open"),

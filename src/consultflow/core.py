@@ -91,60 +91,23 @@ def _refuse(failure: Failure, rule: str, trigger: str, record: Consultation | No
     )
 
 
-def check(
+def _select(
     procedure: Procedure,
     record: Consultation | None,
     trigger: str,
+    command: Command | None,
     ctx: Context,
-    command: Command | None = None,
-) -> tuple[str | None, Refused | None]:
-    """Would ``ctx.actor`` be allowed ``trigger`` now? Returns (role, None) or (None, refusal).
+) -> tuple[Option, Role] | Refused:
+    """The transition ``trigger`` takes from the record's state and the role it is taken under,
+    or the refusal. Roles are checked first (default deny), then routes choose, then guards.
 
-    Without a command, only the rules that do not read one are checked (``Engine.allowed``).
+    Without a command (``check``), the routes and guards that read one are passed over.
     """
-    state = NEW if record is None else record.state.value
-    options = procedure.options(state, trigger)
-    if options is None:
-        failure = Failure("invalid_in_state", {"state": state, "next": list(procedure.triggers_from(state))})
-        return None, _refuse(failure, "state", trigger, record)
-    roles = frozenset().union(*(o.roles for o in options))
-    granted = authorise(roles, record, ctx.actor)
-    if isinstance(granted, Failure):
-        return None, _refuse(granted, "role", trigger, record)
-    rules = procedure.rules
-    chosen = None
-    for opt in options:
-        if command is None and any(r.needs_command for r in opt.routes):
-            chosen = chosen or opt
-            continue
-        if all(r.test(rules, record, command, ctx) for r in opt.routes):
-            chosen = opt
-            break
-    if chosen is None:
-        return None, _refuse(Failure("no_route"), "route", trigger, record)
-    for g in chosen.guards:
-        if command is None and g.needs_command:
-            continue
-        found = g.check(rules, record, command, ctx)
-        if found is not None:
-            return None, _refuse(found, g.name, trigger, record)
-    return granted, None
-
-
-def decide(procedure: Procedure, record: Consultation | None, command: Command, ctx: Context) -> Step | Refused:
-    """The heart of the library: apply ``command`` to ``record`` under ``procedure``.
-
-    Returns the ``Step`` (new record, log entries, notices) or the ``Refused`` explaining which
-    rule failed. Nothing is mutated; a refusal changes nothing.
-    """
-    trigger = command.trigger
     state = NEW if record is None else record.state
     group = procedure.group(state, trigger)
     if group is None:
         failure = Failure("invalid_in_state", {"state": str(state), "next": list(procedure.triggers_from(state))})
-        return _refuse(failure, "state", trigger.value, record)
-    if record is not None and isinstance(command, Propose):
-        return _refuse(Failure("invalid_in_state", {"state": str(state), "next": []}), "state", trigger.value, record)
+        return _refuse(failure, "state", trigger, record)
     options, roles = group
     # Authorise against every role the trigger admits here, before any rule reads the record.
     granted = authorise(roles, record, ctx.actor)
@@ -153,6 +116,9 @@ def decide(procedure: Procedure, record: Consultation | None, command: Command, 
     rules = procedure.rules
     chosen: Option | None = None
     for opt in options:
+        if command is None and opt.routes_need_command:
+            chosen = chosen or opt  # cannot tell without the command: report on the first candidate
+            continue
         for route in opt.routes:
             if not route.test(rules, record, command, ctx):
                 break
@@ -166,9 +132,46 @@ def decide(procedure: Procedure, record: Consultation | None, command: Command, 
         if isinstance(granted, Failure):
             return _refuse(granted, "role", trigger, record)
     for guard in chosen.guards:
+        if command is None and guard.needs_command:
+            continue
         found = guard.check(rules, record, command, ctx)
         if found is not None:
             return _refuse(found, guard.name, trigger, record)
+    return chosen, granted
+
+
+def check(
+    procedure: Procedure,
+    record: Consultation | None,
+    trigger: str,
+    ctx: Context,
+    command: Command | None = None,
+) -> tuple[str | None, Refused | None]:
+    """Would ``ctx.actor`` be allowed ``trigger`` now? Returns (role, None) or (None, refusal).
+
+    Without a command, only the rules that do not read one are checked (``Engine.allowed``).
+    """
+    selected = _select(procedure, record, trigger, command, ctx)
+    if isinstance(selected, Refused):
+        return None, selected
+    return selected[1], None
+
+
+def decide(procedure: Procedure, record: Consultation | None, command: Command, ctx: Context) -> Step | Refused:
+    """The heart of the library: apply ``command`` to ``record`` under ``procedure``.
+
+    Returns the ``Step`` (new record, log entries, notices) or the ``Refused`` explaining which
+    rule failed. Nothing is mutated; a refusal changes nothing.
+    """
+    trigger = command.trigger
+    if record is not None and isinstance(command, Propose):
+        failure = Failure("invalid_in_state", {"state": str(record.state), "next": []})
+        return _refuse(failure, "state", trigger, record)
+    selected = _select(procedure, record, trigger, command, ctx)
+    if isinstance(selected, Refused):
+        return selected
+    chosen, granted = selected
+    rules = procedure.rules
 
     if record is None:
         assert isinstance(command, Propose)  # only 'propose' leaves NEW (checked at build)

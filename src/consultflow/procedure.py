@@ -65,6 +65,7 @@ class Option:
     guards: tuple[Guard, ...]
     roles: frozenset[Role]
     rule: TransitionRule
+    routes_need_command: bool = False
 
 
 _P = Role.PROPOSER
@@ -582,6 +583,7 @@ def _compile(machine: Machine, defined: tuple[TransitionRule, ...]) -> Mapping[t
                         guards=tuple(GUARDS[g] for g in t.guards),
                         roles=interned.setdefault(t.roles, t.roles),
                         rule=t,
+                        routes_need_command=any(ROUTES[r].needs_command for r in t.routes),
                     )
                 )
             table[(source, trigger)] = tuple(options)

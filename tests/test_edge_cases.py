@@ -152,3 +152,15 @@ def test_two_different_procedures_under_one_name_and_version_are_refused() -> No
     with pytest.raises(cf.InvalidInput, match="new version"):
         cf.Engine(base, procedures=[changed])
     assert cf.Engine(base, procedures=[cf.six_step()]).procedure is base  # the same definition twice is fine
+
+
+def test_a_resident_rates_a_decision_once() -> None:
+    w = new_world()
+    rec = w.to("feedback")
+    w.run(cf.RecordFeedback(consultation=rec.id, satisfaction=5), "li")
+    with pytest.raises(Refused) as info:
+        w.run(cf.RecordFeedback(consultation=rec.id, satisfaction=5), "li")
+    assert info.value.code == "feedback_given"
+    assert "已对该决定作出评价" in info.value.explain("zh")
+    after = w.run(cf.RecordFeedback(consultation=rec.id, satisfaction=3), "zhang")
+    assert [(f.participant, f.decision) for f in after.feedback] == [("li", 1), ("zhang", 1)]

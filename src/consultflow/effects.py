@@ -261,11 +261,18 @@ def _report_progress(
 def _record_feedback(
     rules: Rules, rec: Consultation, cmd: RecordFeedback, ctx: Context, role: str, to: State
 ) -> Effect:
+    decision = rec.decisions[-1].number
     fb = make(
         ResidentFeedback,
-        {"participant": ctx.actor.id, "satisfaction": cmd.satisfaction, "comment": cmd.comment, "at": ctx.now},
+        {
+            "decision": decision,
+            "participant": ctx.actor.id,
+            "satisfaction": cmd.satisfaction,
+            "comment": cmd.comment,
+            "at": ctx.now,
+        },
     )
-    data = {"comment": cmd.comment, "satisfaction": cmd.satisfaction}
+    data = {"comment": cmd.comment, "decision": decision, "satisfaction": cmd.satisfaction}
     return {"feedback": (*rec.feedback, fb)}, [(Event.FEEDBACK_RECEIVED, data)]
 
 

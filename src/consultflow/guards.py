@@ -305,6 +305,14 @@ def _measure_exists(rules: Rules, record: Consultation, cmd: ReportProgress, ctx
     return None
 
 
+def _first_feedback(rules: Rules, record: Consultation, cmd: Command, ctx: Context) -> Failure | None:
+    d = record.current_decision
+    who = ctx.actor.id
+    if d is not None and any(f.participant == who and f.decision == d.number for f in record.feedback):
+        return Failure("feedback_given", {"participant": who})
+    return None
+
+
 def _published(rules: Rules, record: Consultation, cmd: Command, ctx: Context) -> Failure | None:
     d = record.current_decision
     if d is None or not any(p.decision == d.number for p in record.publications):
@@ -377,6 +385,7 @@ GUARDS: Mapping[str, Guard] = {
         Guard("carrier_outcome", _carrier_outcome, True, doc="the decision holds what its carrier needs"),
         Guard("independent_reviewer", _independent_reviewer, doc="the reviewer did not decide"),
         Guard("measure_exists", _measure_exists, True, doc="the measure is one of the decision's"),
+        Guard("first_feedback", _first_feedback, doc="one rating per resident and decision"),
         Guard("published", _published, doc="the outcome was made public"),
         Guard("measures_done", _measures_done, doc="every measure is carried out"),
         Guard("signed_off", _signed_off, doc="an inspection passed after the latest report"),

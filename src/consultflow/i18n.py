@@ -152,6 +152,10 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
         "the legality review is pending; nothing takes effect before a lawful verdict",
         "合法性审查尚未完成；审查合法前决定不得生效",
     ),
+    "feedback_given": (
+        "{participant} has already rated this decision",
+        "{participant}已对该决定作出评价",
+    ),
     "not_published": (
         "publish the outcome first (公开制) so residents can supervise it",
         "请先公开协商成果，以便居民监督",

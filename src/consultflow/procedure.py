@@ -139,7 +139,7 @@ def six_step_transitions() -> tuple[TransitionRule, ...]:
         r(T.REVIEW, S.DECIDED, S.ESCALATED, [_SUP, _SUB], ["independent_reviewer"], ["unlawful"]),
         *(r(T.PUBLISH, s, None, [_C]) for s in carrying_out),
         *(r(T.REPORT_PROGRESS, s, None, [_C, _WC], ["measure_exists"]) for s in carrying_out),
-        *(r(T.RECORD_FEEDBACK, s, None, STAKEHOLDERS) for s in carrying_out),
+        *(r(T.RECORD_FEEDBACK, s, None, STAKEHOLDERS, ["first_feedback"]) for s in carrying_out),
         r(T.START_SUPERVISION, S.FEEDBACK, S.SUPERVISING, [_C], ["published"]),
         r(T.INSPECT, S.SUPERVISING, None, [_INSP, _SUP, _SUB]),
         r(T.REQUEST_RECONSULTATION, S.SUPERVISING, S.CONSULTING, [_INSP, _SUP, _C], ["cycles_left"]),

@@ -226,8 +226,9 @@ class ProgressReport(Record):
 
 
 class ResidentFeedback(Record):
-    """A resident's feedback on the outcome (反馈): satisfaction 1 to 5."""
+    """A resident's feedback on the outcome (反馈): satisfaction 1 to 5, one per resident and decision."""
 
+    decision: int = Field(ge=1)
     participant: Id
     satisfaction: int = Field(ge=1, le=5)
     comment: Text = ""

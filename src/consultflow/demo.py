@@ -9,6 +9,7 @@ its timeline and the test suite runs the same story.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
@@ -34,7 +35,7 @@ from .commands import (
     StartSupervision,
 )
 from .engine import Engine
-from .i18n import Lang, event_name, state_name
+from .i18n import Lang, event_name, role_name, state_name
 from .log import LogEntry
 from .procedure import Procedure, six_step
 from .records import Measure
@@ -276,11 +277,23 @@ def format_timeline(entries: Iterable[LogEntry], lang: Lang = "en") -> list[str]
             )
         )
         detail = _detail(e, lang)
-        lines.append(
-            f"{e.seq:>3}  {when}  {event_name(e.event.value, lang):<22} {move:<40} {e.actor} ({e.role})"
-            + (f"  {detail}" if detail else "")
-        )
+        event = _pad(event_name(e.event.value, lang), 22)
+        who = f"{e.actor} ({_role(e.role, lang)})"
+        lines.append(f"{e.seq:>3}  {when}  {event} {_pad(move, 40)} {who}" + (f"  {detail}" if detail else ""))
     return lines
+
+
+_STANCES_ZH = {"support": "支持", "oppose": "反对", "abstain": "弃权", "amend": "修改"}
+
+
+def _role(role: str, lang: Lang) -> str:
+    return role if lang == "en" else role_name(role, lang)
+
+
+def _pad(text: str, width: int) -> str:
+    """Pad to ``width`` terminal columns: CJK characters take two."""
+    used = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+    return text + " " * max(width - used, 0)
 
 
 def _detail(e: LogEntry, lang: Lang) -> str:
@@ -292,7 +305,9 @@ def _detail(e: LogEntry, lang: Lang) -> str:
         counts = "/".join(str(d.get(k)) for k in ("support", "oppose", "amend", "abstain"))
         return f"#{d.get('round')} {word} ({counts})"
     if ev in ("round_opened", "opinion_recorded"):
-        return f"#{d.get('round')}" + (f" {d.get('stance')}" if "stance" in d else "")
+        stance = str(d.get("stance", ""))
+        shown = stance if lang == "en" else _STANCES_ZH.get(stance, stance)
+        return f"#{d.get('round')}" + (f" {shown}" if stance else "")
     if ev == "legality_reviewed":
         return str(d.get("verdict")) + (f": {d.get('correction')}" if d.get("correction") else "")
     if ev == "decided":

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -227,8 +227,3 @@ def verify(
 
 def _int(value: object) -> int | None:
     return value if isinstance(value, int) else None
-
-
-def verify_all(chains: Mapping[str, Sequence[LogEntry]]) -> dict[str, Verification]:
-    """Verify many chains at once; keyed by consultation id."""
-    return {cid: verify(entries) for cid, entries in chains.items()}

@@ -112,7 +112,14 @@ class JsonStore:
         return leased
 
     def settle(
-        self, key: str, outcome: Settlement, *, now: datetime, retry_at: datetime | None = None, error: str = ""
+        self,
+        key: str,
+        outcome: Settlement,
+        *,
+        now: datetime,
+        retry_at: datetime | None = None,
+        error: str = "",
+        attempt: int | None = None,
     ) -> None:
         _aware(now, "settle(now)")
         changes: dict[str, object]
@@ -134,6 +141,8 @@ class JsonStore:
                 if notice.status != changes["status"]:
                     raise IntegrityError(f"notice {key!r} is already {notice.status}; a stale lease cannot change it")
                 return
+            if attempt is not None and notice.attempts != attempt:  # leased again since: a stale lease
+                raise IntegrityError(f"notice {key!r} was leased again; this settle changes nothing")
             self._outbox[key] = notice.model_copy(update=changes).model_dump_json()
 
     def close(self) -> None:

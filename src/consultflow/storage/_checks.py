@@ -8,9 +8,16 @@ from ..errors import IntegrityError, InvalidInput, StoreUnavailable
 from ..notices import NoticeStatus
 from .base import Settlement
 
-__all__ = ["FINAL", "aware", "closed", "count", "position", "settled_already", "settlement"]
+__all__ = ["FINAL", "aware", "closed", "count", "leased_again", "position", "settled_already", "settlement"]
 
 FINAL: frozenset[str] = frozenset({"delivered", "dead"})  # a notice in these states never changes again
+
+
+def leased_again(key: str, attempts: int, attempt: int) -> IntegrityError:
+    return IntegrityError(
+        f"notice {key!r} was leased again (attempt {attempts}); this settle from attempt {attempt} "
+        "comes from an expired lease and changes nothing"
+    )
 
 
 def settled_already(key: str, current: str, wanted: str) -> None:

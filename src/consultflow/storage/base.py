@@ -113,8 +113,13 @@ class Store(Protocol):
         now: datetime,
         retry_at: datetime | None = None,
         error: str = "",
+        attempt: int | None = None,
     ) -> None:
-        """Record a delivery attempt: delivered, to retry at ``retry_at``, or dead (dead letter)."""
+        """Record a delivery attempt: delivered, to retry at ``retry_at``, or dead (dead letter).
+
+        ``attempt`` is the leased notice's ``attempts``: given, the settle applies only if nobody
+        has leased the notice since (else ``IntegrityError`` and nothing changes), so a worker whose
+        lease expired cannot undo the work of the one that took it over."""
         ...
 
     def close(self) -> None:

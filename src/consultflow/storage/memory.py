@@ -12,7 +12,7 @@ from ..errors import Conflict, IntegrityError, NotFound
 from ..log import LogEntry
 from ..notices import Notice
 from ..records import Consultation
-from ._checks import FINAL, aware, closed, count, position, settled_already, settlement
+from ._checks import FINAL, aware, closed, count, leased_again, position, settled_already, settlement
 from .base import Query, Settlement, check_step
 
 __all__ = ["MemoryStore"]
@@ -136,8 +136,11 @@ class MemoryStore:
         now: datetime,
         retry_at: datetime | None = None,
         error: str = "",
+        attempt: int | None = None,
     ) -> None:
         status, not_before, last_error = settlement(outcome, now, retry_at, error)
+        if attempt is not None:
+            count(attempt, "settle(attempt)")
         with self._lock:
             if self._closed:
                 raise closed(self)
@@ -147,6 +150,8 @@ class MemoryStore:
             if n.status in FINAL:
                 settled_already(key, n.status, status)
                 return
+            if attempt is not None and n.attempts != attempt:
+                raise leased_again(key, n.attempts, attempt)
             self._outbox[key] = n.model_copy(
                 update={"status": status, "not_before": not_before, "last_error": last_error}
             )

@@ -43,7 +43,7 @@ from ..errors import Conflict, ConsultflowError, IntegrityError, InvalidInput, N
 from ..log import LogEntry, canonical_json
 from ..notices import Notice
 from ..records import Consultation
-from ._checks import aware, count, position, settled_already, settlement
+from ._checks import FINAL, aware, count, leased_again, position, settled_already, settlement
 from ._encode import RecordEncoder
 from .base import Query, Settlement, check_step
 
@@ -187,7 +187,7 @@ RETURNING o.pos, o.notice, o.status, o.attempts, o.not_before, o.last_error"""
 
 _SETTLE = (
     "UPDATE {s}.outbox SET status = %s, not_before = %s, last_error = %s "
-    "WHERE key = %s AND status NOT IN ('delivered', 'dead')"
+    "WHERE key = %s AND status NOT IN ('delivered', 'dead') AND (%s::integer IS NULL OR attempts = %s::integer)"
 )
 
 
@@ -478,16 +478,23 @@ class PostgresStore:
         now: datetime,
         retry_at: datetime | None = None,
         error: str = "",
+        attempt: int | None = None,
     ) -> None:
         status, not_before, last_error = settlement(outcome, now, retry_at, error)
-        values = (status, not_before, last_error, key)
+        if attempt is not None:
+            count(attempt, "settle(attempt)")
+        values = (status, not_before, last_error, key, attempt, attempt)
 
         def run(conn: _Connection) -> None:
             if conn.execute(self._settle, values).rowcount == 0:
-                row = conn.execute(f"SELECT status FROM {self._s}.outbox WHERE key = %s", (key,)).fetchone()
+                sql = f"SELECT status, attempts FROM {self._s}.outbox WHERE key = %s"
+                row = conn.execute(sql, (key,)).fetchone()
                 if row is None:
                     raise NotFound(key, what="notice")
-                settled_already(key, str(row[0]), status)
+                if str(row[0]) in FINAL:
+                    settled_already(key, str(row[0]), status)
+                    return
+                raise leased_again(key, int(row[1]), attempt if attempt is not None else -1)
 
         self._run("settle", run, idempotent=True)
 

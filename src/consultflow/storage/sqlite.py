@@ -41,7 +41,7 @@ from ..errors import Conflict, ConsultflowError, IntegrityError, InvalidInput, N
 from ..log import LogEntry, verify
 from ..notices import Notice
 from ..records import Consultation
-from ._checks import aware, closed, count, position, settled_already, settlement
+from ._checks import FINAL, aware, closed, count, leased_again, position, settled_already, settlement
 from ._encode import RecordEncoder
 from .base import Query, Settlement, check_step
 
@@ -556,19 +556,25 @@ class SQLiteStore:
         now: datetime,
         retry_at: datetime | None = None,
         error: str = "",
+        attempt: int | None = None,
     ) -> None:
         status, not_before, last_error = settlement(outcome, now, retry_at, error)
+        if attempt is not None:
+            count(attempt, "settle(attempt)")
         with self._transaction() as conn:
             cursor = conn.execute(
                 "UPDATE outbox SET status = ?, not_before = ?, last_error = ? "
-                "WHERE key = ? AND status NOT IN ('delivered', 'dead')",
-                (status, None if not_before is None else _us(not_before), last_error, key),
+                "WHERE key = ? AND status NOT IN ('delivered', 'dead') AND (? IS NULL OR attempts = ?)",
+                (status, None if not_before is None else _us(not_before), last_error, key, attempt, attempt),
             )
             if cursor.rowcount == 0:
-                row = conn.execute("SELECT status FROM outbox WHERE key = ?", (key,)).fetchone()
+                row = conn.execute("SELECT status, attempts FROM outbox WHERE key = ?", (key,)).fetchone()
                 if row is None:
                     raise NotFound(key, what="notice")
-                settled_already(key, str(row[0]), status)
+                if str(row[0]) in FINAL:
+                    settled_already(key, str(row[0]), status)
+                    return
+                raise leased_again(key, int(row[1]), attempt if attempt is not None else -1)
 
     def close(self) -> None:
         """Close the connections (in-use ones when their call ends). Further calls raise

@@ -501,6 +501,19 @@ class StoreContract:
         store.settle(b.key, "dead", now=now + timedelta(minutes=5), error="again")
         assert _drain(store) == {}, "a delivered or dead notice is never leased again"
 
+    def test_a_settle_carrying_its_attempt_is_refused_once_the_notice_was_leased_again(
+        self, store: Store, maker: StepMaker
+    ) -> None:
+        (a,) = self._notices(store, maker, 1)
+        now = datetime(2026, 5, 1, tzinfo=UTC)
+        (first,) = store.lease(1, now, timedelta(minutes=1))
+        (second,) = store.lease(1, now + timedelta(minutes=2))  # the first lease expired
+        assert (first.key, first.attempts, second.attempts) == (a.key, 1, 2)
+        with pytest.raises(IntegrityError):
+            store.settle(a.key, "retry", now=now + timedelta(minutes=3), error="late", attempt=first.attempts)
+        store.settle(a.key, "delivered", now=now + timedelta(minutes=3), attempt=second.attempts)
+        assert _drain(store) == {}, "the current lease holder's settle counts; the stale one changed nothing"
+
     def test_settle_retry_waits_for_retry_at(self, store: Store, maker: StepMaker) -> None:
         a, b = self._notices(store, maker, 2)
         now = datetime(2026, 5, 1, tzinfo=UTC)

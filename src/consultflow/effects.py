@@ -94,18 +94,21 @@ def _notify(rules: Rules, rec: Consultation, cmd: Notify, ctx: Context, role: st
 
 def _open_round(rules: Rules, rec: Consultation, cmd: OpenRound, ctx: Context, role: str, to: State) -> Effect:
     number = len(rec.rounds) + 1
-    rnd = Round.model_construct(
-        number=number,
-        cycle=rec.cycle,
-        opened_at=ctx.now,
-        opened_by=ctx.actor.id,
-        agenda=cmd.agenda,
-        attendees=tuple(dict.fromkeys(cmd.attendees)),
-        resident_attended=False,
-        opinions=(),
-        closed_at=None,
-        summary="",
-        tally=None,
+    rnd = make(
+        Round,
+        {
+            "number": number,
+            "cycle": rec.cycle,
+            "opened_at": ctx.now,
+            "opened_by": ctx.actor.id,
+            "agenda": cmd.agenda,
+            "attendees": tuple(dict.fromkeys(cmd.attendees)),
+            "resident_attended": False,
+            "opinions": (),
+            "closed_at": None,
+            "summary": "",
+            "tally": None,
+        },
     )
     data = {"attendees": len(rnd.attendees), "cycle": rec.cycle, "round": number}
     return {"rounds": (*rec.rounds, rnd)}, [(Event.ROUND_OPENED, data)]

@@ -349,7 +349,7 @@ class Procedure:
     ) -> Procedure:
         """A community's variant of this procedure: new parameters and/or roles, same steps."""
         if isinstance(rules, Mapping):
-            rules = self.rules.model_copy(update=dict(Rules.model_validate({**self.rules.model_dump(), **rules})))
+            rules = Rules.model_validate({**self.rules.model_dump(), **rules})
         return Procedure(
             name,
             version,

@@ -73,7 +73,7 @@ def make(cls: type[R], values: dict[str, Any]) -> R:
     """
     m = cls.__new__(cls)
     _set(m, "__dict__", values)
-    _set(m, "__pydantic_fields_set__", _all_fields(cls))
+    _set(m, "__pydantic_fields_set__", _ALL_FIELDS.get(cls) or _all_fields(cls))
     _set(m, "__pydantic_extra__", None)
     _set(m, "__pydantic_private__", None)
     return m

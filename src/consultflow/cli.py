@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
-from .errors import ConsultflowError, NotFound
+from .errors import ConsultflowError, NotFound, ProcedureDefinitionError
 from .i18n import Lang, state_name
 from .procedure import Procedure, six_step
 
@@ -183,7 +183,14 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _procedure(args: argparse.Namespace) -> int:
-    proc = Procedure.from_file(args.file) if args.file else six_step()
+    """Check a definition file and print it (exit 1 listing every problem, 2 if unreadable)."""
+    try:
+        proc = Procedure.from_file(args.file) if args.file else six_step()
+    except ProcedureDefinitionError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    except OSError as exc:
+        return _fail(f"cannot read {args.file}: {exc.strerror or exc}")
     print(proc.mermaid() if args.mermaid else proc.to_json())
     return 0
 

@@ -42,6 +42,7 @@ import consultflow as cf
 from consultflow.catalogue import Catalogue
 from consultflow.demo import COMMUNITY, TOPIC, demo_procedure, run_story
 from consultflow.storage.sqlite import SQLiteStore
+from consultflow.storage.sqlite import _rows as sqlite_rows
 
 PG_DSN = os.environ.get("CONSULTFLOW_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 STORY_STEPS = 47
@@ -101,46 +102,15 @@ _RAW_UPSERT = """INSERT INTO consultations
 _RAW_ENTRY = "INSERT INTO entries (consultation, seq, hash, prev, body) VALUES (?, ?, ?, ?, ?)"
 _RAW_NOTICE = """INSERT INTO outbox (key, consultation, seq, status, attempts, not_before, last_error, notice)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?)"""
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _micro(value: datetime) -> int:
-    delta = value - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 RawRows = tuple[tuple[Any, ...], list[tuple[Any, ...]], list[tuple[Any, ...]]]
 
 
 def raw_rows(step: cf.Step) -> RawRows:
-    """The rows the SQLiteStore writes for ``step``: the record, its entries, its notices."""
-    r = step.record
-    record = (
-        r.id,
-        r.community,
-        r.state.value,
-        r.topic,
-        r.carrier.value,
-        None if r.next_due is None else _micro(r.next_due),
-        _micro(r.proposed_at),
-        r.version,
-        r.head,
-        r.model_dump_json(),
-    )
-    entries = [(r.id, e.seq, e.hash, e.prev, e.model_dump_json(by_alias=True)) for e in step.entries]
-    notices = [
-        (
-            n.key,
-            n.consultation,
-            n.seq,
-            n.status,
-            n.attempts,
-            None if n.not_before is None else _micro(n.not_before),
-            n.last_error,
-            n.model_dump_json(),
-        )
-        for n in step.notices
-    ]
+    """The rows the SQLiteStore writes for ``step`` (the record, its entries, its notices), made
+    by the store's own row builder with plain, whole-record serialisation."""
+    _, (record,), entries, notices = sqlite_rows(((step, 0),))
     return record, entries, notices
 
 

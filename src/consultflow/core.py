@@ -79,8 +79,6 @@ def authorise(option_roles: frozenset[Role], record: Consultation | None, actor:
 def _refuse(failure: Failure, rule: str, trigger: str, record: Consultation | None) -> Refused:
     trigger = str(trigger)
     data: dict[str, object] = {"action": trigger, **failure.data}
-    if failure.code == "role_not_allowed":
-        data["allowed"] = failure.data["allowed"]
     return Refused(
         failure.code,
         rule=rule,

@@ -61,10 +61,12 @@ def aware(value: datetime, name: str) -> datetime:
 
 
 def settlement(
-    outcome: Settlement, now: datetime, retry_at: datetime | None, error: str
+    outcome: Settlement, now: datetime, retry_at: datetime | None, error: str, attempt: int | None = None
 ) -> tuple[NoticeStatus, datetime | None, str]:
     """What ``settle`` writes: (status, not_before, last_error). Checks the arguments."""
     aware(now, "settle(now=...)")
+    if attempt is not None:
+        count(attempt, "settle(attempt)")
     if retry_at is not None:
         aware(retry_at, "settle(retry_at=...)")
     if outcome not in _OUTCOMES:

@@ -138,9 +138,7 @@ class MemoryStore:
         error: str = "",
         attempt: int | None = None,
     ) -> None:
-        status, not_before, last_error = settlement(outcome, now, retry_at, error)
-        if attempt is not None:
-            count(attempt, "settle(attempt)")
+        status, not_before, last_error = settlement(outcome, now, retry_at, error, attempt)
         with self._lock:
             if self._closed:
                 raise closed(self)

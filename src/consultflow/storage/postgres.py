@@ -480,9 +480,7 @@ class PostgresStore:
         error: str = "",
         attempt: int | None = None,
     ) -> None:
-        status, not_before, last_error = settlement(outcome, now, retry_at, error)
-        if attempt is not None:
-            count(attempt, "settle(attempt)")
+        status, not_before, last_error = settlement(outcome, now, retry_at, error, attempt)
         values = (status, not_before, last_error, key, attempt, attempt)
 
         def run(conn: _Connection) -> None:

@@ -558,9 +558,7 @@ class SQLiteStore:
         error: str = "",
         attempt: int | None = None,
     ) -> None:
-        status, not_before, last_error = settlement(outcome, now, retry_at, error)
-        if attempt is not None:
-            count(attempt, "settle(attempt)")
+        status, not_before, last_error = settlement(outcome, now, retry_at, error, attempt)
         with self._transaction() as conn:
             cursor = conn.execute(
                 "UPDATE outbox SET status = ?, not_before = ?, last_error = ? "

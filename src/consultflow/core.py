@@ -11,8 +11,6 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-import attrs
-
 from .commands import Command, Propose
 from .context import Context
 from .deadlines import next_due
@@ -24,24 +22,10 @@ from .procedure import NEW, Option, Procedure
 from .records import SCHEMA_VERSION, Consultation, evolve, make
 from .refusals import Failure, Refused
 from .roles import Actor, Role, valid_id
+from .step import Step
 from .vocabulary import Event, State
 
 __all__ = ["Step", "authorise", "check", "decide"]
-
-
-@attrs.frozen(slots=True)
-class Step:
-    """What one command did: the new record, its log entries and the notices to send.
-    ``record.version`` equals the seq of the last entry."""
-
-    record: Consultation
-    entries: tuple[LogEntry, ...]
-    notices: tuple[Notice, ...]
-
-    @property
-    def expected_version(self) -> int:
-        """The version the store must hold before this step (optimistic concurrency)."""
-        return self.record.version - len(self.entries)
 
 
 # the fields next_due reads besides the state: a step that touches none of them keeps it

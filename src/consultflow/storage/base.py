@@ -20,11 +20,11 @@ from typing import Literal, Protocol, runtime_checkable
 
 import attrs
 
-from ..core import Step
 from ..errors import IntegrityError, InvalidInput
 from ..log import LogEntry
 from ..notices import Notice
 from ..records import Consultation
+from ..step import Step
 from ..vocabulary import Carrier, State
 
 __all__ = ["Query", "Settlement", "Store", "check_step"]

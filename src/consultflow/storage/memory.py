@@ -7,11 +7,11 @@ import threading
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
-from ..core import Step
 from ..errors import Conflict, IntegrityError, NotFound
 from ..log import LogEntry
 from ..notices import Notice
 from ..records import Consultation
+from ..step import Step
 from ._checks import FINAL, aware, closed, count, leased_again, position, settled_already, settlement
 from .base import Query, Settlement, check_step
 

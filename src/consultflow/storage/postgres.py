@@ -38,11 +38,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import ValidationError
 
-from ..core import Step
 from ..errors import Conflict, ConsultflowError, IntegrityError, InvalidInput, NotFound, StoreUnavailable
 from ..log import LogEntry, canonical_json
 from ..notices import Notice
 from ..records import Consultation
+from ..step import Step
 from ._checks import FINAL, aware, count, leased_again, position, settled_already, settlement
 from ._encode import RecordEncoder
 from .base import Query, Settlement, check_step

@@ -36,11 +36,11 @@ from typing import Literal
 import attrs
 from pydantic import ValidationError
 
-from ..core import Step
 from ..errors import Conflict, ConsultflowError, IntegrityError, InvalidInput, NotFound, StoreUnavailable
 from ..log import LogEntry, verify
 from ..notices import Notice
 from ..records import Consultation
+from ..step import Step
 from ._checks import FINAL, aware, closed, count, leased_again, position, settled_already, settlement
 from ._encode import RecordEncoder
 from .base import Query, Settlement, check_step

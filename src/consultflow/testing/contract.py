@@ -34,12 +34,12 @@ from typing import Any, ClassVar
 
 import pytest
 
-from ..core import Step
 from ..demo import demo_engine, run_story
 from ..errors import Conflict, ConsultflowError, IntegrityError, InvalidInput, NotFound, StoreUnavailable
 from ..log import LogEntry, verify
 from ..notices import Notice
 from ..records import Consultation
+from ..step import Step
 from ..storage.base import Query, Store
 from ..storage.memory import MemoryStore
 from ..vocabulary import Carrier, State

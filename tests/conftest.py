@@ -1,7 +1,7 @@
 """Shared fixtures and helpers: an engine on a simulated clock, a cast with every role, and a
 driver that takes a fresh consultation to any state of the six-step procedure.
 
-Use the ``world`` fixture (default six-step procedure) or ``make_world(procedure=..., **rules)``.
+Use the ``world`` fixture (default six-step procedure) or ``make_world(procedure=..., **parameters)``.
 ``world.to("decided")`` returns the record of a new consultation in that state; see ``STATES``.
 
 The defaults: community ``COMMUNITY`` with topics ``TOPIC`` and ``OTHER_TOPIC``; the proposer is
@@ -276,11 +276,11 @@ def default_catalogue() -> Catalogue:
     return Catalogue().with_community(COMMUNITY, {TOPIC: "夜间停车", OTHER_TOPIC: "微绿化"})
 
 
-def new_world(procedure: Procedure | None = None, *, start: datetime = T0, **rules: Any) -> World:
-    """A fresh world. ``rules`` (if any) make a variant of ``procedure`` (default ``six_step()``)."""
+def new_world(procedure: Procedure | None = None, *, start: datetime = T0, **parameters: Any) -> World:
+    """A fresh world. ``parameters`` (if any) make a variant of ``procedure`` (default ``six_step()``)."""
     proc = procedure if procedure is not None else six_step()
-    if rules:
-        proc = proc.variant(f"{proc.name}-test", "t1", rules=rules)
+    if parameters:
+        proc = proc.variant(f"{proc.name}-test", "t1", parameters=parameters)
     clock = SimulatedClock(start)
     store = MemoryStore()
     catalogue = default_catalogue()
@@ -296,7 +296,7 @@ def world() -> World:
 
 @pytest.fixture
 def make_world() -> Callable[..., World]:
-    """``make_world(procedure=None, start=T0, **rules)`` -> a fresh ``World``."""
+    """``make_world(procedure=None, start=T0, **parameters)`` -> a fresh ``World``."""
     return new_world
 
 

@@ -61,11 +61,11 @@ INVITED: tuple[str, ...] = ("li", "wu", "zhang", "zhao", "liu", "chen")
 FINAL = frozenset({State.CLOSED, State.REJECTED, State.WITHDRAWN})
 
 
-def make_procedure(rules: Mapping[str, Any] | None = None) -> cf.Procedure:
-    """The six-step procedure, or a variant of it with some rules changed."""
-    if not rules:
+def make_procedure(parameters: Mapping[str, Any] | None = None) -> cf.Procedure:
+    """The six-step procedure, or a variant of it with some parameters changed."""
+    if not parameters:
         return cf.six_step()
-    return cf.six_step().variant("six-step-test", "1", rules=dict(rules))
+    return cf.six_step().variant("six-step-test", "1", parameters=dict(parameters))
 
 
 def counter_ids(prefix: str = "c1-2026") -> Any:
@@ -74,7 +74,7 @@ def counter_ids(prefix: str = "c1-2026") -> Any:
 
 
 def make_engine(
-    rules: Mapping[str, Any] | None = None,
+    parameters: Mapping[str, Any] | None = None,
     *,
     store: MemoryStore | None = None,
     clock: SimulatedClock | None = None,
@@ -82,7 +82,7 @@ def make_engine(
     """An engine on a ``MemoryStore`` with a ``SimulatedClock`` at ``T0`` and deterministic ids."""
     clock = clock if clock is not None else SimulatedClock(T0)
     engine = Engine(
-        make_procedure(rules),
+        make_procedure(parameters),
         store if store is not None else MemoryStore(),
         clock=clock,
         catalogue=CATALOGUE,
@@ -110,7 +110,7 @@ class Story:
 
     def __init__(
         self,
-        rules: Mapping[str, Any] | None = None,
+        parameters: Mapping[str, Any] | None = None,
         *,
         engine: Engine | None = None,
         clock: SimulatedClock | None = None,
@@ -118,7 +118,7 @@ class Story:
         major: bool = False,
     ) -> None:
         if engine is None:
-            engine, clock = make_engine(rules)
+            engine, clock = make_engine(parameters)
         assert clock is not None
         self.engine = engine
         self.clock = clock
@@ -308,7 +308,7 @@ def check_log_order(entries: Sequence[LogEntry], procedure: cf.Procedure | None 
     reviews, publications and inspections.
     """
     procedure = procedure if procedure is not None else cf.six_step()
-    rules = procedure.rules
+    params = procedure.parameters
     edges = procedure_edges(procedure)
     assert entries, "a consultation always has at least its proposal in the log"
     first = entries[0]
@@ -344,7 +344,7 @@ def check_log_order(entries: Sequence[LogEntry], procedure: cf.Procedure | None 
             assert e.data["cycle"] == cycle
             round_open = True
             rounds_in_cycle += 1
-            assert rounds_in_cycle <= rules.round_limit, f"{where}: more rounds than the limit"
+            assert rounds_in_cycle <= params.round_limit, f"{where}: more rounds than the limit"
         elif ev is Event.OPINION_RECORDED:
             assert round_open, f"{where}: an opinion with no open round"
         elif ev is Event.ROUND_CLOSED:
@@ -398,13 +398,13 @@ def check_log_order(entries: Sequence[LogEntry], procedure: cf.Procedure | None 
             assert e.target is State.CONSULTING
             cycle += 1
             assert e.data["cycle"] == cycle
-            assert cycle <= rules.cycle_limit
+            assert cycle <= params.cycle_limit
         elif ev is Event.RESUMED:
             assert e.source is State.ESCALATED
             assert e.target is State.CONSULTING
             cycle += 1
             assert e.data["cycle"] == cycle
-            assert cycle <= rules.cycle_limit
+            assert cycle <= params.cycle_limit
         elif ev is Event.CLOSED:
             if e.source is State.SUPERVISING:
                 assert signed_off, f"{where}: closed without an inspection that passed"

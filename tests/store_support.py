@@ -38,7 +38,7 @@ from consultflow import (
     Stance,
     Step,
     Store,
-    decide,
+    apply,
     six_step,
 )
 
@@ -160,7 +160,7 @@ def notices_of(store: Any, cid: str) -> tuple[Notice, ...]:
 @functools.cache
 def procedure() -> Procedure:
     """Six steps without a notice period and with many rounds, so streams need no waiting."""
-    return six_step().variant("reliability", "1", rules={"notice_period": timedelta(0)})
+    return six_step().variant("reliability", "1", parameters={"notice_period": timedelta(0)})
 
 
 @functools.cache
@@ -169,7 +169,7 @@ def catalogue() -> Catalogue:
 
 
 def make(record: Any, command: Any, by: Actor, at: datetime) -> Step:
-    result = decide(procedure(), record, command, Context(now=at, actor=by, catalogue=catalogue()))
+    result = apply(procedure(), record, command, Context(now=at, actor=by, catalogue=catalogue()))
     if isinstance(result, Refused):
         raise AssertionError(f"the procedure refused a step the test needs: {result.explain('en')}")
     return result

@@ -8,7 +8,9 @@ from datetime import datetime, timedelta
 import pytest
 
 import consultflow as cf
-from consultflow import CLOCK_ACTOR, Event, MarkOverdue, Role, State
+from consultflow import Event, Role, State
+from consultflow.engine import CLOCK_ACTOR
+from consultflow.steps import MarkOverdue
 from helpers_story import SYSTEM, WANG, Story, check_log_order, make_procedure
 
 SECOND = timedelta(seconds=1)
@@ -21,7 +23,7 @@ def _missed(story: Story) -> list[cf.LogEntry]:
 def test_an_unanswered_proposal_is_flagged_once() -> None:
     story = Story()
     rec = story.propose()
-    respond_by = rec.proposed_at + make_procedure().rules.proposal_deadline
+    respond_by = rec.proposed_at + make_procedure().parameters.proposal_deadline
     assert rec.respond_by == rec.next_due == respond_by
 
     assert story.engine.tick(respond_by - SECOND) == ()
@@ -54,7 +56,7 @@ def test_an_undecided_consultation_escalates_at_its_decision_deadline() -> None:
     story.propose()
     rec = story.notify()
     assert rec.schedule is not None
-    due = rec.schedule.notified_at + make_procedure().rules.decision_deadline
+    due = rec.schedule.notified_at + make_procedure().parameters.decision_deadline
     assert rec.decision_due == rec.next_due == due
     story.hold_round(consensus=False)  # consulting, but nobody decides
 
@@ -95,8 +97,8 @@ def test_an_undecided_consultation_is_only_flagged_when_escalation_is_off() -> N
     assert story.state is State.DECIDED
 
 
-def _to_feedback(rules: dict[str, object] | None = None) -> tuple[Story, datetime, datetime]:
-    story = Story(rules)
+def _to_feedback(parameters: dict[str, object] | None = None) -> tuple[Story, datetime, datetime]:
+    story = Story(parameters)
     story.to_feedback()
     decision = story.record.current_decision
     assert decision is not None
@@ -167,7 +169,7 @@ def test_a_new_cycle_gets_a_new_decision_deadline() -> None:
     story.inspect(passed=False)
     rec = story.reconsult()
     assert rec.cycle == 2
-    due = story.clock.now() + make_procedure().rules.decision_deadline
+    due = story.clock.now() + make_procedure().parameters.decision_deadline
     assert rec.decision_due == rec.next_due == due
     assert story.engine.tick(due - SECOND) == ()
     (step,) = story.engine.tick(due)

@@ -22,12 +22,12 @@ def test_the_variant_example_in_the_procedure_page_runs() -> None:
     exec(compile(code, "docs/procedure.md", "exec"), namespace)
     mine = namespace["mine"]
     assert isinstance(mine, cf.Procedure)
-    assert (mine.rules.consultation_day, mine.rules.round_limit) == (11, 4)
+    assert (mine.parameters.consultation_day, mine.parameters.round_limit) == (11, 4)
 
 
 def test_the_toml_example_in_the_procedure_page_builds(tmp_path: Path) -> None:
     (text,) = _blocks("procedure.md", "toml")
-    assert cf.Procedure.from_dict(tomllib.loads(text)).rules.notice_period.days == 5
+    assert cf.Procedure.from_dict(tomllib.loads(text)).parameters.notice_period.days == 5
     path = tmp_path / "xiaotaoyuan.toml"
     path.write_text(text, encoding="utf-8")
     assert cf.Procedure.from_file(path).key == ("xiaotaoyuan", "2")

@@ -148,7 +148,7 @@ def test_measure_numbers_in_the_demo_timeline_start_at_one() -> None:
 
 def test_two_different_procedures_under_one_name_and_version_are_refused() -> None:
     base = cf.six_step()
-    changed = base.variant(base.name, base.version, rules={"round_limit": 5})
+    changed = base.variant(base.name, base.version, parameters={"round_limit": 5})
     with pytest.raises(cf.InvalidInput, match="new version"):
         cf.Engine(base, procedures=[changed])
     assert cf.Engine(base, procedures=[cf.six_step()]).procedure is base  # the same definition twice is fine

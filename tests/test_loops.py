@@ -34,7 +34,7 @@ def test_no_consensus_then_another_round_then_consensus() -> None:
     assert not tally.consensus
 
     refused = _refusal(story, story.decide_command(), WANG)
-    assert (refused.code, refused.rule) == ("no_consensus", "consensus_reached")
+    assert (refused.code, refused.guard) == ("no_consensus", "consensus_reached")
     assert refused.data["support"] == 1
     assert refused.data["oppose"] == 2
 
@@ -106,7 +106,7 @@ def test_an_unlawful_review_sends_the_matter_back_and_needs_a_new_round() -> Non
     assert (last.event, last.source, last.target) == (Event.LEGALITY_REVIEWED, State.DECIDED, State.CONSULTING)
 
     refused = _refusal(story, story.decide_command(), WANG)
-    assert (refused.code, refused.rule) == ("needs_new_round", "round_held")
+    assert (refused.code, refused.guard) == ("needs_new_round", "round_held")
 
     story.hold_round()
     rec = story.decide()
@@ -157,7 +157,7 @@ def test_supervision_finds_a_problem_and_a_new_cycle_starts() -> None:
     rec = story.reconsult()
     assert rec.state is State.CONSULTING
     assert rec.cycle == 2
-    assert rec.decision_due == story.clock.now() + make_procedure().rules.decision_deadline
+    assert rec.decision_due == story.clock.now() + make_procedure().parameters.decision_deadline
     assert rec.decision_due != old_due
     assert rec.rounds_in_cycle == 0
     last = story.history()[-1]
@@ -190,10 +190,10 @@ def test_the_cycle_limit_refuses_another_reconsultation() -> None:
     assert rec.state is State.SUPERVISING
     story.inspect(passed=False)
     refused = _refusal(story, cf.RequestReconsultation(consultation=story.cid, problems="又有问题"), ZHOU)
-    assert (refused.code, refused.rule) == ("cycle_limit", "cycles_left")
+    assert (refused.code, refused.guard) == ("cycle_limit", "cycles_left")
     assert refused.data["used"] == 3
     assert refused.data["limit"] == 3
-    # what is left: escalate to the sub-district, which rules and closes
+    # what is left: escalate to the sub-district, which rules on it and closes
     story.escalate()
     assert story.close(by=JIE).state is State.CLOSED
     check_log_order(story.history())
@@ -209,8 +209,8 @@ def test_a_cycle_limit_of_one_allows_no_reconsultation() -> None:
 # ---- escalated: resume or close -------------------------------------------------------------------------
 
 
-def _escalated(rules: dict[str, object] | None = None) -> Story:
-    story = Story(rules)
+def _escalated(parameters: dict[str, object] | None = None) -> Story:
+    story = Story(parameters)
     story.propose()
     story.notify()
     for _ in range(3):
@@ -278,4 +278,5 @@ def test_resume_does_not_cut_the_notice_period_short() -> None:
     story.resume()
     assert story.clock.now() < rec.schedule.notice_ends
     refused = _refusal(story, cf.OpenRound(consultation=story.cid), WANG)
-    assert refused.code == "notice_period"
+    assert refused.code == "before_meeting"
+    assert refused.data["meeting_at"] == rec.schedule.meeting_at

@@ -14,7 +14,6 @@ from consultflow import (
     CloseRound,
     Decide,
     Form,
-    MarkOverdue,
     OpenRound,
     Propose,
     Refused,
@@ -31,6 +30,7 @@ from consultflow.core import authorise, check
 from consultflow.procedure import NEW
 from consultflow.refusals import Failure
 from consultflow.roles import STAKEHOLDERS, THINK_TANK
+from consultflow.steps import MarkOverdue
 
 R = Role
 _CONVENORS = {R.COMMITTEE, R.ROTATING_CHAIR}
@@ -130,10 +130,10 @@ def test_check_agrees_with_the_matrix(role: Role) -> None:
         roles = frozenset().union(*(o.roles for o in p.options("consulting", trigger) or ()))
         granted, refusal = check(p, record, trigger, ctx)
         if role in roles:
-            assert refusal is None or refusal.rule != "role", (trigger, role, refusal)
+            assert refusal is None or refusal.guard != "role", (trigger, role, refusal)
         else:
             assert refusal is not None, (trigger, role)
-            assert refusal.rule == "role"
+            assert refusal.guard == "role"
             assert refusal.code == "role_not_allowed"
             assert granted is None
 
@@ -160,7 +160,7 @@ def test_the_first_listed_role_is_the_one_logged() -> None:
 
 def _role_refused(w: World, command: object, role: Role) -> Refused | None:
     refusal = w.engine.explain(command, by=only(role))  # type: ignore[arg-type]
-    return refusal if refusal is not None and refusal.rule == "role" else None
+    return refusal if refusal is not None and refusal.guard == "role" else None
 
 
 @pytest.mark.parametrize(
@@ -249,7 +249,7 @@ def test_only_the_chair_named_at_notice_may_convene() -> None:
         w.open_round(rec.id, by="other_chair")
     refusal = info.value
     assert refusal.code == "not_the_chair"
-    assert refusal.rule == "role"
+    assert refusal.guard == "role"
     assert refusal.data["chair"] == "chen"
     assert "chen" in refusal.explain("en")
     assert "chen" in refusal.explain("zh")
@@ -321,7 +321,7 @@ def test_role_refusal_text_names_the_allowed_roles() -> None:
         w.decide(rec.id, by="li")
     refusal = info.value
     assert refusal.code == "role_not_allowed"
-    assert refusal.rule == "role"
+    assert refusal.guard == "role"
     assert refusal.trigger == "decide"
     assert refusal.state == "consulting"
     assert refusal.consultation == rec.id

@@ -20,27 +20,27 @@ from consultflow import (
     ProcedureDefinitionError,
     Role,
     State,
-    TransitionRule,
+    Transition,
     Trigger,
     six_step,
 )
-from consultflow.guards import GUARDS, ROUTES
-from consultflow.procedure import NEW, six_step_transitions
+from consultflow.procedure import NEW, default_transitions
+from consultflow.steps import GUARDS, ROUTES
 
-RuleEdit = Callable[[TransitionRule], TransitionRule | None]
+RuleEdit = Callable[[Transition], Transition | None]
 
 
-def edited(edit: RuleEdit) -> list[TransitionRule]:
+def edited(edit: RuleEdit) -> list[Transition]:
     """The six-step transitions with ``edit`` applied to each (``None`` drops it)."""
     out = []
-    for t in six_step_transitions():
+    for t in default_transitions():
         new = edit(t)
         if new is not None:
             out.append(new)
     return out
 
 
-def refused(transitions: Iterable[TransitionRule], name: str = "bent") -> ProcedureDefinitionError:
+def refused(transitions: Iterable[Transition], name: str = "bent") -> ProcedureDefinitionError:
     with pytest.raises(ProcedureDefinitionError) as info:
         Procedure(name, "1", transitions=transitions)
     err = info.value
@@ -94,7 +94,7 @@ def test_dead_end_is_refused() -> None:
 
 
 def test_unbounded_round_loop_is_refused() -> None:
-    def drop_limit(t: TransitionRule) -> TransitionRule:
+    def drop_limit(t: Transition) -> Transition:
         if t.trigger is Trigger.OPEN_ROUND and t.source == State.CONSULTING:
             return t.model_copy(update={"guards": tuple(g for g in t.guards if g != "rounds_left")})
         return t
@@ -106,7 +106,7 @@ def test_unbounded_round_loop_is_refused() -> None:
 
 
 def test_unbounded_reconsultation_loop_is_refused() -> None:
-    def drop_cycles(t: TransitionRule) -> TransitionRule:
+    def drop_cycles(t: Transition) -> Transition:
         return t.model_copy(update={"guards": tuple(g for g in t.guards if g != "cycles_left")})
 
     err = refused(edited(drop_cycles))
@@ -114,7 +114,7 @@ def test_unbounded_reconsultation_loop_is_refused() -> None:
 
 
 def test_decision_straight_to_feedback_is_refused() -> None:
-    def skip_review(t: TransitionRule) -> TransitionRule:
+    def skip_review(t: Transition) -> Transition:
         return t.model_copy(update={"target": State.FEEDBACK.value}) if t.trigger is Trigger.DECIDE else t
 
     err = refused(edited(skip_review))
@@ -124,7 +124,7 @@ def test_decision_straight_to_feedback_is_refused() -> None:
 
 def test_effect_entered_by_an_unlawful_route_is_refused() -> None:
     # an unlawful verdict that leads into feedback would let an unlawful decision take effect
-    def bent(t: TransitionRule) -> TransitionRule:
+    def bent(t: Transition) -> Transition:
         if t.trigger is Trigger.REVIEW and "has_rounds_left" in t.routes:
             return t.model_copy(update={"target": State.FEEDBACK.value})
         return t
@@ -139,7 +139,7 @@ def test_dropping_the_review_is_refused() -> None:
 
 
 def test_unreviewed_effect_problem_names_the_state_plainly() -> None:
-    def skip_review(t: TransitionRule) -> TransitionRule:
+    def skip_review(t: Transition) -> Transition:
         return t.model_copy(update={"target": State.FEEDBACK.value}) if t.trigger is Trigger.DECIDE else t
 
     err = refused(edited(skip_review))
@@ -173,7 +173,7 @@ def test_unknown_guard_lists_the_known_ones() -> None:
 
 
 def test_every_problem_is_listed_at_once() -> None:
-    def two_faults(t: TransitionRule) -> TransitionRule:
+    def two_faults(t: Transition) -> Transition:
         if t.trigger is Trigger.INSPECT:
             return t.model_copy(update={"roles": frozenset()})
         if t.trigger is Trigger.PUBLISH:
@@ -196,17 +196,17 @@ def test_propose_only_from_new_and_nothing_back_to_new() -> None:
 
 
 def test_fallback_option_must_come_last() -> None:
-    rules = list(six_step_transitions())
-    i, j = (k for k, t in enumerate(rules) if t.trigger is Trigger.CLOSE_ROUND)
-    rules[i], rules[j] = rules[j], rules[i]  # the route-less fallback now comes first
-    err = refused(rules)
+    rows = list(default_transitions())
+    i, j = (k for k, t in enumerate(rows) if t.trigger is Trigger.CLOSE_ROUND)
+    rows[i], rows[j] = rows[j], rows[i]  # the route-less fallback now comes first
+    err = refused(rows)
     assert only_problem(err, "close_round from consulting", "must come last")
 
 
 def test_two_fallbacks_for_one_trigger_are_refused() -> None:
-    rules = list(six_step_transitions())
-    inspect = next(t for t in rules if t.trigger is Trigger.INSPECT)
-    err = refused([*rules, inspect])
+    rows = list(default_transitions())
+    inspect = next(t for t in rows if t.trigger is Trigger.INSPECT)
+    err = refused([*rows, inspect])
     assert only_problem(err, "inspect from supervising", "only once")
 
 
@@ -222,13 +222,13 @@ def test_empty_name_or_version_is_refused() -> None:
 
 def test_variant_changes_rules_and_keeps_the_steps() -> None:
     base = six_step()
-    v = base.variant("taoyuan", "2", rules={"round_limit": 2, "consultation_day": 11})
+    v = base.variant("taoyuan", "2", parameters={"round_limit": 2, "consultation_day": 11})
     assert v.key == ("taoyuan", "2")
-    assert v.rules.round_limit == 2
-    assert v.rules.consultation_day == 11
-    assert v.rules.notice_period == base.rules.notice_period  # untouched rules kept
+    assert v.parameters.round_limit == 2
+    assert v.parameters.consultation_day == 11
+    assert v.parameters.notice_period == base.parameters.notice_period  # untouched parameters kept
     assert v.transitions == base.transitions
-    assert base.rules.round_limit == 3  # the base is not changed
+    assert base.parameters.round_limit == 3  # the base is not changed
 
 
 def test_variant_roles_are_enforced_by_the_engine() -> None:
@@ -255,9 +255,9 @@ def test_variant_refuses_unknown_trigger_and_role() -> None:
 
 def test_variant_with_bad_rules_is_refused() -> None:
     with pytest.raises(ValueError, match="round_limit"):
-        six_step().variant("v", "1", rules={"round_limit": 0})
+        six_step().variant("v", "1", parameters={"round_limit": 0})
     with pytest.raises(ValueError, match="decision_deadline"):
-        six_step().variant("v", "1", rules={"decision_deadline": timedelta(days=1)})
+        six_step().variant("v", "1", parameters={"decision_deadline": timedelta(days=1)})
 
 
 def test_variant_that_removes_every_role_of_a_trigger_is_refused() -> None:
@@ -276,7 +276,7 @@ def test_variant_from_json_file(tmp_path: Path) -> None:
                 "name": "taoyuan",
                 "version": "3",
                 "description": "桃园社区",
-                "rules": {"notice_period": "P5D", "consensus": {"kind": "unanimity"}, "round_limit": 2},
+                "parameters": {"notice_period": "P5D", "consensus": {"kind": "unanimity"}, "round_limit": 2},
                 "roles": {"decide": ["committee", "working_committee"]},
             },
             ensure_ascii=False,
@@ -285,9 +285,9 @@ def test_variant_from_json_file(tmp_path: Path) -> None:
     )
     p = Procedure.from_file(path)
     assert p.key == ("taoyuan", "3")
-    assert p.rules.notice_period == timedelta(days=5)
-    assert p.rules.consensus.kind == "unanimity"
-    assert p.rules.round_limit == 2
+    assert p.parameters.notice_period == timedelta(days=5)
+    assert p.parameters.consensus.kind == "unanimity"
+    assert p.parameters.round_limit == 2
     for opt in p.options("consulting", "decide") or ():
         assert opt.roles == {Role.COMMITTEE, Role.WORKING_COMMITTEE}
     assert p.transitions[0].roles == six_step().transitions[0].roles  # other triggers keep their roles
@@ -300,12 +300,12 @@ def test_variant_from_toml_file(tmp_path: Path) -> None:
 name = "taoyuan-toml"
 version = "1"
 
-[rules]
+[parameters]
 notice_period = "P7D"
 consultation_day = 11
 budget_cap = "50000"
 
-[rules.consensus]
+[parameters.consensus]
 kind = "no_sustained_objection"
 
 [roles]
@@ -315,10 +315,10 @@ inspect = ["inspection_group"]
     )
     p = Procedure.from_file(path)
     assert p.key == ("taoyuan-toml", "1")
-    assert p.rules.notice_period == timedelta(days=7)
-    assert p.rules.consultation_day == 11
-    assert str(p.rules.budget_cap) == "50000"
-    assert p.rules.consensus.kind == "no_sustained_objection"
+    assert p.parameters.notice_period == timedelta(days=7)
+    assert p.parameters.consultation_day == 11
+    assert str(p.parameters.budget_cap) == "50000"
+    assert p.parameters.consensus.kind == "no_sustained_objection"
     assert [o.roles for o in p.options("supervising", "inspect") or ()] == [frozenset({Role.INSPECTION_GROUP})]
 
 
@@ -330,9 +330,9 @@ inspect = ["inspection_group"]
         ("noname.json", '{"version": "1"}', "'name' is missing"),
         ("noversion.toml", 'name = "x"\n', "'version' is missing"),
         ("extra.json", '{"name": "x", "version": "1", "colour": "red"}', "unknown keys ['colour']"),
-        ("badrule.json", '{"name": "x", "version": "1", "rules": {"round_limit": 0}}', "rules.round_limit"),
-        ("badrule2.toml", 'name = "x"\nversion = "1"\n[rules]\nspeed = 3\n', "rules.speed"),
-        ("badzone.json", '{"name": "x", "version": "1", "rules": {"timezone": "Mars/Base"}}', "Mars/Base"),
+        ("badrule.json", '{"name": "x", "version": "1", "parameters": {"round_limit": 0}}', "parameters.round_limit"),
+        ("badrule2.toml", 'name = "x"\nversion = "1"\n[parameters]\nspeed = 3\n', "parameters.speed"),
+        ("badzone.json", '{"name": "x", "version": "1", "parameters": {"timezone": "Mars/Base"}}', "Mars/Base"),
         ("badrole.toml", 'name = "x"\nversion = "1"\n[roles]\ndecide = ["king"]\n', "unknown role"),
         ("rolelist.json", '{"name": "x", "version": "1", "roles": ["decide"]}', "'roles' must map"),
         (
@@ -392,10 +392,10 @@ def test_compiled_table_agrees_with_the_machine() -> None:
             assert options is not None, (source, trigger)
             assert len(options) == len(compiled)
             for opt, mt in zip(options, compiled, strict=True):
-                assert [c.func for c in mt.conditions] == [*opt.rule.routes, *opt.rule.guards]
+                assert [c.func for c in mt.conditions] == [*opt.transition.routes, *opt.transition.guards]
                 assert (mt.dest or None) == (None if opt.target is None else opt.target.value)
-                assert [r.name for r in opt.routes] == list(opt.rule.routes)
-                assert [g.name for g in opt.guards] == list(opt.rule.guards)
+                assert [r.name for r in opt.routes] == list(opt.transition.routes)
+                assert [g.name for g in opt.guards] == list(opt.transition.guards)
             seen += 1
     declared = {(t.source, t.trigger.value) for t in p.transitions}
     assert seen == len(declared)
@@ -410,7 +410,7 @@ def test_table_order_equals_the_declaration_order() -> None:
     p = six_step()
     for source, trigger in {(t.source, t.trigger.value) for t in p.transitions}:
         declared = [t for t in p.transitions if t.source == source and t.trigger.value == trigger]
-        assert [o.rule for o in p.options(source, trigger) or ()] == declared
+        assert [o.transition for o in p.options(source, trigger) or ()] == declared
 
 
 class _Model:
@@ -436,13 +436,13 @@ def _table_choice(options: Any, truth: dict[str, bool]) -> tuple[str | None, lis
     asked: list[str] = []
     for opt in options:
         ok = True
-        for name in [*opt.rule.routes, *opt.rule.guards]:
+        for name in [*opt.transition.routes, *opt.transition.guards]:
             asked.append(name)
             if not truth[name]:
                 ok = False
                 break
         if ok:
-            return opt.rule.target, asked, True
+            return opt.transition.target, asked, True
     return None, asked, False
 
 
@@ -470,7 +470,7 @@ def test_table_order_is_transitions_own_evaluation_order() -> None:
     for source, trigger in sorted({(t.source, t.trigger.value) for t in p.transitions}):
         options = p.options(source, trigger)
         assert options is not None
-        names = sorted({n for o in options for n in (*o.rule.routes, *o.rule.guards)})
+        names = sorted({n for o in options for n in (*o.transition.routes, *o.transition.guards)})
         for values in itertools.product((True, False), repeat=len(names)):
             truth = dict(zip(names, values, strict=True))
             machine.set_state(source, model=model)
@@ -489,19 +489,19 @@ def test_table_order_is_transitions_own_evaluation_order() -> None:
 def test_review_options_in_order_lawful_then_consult_again_then_escalate() -> None:
     opts = six_step().options("decided", "review") or ()
     assert [o.target for o in opts] == [State.FEEDBACK, State.CONSULTING, State.ESCALATED]
-    assert [o.rule.routes for o in opts] == [("lawful",), ("unlawful", "has_rounds_left"), ("unlawful",)]
+    assert [o.transition.routes for o in opts] == [("lawful",), ("unlawful", "has_rounds_left"), ("unlawful",)]
 
 
 # ---- exchange and diagrams ------------------------------------------------------------------------
 
 
 def test_to_dict_from_dict_round_trip() -> None:
-    p = six_step().variant("rt", "9", rules={"round_limit": 5, "consensus": {"kind": "unanimity"}})
+    p = six_step().variant("rt", "9", parameters={"round_limit": 5, "consensus": {"kind": "unanimity"}})
     data = p.to_dict()
     back = Procedure.from_dict(data)
     assert back.to_dict() == data
     assert back.key == ("rt", "9")
-    assert back.rules == p.rules
+    assert back.parameters == p.parameters
     assert back.transitions == p.transitions
     # through JSON text too
     again = Procedure.from_dict(json.loads(p.to_json()))

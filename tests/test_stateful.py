@@ -15,6 +15,8 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 import consultflow as cf
 from consultflow import Carrier, Channel, Consultation, Form, LogEntry, Stance, State, Trigger, Verdict
 from consultflow.deadlines import next_due
+from consultflow.engine import CLOCK_ACTOR
+from consultflow.steps import MarkOverdue
 from helpers_story import (
     CAST,
     COMMUNITY,
@@ -134,7 +136,7 @@ def build(trigger: Trigger, record: Consultation, now: Any, draw: Any, good: boo
     if trigger is Trigger.CLOSE:
         return cf.Close(consultation=cid, summary=draw(TEXT))
     if trigger is Trigger.MARK_OVERDUE:
-        return cf.MarkOverdue(consultation=cid)
+        return MarkOverdue(consultation=cid)
     raise AssertionError(trigger)  # pragma: no cover
 
 
@@ -214,7 +216,7 @@ class ConsultationMachine(RuleBasedStateMachine):
             self.ids.append(rec.id)
             old_version = 0
         else:
-            # allowed() checks a subset of execute's rules: what went through was allowed, in that role
+            # allowed() checks a subset of execute's parameters: what went through was allowed, in that role
             permission = permissions[command.trigger.value]
             assert permission.allowed, (command, permission.refusal)
             assert permission.role == step.entries[0].role
@@ -306,7 +308,7 @@ class ConsultationMachine(RuleBasedStateMachine):
         self.stream.append(("tick", now, [s.record.id for s in steps]))
         for step in steps:
             assert [e.event for e in step.entries][:1] == [cf.Event.DEADLINE_MISSED]
-            assert all(e.actor == cf.CLOCK_ACTOR.id and e.at == now for e in step.entries)
+            assert all(e.actor == CLOCK_ACTOR.id and e.at == now for e in step.entries)
             assert step.record.missed[: len(before[step.record.id].missed)] == before[step.record.id].missed
         touched = {s.record.id for s in steps}
         for r in self.engine.find():
@@ -417,12 +419,12 @@ def test_decide_is_pure_and_deterministic(data: st.DataObject) -> None:
     now = story.clock.now() + timedelta(days=data.draw(st.integers(0, 60), label="days"))
     command = build(trigger, record, now, data.draw, good=data.draw(st.booleans(), label="good"))
     ctx = cf.Context(now=now, actor=actor, catalogue=story.engine.catalogue)
-    first = cf.decide(story.engine.procedure, record, command, ctx)
-    second = cf.decide(story.engine.procedure, record, command, ctx)
+    first = cf.apply(story.engine.procedure, record, command, ctx)
+    second = cf.apply(story.engine.procedure, record, command, ctx)
     assert record.model_dump() == dumped  # nothing mutated
     if isinstance(first, cf.Refused):
         assert isinstance(second, cf.Refused)
-        assert (first.code, first.rule, dict(first.data)) == (second.code, second.rule, dict(second.data))
+        assert (first.code, first.guard, dict(first.data)) == (second.code, second.guard, dict(second.data))
     else:
         assert isinstance(second, cf.Step)
         assert first == second

@@ -14,7 +14,6 @@ import pytest
 
 from conftest import CAST, COMMUNITY, INVITED, STATES, TOPIC, World, new_world, snapshot
 from consultflow import (
-    CLOCK_ACTOR,
     Actor,
     Carrier,
     Channel,
@@ -26,7 +25,6 @@ from consultflow import (
     Escalate,
     Form,
     Inspect,
-    MarkOverdue,
     Measure,
     Notify,
     OpenRound,
@@ -50,7 +48,9 @@ from consultflow import (
     six_step,
 )
 from consultflow.context import Context
-from consultflow.core import decide
+from consultflow.core import apply
+from consultflow.engine import CLOCK_ACTOR
+from consultflow.steps import MarkOverdue
 
 S, OPP, AM, AB = Stance.SUPPORT, Stance.OPPOSE, Stance.AMEND, Stance.ABSTAIN
 
@@ -100,7 +100,7 @@ def refuse(w: World, cid: str, command: Command, by: str | Actor) -> Refused:
     refusal = info.value
     assert snapshot(w, cid) == before, "a refusal must change nothing"
     assert dry is not None
-    assert (dry.code, dry.rule, dict(dry.data)) == (refusal.code, refusal.rule, dict(refusal.data))
+    assert (dry.code, dry.guard, dict(dry.data)) == (refusal.code, refusal.guard, dict(refusal.data))
     assert_renders(refusal)
     return refusal
 
@@ -111,9 +111,9 @@ Case = Callable[[World], tuple[str, Command, str | Actor, list[str]]]
 CASES: dict[tuple[str, str, str | None, tuple[str, ...]], tuple[Case, dict[str, Any]]] = {}
 
 
-def case(source: str, trigger: str, target: str | None, *routes: str, **rules: Any) -> Callable[[Case], Case]:
+def case(source: str, trigger: str, target: str | None, *routes: str, **parameters: Any) -> Callable[[Case], Case]:
     def register(fn: Case) -> Case:
-        CASES[(source, trigger, target, routes)] = (fn, rules)
+        CASES[(source, trigger, target, routes)] = (fn, parameters)
         return fn
 
     return register
@@ -331,8 +331,8 @@ def test_every_declared_transition_has_a_case() -> None:
 @pytest.mark.parametrize("key", sorted(CASES, key=str), ids=lambda k: "-".join(str(p) for p in k if p))
 def test_transition(key: tuple[str, str, str | None, tuple[str, ...]]) -> None:
     source, trigger, target, _routes = key
-    fn, rules = CASES[key]
-    w = new_world(**rules)
+    fn, parameters = CASES[key]
+    w = new_world(**parameters)
     cid, command, by, events = fn(w)
     actor = CAST[by] if isinstance(by, str) else by
     if source == "new":
@@ -387,7 +387,7 @@ def test_illegal_triggers_are_refused_and_change_nothing(state: str) -> None:
     for trigger in illegal:
         refusal = refuse(w, cid, make_command(trigger, cid, w), everyone)
         assert refusal.code == "invalid_in_state", trigger
-        assert refusal.rule == "state"
+        assert refusal.guard == "state"
         assert refusal.trigger == trigger
         assert refusal.state == rec.state.value
         assert refusal.data["state"] == rec.state.value
@@ -415,13 +415,13 @@ def test_unknown_topic_and_community() -> None:
     with pytest.raises(Refused) as info:
         w.propose(topic="public-affairs/no-such-thing")
     r = info.value
-    assert (r.code, r.rule) == ("unknown_topic", "topic_in_catalogue")
+    assert (r.code, r.guard) == ("unknown_topic", "topic_in_catalogue")
     assert dict(r.data) == {"action": "propose", "topic": "public-affairs/no-such-thing", "community": COMMUNITY}
     assert_renders(r)
     with pytest.raises(Refused) as info:
         w.propose(community="elsewhere")
     r = info.value
-    assert (r.code, r.rule) == ("unknown_community", "topic_in_catalogue")
+    assert (r.code, r.guard) == ("unknown_community", "topic_in_catalogue")
     assert r.data["community"] == "elsewhere"
     assert_renders(r)
     assert w.engine.find() == ()
@@ -432,7 +432,7 @@ def test_over_budget_cap() -> None:
     with pytest.raises(Refused) as info:
         w.propose(budget=Decimal("300000.01"))
     r = info.value
-    assert (r.code, r.rule) == ("over_budget_cap", "budget_within_cap")
+    assert (r.code, r.guard) == ("over_budget_cap", "budget_within_cap")
     assert r.data["budget"] == Decimal("300000.01")
     assert r.data["cap"] == Decimal(300000)
     assert_renders(r)
@@ -444,7 +444,7 @@ def test_notice_too_short() -> None:
     cid = w.to("proposed").id
     now = w.clock.now()
     r = refuse(w, cid, Notify(consultation=cid, meeting_at=now + timedelta(days=2, hours=23)), "wang")
-    assert (r.code, r.rule) == ("notice_too_short", "notice_long_enough")
+    assert (r.code, r.guard) == ("notice_too_short", "notice_long_enough")
     assert r.data["days"] == 3
     assert r.data["earliest"] == now + timedelta(days=3)
     assert "3" in r.explain("en")
@@ -456,7 +456,7 @@ def test_chair_required_on_consultation_day() -> None:
     cid = w.to("proposed", form=Form.CONSULTATION_DAY).id
     meeting = w.clock.now() + timedelta(days=5)
     r = refuse(w, cid, Notify(consultation=cid, meeting_at=meeting, chair=None), "wang")
-    assert (r.code, r.rule) == ("chair_required", "consultation_day_rules")
+    assert (r.code, r.guard) == ("chair_required", "consultation_day_rules")
     assert dict(r.data) == {"action": "notify"}
 
 
@@ -466,7 +466,7 @@ def test_not_consultation_day() -> None:
     cid = w.to("proposed", form=Form.CONSULTATION_DAY).id
     wrong = datetime(2026, 3, 10, 23, 30, tzinfo=zone)
     r = refuse(w, cid, Notify(consultation=cid, meeting_at=wrong, chair="chen"), "wang")
-    assert (r.code, r.rule) == ("not_consultation_day", "consultation_day_rules")
+    assert (r.code, r.guard) == ("not_consultation_day", "consultation_day_rules")
     assert r.data["day"] == 11
     assert r.data["meeting"] == wrong
     assert "11" in r.explain("zh")
@@ -481,22 +481,28 @@ def test_other_forms_ignore_the_consultation_day() -> None:
     assert w.notify(cid, chair=None).state is State.NOTIFIED
 
 
-def test_notice_period() -> None:
+def test_a_round_refused_in_the_notice_period_names_the_first_moment_it_can_open() -> None:
     w = new_world()
     rec = w.to("notified")
     assert rec.schedule is not None
+    assert rec.schedule.notice_ends < rec.schedule.meeting_at  # the meeting is after the notice period
     w.clock.advance(days=2)
     r = refuse(w, rec.id, make_command("open_round", rec.id, w), "wang")
-    assert (r.code, r.rule) == ("notice_period", "notice_served")
-    assert r.data["ends_at"] == rec.schedule.notice_ends
+    assert (r.code, r.guard) == ("before_meeting", "notice_served")
+    assert r.data["meeting_at"] == rec.schedule.meeting_at
     assert "2026" in r.explain("en")
+    # the moment the refusal names is the first moment the round opens, and not one before it
+    w.clock.set(rec.schedule.notice_ends)
+    assert refuse(w, rec.id, make_command("open_round", rec.id, w), "wang").code == "before_meeting"
+    w.clock.set(rec.schedule.meeting_at)
+    assert w.open_round(rec.id).state is State.CONSULTING
 
 
 def test_round_still_open() -> None:
     w = new_world()
     rec = w.to("consulting")
     r = refuse(w, rec.id, make_command("open_round", rec.id, w), "wang")
-    assert (r.code, r.rule) == ("round_still_open", "previous_round_closed")
+    assert (r.code, r.guard) == ("round_still_open", "previous_round_closed")
     assert r.data["round"] == 1
 
 
@@ -507,7 +513,7 @@ def test_round_limit() -> None:
     w.hold_round(cid)
     assert w.engine.get(cid).rounds_in_cycle == 3
     r = refuse(w, cid, make_command("open_round", cid, w), "wang")
-    assert (r.code, r.rule) == ("round_limit", "rounds_left")
+    assert (r.code, r.guard) == ("round_limit", "rounds_left")
     assert (r.data["used"], r.data["limit"]) == (3, 3)
 
 
@@ -515,9 +521,9 @@ def test_no_open_round() -> None:
     w = new_world()
     cid = w.to("consulting_closed").id
     r = refuse(w, cid, make_command("record_opinion", cid, w), "li")
-    assert (r.code, r.rule) == ("no_open_round", "round_is_open")
+    assert (r.code, r.guard) == ("no_open_round", "round_is_open")
     r = refuse(w, cid, make_command("close_round", cid, w), "wang")
-    assert (r.code, r.rule) == ("no_open_round", "round_is_open")
+    assert (r.code, r.guard) == ("no_open_round", "round_is_open")
 
 
 def test_no_open_round_in_a_new_cycle() -> None:
@@ -534,7 +540,7 @@ def test_already_recorded() -> None:
     cid = w.to("consulting").id
     w.opine(cid, "li", S)
     r = refuse(w, cid, RecordOpinion(consultation=cid, stance=OPP), "li")
-    assert (r.code, r.rule) == ("already_recorded", "first_opinion_in_round")
+    assert (r.code, r.guard) == ("already_recorded", "first_opinion_in_round")
     assert dict(r.data) == {"action": "record_opinion", "participant": "li", "round": 1}
 
 
@@ -544,14 +550,14 @@ def test_no_round() -> None:
     rec = w.run(make_command("resume", cid, w), "jie")
     assert (rec.state, rec.cycle) == (State.CONSULTING, 2)
     r = refuse(w, cid, make_command("decide", cid, w), "wang")
-    assert (r.code, r.rule) == ("no_round", "round_held")
+    assert (r.code, r.guard) == ("no_round", "round_held")
 
 
 def test_round_open() -> None:
     w = new_world()
     cid = w.to("consulting").id
     r = refuse(w, cid, make_command("decide", cid, w), "wang")
-    assert (r.code, r.rule) == ("round_open", "round_held")
+    assert (r.code, r.guard) == ("round_open", "round_held")
     assert r.data["round"] == 1
 
 
@@ -560,7 +566,7 @@ def test_needs_new_round() -> None:
     cid = w.to("decided").id
     w.review(cid, Verdict.UNLAWFUL)
     r = refuse(w, cid, make_command("decide", cid, w), "wang")
-    assert (r.code, r.rule) == ("needs_new_round", "round_held")
+    assert (r.code, r.guard) == ("needs_new_round", "round_held")
     assert r.data["round"] == 1
     w.hold_round(cid)
     assert w.decide(cid).state is State.DECIDED
@@ -573,7 +579,7 @@ def test_quorum_not_met() -> None:
     w.opine(cid, "wu", S)
     w.close_round(cid)
     r = refuse(w, cid, make_command("decide", cid, w), "wang")
-    assert (r.code, r.rule) == ("quorum_not_met", "quorum_met")
+    assert (r.code, r.guard) == ("quorum_not_met", "quorum_met")
     assert (r.data["round"], r.data["attended"], r.data["required"]) == (1, 2, 3)
     assert "2" in r.explain("zh")
     assert "3" in r.explain("zh")
@@ -605,7 +611,7 @@ def test_no_consensus(kind: str, stances: list[Stance], counts: tuple[int, int, 
         w.opine(cid, who, stance)
     w.close_round(cid)
     r = refuse(w, cid, make_command("decide", cid, w), "wang")
-    assert (r.code, r.rule) == ("no_consensus", "consensus_reached")
+    assert (r.code, r.guard) == ("no_consensus", "consensus_reached")
     assert r.data["rule"] == kind
     assert (r.data["support"], r.data["oppose"], r.data["amend"], r.data["abstain"]) == counts
     assert r.data["round"] == 1
@@ -638,7 +644,7 @@ def test_major_needs_residents() -> None:
         w.opine(cid, who, S)
     w.close_round(cid)
     r = refuse(w, cid, make_command("decide", cid, w), "wang")
-    assert (r.code, r.rule) == ("major_needs_residents", "residents_heard")
+    assert (r.code, r.guard) == ("major_needs_residents", "residents_heard")
     # a rule off: the same matter may be decided
     w2 = new_world(major_needs_residents=False)
     cid2 = w2.to("consulting", major=True).id
@@ -658,7 +664,7 @@ def test_measures_required() -> None:
     w = new_world()
     cid = w.to("consulting_closed").id
     r = refuse(w, cid, Decide(consultation=cid, resolution="决定"), "wang")
-    assert (r.code, r.rule) == ("measures_required", "carrier_outcome")
+    assert (r.code, r.guard) == ("measures_required", "carrier_outcome")
 
 
 def test_measure_due_in_past() -> None:
@@ -667,7 +673,7 @@ def test_measure_due_in_past() -> None:
     due = w.clock.now()
     late = Measure(title="迟了", owner="zhao", due=due)
     r = refuse(w, cid, Decide(consultation=cid, resolution="决定", measures=(w.measure(), late)), "wang")
-    assert (r.code, r.rule) == ("measure_due_in_past", "carrier_outcome")
+    assert (r.code, r.guard) == ("measure_due_in_past", "carrier_outcome")
     assert (r.data["measure"], r.data["number"], r.data["due"]) == (1, 2, due)  # index 1, the second measure
     assert "measure 2 " in r.explain("en")
     assert "第2项措施" in r.explain("zh")
@@ -678,7 +684,7 @@ def test_over_budget_against_the_proposal() -> None:
     cid = w.to("consulting_closed", budget=Decimal(1500)).id
     measures = (w.measure(budget="1000"), w.measure(budget="600", title="第二项"))
     r = refuse(w, cid, Decide(consultation=cid, resolution="决定", measures=measures), "wang")
-    assert (r.code, r.rule) == ("over_budget", "carrier_outcome")
+    assert (r.code, r.guard) == ("over_budget", "carrier_outcome")
     assert (r.data["total"], r.data["budget"]) == (Decimal(1600), Decimal(1500))
 
 
@@ -703,7 +709,7 @@ def test_carrier_outcome_required(carrier: Carrier, fields: dict[str, Any], code
     w = new_world()
     cid = w.to("consulting_closed", carrier=carrier).id
     r = refuse(w, cid, Decide(consultation=cid, resolution="结论", **fields), "wang")
-    assert (r.code, r.rule) == (code, "carrier_outcome")
+    assert (r.code, r.guard) == (code, "carrier_outcome")
 
 
 def test_reviewer_not_independent() -> None:
@@ -711,7 +717,7 @@ def test_reviewer_not_independent() -> None:
     cid = w.to("decided").id
     both = Actor("wang", roles={Role.COMMITTEE, Role.SUPERVISOR})
     r = refuse(w, cid, make_command("review", cid, w), both)
-    assert (r.code, r.rule) == ("reviewer_not_independent", "independent_reviewer")
+    assert (r.code, r.guard) == ("reviewer_not_independent", "independent_reviewer")
     assert r.data["reviewer"] == "wang"
     # unless the community turns the rule off
     w2 = new_world(independent_review=False)
@@ -723,7 +729,7 @@ def test_unknown_measure() -> None:
     w = new_world()
     cid = w.to("feedback").id
     r = refuse(w, cid, ReportProgress(consultation=cid, measure=1, percent=10), "wang")
-    assert (r.code, r.rule) == ("unknown_measure", "measure_exists")
+    assert (r.code, r.guard) == ("unknown_measure", "measure_exists")
     assert (r.data["measure"], r.data["count"]) == (1, 1)
 
 
@@ -731,7 +737,7 @@ def test_not_published() -> None:
     w = new_world()
     cid = w.to("feedback").id
     r = refuse(w, cid, make_command("start_supervision", cid, w), "wang")
-    assert (r.code, r.rule) == ("not_published", "published")
+    assert (r.code, r.guard) == ("not_published", "published")
 
 
 def test_publication_of_an_earlier_decision_does_not_count() -> None:
@@ -750,7 +756,7 @@ def test_measures_unfinished() -> None:
     cid = w.to("supervising").id
     w.inspect(cid)
     r = refuse(w, cid, make_command("close", cid, w), "wang")
-    assert (r.code, r.rule) == ("measures_unfinished", "measures_done")
+    assert (r.code, r.guard) == ("measures_unfinished", "measures_done")
     assert list(r.data["pending"]) == ["划线 mark the bays"]  # type: ignore[call-overload]
 
 
@@ -759,7 +765,7 @@ def test_inspection_pending() -> None:
     cid = w.to("supervising").id
     w.finish_measures(cid)
     r = refuse(w, cid, make_command("close", cid, w), "wang")
-    assert (r.code, r.rule) == ("inspection_pending", "signed_off")
+    assert (r.code, r.guard) == ("inspection_pending", "signed_off")
     w.clock.advance(hours=1)
     w.inspect(cid, passed=False)
     assert refuse(w, cid, make_command("close", cid, w), "wang").code == "inspection_pending"
@@ -777,7 +783,7 @@ def test_cycle_limit() -> None:
     w = new_world(cycle_limit=1)
     cid = w.to("supervising").id
     r = refuse(w, cid, make_command("request_reconsultation", cid, w), "zhou")
-    assert (r.code, r.rule) == ("cycle_limit", "cycles_left")
+    assert (r.code, r.guard) == ("cycle_limit", "cycles_left")
     assert (r.data["used"], r.data["limit"]) == (1, 1)
     cid2 = w.to("escalated").id
     r = refuse(w, cid2, make_command("resume", cid2, w), "jie")
@@ -788,7 +794,7 @@ def test_nothing_overdue() -> None:
     w = new_world()
     cid = w.to("proposed").id
     r = refuse(w, cid, make_command("mark_overdue", cid, w), CLOCK_ACTOR)
-    assert (r.code, r.rule) == ("nothing_overdue", "something_overdue")
+    assert (r.code, r.guard) == ("nothing_overdue", "something_overdue")
 
 
 # ---- carriers ---------------------------------------------------------------------------------------
@@ -874,7 +880,7 @@ def test_allowed_and_explain_agree_with_execute(state: str) -> None:
             if not perm.allowed:
                 assert perm.refusal is not None
                 assert dry is not None
-                assert (dry.code, dry.rule) == (perm.refusal.code, perm.refusal.rule)
+                assert (dry.code, dry.guard) == (perm.refusal.code, perm.refusal.guard)
                 assert perm.explain("zh") == perm.refusal.explain("zh")
                 assert perm.explain("en").strip()
                 before = snapshot(w, cid)
@@ -929,7 +935,7 @@ def test_propose_is_illegal_on_an_existing_consultation(state: str) -> None:
     rec = w.to(state)
     cmd = Propose(community=COMMUNITY, topic=TOPIC, title="again", carrier=Carrier.DECISION, form=Form.COUNCIL)
     ctx = Context(now=w.clock.now(), actor=CAST["wang"], catalogue=w.catalogue)
-    result = decide(six_step(), rec, cmd, ctx)
+    result = apply(six_step(), rec, cmd, ctx)
     assert isinstance(result, Refused)
     assert result.code == "invalid_in_state"
     assert result.state == rec.state.value

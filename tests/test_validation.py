@@ -23,21 +23,25 @@ GOOD_PROPOSAL: dict[str, Any] = {
 }
 
 
-def _error(build: Any) -> pydantic.ValidationError:
-    with pytest.raises(pydantic.ValidationError) as caught:
+def _error(build: Any) -> cf.ValidationError:
+    with pytest.raises(cf.ValidationError) as caught:
         build()
-    # one error type for callers: consultflow re-exports pydantic's
-    assert isinstance(caught.value, cf.ValidationError)
+    # one error type for callers: the library's own, caught with every other one
+    assert isinstance(caught.value, cf.ConsultflowError)
+    assert caught.value.code == "invalid_fields"
     assert len(str(caught.value)) < 2_000  # a message, not a dump
+    assert len(caught.value.explain("zh")) < 2_000
     return caught.value
 
 
-def _locs(error: pydantic.ValidationError) -> set[str]:
-    return {".".join(str(p) for p in e["loc"]) for e in error.errors()}
+def _locs(error: cf.ValidationError) -> set[str]:
+    return {".".join(str(p) for p in e["loc"]) for e in error.errors()}  # type: ignore[attr-defined]
 
 
-def test_validation_error_is_pydantics() -> None:
-    assert cf.ValidationError is pydantic.ValidationError
+def test_validation_error_is_the_librarys_own() -> None:
+    assert cf.ValidationError is not pydantic.ValidationError
+    assert issubclass(cf.ValidationError, cf.ConsultflowError)
+    assert issubclass(cf.ValidationError, ValueError)
 
 
 def test_a_missing_field_is_named() -> None:
@@ -127,7 +131,7 @@ def test_command_from_dict_validates() -> None:
 
 def test_commands_are_frozen() -> None:
     cmd = cf.CloseRound(consultation="c")
-    with pytest.raises(pydantic.ValidationError):
+    with pytest.raises(cf.ValidationError):
         cmd.consultation = "d"  # type: ignore[misc]
 
 
@@ -218,7 +222,7 @@ def test_a_stale_write_is_a_conflict_and_writes_nothing() -> None:
     stale = store.load(story.cid)
     clock.advance(hours=1)
     ctx = cf.Context(now=clock.now(), actor=WANG, catalogue=first.catalogue)
-    step = cf.decide(first.procedure, stale, cf.Reject(consultation=story.cid, reason="不予受理"), ctx)
+    step = cf.apply(first.procedure, stale, cf.Reject(consultation=story.cid, reason="不予受理"), ctx)
     assert isinstance(step, cf.Step)
     assert step.expected_version == stale.version == 1
 
@@ -265,7 +269,7 @@ def test_an_append_that_does_not_continue_the_chain_is_refused() -> None:
     store = story.engine.store
     rec = store.load(story.cid)
     ctx = cf.Context(now=story.clock.now(), actor=WANG, catalogue=story.engine.catalogue)
-    step = cf.decide(story.engine.procedure, rec, cf.Reject(consultation=story.cid, reason="no"), ctx)
+    step = cf.apply(story.engine.procedure, rec, cf.Reject(consultation=story.cid, reason="no"), ctx)
     assert isinstance(step, cf.Step)
     store.append(step, 1)
     with pytest.raises(cf.Conflict):

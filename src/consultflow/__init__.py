@@ -2,41 +2,17 @@
 
 Typed records, the six-step procedure (提议→告知→协商→决策→反馈→监督) with a legality review
 before any decision takes effect, re-consultation loops, deadlines, a hash-chained log and
-pluggable storage. Everything public is importable from here; submodules are implementation.
+pluggable storage. Everything public is importable from here and listed in ``__all__``; the
+submodules are the house it lives in (see docs/architecture.md).
 """
-
-from pydantic import ValidationError
 
 from .catalogue import DEFAULT_CATEGORIES, Catalogue, Category, TopicItem
 from .clock import Clock, SimulatedClock, SystemClock
-from .commands import (
-    Close,
-    CloseRound,
-    Command,
-    ConsultationCommand,
-    Decide,
-    Escalate,
-    Inspect,
-    MarkOverdue,
-    Notify,
-    OpenRound,
-    Propose,
-    Publish,
-    RecordFeedback,
-    RecordOpinion,
-    Reject,
-    ReportProgress,
-    RequestReconsultation,
-    Resume,
-    ReviewLegality,
-    StartSupervision,
-    Withdraw,
-    command_from_dict,
-)
+from .commands import Command, ConsultationCommand
 from .context import Context
-from .core import Step, decide
+from .core import apply
 from .deadlines import Deadline, overdue
-from .engine import CLOCK_ACTOR, Engine, Permission
+from .engine import Engine, Permission
 from .errors import (
     Conflict,
     ConsultflowError,
@@ -46,10 +22,12 @@ from .errors import (
     ProcedureDefinitionError,
     StoreUnavailable,
     UnknownProcedure,
+    ValidationError,
 )
 from .log import LogEntry, Verification, canonical_json, entry_hash, verify
 from .notices import Notice
-from .procedure import Procedure, TransitionRule, six_step
+from .parameters import ConsensusRule, Parameters
+from .procedure import Procedure, Transition, six_step
 from .records import (
     SCHEMA_VERSION,
     Community,
@@ -69,15 +47,36 @@ from .records import (
 )
 from .refusals import Refused
 from .roles import STAKEHOLDERS, THINK_TANK, Actor, Role
-from .rules import ConsensusRule, Rules
+from .step import Step
+from .steps import (
+    Close,
+    CloseRound,
+    Decide,
+    Escalate,
+    Inspect,
+    Notify,
+    OpenRound,
+    Propose,
+    Publish,
+    RecordFeedback,
+    RecordOpinion,
+    Reject,
+    ReportProgress,
+    RequestReconsultation,
+    Resume,
+    ReviewLegality,
+    StartSupervision,
+    Withdraw,
+    command_from_dict,
+)
 from .storage import MemoryStore, PostgresStore, Query, SQLiteStore, Store
-from .vocabulary import Carrier, Channel, Event, Form, Stance, State, Trigger, Verdict
+from .vocabulary import FINAL_STATES, Carrier, Channel, Event, Form, Stance, State, Trigger, Verdict
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "CLOCK_ACTOR",
     "DEFAULT_CATEGORIES",
+    "FINAL_STATES",
     "SCHEMA_VERSION",
     "STAKEHOLDERS",
     "THINK_TANK",
@@ -110,7 +109,6 @@ __all__ = [
     "InvalidInput",
     "LegalityReview",
     "LogEntry",
-    "MarkOverdue",
     "Measure",
     "MemoryStore",
     "NotFound",
@@ -118,6 +116,7 @@ __all__ = [
     "Notify",
     "OpenRound",
     "Opinion",
+    "Parameters",
     "Participant",
     "Permission",
     "PostgresStore",
@@ -139,7 +138,6 @@ __all__ = [
     "ReviewLegality",
     "Role",
     "Round",
-    "Rules",
     "SQLiteStore",
     "Schedule",
     "SimulatedClock",
@@ -152,16 +150,16 @@ __all__ = [
     "SystemClock",
     "Tally",
     "TopicItem",
-    "TransitionRule",
+    "Transition",
     "Trigger",
     "UnknownProcedure",
     "ValidationError",
     "Verdict",
     "Verification",
     "Withdraw",
+    "apply",
     "canonical_json",
     "command_from_dict",
-    "decide",
     "entry_hash",
     "overdue",
     "six_step",

@@ -13,12 +13,12 @@ from typing import Annotated
 
 from pydantic import Field, PrivateAttr, StringConstraints, model_validator
 
-from .records import Id, Record
+from .records import CATEGORY_PATTERN, ITEM_PATTERN, Id, Record
 
 __all__ = ["DEFAULT_CATEGORIES", "Catalogue", "Category", "TopicItem"]
 
-Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]{1,64}$")]
-ItemSlug = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9\u4e00-\u9fff._-]{1,64}$")]
+Slug = Annotated[str, StringConstraints(pattern=f"^{CATEGORY_PATTERN}$")]
+ItemSlug = Annotated[str, StringConstraints(pattern=f"^{ITEM_PATTERN}$")]
 
 
 class Category(Record):

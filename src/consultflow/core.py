@@ -1,8 +1,9 @@
 """The pure core: (procedure, record, command, context) -> a step or a refusal.
 
 No I/O, no clock, no randomness: the same inputs always give the same step, which is what makes
-the engine testable, replayable and fast enough for simulations. The engine (``engine.py``) does
-the loading, the writing and the time.
+the engine testable, replayable and fast enough for simulations. Nothing here is step-specific:
+the steps (``consultflow.steps``) declare what each trigger checks and does; the core selects the
+transition, authorises, runs the guards and the effect, and assembles the log entries and notices.
 """
 
 from __future__ import annotations
@@ -11,27 +12,24 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from .commands import Command, Propose
+from .commands import Command
 from .context import Context
 from .deadlines import next_due
-from .effects import EFFECTS
-from .errors import InvalidInput
 from .log import LogEntry, chain_hash
-from .notices import Notice, audience_for
+from .notices import Notice
 from .procedure import NEW, Option, Procedure
 from .records import SCHEMA_VERSION, Consultation, evolve, make
 from .refusals import Failure, Refused
-from .roles import Actor, Role, valid_id
+from .roles import RELATIONAL_ROLES, Actor, Role
 from .step import Step
-from .vocabulary import Event, State
+from .steps import EFFECTS, audience_for
+from .vocabulary import Event, State, Trigger
 
-__all__ = ["Step", "authorise", "check", "decide"]
-
+__all__ = ["apply", "authorise", "check"]
 
 # the fields next_due reads besides the state: a step that touches none of them keeps it
 _DEADLINE_FIELDS = frozenset({"cycle", "decision_due", "review_due", "decisions", "progress", "missed"})
 _ROLE_ORDER: Mapping[Role, int] = {r: i for i, r in enumerate(Role)}
-_RELATIONAL = frozenset({Role.PROPOSER, Role.ROTATING_CHAIR})
 
 
 def authorise(option_roles: frozenset[Role], record: Consultation | None, actor: Actor) -> Role | Failure:
@@ -42,7 +40,7 @@ def authorise(option_roles: frozenset[Role], record: Consultation | None, actor:
     """
     best: Role | None = None
     for role in actor.roles & option_roles:
-        if role in _RELATIONAL:
+        if role in RELATIONAL_ROLES:
             continue
         if best is None or _ROLE_ORDER[role] < _ROLE_ORDER[best]:
             best = role
@@ -60,12 +58,12 @@ def authorise(option_roles: frozenset[Role], record: Consultation | None, actor:
     return Failure("role_not_allowed", {"actor": actor.id, "allowed": sorted(r.value for r in option_roles)})
 
 
-def _refuse(failure: Failure, rule: str, trigger: str, record: Consultation | None) -> Refused:
+def _refuse(failure: Failure, guard: str, trigger: str, record: Consultation | None) -> Refused:
     trigger = str(trigger)
     data: dict[str, object] = {"action": trigger, **failure.data}
     return Refused(
         failure.code,
-        rule=rule,
+        guard=guard,
         data=data,
         trigger=trigger,
         state=None if record is None else record.state.value,
@@ -81,7 +79,8 @@ def _select(
     ctx: Context,
 ) -> tuple[Option, Role] | Refused:
     """The transition ``trigger`` takes from the record's state and the role it is taken under,
-    or the refusal. Roles are checked first (default deny), then routes choose, then guards.
+    or the refusal. The core's own guards come first - the state (``state``), then the roles
+    (``role``, default deny) - then routes choose (``route``), then the transition's guards.
 
     Without a command (``check``), the routes and guards that read one are passed over.
     """
@@ -91,18 +90,18 @@ def _select(
         failure = Failure("invalid_in_state", {"state": str(state), "next": list(procedure.triggers_from(state))})
         return _refuse(failure, "state", trigger, record)
     options, roles = group
-    # Authorise against every role the trigger admits here, before any rule reads the record.
+    # Authorise against every role the trigger admits here, before any guard reads the record.
     granted = authorise(roles, record, ctx.actor)
     if isinstance(granted, Failure):
         return _refuse(granted, "role", trigger, record)
-    rules = procedure.rules
+    params = procedure.parameters
     chosen: Option | None = None
     for opt in options:
         if command is None and opt.routes_need_command:
             chosen = chosen or opt  # cannot tell without the command: report on the first candidate
             continue
         for route in opt.routes:
-            if not route.test(rules, record, command, ctx):
+            if not route.test(params, record, command, ctx):
                 break
         else:
             chosen = opt
@@ -116,7 +115,7 @@ def _select(
     for guard in chosen.guards:
         if command is None and guard.needs_command:
             continue
-        found = guard.check(rules, record, command, ctx)
+        found = guard.check(params, record, command, ctx)
         if found is not None:
             return _refuse(found, guard.name, trigger, record)
     return chosen, granted
@@ -131,7 +130,7 @@ def check(
 ) -> tuple[str | None, Refused | None]:
     """Would ``ctx.actor`` be allowed ``trigger`` now? Returns (role, None) or (None, refusal).
 
-    Without a command, only the rules that do not read one are checked (``Engine.allowed``).
+    Without a command, only the guards that do not read one are checked (``Engine.allowed``).
     """
     selected = _select(procedure, record, trigger, command, ctx)
     if isinstance(selected, Refused):
@@ -139,94 +138,28 @@ def check(
     return selected[1], None
 
 
-def decide(procedure: Procedure, record: Consultation | None, command: Command, ctx: Context) -> Step | Refused:
-    """The heart of the library: apply ``command`` to ``record`` under ``procedure``.
+def apply(procedure: Procedure, record: Consultation | None, command: Command, ctx: Context) -> Step | Refused:
+    """The heart of the library: apply ``command`` to ``record`` (``None`` for a proposal) under
+    ``procedure``.
 
     Returns the ``Step`` (new record, log entries, notices) or the ``Refused`` explaining which
-    rule failed. Nothing is mutated; a refusal changes nothing.
+    guard failed. Nothing is mutated; a refusal changes nothing.
     """
     trigger = command.trigger
-    if record is not None and isinstance(command, Propose):
+    if record is not None and trigger is Trigger.PROPOSE:
         failure = Failure("invalid_in_state", {"state": str(record.state), "next": []})
         return _refuse(failure, "state", trigger, record)
     selected = _select(procedure, record, trigger, command, ctx)
     if isinstance(selected, Refused):
         return selected
     chosen, granted = selected
-    rules = procedure.rules
-
     if record is None:
-        assert isinstance(command, Propose)  # only 'propose' leaves NEW (checked at build)
-        return _propose(procedure, command, ctx, granted)
-
-    target = chosen.target if chosen.target is not None else record.state
-    update, events = EFFECTS[trigger](rules, record, command, ctx, granted, target)
+        target = chosen.target
+        assert target is not None  # only 'propose' leaves NEW, always into a state (checked at build)
+    else:
+        target = chosen.target if chosen.target is not None else record.state
+    update, events = EFFECTS[trigger](procedure, record, command, ctx, granted, target)
     return _assemble(record, update, events, target, ctx, granted)
-
-
-def _propose(procedure: Procedure, cmd: Propose, ctx: Context, role: str) -> Step:
-    cid = cmd.id or ctx.new_id
-    if not cid or (cmd.id is None and not valid_id(cid)):
-        raise InvalidInput(
-            f"a new consultation needs an id of 1 to 128 characters without spaces, quotes or backslashes: "
-            f"got {cid!r}; "
-            "set Propose.id or give the engine an id factory that makes such ids"
-        )
-    now = ctx.now
-    respond_by = now + procedure.rules.proposal_deadline
-    data = {  # keys in sorted order: see effects.Events
-        "budget": None if cmd.budget is None else str(cmd.budget),
-        "carrier": cmd.carrier.value,
-        "community": cmd.community,
-        "form": cmd.form.value,
-        "major": cmd.major,
-        "procedure": procedure.name,
-        "procedure_version": procedure.version,
-        "title": cmd.title,
-        "topic": cmd.topic,
-    }
-    actor = ctx.actor.id
-    digest = chain_hash(SCHEMA_VERSION, cid, 1, "proposed", None, "proposed", actor, role, now.isoformat(), data, "")
-    entry = _entry(cid, 1, Event.PROPOSED, None, State.PROPOSED, actor, role, now, data, "", digest)
-    record = make(
-        Consultation,
-        {
-            "schema_version": SCHEMA_VERSION,
-            "id": cid,
-            "community": cmd.community,
-            "topic": cmd.topic,
-            "title": cmd.title,
-            "description": cmd.description,
-            "proposer": actor,
-            "form": cmd.form,
-            "carrier": cmd.carrier,
-            "major": cmd.major,
-            "budget": cmd.budget,
-            "state": State.PROPOSED,
-            "version": 1,
-            "head": digest,
-            "procedure": procedure.name,
-            "procedure_version": procedure.version,
-            "cycle": 1,
-            "proposed_at": now,
-            "respond_by": respond_by,
-            "schedule": None,
-            "decision_due": None,
-            "review_due": None,
-            "invited": (),
-            "chair": None,
-            "rounds": (),
-            "decisions": (),
-            "reviews": (),
-            "publications": (),
-            "progress": (),
-            "feedback": (),
-            "inspections": (),
-            "missed": (),
-            "next_due": respond_by,
-        },
-    )
-    return Step(record, (entry,), ())
 
 
 def _entry(
@@ -262,45 +195,52 @@ def _entry(
 
 
 def _assemble(
-    record: Consultation,
+    record: Consultation | None,
     update: dict[str, Any],
     events: list[tuple[Event, dict[str, Any]]],
     target: State,
     ctx: Context,
     role: str,
 ) -> Step:
-    cid = record.id
-    source = record.state
+    """Chain the events into log entries, stamp the record (state, version, head, next deadline)
+    and make the notices. For a proposal ``update`` holds every field of the new record."""
+    if record is None:
+        cid = update["id"]
+        source: State | None = None
+        prev, seq = "", 0
+        base = update
+    else:
+        cid = record.id
+        source = record.state
+        prev, seq = record.head, record.version
+        base = record.__dict__
     now = ctx.now
     at = now.isoformat()
     actor = ctx.actor.id
-    prev = record.head
-    seq = record.version
     last = len(events) - 1
     entries = []
     for i, (event, data) in enumerate(events):
         seq += 1
-        to = target if i == last else source
+        to = target if i == last else (source or target)
         digest = chain_hash(SCHEMA_VERSION, cid, seq, event, source, to, actor, role, at, data, prev)
         entries.append(_entry(cid, seq, event, source, to, actor, role, now, data, prev, digest))
         prev = digest
-    d = record.__dict__
     if target is not source or not _DEADLINE_FIELDS.isdisjoint(update):
-        decisions = update.get("decisions", d["decisions"])
+        decisions = update.get("decisions", base["decisions"])
         update["next_due"] = next_due(
             target,
-            update.get("cycle", d["cycle"]),
-            d["respond_by"],
-            update.get("decision_due", d["decision_due"]),
-            update.get("review_due", d["review_due"]),
+            update.get("cycle", base["cycle"]),
+            base["respond_by"],
+            update.get("decision_due", base["decision_due"]),
+            update.get("review_due", base["review_due"]),
             decisions[-1] if decisions else None,
-            update.get("progress", d["progress"]),
-            update.get("missed", d["missed"]),
+            update.get("progress", base["progress"]),
+            update.get("missed", base["missed"]),
         )
     update["state"] = target
     update["version"] = seq
     update["head"] = prev
-    new = evolve(record, update)
+    new = make(Consultation, update) if record is None else evolve(record, update)
     notices = []
     for entry in entries:
         audience = audience_for(entry.event, new)

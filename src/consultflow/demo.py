@@ -18,7 +18,13 @@ from zoneinfo import ZoneInfo
 
 from .catalogue import Catalogue
 from .clock import SimulatedClock
-from .commands import (
+from .engine import Engine
+from .i18n import Lang, event_name, role_name, state_name
+from .log import LogEntry
+from .procedure import Procedure, six_step
+from .records import Measure
+from .roles import Actor, Role
+from .steps import (
     Close,
     CloseRound,
     Decide,
@@ -34,12 +40,6 @@ from .commands import (
     ReviewLegality,
     StartSupervision,
 )
-from .engine import Engine
-from .i18n import Lang, event_name, role_name, state_name
-from .log import LogEntry
-from .procedure import Procedure, six_step
-from .records import Measure
-from .roles import Actor, Role
 from .storage.base import Store
 from .vocabulary import Carrier, Channel, Form, Stance, Verdict
 
@@ -69,7 +69,7 @@ def _at(month: int, day: int, hour: int = 10) -> datetime:
 @cache
 def demo_procedure() -> Procedure:
     """小桃园's variant: consultation day on the 11th of each month (每月11日协商日)."""
-    return six_step().variant("xiaotaoyuan-six-step", "1", rules={"consultation_day": 11})
+    return six_step().variant("xiaotaoyuan-six-step", "1", parameters={"consultation_day": 11})
 
 
 def demo_engine(store: Store | None = None, clock: SimulatedClock | None = None) -> tuple[Engine, SimulatedClock]:

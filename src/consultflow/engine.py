@@ -15,9 +15,9 @@ import attrs
 
 from .catalogue import Catalogue
 from .clock import Clock, SystemClock
-from .commands import Command, ConsultationCommand, MarkOverdue, Propose
+from .commands import Command, ConsultationCommand
 from .context import Context
-from .core import Step, check, decide
+from .core import apply, check
 from .errors import Conflict, InvalidInput, UnknownProcedure
 from .i18n import Lang
 from .log import LogEntry, Verification, verify
@@ -25,14 +25,16 @@ from .procedure import Procedure, six_step
 from .records import Consultation
 from .refusals import Refused
 from .roles import Actor, Role
+from .step import Step
+from .steps import MarkOverdue, Propose
 from .storage.base import Query, Store
 from .storage.memory import MemoryStore
-from .vocabulary import State
+from .vocabulary import ACTIVE_STATES
 
 __all__ = ["CLOCK_ACTOR", "Engine", "Permission"]
 
+#: Who marks deadlines on ``Engine.tick``: the library's own clock, never a caller.
 CLOCK_ACTOR = Actor("consultflow:clock", roles={Role.SYSTEM})
-_ACTIVE = frozenset(s for s in State if s not in {State.CLOSED, State.REJECTED, State.WITHDRAWN})
 
 
 @attrs.frozen(slots=True)
@@ -112,7 +114,7 @@ class Engine:
             new_id=self._ids() if record is None else None,
             catalogue=self.catalogue,
         )
-        result = decide(procedure, record, command, ctx)
+        result = apply(procedure, record, command, ctx)
         if isinstance(result, Refused):
             raise result
         self.store.append(result, 0 if record is None else record.version)
@@ -162,7 +164,7 @@ class Engine:
         _check_args(command, by)
         record, procedure = self._load_for(command)
         ctx = Context(now=self._now(), actor=by, new_id="dry-run" if record is None else None, catalogue=self.catalogue)
-        result = decide(procedure, record, command, ctx)
+        result = apply(procedure, record, command, ctx)
         return result if isinstance(result, Refused) else None
 
     # ---- time --------------------------------------------------------------------------------------
@@ -177,10 +179,10 @@ class Engine:
         if when.tzinfo is None:
             raise InvalidInput("tick(now) needs an aware datetime")
         steps = []
-        for record in self.store.find(Query(states=_ACTIVE, due_before=when)):
+        for record in self.store.find(Query(states=ACTIVE_STATES, due_before=when)):
             procedure = self.procedure_of(record)
             ctx = Context(now=when, actor=CLOCK_ACTOR, catalogue=self.catalogue)
-            result = decide(procedure, record, MarkOverdue(consultation=record.id), ctx)
+            result = apply(procedure, record, MarkOverdue(consultation=record.id), ctx)
             if isinstance(result, Refused):
                 continue  # next_due was stale; nothing is overdue any more
             try:

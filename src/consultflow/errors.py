@@ -15,6 +15,7 @@ __all__ = [
     "ProcedureDefinitionError",
     "StoreUnavailable",
     "UnknownProcedure",
+    "ValidationError",
 ]
 
 
@@ -24,6 +25,43 @@ class ConsultflowError(Exception):
 
 class InvalidInput(ConsultflowError, ValueError):
     """Input that cannot be a valid command or record (a missing field, a bad date, a huge string)."""
+
+
+class ValidationError(InvalidInput):
+    """A command or record built with fields that do not validate (a missing field, a text too long,
+    a naive time). Raised instead of pydantic's error, so ``except ConsultflowError`` catches it.
+
+    ``code`` is ``"invalid_fields"``; ``problems`` lists each field's problem as ``(field, type,
+    message)``; ``explain("zh")`` says it in Chinese. ``errors()`` gives pydantic's own details.
+    """
+
+    code = "invalid_fields"
+
+    def __init__(self, model: str, problems: list[tuple[str, str, str]], details: list[dict[str, object]]) -> None:
+        self.model = model
+        self.problems = tuple(problems)
+        self._details = details
+        super().__init__(self.explain("en"))
+
+    def errors(self) -> list[dict[str, object]]:
+        """pydantic's error details (``loc``, ``type``, ``msg``, ``ctx``) for each problem."""
+        return list(self._details)
+
+    def explain(self, lang: str = "en") -> str:
+        """What is wrong, field by field, in ``lang`` (``"en"`` or ``"zh"``)."""
+        from .i18n import field_problem
+
+        parts = [field_problem(field, kind, msg, ctx, lang) for (field, kind, msg), ctx in self._with_ctx()]
+        if lang == "zh":
+            return f"{self.model}的字段有误：" + "；".join(parts)
+        return f"{self.model} has invalid fields: " + "; ".join(parts)
+
+    def _with_ctx(self) -> list[tuple[tuple[str, str, str], dict[str, object]]]:
+        out = []
+        for problem, detail in zip(self.problems, self._details, strict=True):
+            ctx = detail.get("ctx")
+            out.append((problem, dict(ctx) if isinstance(ctx, dict) else {}))
+        return out
 
 
 class NotFound(ConsultflowError, LookupError):

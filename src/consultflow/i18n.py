@@ -12,7 +12,18 @@ from decimal import Decimal
 from enum import Enum
 from typing import Literal
 
-__all__ = ["LANGS", "Lang", "event_name", "format_value", "message", "role_name", "state_name"]
+__all__ = [
+    "LANGS",
+    "MESSAGES",
+    "Lang",
+    "action_name",
+    "event_name",
+    "field_problem",
+    "format_value",
+    "message",
+    "role_name",
+    "state_name",
+]
 
 Lang = Literal["en", "zh"]
 LANGS: tuple[Lang, ...] = ("en", "zh")
@@ -332,3 +343,62 @@ def message(code: str, data: Mapping[str, object], lang: Lang = "en", tz: tzinfo
         else:
             values[key] = format_value(value, lang, tz)
     return template.format(**values)
+
+
+# pydantic error type (or our own custom type) -> Chinese; English uses pydantic's own message.
+# Placeholders: {field} and the error's context (min_length, max_length, ge, le, expected, ...).
+FIELD_PROBLEMS_ZH: Mapping[str, str] = {
+    "missing": "缺少{field}",
+    "extra_forbidden": "没有名为{field}的字段",
+    "string_type": "{field}应为文字",
+    "string_too_short": "{field}不能为空",
+    "string_too_long": "{field}过长：至多{max_length}个字符",
+    "string_pattern_mismatch": "{field}的格式不正确",
+    "too_short": "{field}至少需要{min_length}项",
+    "too_long": "{field}至多{max_length}项",
+    "int_type": "{field}应为整数",
+    "int_parsing": "{field}应为整数",
+    "int_from_float": "{field}应为整数",
+    "bool_type": "{field}应为是或否",
+    "bool_parsing": "{field}应为是或否",
+    "float_type": "{field}应为数字",
+    "float_parsing": "{field}应为数字",
+    "decimal_type": "{field}应为金额",
+    "decimal_parsing": "{field}应为金额",
+    "decimal_max_digits": "{field}的位数过多：至多{max_digits}位",
+    "decimal_max_places": "{field}至多保留{decimal_places}位小数",
+    "greater_than": "{field}须大于{gt}",
+    "greater_than_equal": "{field}须不小于{ge}",
+    "less_than": "{field}须小于{lt}",
+    "less_than_equal": "{field}须不大于{le}",
+    "enum": "{field}须为以下之一：{expected}",
+    "literal_error": "{field}须为以下之一：{expected}",
+    "datetime_type": "{field}应为时间",
+    "datetime_parsing": "{field}应为时间，如2026-03-11T10:00+08:00",
+    "datetime_from_date_parsing": "{field}应为时间，如2026-03-11T10:00+08:00",
+    "timezone_aware": "{field}须注明时区，如+08:00",
+    "tuple_type": "{field}应为列表",
+    "list_type": "{field}应为列表",
+    "frozen_set_type": "{field}应为集合",
+    "model_type": "{field}的内容不正确",
+    "dict_type": "{field}应为对象",
+    "invite_duplicate": "邀请名单重复列出了同一人；每人只列一次",
+    "parties_duplicate": "协议当事人重复列出了同一方",
+    "unlawful_needs_basis": "认定不合法须写明法律依据和纠正意见（依法纠正）",
+    "schedule_order": "时间顺序有误：告知时间≤告知期结束≤会议时间",
+}
+
+
+def field_problem(field: str, kind: str, msg: str, ctx: Mapping[str, object], lang: Lang | str = "en") -> str:
+    """One field's problem in ``lang``: ``"title: String should have at most 200 characters"``."""
+    if lang != "zh":
+        return f"{field}: {msg}"
+    template = FIELD_PROBLEMS_ZH.get(kind)
+    if template is None:
+        return f"{field}无效：{msg}"
+    values = {k: str(v) for k, v in ctx.items()}
+    values["field"] = field
+    try:
+        return template.format(**values)
+    except (KeyError, IndexError):
+        return f"{field}无效：{msg}"

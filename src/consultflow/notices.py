@@ -1,12 +1,14 @@
 """Notices: what the outbox carries to residents and officials after a step is committed.
 
-The core decides who hears of which event; a dispatcher delivers after commit. Each notice has an
-idempotency key (``key``), so a channel that is handed it twice can deliver it once.
+Each step says who hears of its events as *groups* (``steps/*.py``, ``audience``); this module
+holds the notice record and turns groups into recipients for one record. A dispatcher delivers
+after commit. Each notice has an idempotency key (``key``), so a channel that is handed it twice
+can deliver it once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable
 from typing import Literal
 
 from pydantic import AwareDatetime, Field
@@ -15,9 +17,20 @@ from .records import Consultation, Record
 from .roles import Role
 from .vocabulary import Event
 
-__all__ = ["Notice", "NoticeStatus", "audience_for"]
+__all__ = ["INVITED", "PROPOSER", "PUBLIC", "Notice", "NoticeStatus", "expand", "role_group"]
 
 NoticeStatus = Literal["pending", "leased", "delivered", "dead"]
+
+#: Audience groups a step may name: everyone invited, the proposer, the community's public channel
+#: (``public:<community>``), or everyone holding a role (``role_group``).
+INVITED = "invited"
+PROPOSER = "proposer"
+PUBLIC = "public:"
+
+
+def role_group(role: Role) -> str:
+    """The group of everyone holding ``role``: ``role:<role>``."""
+    return f"role:{role.value}"
 
 
 class Notice(Record):
@@ -37,41 +50,17 @@ class Notice(Record):
     last_error: str = ""
 
 
-_PUBLIC = "public:"
-_SUB_DISTRICT = f"role:{Role.SUB_DISTRICT.value}"
-_COMMITTEE = f"role:{Role.COMMITTEE.value}"
-_SUPERVISORS = f"role:{Role.SUPERVISOR.value}"
-
-# event -> which groups hear of it; "invited" and "proposer" expand from the record.
-_POLICY: Mapping[Event, tuple[str, ...]] = {
-    Event.NOTIFIED: ("invited", "proposer", _PUBLIC),
-    Event.ROUND_OPENED: ("invited",),
-    Event.DECIDED: ("invited", "proposer", _SUPERVISORS),
-    Event.LEGALITY_REVIEWED: ("proposer", _COMMITTEE),
-    Event.PUBLISHED: (_PUBLIC,),
-    Event.ESCALATED: (_SUB_DISTRICT, _COMMITTEE),
-    Event.DEADLINE_MISSED: (_COMMITTEE, _SUB_DISTRICT),
-    Event.RECONSULTATION_REQUESTED: ("invited", _COMMITTEE),
-    Event.RESUMED: ("invited", _COMMITTEE),
-    Event.REJECTED: ("proposer",),
-    Event.WITHDRAWN: ("invited", _COMMITTEE),
-    Event.CLOSED: ("invited", "proposer", _PUBLIC),
-}
-
-
-def audience_for(event: Event, record: Consultation) -> tuple[str, ...]:
-    """Who hears of ``event`` on ``record``; empty when nobody needs to."""
-    groups = _POLICY.get(event)
-    if not groups:
-        return ()
+def expand(groups: Iterable[str], record: Consultation) -> tuple[str, ...]:
+    """The recipients ``groups`` name on ``record``: the invited and the proposer by id, the public
+    channel of its community, role groups as they are; each once, in order."""
     out: list[str] = []
     for group in groups:
-        if group == "invited":
+        if group == INVITED:
             out.extend(record.invited)
-        elif group == "proposer":
+        elif group == PROPOSER:
             out.append(record.proposer)
-        elif group == _PUBLIC:
-            out.append(_PUBLIC + record.community)
+        elif group == PUBLIC:
+            out.append(PUBLIC + record.community)
         else:
             out.append(group)
     return tuple(dict.fromkeys(out))

@@ -12,9 +12,11 @@ from decimal import Decimal
 from typing import Annotated, Any, ClassVar, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import ValidationError as PydanticValidationError
 
+from .errors import ValidationError
 from .roles import ID_PATTERN, Role
-from .vocabulary import Carrier, Channel, Form, Stance, State, Verdict
+from .vocabulary import FINAL_STATES, Carrier, Channel, Form, Stance, State, Verdict
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -35,21 +37,57 @@ __all__ = [
     "Round",
     "Schedule",
     "Tally",
+    "Topic",
+    "invalid_fields",
 ]
 
 SCHEMA_VERSION = 1
+
+#: A topic names a catalogue item as ``<category>/<item>`` (一级目录/二级目录). The one definition;
+#: the catalogue, commands and records use these patterns.
+CATEGORY_PATTERN = r"[a-z0-9-]{1,64}"
+ITEM_PATTERN = r"[A-Za-z0-9\u4e00-\u9fff._-]{1,64}"
+TOPIC_PATTERN = f"{CATEGORY_PATTERN}/{ITEM_PATTERN}"
 
 Id = Annotated[str, StringConstraints(pattern=f"^{ID_PATTERN}$")]
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Text = Annotated[str, StringConstraints(max_length=10_000)]
 Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)]
 Time = AwareDatetime
+Topic = Annotated[str, StringConstraints(pattern=f"^{TOPIC_PATTERN}$")]
 
 
 class Record(BaseModel):
-    """Base of every record: frozen, strict about unknown fields, JSON-serialisable."""
+    """Base of every record: frozen, strict about unknown fields, JSON-serialisable.
+
+    Built with bad fields, a record raises ``consultflow.ValidationError`` (a ``ConsultflowError``
+    that says what is wrong in English and Chinese), never pydantic's own error.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid", validate_default=False, ser_json_inf_nan="null")
+
+    def __init__(self, /, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except PydanticValidationError as exc:
+            raise invalid_fields(type(self).__name__, exc) from None
+
+    # Only a direct call comes through here: marked as pydantic's own ``__init__`` (as pydantic's
+    # RootModel does), validation from data (``model_validate``, stores' loads) keeps its fast path.
+    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        try:
+            super().__setattr__(name, value)
+        except PydanticValidationError as exc:  # a frozen record: build a new one instead
+            raise invalid_fields(type(self).__name__, exc) from None
+
+
+def invalid_fields(model: str, exc: PydanticValidationError) -> ValidationError:
+    """The library's ``ValidationError`` for pydantic's: one problem per field, with its details."""
+    errors = exc.errors(include_url=False)
+    problems = [(".".join(str(x) for x in e["loc"]) or "-", e["type"], e["msg"]) for e in errors]
+    return ValidationError(model, problems, [dict(e) for e in errors])
 
 
 _set = object.__setattr__
@@ -261,7 +299,7 @@ class Consultation(Record):
     schema_version: int = SCHEMA_VERSION
     id: Id
     community: Id
-    topic: Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]{1,64}/[A-Za-z0-9\u4e00-\u9fff._-]{1,64}$")]
+    topic: Topic
     title: Title
     description: Text = ""
     proposer: Id
@@ -315,7 +353,7 @@ class Consultation(Record):
 
     @property
     def active(self) -> bool:
-        return self.state not in _ENDED
+        return self.state not in FINAL_STATES
 
     def reviewed_lawful(self) -> bool:
         """Whether the current decision has a lawful verdict."""
@@ -324,6 +362,3 @@ class Consultation(Record):
             return False
         last = self.reviews[-1]
         return last.decision == d.number and last.verdict is Verdict.LAWFUL
-
-
-_ENDED = frozenset({State.CLOSED, State.REJECTED, State.WITHDRAWN})

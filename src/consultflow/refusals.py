@@ -1,4 +1,4 @@
-"""Refusals: a command the procedure does not allow, explained with the rule that failed and its data.
+"""Refusals: a command the procedure does not allow, explained with the guard that failed and its data.
 
 A refusal changes nothing: the core returns it instead of a step, and the engine raises it before
 anything is written.
@@ -20,28 +20,29 @@ __all__ = ["Failure", "Refused"]
 
 @attrs.frozen(slots=True)
 class Failure:
-    """What a guard returns when its rule does not hold: a stable code and the data behind it."""
+    """What a guard returns when it does not hold: a stable code and the data behind it."""
 
     code: str
     data: Mapping[str, object] = attrs.field(factory=dict)
 
 
 class Refused(ConsultflowError):
-    """The procedure refuses this command. ``code`` is stable, ``rule`` names the guard that failed,
-    ``data`` holds the figures (quorum 12 of 20, the end of the notice period, ...)."""
+    """The procedure refuses this command. ``code`` is stable, ``guard`` names the guard that failed
+    (a step's guard, or one of the core's own: ``state``, ``role``, ``route``), ``data`` holds the
+    figures (quorum 12 of 20, the date of the meeting, ...)."""
 
     def __init__(
         self,
         code: str,
         *,
-        rule: str,
+        guard: str,
         data: Mapping[str, object] | None = None,
         trigger: str = "",
         state: str | None = None,
         consultation: str | None = None,
     ) -> None:
         self.code = code
-        self.rule = rule
+        self.guard = guard
         self.data: Mapping[str, object] = MappingProxyType(dict(data or {}))
         self.trigger = trigger
         self.state = state
@@ -53,10 +54,10 @@ class Refused(ConsultflowError):
         return message(self.code, self.data, lang, tz)
 
     def to_dict(self) -> dict[str, object]:
-        """A JSON-friendly form for APIs: code, rule, data and both languages."""
+        """A JSON-friendly form for APIs: code, guard, data and both languages."""
         return {
             "code": self.code,
-            "rule": self.rule,
+            "guard": self.guard,
             "trigger": self.trigger,
             "state": self.state,
             "consultation": self.consultation,
@@ -65,25 +66,25 @@ class Refused(ConsultflowError):
         }
 
     def __repr__(self) -> str:
-        return f"Refused(code={self.code!r}, rule={self.rule!r}, data={dict(self.data)!r})"
+        return f"Refused(code={self.code!r}, guard={self.guard!r}, data={dict(self.data)!r})"
 
     def __reduce__(self) -> tuple[object, ...]:
         # keep refusals picklable (process pools in simulations)
         return (
             _rebuild,
-            (self.code, self.rule, dict(self.data), self.trigger, self.state, self.consultation),
+            (self.code, self.guard, dict(self.data), self.trigger, self.state, self.consultation),
         )
 
 
 def _rebuild(
     code: str,
-    rule: str,
+    guard: str,
     data: dict[str, object],
     trigger: str,
     state: str | None,
     consultation: str | None,
 ) -> Refused:
-    return Refused(code, rule=rule, data=data, trigger=trigger, state=state, consultation=consultation)
+    return Refused(code, guard=guard, data=data, trigger=trigger, state=state, consultation=consultation)
 
 
 def _plain(value: object) -> object:

@@ -11,7 +11,7 @@ from enum import StrEnum
 
 import attrs
 
-__all__ = ["ID_PATTERN", "STAKEHOLDERS", "THINK_TANK", "Actor", "Role", "valid_id"]
+__all__ = ["ID_PATTERN", "RELATIONAL_ROLES", "STAKEHOLDERS", "THINK_TANK", "Actor", "Role", "valid_id"]
 
 # What an id may be (consultations, participants, actors): 1 to 128 characters, any script, no
 # white space, control characters, quotes or backslashes, not starting with "-" - so an id never
@@ -64,6 +64,9 @@ STAKEHOLDERS: frozenset[Role] = frozenset(
     }
 )
 THINK_TANK: frozenset[Role] = frozenset({Role.DEPUTY, Role.EXPERT, Role.TECHNICIAN, Role.THIRD_PARTY, Role.POLICE})
+#: Roles held towards one consultation, not in general: the proposer of this matter, the rotating
+#: chair this consultation day named. The one definition; the core and the build checks use it.
+RELATIONAL_ROLES: frozenset[Role] = frozenset({Role.PROPOSER, Role.ROTATING_CHAIR})
 
 
 def _roles(value: Iterable[Role | str]) -> frozenset[Role]:

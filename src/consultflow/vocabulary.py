@@ -8,7 +8,19 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["Carrier", "Channel", "Event", "Form", "Stance", "State", "Trigger", "Verdict"]
+__all__ = [
+    "ACTIVE_STATES",
+    "FINAL_STATES",
+    "IN_FORCE_STATES",
+    "Carrier",
+    "Channel",
+    "Event",
+    "Form",
+    "Stance",
+    "State",
+    "Trigger",
+    "Verdict",
+]
 
 
 class State(StrEnum):
@@ -24,6 +36,14 @@ class State(StrEnum):
     REJECTED = "rejected"
     WITHDRAWN = "withdrawn"
     ESCALATED = "escalated"  # handed up to the sub-district (上级督办)
+
+
+#: States a consultation never leaves (办结, 不予受理, 撤回). The one definition of "ended".
+FINAL_STATES: frozenset[State] = frozenset({State.CLOSED, State.REJECTED, State.WITHDRAWN})
+#: States from which the procedure still goes on (deadlines apply, ``Engine.tick`` looks at them).
+ACTIVE_STATES: frozenset[State] = frozenset(State) - FINAL_STATES
+#: States in which a decision is in force (反馈, 监督): reached only through a lawful legality review.
+IN_FORCE_STATES: frozenset[State] = frozenset({State.FEEDBACK, State.SUPERVISING})
 
 
 class Trigger(StrEnum):

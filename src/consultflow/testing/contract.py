@@ -9,7 +9,7 @@
             yield s
             s.close()
 
-Every test builds its steps with the real core (``StepMaker`` calls ``consultflow.decide``); only the
+Every test builds its steps with the real core (``StepMaker`` calls ``consultflow.apply``); only the
 negative cases forge a step. A failing test names the part of the contract the store broke.
 
 Optional, for stores that several handles or processes share:

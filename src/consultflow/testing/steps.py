@@ -1,4 +1,4 @@
-"""Real steps for testing stores, made by the real core (``consultflow.decide``), never forged.
+"""Real steps for testing stores, made by the real core (``consultflow.apply``), never forged.
 
 ``StepMaker`` holds a procedure, a catalogue and a clock of its own; each method turns a command
 into the ``Step`` a store is asked to append. It does not touch a store: the caller appends, so a
@@ -11,13 +11,15 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 from ..catalogue import DEFAULT_CATEGORIES, Catalogue, Category
-from ..commands import CloseRound, Command, Notify, OpenRound, Propose, RecordOpinion, Reject, Withdraw
+from ..commands import Command
 from ..context import Context
-from ..core import Step, decide
+from ..core import apply
 from ..procedure import Procedure, six_step
 from ..records import Consultation
 from ..refusals import Refused
 from ..roles import Actor, Role
+from ..step import Step
+from ..steps import CloseRound, Notify, OpenRound, Propose, RecordOpinion, Reject, Withdraw
 from ..storage.base import Store
 from ..vocabulary import Carrier, Form, Stance
 
@@ -57,7 +59,7 @@ _START = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
 def conformance_procedure() -> Procedure:
     """The six-step procedure without a notice period (a round can open right after notice) and
     with one round a cycle (closing a round without consensus escalates: a two-entry step)."""
-    return six_step().variant("conformance", "1", rules={"notice_period": timedelta(0), "round_limit": 1})
+    return six_step().variant("conformance", "1", parameters={"notice_period": timedelta(0), "round_limit": 1})
 
 
 def conformance_catalogue() -> Catalogue:
@@ -70,7 +72,7 @@ def conformance_catalogue() -> Catalogue:
 
 
 class StepMaker:
-    """Turns commands into steps with ``consultflow.decide``. Thread-safe.
+    """Turns commands into steps with ``consultflow.apply``. Thread-safe.
 
     Each step made without ``at`` happens one second after the previous one on the maker's own
     clock (starting 2026-04-01 09:00 UTC), so steps are ordered and reproducible.
@@ -96,7 +98,7 @@ class StepMaker:
         Raises ``AssertionError`` if the procedure refuses: the kit only asks for allowed steps.
         """
         ctx = Context(now=at if at is not None else self.now(), actor=by, catalogue=self.catalogue)
-        result = decide(self.procedure, record, command, ctx)
+        result = apply(self.procedure, record, command, ctx)
         if isinstance(result, Refused):
             raise AssertionError(f"the procedure refused a step the conformance kit needs: {result.explain('en')}")
         return result

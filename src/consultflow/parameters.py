@@ -1,6 +1,9 @@
-"""The parameters a community sets for its procedure: notice period, quorum, consensus rule,
-round and cycle limits, deadlines. Defaults follow the source's case; every one can be changed in
-Python or in a JSON/TOML procedure file.
+"""The parameters a community sets for its procedure (协商规则的参数): notice period, quorum,
+consensus rule, round and cycle limits, deadlines. Defaults follow the source's case; every one can
+be changed in Python or in a JSON/TOML procedure file.
+
+Words: a *parameter* is a number or switch of this module; a *guard* is a condition a step checks;
+the *consensus rule* is how a round is counted. Nothing else is called a rule.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from pydantic import Field, field_validator, model_validator
 
 from .records import Money, Record
 
-__all__ = ["ConsensusRule", "Rules"]
+__all__ = ["ConsensusRule", "Parameters"]
 
 
 class ConsensusRule(Record):
@@ -39,7 +42,7 @@ class ConsensusRule(Record):
         return support >= self.threshold * (support + oppose + amend) - 1e-9
 
 
-class Rules(Record):
+class Parameters(Record):
     """A community's procedure parameters."""
 
     notice_period: timedelta = Field(default=timedelta(days=3), ge=timedelta(0), le=timedelta(days=90))
@@ -69,7 +72,7 @@ class Rules(Record):
         return value
 
     @model_validator(mode="after")
-    def _deadline_after_notice(self) -> Rules:
+    def _deadline_after_notice(self) -> Parameters:
         if self.decision_deadline <= self.notice_period:
             raise ValueError("decision_deadline must be longer than notice_period, or no decision is possible")
         return self

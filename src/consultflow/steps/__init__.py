@@ -1,0 +1,153 @@
+"""The procedure's steps, one module per step of the seed (鼓楼区“六化”社区协商):
+
+=================  ==========================================================================
+``propose``        提议  Propose, Reject, Withdraw; topic in the catalogue, budget cap
+``notify``         告知  Notify; notice period, consultation-day rules
+``consult``        协商  OpenRound, RecordOpinion, CloseRound; the tally, quorum, consensus, rounds
+``decide``         决策  Decide; residents heard, what each carrier must produce
+``review``         合法性审查 / 依法纠正  ReviewLegality; lawful and unlawful routes, independence
+``feedback``       反馈  Publish, ReportProgress, RecordFeedback
+``supervise``      监督  StartSupervision, Inspect, RequestReconsultation (再次协商), Close
+``escalate``       提请街道督办  Escalate, Resume
+``overdue``        议而不决 / 决而不施  MarkOverdue (the clock's step)
+=================  ==========================================================================
+
+Each module declares a ``STEP`` (``base.StepDefinition``): its commands, transitions, guards,
+routes, effects and audience. This package assembles them into the registries the procedure and
+the core read; a name declared twice is an error at import.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, TypeVar
+
+from pydantic import ValidationError as PydanticValidationError
+
+from ..commands import Command
+from ..errors import InvalidInput
+from ..notices import expand
+from ..records import Consultation, invalid_fields
+from ..vocabulary import Event, Trigger
+from . import consult, decide, escalate, feedback, notify, overdue, propose, review, supervise
+from .base import NEW, EffectFn, Guard, Route, StepDefinition, Transition
+from .consult import CloseRound, OpenRound, RecordOpinion, tally
+from .decide import Decide
+from .escalate import Escalate, Resume
+from .feedback import Publish, RecordFeedback, ReportProgress
+from .notify import Notify
+from .overdue import MarkOverdue
+from .propose import Propose, Reject, Withdraw
+from .review import ReviewLegality
+from .supervise import Close, Inspect, RequestReconsultation, StartSupervision
+
+__all__ = [
+    "AUDIENCE",
+    "COMMANDS",
+    "EFFECTS",
+    "GUARDS",
+    "NEW",
+    "ROUTES",
+    "STEPS",
+    "Close",
+    "CloseRound",
+    "Decide",
+    "Escalate",
+    "Guard",
+    "Inspect",
+    "MarkOverdue",
+    "Notify",
+    "OpenRound",
+    "Propose",
+    "Publish",
+    "RecordFeedback",
+    "RecordOpinion",
+    "Reject",
+    "ReportProgress",
+    "RequestReconsultation",
+    "Resume",
+    "ReviewLegality",
+    "Route",
+    "StartSupervision",
+    "StepDefinition",
+    "Transition",
+    "Withdraw",
+    "audience_for",
+    "command_from_dict",
+    "default_transitions",
+    "tally",
+]
+
+#: The steps in the seed's order; the default procedure's transitions come in this order.
+STEPS: tuple[StepDefinition, ...] = (
+    propose.STEP,
+    notify.STEP,
+    consult.STEP,
+    decide.STEP,
+    review.STEP,
+    feedback.STEP,
+    supervise.STEP,
+    escalate.STEP,
+    overdue.STEP,
+)
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def _collect(what: str, pairs: Iterable[tuple[str, K, V]]) -> dict[K, V]:
+    out: dict[K, V] = {}
+    owner: dict[K, str] = {}
+    for step, key, value in pairs:
+        if key in out:
+            raise RuntimeError(f"{what} {key!r} is declared by both {owner[key]!r} and {step!r}")
+        out[key] = value
+        owner[key] = step
+    return out
+
+
+COMMANDS: Mapping[str, type[Command]] = _collect(
+    "command", ((s.name, c.trigger.value, c) for s in STEPS for c in s.commands)
+)
+GUARDS: Mapping[str, Guard] = _collect("guard", ((s.name, g.name, g) for s in STEPS for g in s.guards))
+ROUTES: Mapping[str, Route] = _collect("route", ((s.name, r.name, r) for s in STEPS for r in s.routes))
+EFFECTS: Mapping[str, EffectFn] = _collect(
+    "effect", ((s.name, t.value, fn) for s in STEPS for t, fn in s.effects.items())
+)
+AUDIENCE: Mapping[Event, tuple[str, ...]] = _collect(
+    "audience of event", ((s.name, e, groups) for s in STEPS for e, groups in s.audience.items())
+)
+
+_missing = [t.value for t in Trigger if t.value not in COMMANDS or t.value not in EFFECTS]
+if _missing:  # pragma: no cover - a new trigger needs its step
+    raise RuntimeError(f"triggers without a command or an effect: {_missing}")
+
+
+def default_transitions() -> tuple[Transition, ...]:
+    """The six-step procedure of the source (提议→告知→协商→决策→反馈→监督), with the legality
+    review between decision and effect and both re-consultation loops: every step's rows, in order."""
+    return tuple(t for s in STEPS for t in s.transitions)
+
+
+def audience_for(event: Event, record: Consultation) -> tuple[str, ...]:
+    """Who hears of ``event`` on ``record``; empty when nobody needs to."""
+    groups = AUDIENCE.get(event)
+    return expand(groups, record) if groups else ()
+
+
+def command_from_dict(data: Mapping[str, Any]) -> Command:
+    """Rebuild a command from ``Command.to_dict()`` output (validated).
+
+    An unknown command or a non-mapping is ``InvalidInput``; bad fields are ``ValidationError``.
+    """
+    if not isinstance(data, Mapping):
+        raise InvalidInput(f"a command is a mapping with a 'command' key, not {type(data).__name__}")
+    body = dict(data)
+    name = body.pop("command", None)
+    kind = COMMANDS.get(name) if isinstance(name, str) else None
+    if kind is None:
+        raise InvalidInput(f"unknown command {name!r}; expected one of {', '.join(COMMANDS)}")
+    try:
+        return kind.model_validate(body)
+    except PydanticValidationError as exc:
+        raise invalid_fields(kind.__name__, exc) from None

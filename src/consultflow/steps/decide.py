@@ -1,0 +1,195 @@
+"""决策 decide: the committee decides on a closed round of this cycle that had its quorum and
+reached consensus; a major matter (重大事项) must have heard residents first. What a decision holds
+depends on its carrier: measures with owners, due dates and budget; a hearing record; the parties
+of an agreement; whether advice is adopted. A decision waits for its legality review (review.py).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, ClassVar
+
+from pydantic import Field, StringConstraints, model_validator
+from pydantic_core import PydanticCustomError
+
+from ..commands import Command, ConsultationCommand
+from ..context import Context
+from ..notices import INVITED, PROPOSER, role_group
+from ..parameters import Parameters
+from ..records import Consultation, Decision, Id, Measure, Text, make
+from ..refusals import Failure
+from ..roles import Role
+from ..vocabulary import Carrier, Event, State, Trigger
+from .base import Effect, Governing, Guard, StepDefinition, transition
+from .consult import HEARD_OUT
+
+__all__ = ["STEP", "Decide"]
+
+
+class Decide(ConsultationCommand):
+    """决策. What a decision must hold depends on the carrier: measures for a decision consultation,
+    a hearing record for a hearing, the parties of the agreement for a coordination, and whether
+    the advice is adopted for an advisory one."""
+
+    trigger: ClassVar[Trigger] = Trigger.DECIDE
+    resolution: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10_000)]
+    measures: tuple[Measure, ...] = Field(default=(), max_length=200)
+    advice_adopted: bool | None = None
+    hearing_record: Text = ""
+    agreement_parties: tuple[Id, ...] = Field(default=(), max_length=200)
+
+    @model_validator(mode="after")
+    def _unique_parties(self) -> Decide:
+        if len(set(self.agreement_parties)) != len(self.agreement_parties):
+            raise PydanticCustomError("parties_duplicate", "agreement_parties lists a party twice")
+        return self
+
+
+def _round_held(params: Parameters, record: Consultation, cmd: Command, ctx: Context) -> Failure | None:
+    r = record.current_round
+    if r is None or r.cycle != record.cycle:
+        return Failure("no_round")
+    if r.closed_at is None:
+        return Failure("round_open", {"round": r.number})
+    d = record.current_decision
+    if d is not None and d.round >= r.number:
+        return Failure("needs_new_round", {"round": r.number})
+    return None
+
+
+def _quorum_met(params: Parameters, record: Consultation, cmd: Command, ctx: Context) -> Failure | None:
+    r = record.current_round
+    t = r.tally if r is not None else None
+    if r is not None and t is not None and not t.quorum_met:
+        return Failure("quorum_not_met", {"round": r.number, "attended": t.attended, "required": t.required})
+    return None
+
+
+def _consensus_reached(params: Parameters, record: Consultation, cmd: Command, ctx: Context) -> Failure | None:
+    # Hearings and advisory consultations hear people out; they need no consensus to conclude.
+    if record.carrier in HEARD_OUT:
+        return None
+    r = record.current_round
+    t = r.tally if r is not None else None
+    if r is not None and t is not None and not t.consensus:
+        return Failure(
+            "no_consensus",
+            {
+                "round": r.number,
+                "rule": t.rule,
+                "support": t.support,
+                "oppose": t.oppose,
+                "amend": t.amend,
+                "abstain": t.abstain,
+            },
+        )
+    return None
+
+
+def _residents_heard(params: Parameters, record: Consultation, cmd: Command, ctx: Context) -> Failure | None:
+    if not (record.major and params.major_needs_residents):
+        return None
+    cycle = record.cycle
+    if any(r.cycle == cycle and r.resident_attended for r in record.rounds):
+        return None
+    return Failure("major_needs_residents")
+
+
+def _carrier_outcome(params: Parameters, record: Consultation, cmd: Decide, ctx: Context) -> Failure | None:
+    carrier = record.carrier
+    if carrier is Carrier.DECISION:
+        if not cmd.measures:
+            return Failure("measures_required")
+        total = Decimal(0)
+        for i, m in enumerate(cmd.measures):
+            if m.due <= ctx.now:
+                return Failure("measure_due_in_past", {"measure": i, "number": i + 1, "due": m.due})
+            total += m.budget
+        limit = record.budget if record.budget is not None else params.budget_cap
+        if limit is not None and total > limit:
+            return Failure("over_budget", {"total": total, "budget": limit})
+    elif carrier is Carrier.HEARING:
+        if not cmd.hearing_record.strip():
+            return Failure("hearing_record_required")
+    elif carrier is Carrier.COORDINATION:
+        if len(cmd.agreement_parties) < 2:
+            return Failure("agreement_parties_required")
+    elif cmd.advice_adopted is None:
+        return Failure("advice_adoption_required")
+    return None
+
+
+def _decide(proc: Governing, rec: Consultation, cmd: Decide, ctx: Context, role: str, to: State) -> Effect:
+    number = len(rec.decisions) + 1
+    d = make(
+        Decision,
+        {
+            "number": number,
+            "cycle": rec.cycle,
+            "round": rec.rounds[-1].number,
+            "resolution": cmd.resolution,
+            "decided_by": ctx.actor.id,
+            "decided_at": ctx.now,
+            "measures": cmd.measures,
+            "advice_adopted": cmd.advice_adopted,
+            "hearing_record": cmd.hearing_record,
+            "agreement_parties": cmd.agreement_parties,
+        },
+    )
+    data = {
+        "advice_adopted": cmd.advice_adopted,
+        "agreement_parties": list(cmd.agreement_parties),
+        "budget": str(d.budget),
+        "decision": number,
+        "hearing_record": bool(cmd.hearing_record),
+        "measures": [
+            {"budget": str(m.budget), "due": m.due.isoformat(), "owner": m.owner, "title": m.title}
+            for m in cmd.measures
+        ],
+        "resolution": cmd.resolution,
+        "round": d.round,
+    }
+    update = {"decisions": (*rec.decisions, d), "review_due": ctx.now + proc.parameters.review_deadline}
+    return update, [(Event.DECIDED, data)]
+
+
+STEP = StepDefinition(
+    name="decide 决策",
+    commands=(Decide,),
+    transitions=(
+        transition(
+            Trigger.DECIDE,
+            State.CONSULTING,
+            State.DECIDED,
+            [Role.COMMITTEE],
+            ["round_held", "quorum_met", "consensus_reached", "residents_heard", "carrier_outcome"],
+        ),
+    ),
+    guards=(
+        Guard(
+            "round_held",
+            _round_held,
+            ("no_round", "round_open", "needs_new_round"),
+            "a closed round of this cycle not yet used for a decision",
+        ),
+        Guard("quorum_met", _quorum_met, ("quorum_not_met",), "the round had its quorum"),
+        Guard("consensus_reached", _consensus_reached, ("no_consensus",), "the round reached consensus"),
+        Guard("residents_heard", _residents_heard, ("major_needs_residents",), "a major matter heard residents"),
+        Guard(
+            "carrier_outcome",
+            _carrier_outcome,
+            (
+                "measures_required",
+                "measure_due_in_past",
+                "over_budget",
+                "hearing_record_required",
+                "agreement_parties_required",
+                "advice_adoption_required",
+            ),
+            "the decision holds what its carrier needs",
+            needs_command=True,
+        ),
+    ),
+    effects={Trigger.DECIDE: _decide},
+    audience={Event.DECIDED: (INVITED, PROPOSER, role_group(Role.SUPERVISOR))},
+)

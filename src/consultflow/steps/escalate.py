@@ -1,0 +1,63 @@
+"""Escalation (提请街道督办): the committee or the sub-district hands a stalled matter up; the
+sub-district sends it back for a new cycle of consultation (within the cycle limit) or closes it by
+its ruling (supervise.py). Escalations also follow from a last failing round (consult.py), an
+unlawful verdict with no rounds left (review.py) and overdue deadlines (overdue.py).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from ..commands import ConsultationCommand, Reason
+from ..context import Context
+from ..notices import INVITED, role_group
+from ..records import Consultation
+from ..roles import Role
+from ..vocabulary import Event, State, Trigger
+from .base import Effect, Governing, StepDefinition, transition
+from .consult import abandon_open_round, new_cycle
+
+__all__ = ["STEP", "Escalate", "Resume"]
+
+
+class Escalate(ConsultationCommand):
+    """Hand the matter up to the sub-district (提请街道督办)."""
+
+    trigger: ClassVar[Trigger] = Trigger.ESCALATE
+    reason: Reason
+
+
+class Resume(ConsultationCommand):
+    """The sub-district sends an escalated matter back for a new cycle of consultation."""
+
+    trigger: ClassVar[Trigger] = Trigger.RESUME
+    instructions: Reason
+
+
+def _escalate(proc: Governing, rec: Consultation, cmd: Escalate, ctx: Context, role: str, to: State) -> Effect:
+    update, events = abandon_open_round(proc.parameters, rec, ctx, "escalated")
+    events.append((Event.ESCALATED, {"reason": cmd.reason}))
+    return update, events
+
+
+def _resume(proc: Governing, rec: Consultation, cmd: Resume, ctx: Context, role: str, to: State) -> Effect:
+    data = {"cycle": rec.cycle + 1, "instructions": cmd.instructions}
+    return new_cycle(proc.parameters, rec, ctx), [(Event.RESUMED, data)]
+
+
+STEP = StepDefinition(
+    name="escalate 提请街道督办",
+    commands=(Escalate, Resume),
+    transitions=(
+        *(
+            transition(Trigger.ESCALATE, s, State.ESCALATED, [Role.COMMITTEE, Role.SUB_DISTRICT])
+            for s in (State.NOTIFIED, State.CONSULTING, State.SUPERVISING)
+        ),
+        transition(Trigger.RESUME, State.ESCALATED, State.CONSULTING, [Role.SUB_DISTRICT], ["cycles_left"]),
+    ),
+    effects={Trigger.ESCALATE: _escalate, Trigger.RESUME: _resume},
+    audience={
+        Event.ESCALATED: (role_group(Role.SUB_DISTRICT), role_group(Role.COMMITTEE)),
+        Event.RESUMED: (INVITED, role_group(Role.COMMITTEE)),
+    },
+)

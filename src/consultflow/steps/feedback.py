@@ -1,0 +1,152 @@
+"""反馈 feedback: a decision in force is made public (公开制), carried out and reported on, and rated
+by residents (居民评议 / 满意度评价). These steps stay open under supervision too.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import ClassVar
+
+from pydantic import Field
+
+from ..commands import Command, ConsultationCommand
+from ..context import Context
+from ..notices import PUBLIC
+from ..parameters import Parameters
+from ..records import Consultation, Money, ProgressReport, Publication, ResidentFeedback, Text, make
+from ..refusals import Failure
+from ..roles import STAKEHOLDERS, Role
+from ..vocabulary import IN_FORCE_STATES, Channel, Event, State, Trigger
+from .base import Effect, Governing, Guard, StepDefinition, transition
+
+__all__ = ["STEP", "Publish", "RecordFeedback", "ReportProgress"]
+
+_IN_FORCE = tuple(s for s in State if s in IN_FORCE_STATES)  # feedback, supervising
+
+
+class Publish(ConsultationCommand):
+    """公开制: make the outcome public on one or more channels."""
+
+    trigger: ClassVar[Trigger] = Trigger.PUBLISH
+    channels: tuple[Channel, ...] = Field(min_length=1)
+    summary: Text = ""
+
+
+class ReportProgress(ConsultationCommand):
+    """Progress on one measure of the current decision, with money spent. ``measure`` is the
+    measure's index from 0 (people read it numbered from 1: measure 0 is "measure 1")."""
+
+    trigger: ClassVar[Trigger] = Trigger.REPORT_PROGRESS
+    measure: int = Field(ge=0, le=199)
+    percent: int = Field(ge=0, le=100)
+    spent: Money = Decimal(0)
+    note: Text = ""
+
+
+class RecordFeedback(ConsultationCommand):
+    """A resident's satisfaction with the outcome (1 to 5)."""
+
+    trigger: ClassVar[Trigger] = Trigger.RECORD_FEEDBACK
+    satisfaction: int = Field(ge=1, le=5)
+    comment: Text = ""
+
+
+def _measure_exists(params: Parameters, record: Consultation, cmd: ReportProgress, ctx: Context) -> Failure | None:
+    d = record.current_decision
+    count = len(d.measures) if d is not None else 0
+    if cmd.measure >= count:
+        return Failure("unknown_measure", {"measure": cmd.measure, "number": cmd.measure + 1, "count": count})
+    return None
+
+
+def _first_feedback(params: Parameters, record: Consultation, cmd: Command, ctx: Context) -> Failure | None:
+    d = record.current_decision
+    who = ctx.actor.id
+    if d is not None and any(f.participant == who and f.decision == d.number for f in record.feedback):
+        return Failure("feedback_given", {"participant": who})
+    return None
+
+
+def _publish(proc: Governing, rec: Consultation, cmd: Publish, ctx: Context, role: str, to: State) -> Effect:
+    decision = rec.decisions[-1].number
+    pub = make(
+        Publication,
+        {"decision": decision, "channels": cmd.channels, "summary": cmd.summary, "by": ctx.actor.id, "at": ctx.now},
+    )
+    data = {"channels": [c.value for c in cmd.channels], "decision": decision, "summary": cmd.summary}
+    return {"publications": (*rec.publications, pub)}, [(Event.PUBLISHED, data)]
+
+
+def _report_progress(
+    proc: Governing, rec: Consultation, cmd: ReportProgress, ctx: Context, role: str, to: State
+) -> Effect:
+    decision = rec.decisions[-1].number
+    rep = make(
+        ProgressReport,
+        {
+            "decision": decision,
+            "measure": cmd.measure,
+            "seq": rec.version + 1,
+            "percent": cmd.percent,
+            "spent": cmd.spent,
+            "note": cmd.note,
+            "by": ctx.actor.id,
+            "at": ctx.now,
+        },
+    )
+    data = {
+        "decision": decision,
+        "measure": cmd.measure,
+        "note": cmd.note,
+        "percent": cmd.percent,
+        "spent": str(cmd.spent),
+    }
+    return {"progress": (*rec.progress, rep)}, [(Event.PROGRESS_REPORTED, data)]
+
+
+def _record_feedback(
+    proc: Governing, rec: Consultation, cmd: RecordFeedback, ctx: Context, role: str, to: State
+) -> Effect:
+    decision = rec.decisions[-1].number
+    fb = make(
+        ResidentFeedback,
+        {
+            "decision": decision,
+            "participant": ctx.actor.id,
+            "satisfaction": cmd.satisfaction,
+            "comment": cmd.comment,
+            "at": ctx.now,
+        },
+    )
+    data = {"comment": cmd.comment, "decision": decision, "satisfaction": cmd.satisfaction}
+    return {"feedback": (*rec.feedback, fb)}, [(Event.FEEDBACK_RECEIVED, data)]
+
+
+STEP = StepDefinition(
+    name="feedback 反馈",
+    commands=(Publish, ReportProgress, RecordFeedback),
+    transitions=(
+        *(transition(Trigger.PUBLISH, s, None, [Role.COMMITTEE]) for s in _IN_FORCE),
+        *(
+            transition(Trigger.REPORT_PROGRESS, s, None, [Role.COMMITTEE, Role.WORKING_COMMITTEE], ["measure_exists"])
+            for s in _IN_FORCE
+        ),
+        *(transition(Trigger.RECORD_FEEDBACK, s, None, STAKEHOLDERS, ["first_feedback"]) for s in _IN_FORCE),
+    ),
+    guards=(
+        Guard(
+            "measure_exists",
+            _measure_exists,
+            ("unknown_measure",),
+            "the measure is one of the decision's",
+            needs_command=True,
+        ),
+        Guard("first_feedback", _first_feedback, ("feedback_given",), "one rating per resident and decision"),
+    ),
+    effects={
+        Trigger.PUBLISH: _publish,
+        Trigger.REPORT_PROGRESS: _report_progress,
+        Trigger.RECORD_FEEDBACK: _record_feedback,
+    },
+    audience={Event.PUBLISHED: (PUBLIC,)},
+)

@@ -1,0 +1,113 @@
+"""告知 notify: announce the matter, the meeting and who is invited (发布协商公告). The meeting must
+leave the notice period; a consultation day (协商日) needs its rotating chair and may fall on a
+fixed day of the month. Notice starts the clock for a decision (议而不决).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, ClassVar
+
+from pydantic import AwareDatetime, Field, StringConstraints, model_validator
+from pydantic_core import PydanticCustomError
+
+from ..commands import ConsultationCommand
+from ..context import Context
+from ..notices import INVITED, PROPOSER, PUBLIC
+from ..parameters import Parameters
+from ..records import Consultation, Id, Schedule, make
+from ..refusals import Failure
+from ..roles import Role
+from ..vocabulary import Channel, Event, State, Trigger
+from .base import Effect, Governing, Guard, StepDefinition, days, transition
+
+__all__ = ["STEP", "Notify"]
+
+
+class Notify(ConsultationCommand):
+    """告知: announce the matter, the meeting and who is invited; starts the notice period."""
+
+    trigger: ClassVar[Trigger] = Trigger.NOTIFY
+    meeting_at: AwareDatetime
+    invite: tuple[Id, ...] = Field(default=(), max_length=10_000)
+    chair: Id | None = None
+    venue: Annotated[str, StringConstraints(max_length=200)] = ""
+    channels: tuple[Channel, ...] = (Channel.NOTICE_BOARD,)
+
+    @model_validator(mode="after")
+    def _unique(self) -> Notify:
+        if len(set(self.invite)) != len(self.invite):
+            raise PydanticCustomError("invite_duplicate", "invite lists someone twice; list each participant once")
+        return self
+
+
+def _notice_long_enough(params: Parameters, record: Consultation, cmd: Notify, ctx: Context) -> Failure | None:
+    earliest = ctx.now + params.notice_period
+    if cmd.meeting_at < earliest:
+        return Failure("notice_too_short", {"days": days(params.notice_period), "earliest": earliest})
+    return None
+
+
+def _consultation_day_rules(params: Parameters, record: Consultation, cmd: Notify, ctx: Context) -> Failure | None:
+    if record.form.value != "consultation_day":
+        return None
+    if cmd.chair is None:
+        return Failure("chair_required")
+    day = params.consultation_day
+    if day is not None and cmd.meeting_at.astimezone(params.zone).day != day:
+        return Failure("not_consultation_day", {"day": day, "meeting": cmd.meeting_at.astimezone(params.zone)})
+    return None
+
+
+def _notify(proc: Governing, rec: Consultation, cmd: Notify, ctx: Context, role: str, to: State) -> Effect:
+    params = proc.parameters
+    now = ctx.now
+    notice_ends = now + params.notice_period
+    schedule = make(Schedule, {"notified_at": now, "notice_ends": notice_ends, "meeting_at": cmd.meeting_at})
+    update = {
+        "schedule": schedule,
+        "invited": cmd.invite,
+        "chair": cmd.chair,
+        "decision_due": now + params.decision_deadline,
+    }
+    data = {
+        "chair": cmd.chair,
+        "channels": [c.value for c in cmd.channels],
+        "invited": len(cmd.invite),
+        "meeting_at": cmd.meeting_at.isoformat(),
+        "notice_ends": notice_ends.isoformat(),
+        "venue": cmd.venue,
+    }
+    return update, [(Event.NOTIFIED, data)]
+
+
+STEP = StepDefinition(
+    name="notify 告知",
+    commands=(Notify,),
+    transitions=(
+        transition(
+            Trigger.NOTIFY,
+            State.PROPOSED,
+            State.NOTIFIED,
+            [Role.COMMITTEE, Role.WORKING_COMMITTEE],
+            ["notice_long_enough", "consultation_day_rules"],
+        ),
+    ),
+    guards=(
+        Guard(
+            "notice_long_enough",
+            _notice_long_enough,
+            ("notice_too_short",),
+            "the meeting leaves the notice period",
+            needs_command=True,
+        ),
+        Guard(
+            "consultation_day_rules",
+            _consultation_day_rules,
+            ("chair_required", "not_consultation_day"),
+            "a consultation day names its rotating chair and meets on its day",
+            needs_command=True,
+        ),
+    ),
+    effects={Trigger.NOTIFY: _notify},
+    audience={Event.NOTIFIED: (INVITED, PROPOSER, PUBLIC)},
+)

@@ -1,0 +1,96 @@
+"""Overdue (议而不决, 决而不施): ``Engine.tick`` marks the deadlines that passed - an unanswered
+proposal, no decision by the cycle's deadline, a legality review not done, a measure not carried
+out - once each, and escalates where the parameters say so. Only the clock fires it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from ..commands import Command, ConsultationCommand
+from ..context import Context
+from ..deadlines import overdue
+from ..notices import role_group
+from ..parameters import Parameters
+from ..records import Consultation
+from ..refusals import Failure
+from ..roles import Role
+from ..vocabulary import Event, State, Trigger
+from .base import Effect, Events, Governing, Guard, Route, StepDefinition, transition
+from .consult import abandon_open_round
+
+__all__ = ["STEP", "MarkOverdue"]
+
+
+class MarkOverdue(ConsultationCommand):
+    """Issued by ``Engine.tick``: log the deadlines that passed (议而不决, 决而不施)."""
+
+    trigger: ClassVar[Trigger] = Trigger.MARK_OVERDUE
+
+
+def _something_overdue(params: Parameters, record: Consultation, cmd: Command, ctx: Context) -> Failure | None:
+    if not overdue(record, ctx.now):
+        return Failure("nothing_overdue")
+    return None
+
+
+def _undecided_escalates(params: Parameters, record: Consultation, cmd: Command, ctx: Context) -> bool:
+    return params.escalate_undecided and any(d.kind == "decision" for d in overdue(record, ctx.now))
+
+
+def _unimplemented_escalates(params: Parameters, record: Consultation, cmd: Command, ctx: Context) -> bool:
+    return params.escalate_unimplemented and any(d.kind == "measure" for d in overdue(record, ctx.now))
+
+
+def _mark_overdue(proc: Governing, rec: Consultation, cmd: Command, ctx: Context, role: str, to: State) -> Effect:
+    missed = overdue(rec, ctx.now)
+    events: Events = [
+        (
+            Event.DEADLINE_MISSED,
+            {"deadline": d.key, "due": d.due.isoformat(), "kind": d.kind, "measure": d.measure},
+        )
+        for d in missed
+    ]
+    update: dict[str, Any] = {"missed": (*rec.missed, *(d.key for d in missed))}
+    if to is State.ESCALATED:
+        abandoned, closing = abandon_open_round(proc.parameters, rec, ctx, "escalated: overdue")
+        update.update(abandoned)
+        events.extend(closing)
+        events.append((Event.ESCALATED, {"deadlines": [d.key for d in missed], "reason": "overdue"}))
+    return update, events
+
+
+_CLOCK = [Role.SYSTEM]
+_OVERDUE = ["something_overdue"]
+
+STEP = StepDefinition(
+    name="overdue 逾期",
+    commands=(MarkOverdue,),
+    transitions=(
+        transition(Trigger.MARK_OVERDUE, State.PROPOSED, None, _CLOCK, _OVERDUE),
+        transition(Trigger.MARK_OVERDUE, State.DECIDED, None, _CLOCK, _OVERDUE),
+        *(
+            row
+            for s in (State.NOTIFIED, State.CONSULTING)
+            for row in (
+                transition(Trigger.MARK_OVERDUE, s, State.ESCALATED, _CLOCK, _OVERDUE, ["undecided_escalates"]),
+                transition(Trigger.MARK_OVERDUE, s, None, _CLOCK, _OVERDUE),
+            )
+        ),
+        *(
+            row
+            for s in (State.FEEDBACK, State.SUPERVISING)
+            for row in (
+                transition(Trigger.MARK_OVERDUE, s, State.ESCALATED, _CLOCK, _OVERDUE, ["unimplemented_escalates"]),
+                transition(Trigger.MARK_OVERDUE, s, None, _CLOCK, _OVERDUE),
+            )
+        ),
+    ),
+    guards=(Guard("something_overdue", _something_overdue, ("nothing_overdue",), "a deadline has passed"),),
+    routes=(
+        Route("undecided_escalates", _undecided_escalates, "an undecided matter is overdue (议而不决)"),
+        Route("unimplemented_escalates", _unimplemented_escalates, "a measure is overdue (决而不施)"),
+    ),
+    effects={Trigger.MARK_OVERDUE: _mark_overdue},
+    audience={Event.DEADLINE_MISSED: (role_group(Role.COMMITTEE), role_group(Role.SUB_DISTRICT))},
+)

@@ -1,0 +1,132 @@
+"""合法性审查 review: the legality gate between a decision and its effect.
+
+A supervisor or the sub-district reviews the current decision. Lawful: it takes effect (feedback).
+Unlawful: the legal basis and the correction are recorded (依法纠正), with a note on legal education
+(法治宣传教育), and the matter goes back to consultation - or, with no rounds left in the cycle, up
+to the sub-district. Whoever took the decision may not review it (回避).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from pydantic import model_validator
+from pydantic_core import PydanticCustomError
+
+from ..commands import Command, ConsultationCommand
+from ..context import Context
+from ..notices import PROPOSER, role_group
+from ..parameters import Parameters
+from ..records import Consultation, LegalityReview, Text, make
+from ..refusals import Failure
+from ..roles import Role
+from ..vocabulary import Event, State, Trigger, Verdict
+from .base import Effect, Events, Governing, Guard, Route, StepDefinition, transition
+
+__all__ = ["REVIEWERS", "STEP", "ReviewLegality"]
+
+#: Who reviews legality: a supervisor (监事) or the sub-district (街道).
+REVIEWERS = frozenset({Role.SUPERVISOR, Role.SUB_DISTRICT})
+
+
+class ReviewLegality(ConsultationCommand):
+    """合法性审查 of the current decision. An unlawful verdict needs the legal basis and the
+    correction (依法纠正); a note on legal education (法治宣传教育) is kept with it."""
+
+    trigger: ClassVar[Trigger] = Trigger.REVIEW
+    verdict: Verdict
+    legal_basis: Text = ""
+    correction: Text = ""
+    education_note: Text = ""
+
+    @model_validator(mode="after")
+    def _unlawful_needs_basis(self) -> ReviewLegality:
+        if self.verdict is Verdict.UNLAWFUL and not (self.legal_basis.strip() and self.correction.strip()):
+            raise PydanticCustomError(
+                "unlawful_needs_basis", "an unlawful verdict needs legal_basis and correction (依法纠正)"
+            )
+        return self
+
+
+def _lawful(params: Parameters, record: Consultation, cmd: ReviewLegality, ctx: Context) -> bool:
+    return cmd.verdict is Verdict.LAWFUL
+
+
+def _unlawful(params: Parameters, record: Consultation, cmd: ReviewLegality, ctx: Context) -> bool:
+    return cmd.verdict is Verdict.UNLAWFUL
+
+
+def _has_rounds_left(params: Parameters, record: Consultation, cmd: Command, ctx: Context) -> bool:
+    return record.rounds_in_cycle < params.round_limit
+
+
+def _independent_reviewer(params: Parameters, record: Consultation, cmd: Command, ctx: Context) -> Failure | None:
+    d = record.current_decision
+    if params.independent_review and d is not None and d.decided_by == ctx.actor.id:
+        return Failure("reviewer_not_independent", {"reviewer": ctx.actor.id})
+    return None
+
+
+def _review(proc: Governing, rec: Consultation, cmd: ReviewLegality, ctx: Context, role: str, to: State) -> Effect:
+    decision = rec.decisions[-1].number
+    review = make(
+        LegalityReview,
+        {
+            "decision": decision,
+            "reviewer": ctx.actor.id,
+            "verdict": cmd.verdict,
+            "legal_basis": cmd.legal_basis,
+            "correction": cmd.correction,
+            "education_note": cmd.education_note,
+            "at": ctx.now,
+        },
+    )
+    data = {
+        "correction": cmd.correction,
+        "decision": decision,
+        "education_note": cmd.education_note,
+        "legal_basis": cmd.legal_basis,
+        "verdict": cmd.verdict.value,
+    }
+    events: Events = [(Event.LEGALITY_REVIEWED, data)]
+    update: dict[str, Any] = {"reviews": (*rec.reviews, review), "review_due": None}
+    if cmd.verdict is Verdict.UNLAWFUL:
+        if to is State.ESCALATED:
+            events.append((Event.ESCALATED, {"reason": "unlawful_at_round_limit", "rounds": rec.rounds_in_cycle}))
+        else:
+            # 依法纠正: the corrected decision gets a deadline of its own, counted from the verdict
+            update["decision_due"] = ctx.now + proc.parameters.decision_deadline
+    return update, events
+
+
+STEP = StepDefinition(
+    name="review 合法性审查",
+    commands=(ReviewLegality,),
+    transitions=(
+        transition(Trigger.REVIEW, State.DECIDED, State.FEEDBACK, REVIEWERS, ["independent_reviewer"], ["lawful"]),
+        transition(
+            Trigger.REVIEW,
+            State.DECIDED,
+            State.CONSULTING,
+            REVIEWERS,
+            ["independent_reviewer"],
+            ["unlawful", "has_rounds_left"],
+        ),
+        transition(Trigger.REVIEW, State.DECIDED, State.ESCALATED, REVIEWERS, ["independent_reviewer"], ["unlawful"]),
+    ),
+    guards=(
+        Guard(
+            "independent_reviewer",
+            _independent_reviewer,
+            ("reviewer_not_independent",),
+            "the reviewer did not take the decision",
+        ),
+    ),
+    routes=(
+        Route("lawful", _lawful, "the verdict is lawful", needs_command=True),
+        Route("unlawful", _unlawful, "the verdict is unlawful", needs_command=True),
+        Route("has_rounds_left", _has_rounds_left, "another round is allowed", bounds_loop=True),
+    ),
+    effects={Trigger.REVIEW: _review},
+    audience={Event.LEGALITY_REVIEWED: (PROPOSER, role_group(Role.COMMITTEE))},
+)

@@ -1,0 +1,158 @@
+"""监督 supervise: the published outcome is handed to supervision; inspections (督查) pass or find
+problems; new problems start a new cycle of consultation (再次协商), up to the cycle limit; the
+committee closes (办结) once every measure is carried out and an inspection passed after the latest
+report. An escalated matter is closed by the sub-district's ruling.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from ..commands import Command, ConsultationCommand, Reason
+from ..context import Context
+from ..deadlines import measure_done
+from ..notices import INVITED, PROPOSER, PUBLIC, role_group
+from ..parameters import Parameters
+from ..records import Consultation, Inspection, Text, make
+from ..refusals import Failure
+from ..roles import Role
+from ..vocabulary import Event, State, Trigger
+from .base import Effect, Governing, Guard, StepDefinition, transition
+from .consult import new_cycle
+
+__all__ = ["STEP", "Close", "Inspect", "RequestReconsultation", "StartSupervision"]
+
+_INSPECTORS = (Role.INSPECTION_GROUP, Role.SUPERVISOR, Role.SUB_DISTRICT)
+
+
+class StartSupervision(ConsultationCommand):
+    """监督: hand the published outcome over to supervision."""
+
+    trigger: ClassVar[Trigger] = Trigger.START_SUPERVISION
+
+
+class Inspect(ConsultationCommand):
+    """An inspection by the inspection group or supervisors: passed, or findings."""
+
+    trigger: ClassVar[Trigger] = Trigger.INSPECT
+    passed: bool
+    findings: Text = ""
+
+
+class RequestReconsultation(ConsultationCommand):
+    """再次协商: new problems found while carrying it out; a new cycle of consultation starts."""
+
+    trigger: ClassVar[Trigger] = Trigger.REQUEST_RECONSULTATION
+    problems: Reason
+
+
+class Close(ConsultationCommand):
+    """Close the matter (办结): after supervision signs off, or by the sub-district's ruling when
+    escalated."""
+
+    trigger: ClassVar[Trigger] = Trigger.CLOSE
+    summary: Text = ""
+
+
+def _published(params: Parameters, record: Consultation, cmd: Command, ctx: Context) -> Failure | None:
+    d = record.current_decision
+    if d is None or not any(p.decision == d.number for p in record.publications):
+        return Failure("not_published")
+    return None
+
+
+def _measures_done(params: Parameters, record: Consultation, cmd: Command, ctx: Context) -> Failure | None:
+    d = record.current_decision
+    if d is None:
+        return None
+    pending = [m.title for i, m in enumerate(d.measures) if not measure_done(record.progress, d.number, i)]
+    if pending:
+        return Failure("measures_unfinished", {"pending": pending})
+    return None
+
+
+def _signed_off(params: Parameters, record: Consultation, cmd: Command, ctx: Context) -> Failure | None:
+    cycle = record.cycle
+    last = next((i for i in reversed(record.inspections) if i.cycle == cycle), None)
+    if last is None or not last.passed:
+        return Failure("inspection_pending")
+    d = record.current_decision
+    if d is not None:
+        latest_report = max((p.seq for p in record.progress if p.decision == d.number), default=0)
+        if latest_report > last.seq:  # log order, not clock time: clocks tie and drift
+            return Failure("inspection_pending")
+    return None
+
+
+def _cycles_left(params: Parameters, record: Consultation, cmd: Command, ctx: Context) -> Failure | None:
+    if record.cycle >= params.cycle_limit:
+        return Failure("cycle_limit", {"used": record.cycle, "limit": params.cycle_limit})
+    return None
+
+
+def _start_supervision(proc: Governing, rec: Consultation, cmd: Command, ctx: Context, role: str, to: State) -> Effect:
+    return {}, [(Event.SUPERVISION_STARTED, {"decision": rec.decisions[-1].number})]
+
+
+def _inspect(proc: Governing, rec: Consultation, cmd: Inspect, ctx: Context, role: str, to: State) -> Effect:
+    ins = make(
+        Inspection,
+        {
+            "cycle": rec.cycle,
+            "seq": rec.version + 1,
+            "inspector": ctx.actor.id,
+            "passed": cmd.passed,
+            "findings": cmd.findings,
+            "at": ctx.now,
+        },
+    )
+    data = {"cycle": rec.cycle, "findings": cmd.findings, "passed": cmd.passed}
+    return {"inspections": (*rec.inspections, ins)}, [(Event.INSPECTED, data)]
+
+
+def _request_reconsultation(
+    proc: Governing, rec: Consultation, cmd: RequestReconsultation, ctx: Context, role: str, to: State
+) -> Effect:
+    data = {"cycle": rec.cycle + 1, "problems": cmd.problems}
+    return new_cycle(proc.parameters, rec, ctx), [(Event.RECONSULTATION_REQUESTED, data)]
+
+
+def _close(proc: Governing, rec: Consultation, cmd: Close, ctx: Context, role: str, to: State) -> Effect:
+    return {}, [(Event.CLOSED, {"by_ruling": rec.state is State.ESCALATED, "summary": cmd.summary})]
+
+
+STEP = StepDefinition(
+    name="supervise 监督",
+    commands=(StartSupervision, Inspect, RequestReconsultation, Close),
+    transitions=(
+        transition(Trigger.START_SUPERVISION, State.FEEDBACK, State.SUPERVISING, [Role.COMMITTEE], ["published"]),
+        transition(Trigger.INSPECT, State.SUPERVISING, None, _INSPECTORS),
+        transition(
+            Trigger.REQUEST_RECONSULTATION,
+            State.SUPERVISING,
+            State.CONSULTING,
+            [Role.INSPECTION_GROUP, Role.SUPERVISOR, Role.COMMITTEE],
+            ["cycles_left"],
+        ),
+        transition(Trigger.CLOSE, State.SUPERVISING, State.CLOSED, [Role.COMMITTEE], ["measures_done", "signed_off"]),
+        transition(Trigger.CLOSE, State.ESCALATED, State.CLOSED, [Role.SUB_DISTRICT]),
+    ),
+    guards=(
+        Guard("published", _published, ("not_published",), "the outcome was made public"),
+        Guard("measures_done", _measures_done, ("measures_unfinished",), "every measure is carried out"),
+        Guard("signed_off", _signed_off, ("inspection_pending",), "an inspection passed after the latest report"),
+        Guard(
+            "cycles_left", _cycles_left, ("cycle_limit",), "the re-consultation limit is not reached", bounds_loop=True
+        ),
+    ),
+    effects={
+        Trigger.START_SUPERVISION: _start_supervision,
+        Trigger.INSPECT: _inspect,
+        Trigger.REQUEST_RECONSULTATION: _request_reconsultation,
+        Trigger.CLOSE: _close,
+    },
+    audience={
+        Event.RECONSULTATION_REQUESTED: (INVITED, role_group(Role.COMMITTEE)),
+        Event.CLOSED: (INVITED, PROPOSER, PUBLIC),
+    },
+)

@@ -1,35 +1,44 @@
 # The newcomer's path: `make demo` and `make test` work on a fresh machine with Python 3.11+.
-PYTHON ?= python3
-VENV   ?= .venv
-BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+# `make demo` installs only consultflow itself; `make test` adds the test tools on top.
+PYTHON     ?= python3
+VENV       ?= .venv
+BIN        := $(VENV)/bin
+DEMO_STAMP := $(VENV)/.installed-demo
+TEST_STAMP := $(VENV)/.installed-test
 
 .PHONY: demo test lint typecheck unit bench clean
 
 $(BIN)/python:
+	@echo "Setting up $(VENV) with $(PYTHON) (first run only)..."
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/python -m pip install --quiet -e ".[test]"
-	touch $(STAMP)
+$(DEMO_STAMP): $(BIN)/python pyproject.toml
+	@echo "Installing consultflow into $(VENV) (first run only)..."
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
 
-demo: $(STAMP)
+$(TEST_STAMP): $(DEMO_STAMP) pyproject.toml
+	@echo "Installing the test tools (pytest, hypothesis, mypy, ruff, psycopg) into $(VENV) (first run only)..."
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $@
+
+demo: $(DEMO_STAMP)
 	$(BIN)/consultflow demo
 
-lint: $(STAMP)
+lint: $(TEST_STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 
-typecheck: $(STAMP)
+typecheck: $(TEST_STAMP)
 	$(BIN)/mypy --strict src/consultflow
 
-unit: $(STAMP)
+unit: $(TEST_STAMP)
 	$(BIN)/python -m pytest
 
 test: lint typecheck unit
 
-bench: $(STAMP)
+bench: $(DEMO_STAMP)
 	$(BIN)/python benchmarks/lifecycle.py
 
 clean:

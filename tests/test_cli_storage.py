@@ -279,11 +279,11 @@ def test_show_json_is_the_stored_log(db: Path, capsys: pytest.CaptureFixture[str
 
 
 def test_show_says_what_is_wrong(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["show", "--db", str(db), "nobody"]) == 1
+    assert main(["show", "--db", str(db), "nobody"]) == 2  # a usage problem, on stderr
     assert "no consultation 'nobody'" in capsys.readouterr().err
     _sql(db, "UPDATE entries SET body = '{' WHERE consultation = ? AND seq = 3", CID)
-    assert main(["show", "--db", str(db), CID]) == 1
-    assert "entry seq 3" in capsys.readouterr().err
+    assert main(["show", "--db", str(db), CID]) == 1  # a finding, on stdout
+    assert "entry seq 3" in capsys.readouterr().out
     _sql(db, "DELETE FROM entries WHERE consultation = 'other-1' AND seq = 3")
     assert main(["show", "--db", str(db), "other-1"]) == 1
     assert "BROKEN consultation 'other-1'" in capsys.readouterr().out
@@ -293,13 +293,13 @@ def test_procedure_command_checks_a_file_and_says_what_is_wrong(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     good = tmp_path / "ok.toml"
-    good.write_text('name = "x"\nversion = "1"\n[rules]\nround_limit = 4\n', encoding="utf-8")
+    good.write_text('name = "x"\nversion = "1"\n[parameters]\nround_limit = 4\n', encoding="utf-8")
     assert main(["procedure", str(good)]) == 0
     assert '"round_limit": 4' in capsys.readouterr().out
     bad = tmp_path / "bad.json"
     bad.write_text('{"name": "x", "version": "1", "roles": {"decide": ["nobody"]}}', encoding="utf-8")
-    assert main(["procedure", str(bad)]) == 1
-    assert "unknown role" in capsys.readouterr().err
+    assert main(["procedure", str(bad)]) == 1  # a finding, on stdout
+    assert "unknown role" in capsys.readouterr().out
     assert main(["procedure", str(tmp_path / "missing.json")]) == 2
     assert "cannot read" in capsys.readouterr().err
     assert main(["procedure", "--mermaid"]) == 0

@@ -1,3 +1,8 @@
+"""``python -m consultflow``: the same command line as the ``consultflow`` script."""
+
+import sys
+
 from .cli import main
 
-raise SystemExit(main())
+if __name__ == "__main__":
+    sys.exit(main())

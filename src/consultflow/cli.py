@@ -1,37 +1,69 @@
 """The command line: ``consultflow demo``, ``verify``, ``show``, ``procedure``, ``schema``.
 
-Exit codes: 0 all good; 1 a chain or record does not hold (``verify``, ``show``, ``demo``) or the
-consultation is unknown (``show``); 2 the command could not run (bad arguments, no such file, a
-file that is not a consultflow store, an unknown id for ``verify``).
+Every subcommand exits the same way (``EXIT_STATUS`` below, also in ``consultflow --help``): 0 all
+good; 1 a finding - a chain or record that does not hold, a definition that fails its checks -
+printed on stdout; 2 a usage or input problem - bad arguments, a missing or unreadable file, a file
+that is not a consultflow store, an unknown consultation id - as one ``consultflow: ...`` line on
+stderr. No traceback reaches the user.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import os
+import shlex
+import shutil
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
-from .errors import ConsultflowError, NotFound, ProcedureDefinitionError
+from .errors import ConsultflowError, IntegrityError, NotFound, ProcedureDefinitionError
 from .i18n import Lang, state_name
 from .procedure import Procedure, six_step
+from .procedure.io import load_definition
 
 if TYPE_CHECKING:
     from .log import LogEntry
     from .storage.base import Store
     from .storage.sqlite import SQLiteStore
 
-__all__ = ["main"]
+__all__ = ["EXIT_FINDING", "EXIT_OK", "EXIT_USAGE", "main"]
 
 DEMO_DB = "consultflow-demo.db"
 
+EXIT_OK = 0
+EXIT_FINDING = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # Ctrl-C: 128 + SIGINT, as shells report it
+EXIT_BROKEN_PIPE = 141  # the reader went away (`... | head`): 128 + SIGPIPE, as `cat` would
 
-def _fail(message: str, code: int = 2) -> int:
-    print(f"consultflow: {message}", file=sys.stderr)
+EXIT_STATUS = """\
+exit status (the same for every subcommand):
+  0    all good
+  1    a finding: a hash chain or record that does not hold, a procedure definition
+       that fails its checks; the findings are printed on stdout
+  2    a usage or input problem: bad arguments, a missing or unreadable file, a file
+       that is not a consultflow store, an unknown consultation id; one line on
+       stderr, starting "consultflow:"
+  130  interrupted (Ctrl-C)
+  141  the reader of the output went away (consultflow ... | head)"""
+
+LANG_HELP = "language of the timeline: en (English) or zh (中文)"
+
+
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _fail(message: str, code: int = EXIT_USAGE) -> int:
+    print(f"consultflow: {_one_line(message)}", file=sys.stderr)
     return code
+
+
+def _one_line(text: str) -> str:
+    return " ".join(line.strip() for line in text.splitlines() if line.strip())
 
 
 def _count(n: int) -> str:
@@ -49,6 +81,32 @@ def _summary(count: int, ok: bool, state: str, lang: Lang) -> str:
     return f"{count} entries, chain {'verified' if ok else 'BROKEN'}; state: {state}"
 
 
+def _version() -> str:
+    try:
+        return importlib.metadata.version("consultflow")
+    except importlib.metadata.PackageNotFoundError:
+        from . import __version__
+
+        return __version__
+
+
+def _program() -> str:
+    """How to run consultflow again, as a shell command that works as printed: the ``consultflow``
+    script the user ran (by its bare name when that is what PATH finds), else this Python with
+    ``-m consultflow`` (``python -m consultflow``, or ``main`` called from other code)."""
+    argv0 = sys.argv[0] if sys.argv else ""
+    script = Path(argv0)
+    if argv0 and script.stem == "consultflow" and script.is_file():
+        found = shutil.which(script.name)
+        try:
+            if found is not None and os.path.samefile(found, script):
+                return script.name
+        except OSError:
+            pass
+        return shlex.quote(argv0)
+    return f"{shlex.quote(sys.executable or 'python3')} -m consultflow"
+
+
 def _demo_files(path: Path) -> tuple[Path, ...]:
     return (path, Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}-journal"))
 
@@ -56,14 +114,13 @@ def _demo_files(path: Path) -> tuple[Path, ...]:
 def _fresh_demo_db(path: Path) -> None:
     """Remove the demo file of an earlier run; refuse to touch a file that holds anything else."""
     from .demo import COMMUNITY
-    from .storage.sqlite import SQLiteStore
 
     if not path.exists():
         return
     if path.is_dir():
         raise ConsultflowError(f"{path} is a directory; give --db a file path")
     try:
-        old = SQLiteStore(path, readonly=True)
+        old = _open(str(path))
     except ConsultflowError as exc:
         raise ConsultflowError(
             f"{path} exists and is not a consultflow demo file ({exc}); the demo recreates its file, "
@@ -83,9 +140,10 @@ def _fresh_demo_db(path: Path) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from .demo import demo_engine, format_timeline, run_story
+    from .demo import demo_engine, run_story
     from .storage.memory import MemoryStore
     from .storage.sqlite import SQLiteStore
+    from .timeline import format_timeline
 
     lang = cast(Lang, args.lang)
     path = Path(args.db)
@@ -104,7 +162,7 @@ def _demo(args: argparse.Namespace) -> int:
         entries = engine.history(cid)
         if args.json:
             _print_json(entries)
-            return 0
+            return EXIT_OK
         record = engine.get(cid)
         check = engine.verify(cid)
     finally:
@@ -114,19 +172,41 @@ def _demo(args: argparse.Namespace) -> int:
     print("\n".join(format_timeline(entries, lang)))
     print("\n" + _summary(len(entries), check.ok, record.state.value, lang))
     if args.store == "sqlite":
+        program, db = _program(), shlex.quote(str(path))
+        verify_cmd = f"{program} verify --db {db}"
+        show_cmd = f"{program} show --db {db} {shlex.quote(cid)}"
         if lang == "zh":
-            print(f"已写入 {path}；校验：consultflow verify --db {path}；查看：consultflow show --db {path} {cid}")
+            print(f"已写入 {path}；校验：{verify_cmd}；查看：{show_cmd}")
         else:
-            print(f"Stored in {path}; check it: consultflow verify --db {path}")
-            print(f"See it: consultflow show --db {path} {cid}")
-    return 0 if check.ok else 1
+            print(f"Stored in {path}; check it: {verify_cmd}")
+            print(f"See it: {show_cmd}")
+    return EXIT_OK if check.ok else EXIT_FINDING
+
+
+def _store_path(db: str) -> Path:
+    """The path of an existing SQLite file, or a problem that says plainly what is there instead."""
+    path = Path(db)
+    if not path.exists():
+        raise ConsultflowError(f"no SQLite file at {db}: it does not exist; check the path")
+    if path.is_dir():
+        raise ConsultflowError(f"{db} is a directory, not a consultflow store; give --db the store's file")
+    try:
+        with path.open("rb") as file:
+            header = file.read(len(_SQLITE_HEADER))
+    except OSError as exc:
+        raise ConsultflowError(f"cannot read {db}: {exc.strerror or exc}") from exc
+    if not header and not Path(f"{db}-wal").exists():
+        raise ConsultflowError(f"{db} is empty, not a consultflow store")
+    if header and header != _SQLITE_HEADER:
+        raise ConsultflowError(f"{db} is not a consultflow store (not an SQLite database)")
+    return path
 
 
 def _open(db: str) -> SQLiteStore:
     """An existing store file, read-only: checking it must not change it."""
     from .storage.sqlite import SQLiteStore
 
-    return SQLiteStore(db, readonly=True)
+    return SQLiteStore(_store_path(db), readonly=True)
 
 
 def _verify(args: argparse.Namespace) -> int:
@@ -147,14 +227,14 @@ def _verify(args: argparse.Namespace) -> int:
         for finding in findings:
             print(f"BROKEN {finding}")
         print(f"{len(findings)} of {_count(len(ids))} do not hold (each line names its first bad entry)")
-        return 1
+        return EXIT_FINDING
     print(f"{_count(len(ids))} checked in {args.db}: every chain verifies and agrees with its record")
-    return 0
+    return EXIT_OK
 
 
 def _show(args: argparse.Namespace) -> int:
-    from .demo import format_timeline
     from .log import verify
+    from .timeline import format_timeline
 
     lang = cast(Lang, args.lang)
     try:
@@ -165,34 +245,45 @@ def _show(args: argparse.Namespace) -> int:
         record = store.load(args.id)
         entries = store.entries(args.id)
     except NotFound as exc:
-        return _fail(str(exc), 1)
+        return _fail(str(exc))
+    except IntegrityError as exc:
+        # What is stored does not hold together: a finding about the file, not a problem running.
+        print(f"BROKEN consultation {args.id!r}: {_one_line(str(exc))}")
+        return EXIT_FINDING
     except ConsultflowError as exc:
-        return _fail(f"cannot show {args.id!r}: {exc}", 1)
+        return _fail(f"cannot show {args.id!r}: {exc}")
     finally:
         store.close()
     if args.json:
         _print_json(entries)
-        return 0
+        return EXIT_OK
     check = verify(entries, head=record.head, version=record.version)
     print(f"{record.title} · {record.community} · {record.topic} · {state_name(record.state.value, lang)}")
     print("\n".join(format_timeline(entries, lang)))
     print("\n" + _summary(len(entries), check.ok, record.state.value, lang))
     if not check.ok:
         print(f"BROKEN consultation {record.id!r}, entry seq {check.seq}: {check.reason}")
-    return 0 if check.ok else 1
+    return EXIT_OK if check.ok else EXIT_FINDING
 
 
 def _procedure(args: argparse.Namespace) -> int:
-    """Check a definition file and print it (exit 1 listing every problem, 2 if unreadable)."""
+    """Check a definition file and print it (exit 1 listing every problem, 2 if it cannot be read)."""
     try:
-        proc = Procedure.from_file(args.file) if args.file else six_step()
+        data = load_definition(args.file) if args.file else None
+    except ConsultflowError as exc:
+        return _fail(str(exc))
+    try:
+        proc = Procedure.from_dict(data) if data is not None else six_step()
     except ProcedureDefinitionError as exc:
-        print(str(exc), file=sys.stderr)
-        return 1
-    except OSError as exc:
-        return _fail(f"cannot read {args.file}: {exc.strerror or exc}")
-    print(proc.mermaid() if args.mermaid else proc.to_json())
-    return 0
+        print(f"{args.file}: {exc}")
+        return EXIT_FINDING
+    if args.mermaid:
+        print(proc.mermaid(), end="")
+    elif args.dot:
+        print(proc.dot(), end="")
+    else:
+        print(proc.to_json())
+    return EXIT_OK
 
 
 def _schema(args: argparse.Namespace) -> int:
@@ -207,16 +298,39 @@ def _schema(args: argparse.Namespace) -> int:
         "Notice": Notice,
     }
     print(json.dumps({k: m.model_json_schema() for k, m in models.items()}, ensure_ascii=False, indent=2))
-    return 0
+    return EXIT_OK
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="consultflow", description="Community consultation (社区协商) engine")
+def _describe(what: str, status: str) -> dict[str, Any]:
+    """The keyword arguments of a subcommand: its description, ending with its exit status."""
+    return {
+        "description": f"{what}\n\nexit status: {status}",
+        "formatter_class": argparse.RawDescriptionHelpFormatter,
+    }
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="consultflow",
+        description="Community consultation (社区协商) engine",
+        epilog=EXIT_STATUS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"consultflow {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    demo = sub.add_parser("demo", help="run the reference consultation and print its timeline")
+    demo = sub.add_parser(
+        "demo",
+        help="run the reference consultation and print its timeline",
+        **_describe(
+            "Run the reference consultation (night parking in Xiaotaoyuan) and print its timeline.\n"
+            "The SQLite file given by --db is recreated on each run.",
+            "0 the story ran and its chain verifies; 1 its chain does not verify (a finding, on\n"
+            "stdout); 2 a usage or input problem (e.g. --db names a file that is not the demo's).",
+        ),
+    )
     demo.add_argument("--json", action="store_true", help="one JSON object per log entry")
-    demo.add_argument("--lang", choices=["en", "zh"], default="en")
+    demo.add_argument("--lang", choices=["en", "zh"], default="en", help=LANG_HELP)
     demo.add_argument(
         "--db",
         default=DEMO_DB,
@@ -231,37 +345,90 @@ def main(argv: Sequence[str] | None = None) -> int:
     check = sub.add_parser(
         "verify",
         help="check every hash chain in a store (or one) and that each record agrees with its log",
-        description="Exit 0 when everything holds; 1 naming the first bad entry of each broken consultation "
-        "(consultation, seq, reason); 2 when the file cannot be read. The file is opened read-only.",
+        **_describe(
+            "Check every hash chain in a consultflow SQLite file (or one consultation's) and that each\n"
+            "record agrees with its log. The file is opened read-only.",
+            "0 everything holds; 1 something does not hold (a finding: each broken consultation\n"
+            "is named on stdout with its first bad entry: consultation, seq, reason); 2 a usage or\n"
+            "input problem (no such file, not a consultflow store, an unknown id).",
+        ),
     )
     check.add_argument("--db", required=True, metavar="PATH", help="a consultflow SQLite file")
     check.add_argument("id", nargs="?", help="one consultation id (default: all)")
     check.set_defaults(func=_verify)
 
-    show = sub.add_parser("show", help="print one consultation's timeline from a store")
+    show = sub.add_parser(
+        "show",
+        help="print one consultation's timeline from a store",
+        **_describe(
+            "Print one consultation's timeline from a consultflow SQLite file (opened read-only).",
+            "0 printed and its chain verifies; 1 its chain or record does not hold (a finding, on\n"
+            "stdout); 2 a usage or input problem (no such file, not a consultflow store, an unknown id).",
+        ),
+    )
     show.add_argument("--db", required=True, metavar="PATH", help="a consultflow SQLite file")
     show.add_argument("id", help="the consultation id")
     show.add_argument("--json", action="store_true", help="one JSON object per log entry")
-    show.add_argument("--lang", choices=["en", "zh"], default="en")
+    show.add_argument("--lang", choices=["en", "zh"], default="en", help=LANG_HELP)
     show.set_defaults(func=_show)
 
-    proc = sub.add_parser("procedure", help="print a procedure definition (JSON) or its diagram")
+    proc = sub.add_parser(
+        "procedure",
+        help="check a procedure definition and print it (JSON) or its diagram",
+        **_describe(
+            "Check a procedure definition file (.json or .toml) and print it as JSON, or as a Mermaid\n"
+            "diagram; without a file, the standard six-step procedure.",
+            "0 the definition is sound; 1 it fails its checks (a finding: every problem is listed\n"
+            "on stdout); 2 a usage or input problem (no such file, an unsupported format, not valid\n"
+            "JSON or TOML).",
+        ),
+    )
     proc.add_argument("file", nargs="?", help="a .json or .toml definition (default: six-step)")
-    proc.add_argument("--mermaid", action="store_true", help="a Mermaid state diagram instead of JSON")
+    drawing = proc.add_mutually_exclusive_group()
+    drawing.add_argument("--mermaid", action="store_true", help="a Mermaid state diagram instead of JSON")
+    drawing.add_argument("--dot", action="store_true", help="a Graphviz DOT digraph instead of JSON")
     proc.set_defaults(func=_procedure)
 
-    schema = sub.add_parser("schema", help="JSON Schemas of the stored records")
+    schema = sub.add_parser(
+        "schema",
+        help="JSON Schemas of the stored records",
+        **_describe("Print the JSON Schemas of the stored records.", "0 printed; 2 a usage problem."),
+    )
     schema.set_defaults(func=_schema)
+    return parser
 
-    args = parser.parse_args(argv)
-    try:
-        code: int = args.func(args)
-    except BrokenPipeError:
-        # The reader went away (`consultflow show ... | head`): stop quietly, as Unix tools do.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return 1
+
+def _run(argv: Sequence[str] | None) -> int:
+    args = _parser().parse_args(argv)
+    code: int = args.func(args)
     return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; the exit status follows ``EXIT_STATUS``. argparse's own usage errors
+    (and ``--help``, ``--version``) leave by ``SystemExit`` as usual."""
+    try:
+        return _run(argv)
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (`consultflow show ... | head`): stop quietly, as Unix tools do, and
+        # keep Python from complaining when it flushes stdout on the way out.
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return EXIT_BROKEN_PIPE
+    except (ConsultflowError, OSError, UnicodeError, ValueError) as exc:
+        return _fail(_describe_error(exc))
+
+
+def _describe_error(exc: Exception) -> str:
+    """An unexpected error as one readable line (``path: No such file or directory``)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror
+    return str(exc) or type(exc).__name__
 
 
 if __name__ == "__main__":

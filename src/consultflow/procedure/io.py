@@ -12,16 +12,16 @@ import json
 import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from ..errors import ProcedureDefinitionError
+from ..errors import InvalidInput, ProcedureDefinitionError
 from ..parameters import Parameters
 from ..roles import Role
 from ..steps import Transition
 
-__all__ = ["FORMATS", "ProcedureFile", "parse_definition", "read_definition"]
+__all__ = ["FORMATS", "ProcedureFile", "load_definition", "parse_definition", "read_definition"]
 
 #: File suffixes read, and the format each is read as.
 FORMATS: Mapping[str, str] = {".json": "JSON", ".toml": "TOML"}
@@ -93,25 +93,38 @@ def parse_definition(data: object) -> ProcedureFile:
         raise ProcedureDefinitionError(name if isinstance(name, str) and name else "?", _problems(exc)) from None
 
 
-def read_definition(path: str | Path) -> ProcedureFile:
-    """Read and validate a ``.json`` or ``.toml`` definition file."""
+def load_definition(path: str | Path) -> object:
+    """The data of a ``.json`` or ``.toml`` definition file, not yet checked.
+
+    A file that cannot be read or parsed is ``InvalidInput`` naming the file and its format; what the
+    data says is checked by ``parse_definition`` (``ProcedureDefinitionError``).
+    """
     p = Path(path)
     kind = FORMATS.get(p.suffix.lower())
     if kind is None:
-        raise ProcedureDefinitionError(
-            p.name, [f"{p}: a definition file ends in {' or '.join(FORMATS)}, not {p.suffix or '(no suffix)'!r}"]
+        what = f"a {p.suffix} file" if p.suffix else "a file without a suffix"
+        raise InvalidInput(
+            f"cannot read {p}: {what} is not a supported format; a procedure definition is a .json (JSON) "
+            "or .toml (TOML) file"
         )
-    raw = p.read_bytes()
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {p}: {exc.strerror or exc}") from exc
     if len(raw) > _MAX_BYTES:
-        raise ProcedureDefinitionError(p.name, [f"{p}: {len(raw)} bytes; a definition is at most {_MAX_BYTES}"])
-    data: Any
+        raise InvalidInput(f"cannot read {p}: {len(raw)} bytes; a procedure definition is at most {_MAX_BYTES}")
     try:
         text = raw.decode("utf-8")
-        data = tomllib.loads(text) if kind == "TOML" else json.loads(text)
     except UnicodeDecodeError as exc:
-        raise ProcedureDefinitionError(p.name, [f"{p}: not UTF-8 text ({exc.reason})"]) from None
+        raise InvalidInput(f"cannot read {p}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    try:
+        return tomllib.loads(text) if kind == "TOML" else json.loads(text)
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
-        raise ProcedureDefinitionError(p.name, [f"{p}: not valid {kind}: {exc}"]) from None
+        raise InvalidInput(f"{p} is not valid {kind}: {exc}") from exc
     except RecursionError:
-        raise ProcedureDefinitionError(p.name, [f"{p}: nested too deeply to be a definition"]) from None
-    return parse_definition(data)
+        raise InvalidInput(f"{p} is nested too deeply to be a procedure definition") from None
+
+
+def read_definition(path: str | Path) -> ProcedureFile:
+    """Read and validate a ``.json`` or ``.toml`` definition file."""
+    return parse_definition(load_definition(path))

@@ -112,7 +112,7 @@ class Procedure:
         return json.dumps(self.to_dict(), ensure_ascii=False, indent=indent)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Procedure:
+    def from_dict(cls, data: Mapping[str, Any] | object) -> Procedure:
         """Build from data: ``name``, ``version``, optional ``parameters``, ``roles`` (trigger ->
         roles, applied to the six-step transitions or to ``transitions`` if given)."""
         return cls._from_file(parse_definition(data))

@@ -321,6 +321,8 @@ class SQLiteStore:
     def _prepare(self, conn: sqlite3.Connection) -> None:
         if self.readonly:
             version = self._schema_version(conn)
+            if version == 0:
+                raise StoreUnavailable(f"{self.path} is not a consultflow store (no consultflow tables)")
             if version != SCHEMA_VERSION:
                 raise StoreUnavailable(
                     f"{self.path} has schema version {version}, this consultflow reads {SCHEMA_VERSION}; "

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import consultflow as cf
 from consultflow.demo import demo_engine, run_story
-from consultflow.storage._encode import RecordEncoder
+from consultflow.storage import RecordEncoder
 
 
 class _Recording(cf.MemoryStore):

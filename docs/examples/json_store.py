@@ -23,7 +23,7 @@ from consultflow import (
     Step,
     StoreUnavailable,
 )
-from consultflow.storage.base import Settlement, check_step
+from consultflow.storage import Settlement, check_step
 
 
 def _aware(value: datetime, name: str) -> datetime:

@@ -131,7 +131,7 @@ def transition(
     )
 
 
-@attrs.frozen(slots=True)
+@attrs.frozen(slots=True, eq=False)
 class StepDefinition:
     """Everything one step of the six (or escalation, or the overdue check) is, declared together.
 

@@ -20,14 +20,14 @@ from typing import Literal, Protocol, runtime_checkable
 
 import attrs
 
-from ..errors import IntegrityError, InvalidInput
+from ..errors import InvalidInput
 from ..log import LogEntry
 from ..notices import Notice
 from ..records import Consultation
 from ..step import Step
 from ..vocabulary import Carrier, State
 
-__all__ = ["Query", "Settlement", "Store", "check_step"]
+__all__ = ["Query", "Settlement", "Store"]
 
 Settlement = Literal["delivered", "retry", "dead"]
 
@@ -125,14 +125,3 @@ class Store(Protocol):
     def close(self) -> None:
         """Release connections and files."""
         ...
-
-
-def check_step(step: Step, expected_version: int, head: str) -> None:
-    """Refuse a step that does not continue the stored chain (a bug or a forged step)."""
-    entries = step.entries
-    if not entries:
-        raise IntegrityError("a step must carry at least one log entry")
-    if entries[0].seq != expected_version + 1 or entries[0].prev != head:
-        raise IntegrityError(f"step for {step.record.id!r} does not continue its log at version {expected_version}")
-    if step.record.version != entries[-1].seq or step.record.head != entries[-1].hash:
-        raise IntegrityError(f"record {step.record.id!r} disagrees with the entries of its step")

@@ -12,8 +12,18 @@ from ..log import LogEntry
 from ..notices import Notice
 from ..records import Consultation
 from ..step import Step
-from ._checks import FINAL, aware, closed, count, leased_again, position, settled_already, settlement
-from .base import Query, Settlement, check_step
+from .base import Query, Settlement
+from .checks import (
+    FINAL_NOTICE_STATES,
+    check_aware,
+    check_count,
+    check_position,
+    check_settled_again,
+    check_settlement,
+    check_step,
+    closed_error,
+    leased_again_error,
+)
 
 __all__ = ["MemoryStore"]
 
@@ -34,7 +44,7 @@ class MemoryStore:
 
     def load(self, consultation: str) -> Consultation:
         if self._closed:
-            raise closed(self)
+            raise closed_error(self)
         try:
             return self._records[consultation]
         except KeyError:
@@ -43,7 +53,7 @@ class MemoryStore:
     def append(self, step: Step, expected_version: int) -> None:
         with self._lock:
             if self._closed:
-                raise closed(self)
+                raise closed_error(self)
             self._check(step, expected_version, self._records, set())
             self._write(step)
 
@@ -53,7 +63,7 @@ class MemoryStore:
         batch = list(steps)
         with self._lock:
             if self._closed:
-                raise closed(self)
+                raise closed_error(self)
             records = dict(self._records)
             keys: set[str] = set()
             for step in batch:
@@ -90,9 +100,9 @@ class MemoryStore:
         self._records[record.id] = record  # last: the step is visible once its record is
 
     def entries(self, consultation: str, after: int = 0) -> Sequence[LogEntry]:
-        position(after, "entries(after)")
+        check_position(after, "entries(after)")
         if self._closed:
-            raise closed(self)
+            raise closed_error(self)
         log = self._logs.get(consultation)
         if log is None:
             raise NotFound(consultation)
@@ -100,21 +110,21 @@ class MemoryStore:
 
     def find(self, query: Query) -> Sequence[Consultation]:
         if self._closed:
-            raise closed(self)
+            raise closed_error(self)
         if query.due_before is not None:
-            aware(query.due_before, "Query.due_before")
+            check_aware(query.due_before, "Query.due_before")
         found = sorted(
             (r for r in list(self._records.values()) if query.matches(r)), key=lambda r: (r.proposed_at, r.id)
         )
         return tuple(found if query.limit is None else found[: query.limit])
 
     def lease(self, limit: int, now: datetime, lease_for: timedelta = timedelta(minutes=5)) -> Sequence[Notice]:
-        count(limit, "lease(limit)")
-        aware(now, "lease(now)")
+        check_count(limit, "lease(limit)")
+        check_aware(now, "lease(now)")
         leased: list[Notice] = []
         with self._lock:
             if self._closed:
-                raise closed(self)
+                raise closed_error(self)
             for key, n in self._outbox.items():
                 if len(leased) >= limit:
                     break
@@ -138,18 +148,18 @@ class MemoryStore:
         error: str = "",
         attempt: int | None = None,
     ) -> None:
-        status, not_before, last_error = settlement(outcome, now, retry_at, error, attempt)
+        status, not_before, last_error = check_settlement(outcome, now, retry_at, error, attempt)
         with self._lock:
             if self._closed:
-                raise closed(self)
+                raise closed_error(self)
             n = self._outbox.get(key)
             if n is None:
                 raise NotFound(key, what="notice")
-            if n.status in FINAL:
-                settled_already(key, n.status, status)
+            if n.status in FINAL_NOTICE_STATES:
+                check_settled_again(key, n.status, status)
                 return
             if attempt is not None and n.attempts != attempt:
-                raise leased_again(key, n.attempts, attempt)
+                raise leased_again_error(key, n.attempts, attempt)
             self._outbox[key] = n.model_copy(
                 update={"status": status, "not_before": not_before, "last_error": last_error}
             )

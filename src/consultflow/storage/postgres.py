@@ -39,13 +39,22 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pydantic import ValidationError
 
 from ..errors import Conflict, ConsultflowError, IntegrityError, InvalidInput, NotFound, StoreUnavailable
-from ..log import LogEntry, canonical_json
+from ..log import LogEntry
 from ..notices import Notice
 from ..records import Consultation
 from ..step import Step
-from ._checks import FINAL, aware, count, leased_again, position, settled_already, settlement
-from ._encode import RecordEncoder
-from .base import Query, Settlement, check_step
+from .base import Query, Settlement
+from .checks import (
+    FINAL_NOTICE_STATES,
+    check_aware,
+    check_count,
+    check_position,
+    check_settled_again,
+    check_settlement,
+    check_step,
+    leased_again_error,
+)
+from .encoding import RecordEncoder, entry_json
 
 if TYPE_CHECKING:
     from psycopg import Connection, Cursor
@@ -143,7 +152,7 @@ o AS (
             WITH ORDINALITY AS x(key, seq, status, attempts, not_before, last_error, notice, ord)
     ORDER BY x.ord
 )
-SELECT count(*) FROM c"""
+SELECT check_count(*) FROM c"""
 
 _INSERT_STEP = (
     """WITH c AS (
@@ -196,10 +205,6 @@ def _lock_key(schema: str) -> int:
     return int.from_bytes(hashlib.sha256(f"consultflow:{schema}".encode()).digest()[:8], "big", signed=True)
 
 
-def _encode_entry(entry: LogEntry) -> str:
-    return canonical_json(entry.to_json_dict()).decode("utf-8")
-
-
 def _step_params(
     step: Step, expected_version: int, encode: Callable[[Consultation], str] = Consultation.model_dump_json
 ) -> dict[str, Any]:
@@ -219,7 +224,7 @@ def _step_params(
         "expected": expected_version,
         "prev": step.entries[0].prev,
         "seqs": [e.seq for e in step.entries],
-        "entries": [_encode_entry(e) for e in step.entries],
+        "entries": [entry_json(e) for e in step.entries],
         "n_keys": [n.key for n in notices],
         "n_seqs": [n.seq for n in notices],
         "n_status": [n.status for n in notices],
@@ -409,7 +414,7 @@ class PostgresStore:
         self._append_many(tuple((s, s.expected_version) for s in steps))
 
     def entries(self, consultation: str, after: int = 0) -> Sequence[LogEntry]:
-        position(after, "entries(after)")
+        check_position(after, "entries(after)")
         sql = f"SELECT seq, entry FROM {self._s}.entries WHERE consultation = %s AND seq > %s ORDER BY seq"
         exists = f"SELECT 1 FROM {self._s}.consultations WHERE id = %s"
 
@@ -442,7 +447,7 @@ class PostgresStore:
             params.append(query.carrier.value)
         if query.due_before is not None:
             where.append("next_due <= %s")
-            params.append(aware(query.due_before, "Query.due_before"))
+            params.append(check_aware(query.due_before, "Query.due_before"))
         sql = f"SELECT id, record FROM {self._s}.consultations"
         if where:
             sql += " WHERE " + " AND ".join(where)
@@ -457,8 +462,8 @@ class PostgresStore:
         return self._run("find", run, idempotent=True)
 
     def lease(self, limit: int, now: datetime, lease_for: timedelta = timedelta(minutes=5)) -> Sequence[Notice]:
-        count(limit, "lease(limit)")
-        aware(now, "lease(now=...)")
+        check_count(limit, "lease(limit)")
+        check_aware(now, "lease(now=...)")
         if limit <= 0:
             return ()
         params = {"now": now, "until": now + lease_for, "limit": limit}
@@ -480,7 +485,7 @@ class PostgresStore:
         error: str = "",
         attempt: int | None = None,
     ) -> None:
-        status, not_before, last_error = settlement(outcome, now, retry_at, error, attempt)
+        status, not_before, last_error = check_settlement(outcome, now, retry_at, error, attempt)
         values = (status, not_before, last_error, key, attempt, attempt)
 
         def run(conn: _Connection) -> None:
@@ -489,10 +494,10 @@ class PostgresStore:
                 row = conn.execute(sql, (key,)).fetchone()
                 if row is None:
                     raise NotFound(key, what="notice")
-                if str(row[0]) in FINAL:
-                    settled_already(key, str(row[0]), status)
+                if str(row[0]) in FINAL_NOTICE_STATES:
+                    check_settled_again(key, str(row[0]), status)
                     return
-                raise leased_again(key, int(row[1]), attempt if attempt is not None else -1)
+                raise leased_again_error(key, int(row[1]), attempt if attempt is not None else -1)
 
         self._run("settle", run, idempotent=True)
 

@@ -41,9 +41,19 @@ from ..log import LogEntry, verify
 from ..notices import Notice
 from ..records import Consultation
 from ..step import Step
-from ._checks import FINAL, aware, closed, count, leased_again, position, settled_already, settlement
-from ._encode import RecordEncoder
-from .base import Query, Settlement, check_step
+from .base import Query, Settlement
+from .checks import (
+    FINAL_NOTICE_STATES,
+    check_aware,
+    check_count,
+    check_position,
+    check_settled_again,
+    check_settlement,
+    check_step,
+    closed_error,
+    leased_again_error,
+)
+from .encoding import RecordEncoder
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Finding", "Migration", "SQLiteStore", "Synchronous", "migrate"]
 
@@ -250,7 +260,7 @@ class SQLiteStore:
         """Borrow a connection for one call; every ``sqlite3`` error leaves as a library error."""
         with self._lock:
             if self._closed:
-                raise closed(self)
+                raise closed_error(self)
             if os.getpid() != self._pid:
                 # Forked: the parent's connections must never be used, nor closed, here.
                 self._forked.extend(self._idle)
@@ -461,7 +471,7 @@ class SQLiteStore:
         self._remember(records)
 
     def entries(self, consultation: str, after: int = 0) -> Sequence[LogEntry]:
-        position(after, "entries(after)")
+        check_position(after, "entries(after)")
         with self._conn() as conn:
             rows = conn.execute(
                 "SELECT seq, hash, prev, body FROM entries WHERE consultation = ? AND seq > ? ORDER BY seq",
@@ -507,7 +517,7 @@ class SQLiteStore:
             args.append(query.carrier.value)
         if query.due_before is not None:
             where.append("next_due IS NOT NULL AND next_due <= ?")
-            args.append(_us(aware(query.due_before, "Query.due_before")))
+            args.append(_us(check_aware(query.due_before, "Query.due_before")))
         sql = "SELECT id, record, version, head FROM consultations"
         if where:
             sql += " WHERE " + " AND ".join(where)
@@ -522,11 +532,11 @@ class SQLiteStore:
         return tuple(self._record(cid, text, version, head) for cid, text, version, head in rows)
 
     def lease(self, limit: int, now: datetime, lease_for: timedelta = timedelta(minutes=5)) -> Sequence[Notice]:
-        count(limit, "lease(limit)")
-        aware(now, "lease(now)")
+        check_count(limit, "lease(limit)")
+        check_aware(now, "lease(now)")
         if limit <= 0:
             if self._closed:
-                raise closed(self)
+                raise closed_error(self)
             return ()
         until = now + lease_for
         with self._transaction() as conn:
@@ -560,7 +570,7 @@ class SQLiteStore:
         error: str = "",
         attempt: int | None = None,
     ) -> None:
-        status, not_before, last_error = settlement(outcome, now, retry_at, error, attempt)
+        status, not_before, last_error = check_settlement(outcome, now, retry_at, error, attempt)
         with self._transaction() as conn:
             cursor = conn.execute(
                 "UPDATE outbox SET status = ?, not_before = ?, last_error = ? "
@@ -571,10 +581,10 @@ class SQLiteStore:
                 row = conn.execute("SELECT status, attempts FROM outbox WHERE key = ?", (key,)).fetchone()
                 if row is None:
                     raise NotFound(key, what="notice")
-                if str(row[0]) in FINAL:
-                    settled_already(key, str(row[0]), status)
+                if str(row[0]) in FINAL_NOTICE_STATES:
+                    check_settled_again(key, str(row[0]), status)
                     return
-                raise leased_again(key, int(row[1]), attempt if attempt is not None else -1)
+                raise leased_again_error(key, int(row[1]), attempt if attempt is not None else -1)
 
     def close(self) -> None:
         """Close the connections (in-use ones when their call ends). Further calls raise

@@ -1,4 +1,10 @@
-"""Argument checks every store makes the same way (shared by the adapters, not part of the contract)."""
+"""The checks every store makes the same way, public for anyone writing a store.
+
+A store that calls these refuses what the shipped stores refuse, with the same errors and words:
+``check_step`` (a step must continue the stored log), ``check_settlement`` (what a ``settle``
+writes), the argument checks (``check_aware``, ``check_count``, ``check_position``) and the errors
+for a closed store and a stale lease. See docs/storage.md, "Write your own store".
+"""
 
 from __future__ import annotations
 
@@ -6,21 +12,34 @@ from datetime import datetime
 
 from ..errors import IntegrityError, InvalidInput, StoreUnavailable
 from ..notices import NoticeStatus
+from ..step import Step
 from .base import Settlement
 
-__all__ = ["FINAL", "aware", "closed", "count", "leased_again", "position", "settled_already", "settlement"]
+__all__ = [
+    "FINAL_NOTICE_STATES",
+    "check_aware",
+    "check_count",
+    "check_position",
+    "check_settled_again",
+    "check_settlement",
+    "check_step",
+    "closed_error",
+    "leased_again_error",
+]
 
-FINAL: frozenset[str] = frozenset({"delivered", "dead"})  # a notice in these states never changes again
+#: A notice in these states never changes again.
+FINAL_NOTICE_STATES: frozenset[str] = frozenset({"delivered", "dead"})
 
 
-def leased_again(key: str, attempts: int, attempt: int) -> IntegrityError:
+def leased_again_error(key: str, attempts: int, attempt: int) -> IntegrityError:
+    """The error for a settle whose lease expired and was taken by another worker since."""
     return IntegrityError(
         f"notice {key!r} was leased again (attempt {attempts}); this settle from attempt {attempt} "
         "comes from an expired lease and changes nothing"
     )
 
 
-def settled_already(key: str, current: str, wanted: str) -> None:
+def check_settled_again(key: str, current: str, wanted: str) -> None:
     """A settle that reached a notice already delivered or dead: the same outcome again is a
     harmless repeat; any other is a stale lease and is refused (nothing changes)."""
     if current != wanted:
@@ -33,7 +52,7 @@ def settled_already(key: str, current: str, wanted: str) -> None:
 _MAX_COUNT = 2**62  # fits every store's integers (SQLite and PostgreSQL: 64-bit)
 
 
-def position(value: int, name: str) -> int:
+def check_position(value: int, name: str) -> int:
     """``value`` if it is a whole number within +-2**62 (a log position; below 1 means "from the
     start"); else ``InvalidInput``."""
     if isinstance(value, bool) or not isinstance(value, int) or not -_MAX_COUNT <= value <= _MAX_COUNT:
@@ -41,7 +60,7 @@ def position(value: int, name: str) -> int:
     return value
 
 
-def count(value: int, name: str) -> int:
+def check_count(value: int, name: str) -> int:
     """``value`` if it is a whole number from 0 to 2**62; else ``InvalidInput`` naming the argument."""
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_COUNT:
         raise InvalidInput(f"{name} must be a whole number from 0 to 2**62, not {value!r}")
@@ -51,7 +70,7 @@ def count(value: int, name: str) -> int:
 _OUTCOMES: frozenset[str] = frozenset({"delivered", "retry", "dead"})
 
 
-def aware(value: datetime, name: str) -> datetime:
+def check_aware(value: datetime, name: str) -> datetime:
     """``value`` if it is an aware datetime; else ``InvalidInput`` naming the argument."""
     if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
         raise InvalidInput(
@@ -60,15 +79,15 @@ def aware(value: datetime, name: str) -> datetime:
     return value
 
 
-def settlement(
+def check_settlement(
     outcome: Settlement, now: datetime, retry_at: datetime | None, error: str, attempt: int | None = None
 ) -> tuple[NoticeStatus, datetime | None, str]:
     """What ``settle`` writes: (status, not_before, last_error). Checks the arguments."""
-    aware(now, "settle(now=...)")
+    check_aware(now, "settle(now=...)")
     if attempt is not None:
-        count(attempt, "settle(attempt)")
+        check_count(attempt, "settle(attempt)")
     if retry_at is not None:
-        aware(retry_at, "settle(retry_at=...)")
+        check_aware(retry_at, "settle(retry_at=...)")
     if outcome not in _OUTCOMES:
         raise InvalidInput(f"settle() outcome must be 'delivered', 'retry' or 'dead', not {outcome!r}")
     if not isinstance(error, str):
@@ -80,6 +99,19 @@ def settlement(
     return "dead", None, error
 
 
-def closed(store: object) -> StoreUnavailable:
+def closed_error(store: object) -> StoreUnavailable:
     """The error for a call on a closed store."""
     return StoreUnavailable(f"this {type(store).__name__} is closed; open a new one to go on")
+
+
+def check_step(step: Step, expected_version: int, head: str) -> None:
+    """Refuse a step that does not continue the stored chain (a bug or a forged step): its first
+    entry must follow ``expected_version`` and link to ``head`` (the stored record's, ``""`` for a
+    new consultation), and its record must end where its entries end."""
+    entries = step.entries
+    if not entries:
+        raise IntegrityError("a step must carry at least one log entry")
+    if entries[0].seq != expected_version + 1 or entries[0].prev != head:
+        raise IntegrityError(f"step for {step.record.id!r} does not continue its log at version {expected_version}")
+    if step.record.version != entries[-1].seq or step.record.head != entries[-1].hash:
+        raise IntegrityError(f"record {step.record.id!r} disagrees with the entries of its step")

@@ -1,4 +1,9 @@
-"""Record JSON for stores, re-serialising only what changed since the consultation's last record.
+"""The JSON a store writes, public for anyone writing a store.
+
+- ``entry_json(entry)``: a log entry in its canonical exported form (sorted keys, no spaces, UTF-8,
+  ``from``/``to``): the bytes ``verify`` hashes, and what ``LogEntry.model_validate_json`` reads back;
+- ``RecordEncoder``: a record's JSON, re-serialising only what changed since the consultation's
+  last record.
 
 A step changes a record in one or two places: the rest of the case file (earlier rounds, decisions,
 reviews, ...) is the very same immutable objects as in the record before. Serialising a whole
@@ -15,9 +20,16 @@ from collections import OrderedDict
 
 from pydantic_core import to_json
 
+from ..log import LogEntry, canonical_json
 from ..records import Consultation, Record
 
-__all__ = ["RecordEncoder"]
+__all__ = ["RecordEncoder", "entry_json"]
+
+
+def entry_json(entry: LogEntry) -> str:
+    """The entry's canonical JSON, hash included: what an append-only log stores and exports."""
+    return canonical_json(entry.to_json_dict()).decode("utf-8")
+
 
 _CASE_FILE = ("rounds", "decisions", "reviews", "publications", "progress", "feedback", "inspections")
 _EXCLUDE = set(_CASE_FILE)

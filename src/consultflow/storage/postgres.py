@@ -152,7 +152,7 @@ o AS (
             WITH ORDINALITY AS x(key, seq, status, attempts, not_before, last_error, notice, ord)
     ORDER BY x.ord
 )
-SELECT check_count(*) FROM c"""
+SELECT count(*) FROM c"""
 
 _INSERT_STEP = (
     """WITH c AS (

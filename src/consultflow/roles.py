@@ -11,6 +11,8 @@ from enum import StrEnum
 
 import attrs
 
+from .errors import InvalidInput
+
 __all__ = ["ID_PATTERN", "RELATIONAL_ROLES", "STAKEHOLDERS", "THINK_TANK", "Actor", "Role", "valid_id"]
 
 # What an id may be (consultations, participants, actors): 1 to 128 characters, any script, no
@@ -70,19 +72,25 @@ RELATIONAL_ROLES: frozenset[Role] = frozenset({Role.PROPOSER, Role.ROTATING_CHAI
 
 
 def _roles(value: Iterable[Role | str]) -> frozenset[Role]:
-    return frozenset(Role(v) for v in value)
+    if isinstance(value, str):
+        raise InvalidInput(f"roles must be a collection of roles, e.g. {{Role.RESIDENT}}, not the text {value!r}")
+    try:
+        return frozenset(Role(v) for v in value)
+    except (ValueError, TypeError):
+        known = ", ".join(r.value for r in Role)
+        raise InvalidInput(f"unknown role in {value!r}; known roles: {known}") from None
 
 
 def _storable(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
-    if not valid_id(value):
-        raise ValueError(
+    if not isinstance(value, str) or not valid_id(value):
+        raise InvalidInput(
             f"Actor id {value!r} is not a valid id: use 1 to 128 characters without spaces, control "
             "characters, quotes or backslashes (e.g. 'li', '李明', 'li+1@example.cn')"
         )
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        raise ValueError(f"Actor id {value!r} holds characters that cannot be stored (a lone surrogate)") from None
+        raise InvalidInput(f"Actor id {value!r} holds characters that cannot be stored (a lone surrogate)") from None
 
 
 @attrs.frozen(slots=True)
@@ -92,10 +100,5 @@ class Actor:
     The engine trusts the caller to have authenticated the person; it decides what the roles allow.
     """
 
-    id: str = attrs.field(
-        validator=attrs.validators.and_(
-            attrs.validators.instance_of(str),
-            _storable,
-        )
-    )
+    id: str = attrs.field(validator=_storable)
     roles: frozenset[Role] = attrs.field(converter=_roles, factory=frozenset)

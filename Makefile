@@ -6,7 +6,7 @@ BIN        := $(VENV)/bin
 DEMO_STAMP := $(VENV)/.installed-demo
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck unit bench bench-quick clean
 
 $(BIN)/python:
 	@echo "Setting up $(VENV) with $(PYTHON) (first run only)..."
@@ -36,10 +36,16 @@ typecheck: $(TEST_STAMP)
 unit: $(TEST_STAMP)
 	$(BIN)/python -m pytest
 
-test: lint typecheck unit
+# the benchmarks' smoke runs: every variant once, a few seconds, no timing asserted
+bench-quick: $(TEST_STAMP)
+	$(BIN)/python benchmarks/lifecycle.py --quick
+	$(BIN)/python benchmarks/storage.py --quick
 
-bench: $(DEMO_STAMP)
+test: lint typecheck unit bench-quick
+
+bench: $(TEST_STAMP)
 	$(BIN)/python benchmarks/lifecycle.py
+	$(BIN)/python benchmarks/storage.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

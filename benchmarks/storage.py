@@ -2,8 +2,9 @@
 
 Run from the project root:
 
-    .venv/bin/python benchmarks/storage.py            # the report, about a minute
-    .venv/bin/python benchmarks/storage.py --quick    # smoke run, under 15 s
+    .venv/bin/python benchmarks/storage.py            # the report, about 20 s on 2 shared vCPUs
+    .venv/bin/python benchmarks/storage.py --quick    # smoke run, a few seconds
+    .venv/bin/python benchmarks/storage.py --no-postgres
     .venv/bin/python benchmarks/storage.py --dir /data/bench   # SQLite files on another disk
 
 The workload is the reference story (``consultflow.demo.run_story``: 47 steps, records growing to
@@ -14,9 +15,11 @@ second and as ratios:
 - SQLite (WAL, ``synchronous=FULL`` and ``NORMAL``): ``SQLiteStore.append``, one transaction per
   step, against raw ``sqlite3`` inserts of the same rows into the same tables under the same
   settings and the same transaction-per-step pattern (target: at least 0.7 of raw); the engine end
-  to end (load, ``decide``, append); ``append_many`` in batches.
-- PostgreSQL (``CONSULTFLOW_PG_DSN``): ``PostgresStore.append`` with 1 writer and with 8 concurrent
-  writers (threads sharing one store, each on its own consultations), ``append_many``, the engine.
+  to end (load, ``consultflow.apply``, append); ``append_many`` in batches.
+- PostgreSQL (``CONSULTFLOW_PG_DSN``, default ``postgresql://postgres@127.0.0.1:5432/test`` as in the
+  tests): ``PostgresStore.append`` with 1 writer and with 8 concurrent writers (threads sharing one
+  store, each on its own consultations), ``append_many``, the engine. Skipped, saying why, when no
+  server answers there (or psycopg is missing); the SQLite part never needs one.
 
 Variants run in interleaved repetitions (order rotated) and medians are reported. The script is a
 report: it exits 0 whether targets are met or not. See ``benchmarks/README.md``.
@@ -26,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sqlite3
 import statistics
 import sys
@@ -39,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import consultflow as cf
+from _common import describe_machine
 from consultflow.catalogue import Catalogue
 from consultflow.demo import COMMUNITY, TOPIC, demo_procedure, run_story
 from consultflow.storage.sqlite import SQLiteStore
@@ -180,7 +183,7 @@ def run_store(store: Any, steps: Sequence[cf.Step], batch: int) -> float:
 
 def run_engine(store: Any, prefix: str, stories: int) -> float:
     """Seconds to run ``stories`` reference stories through the engine on ``store`` (load,
-    decide, append per step, commands built in the loop)."""
+    apply, append per step, commands built in the loop)."""
     started = time.perf_counter()
     for i in range(stories):
         engine, clock = story_engine(store, f"{prefix}-{i:05d}")
@@ -260,18 +263,22 @@ def bench_sqlite(workdir: Path, stories: int, reps: int, batch: int, figures: Fi
     ddl = _schema_of_store(workdir)
     steps = make_steps("sq", stories)
     n = len(steps)
-    for sync in ("FULL", "NORMAL"):
-        variants: list[tuple[str, Callable[[], float]]] = [
-            (f"{sync} raw", lambda s=sync: run_raw(_fresh(workdir, "raw"), s, ddl, steps, 1, False)),
-            (f"{sync} raw+json", lambda s=sync: run_raw(_fresh(workdir, "rawj"), s, ddl, steps, 1, True)),
-            (f"{sync} store", lambda s=sync: _with_sqlite(workdir, s, lambda st: run_store(st, steps, 1))),
-            (f"{sync} engine", lambda s=sync: _with_sqlite(workdir, s, lambda st: run_engine(st, "sq", stories))),
-            (f"{sync} raw batched", lambda s=sync: run_raw(_fresh(workdir, "rawb"), s, ddl, steps, batch, False)),
-            (f"{sync} store batched", lambda s=sync: _with_sqlite(workdir, s, lambda st: run_store(st, steps, batch))),
+
+    def variants(sync: str) -> list[tuple[str, Callable[[], float]]]:
+        return [
+            (f"{sync} raw", lambda: run_raw(_fresh(workdir, "raw"), sync, ddl, steps, 1, False)),
+            (f"{sync} raw+json", lambda: run_raw(_fresh(workdir, "rawj"), sync, ddl, steps, 1, True)),
+            (f"{sync} store", lambda: _with_sqlite(workdir, sync, lambda st: run_store(st, steps, 1))),
+            (f"{sync} engine", lambda: _with_sqlite(workdir, sync, lambda st: run_engine(st, "sq", stories))),
+            (f"{sync} raw batched", lambda: run_raw(_fresh(workdir, "rawb"), sync, ddl, steps, batch, False)),
+            (f"{sync} store batched", lambda: _with_sqlite(workdir, sync, lambda st: run_store(st, steps, batch))),
         ]
+
+    for sync in ("FULL", "NORMAL"):
+        runs = variants(sync)
         for rep in range(reps):
-            shift = rep % len(variants)
-            for name, run in variants[shift:] + variants[:shift]:
+            shift = rep % len(runs)
+            for name, run in runs[shift:] + runs[:shift]:
                 figures.add(name, n, run())
 
 
@@ -335,7 +342,7 @@ def _verdict(ratio: float) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="smoke run, under 15 s")
+    parser.add_argument("--quick", action="store_true", help="smoke run, a few seconds")
     parser.add_argument("--dir", type=Path, default=None, help="where the SQLite files go (default: a temp dir)")
     parser.add_argument("--reps", type=int, default=None, help="repetitions (default 5, --quick 2)")
     parser.add_argument("--no-postgres", action="store_true", help="leave PostgreSQL out")
@@ -349,10 +356,7 @@ def main(argv: list[str] | None = None) -> int:
 
     out = print
     out("consultflow storage benchmark" + (" (--quick smoke run)" if quick else ""))
-    out(
-        f"python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, {os.cpu_count()} CPUs, "
-        f"{platform.system()} {platform.machine()}"
-    )
+    out(f"{describe_machine()}, SQLite {sqlite3.sqlite_version}")
     out(
         f"workload: {stories} consultations x {STORY_STEPS} steps of the reference story (records up to ~7 kB JSON), "
         f"medians of {reps} interleaved repetitions, min-max in brackets"
@@ -386,9 +390,9 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
     if args.no_postgres:
-        out("\nPostgreSQL: left out (--no-postgres)")
+        out("\nPostgreSQL skipped: --no-postgres")
     elif (problem := pg_problem()) is not None:
-        out(f"\nPostgreSQL: skipped - {problem}")
+        out(f"\nPostgreSQL skipped: {problem}")
     else:
         pg_stories = 3 if quick else 8
         about = bench_postgres(pg_stories, reps, batch, figures)

@@ -25,7 +25,7 @@ from .step import Step
 from .steps import EFFECTS, audience_for
 from .vocabulary import Event, State, Trigger
 
-__all__ = ["apply", "authorise", "check"]
+__all__ = ["apply", "authorise", "check", "enact"]
 
 # the fields next_due reads besides the state: a step that touches none of them keeps it
 _DEADLINE_FIELDS = frozenset({"cycle", "decision_due", "review_due", "decisions", "progress", "missed"})
@@ -153,13 +153,29 @@ def apply(procedure: Procedure, record: Consultation | None, command: Command, c
     if isinstance(selected, Refused):
         return selected
     chosen, granted = selected
-    if record is None:
-        target = chosen.target
-        assert target is not None  # only 'propose' leaves NEW, always into a state (checked at build)
-    else:
-        target = chosen.target if chosen.target is not None else record.state
-    update, events = EFFECTS[trigger](procedure, record, command, ctx, granted, target)
-    return _assemble(record, update, events, target, ctx, granted)
+    return enact(procedure, record, command, ctx, granted, chosen.target)
+
+
+def enact(
+    procedure: Procedure,
+    record: Consultation | None,
+    command: Command,
+    ctx: Context,
+    role: str,
+    target: State | None,
+) -> Step:
+    """Carry out a transition already chosen and authorised: the step's effect, then the log
+    entries, the stamped record and the notices. ``target`` ``None`` keeps the state.
+
+    ``apply`` calls it after its checks; a caller that chose the transition some other way (a
+    benchmark's baseline dispatch) gets the very same step from it. It checks nothing itself.
+    """
+    if target is None:
+        if record is None:
+            raise ValueError("a proposal always enters a state: give its target")
+        target = record.state
+    update, events = EFFECTS[command.trigger](procedure, record, command, ctx, role, target)
+    return _assemble(record, update, events, target, ctx, role)
 
 
 def _entry(

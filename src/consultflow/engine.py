@@ -111,7 +111,8 @@ class Engine:
         ctx = Context(
             now=self._now(),
             actor=by,
-            new_id=self._ids() if record is None else None,
+            # an id from the factory only for a proposal that brings none of its own
+            new_id=self._ids() if isinstance(command, Propose) and command.id is None else None,
             catalogue=self.catalogue,
         )
         result = apply(procedure, record, command, ctx)

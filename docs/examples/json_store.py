@@ -3,6 +3,8 @@
 
 Swap the dicts for your backend and keep the rules: check everything before writing anything, then
 write the step whole; refuse a stale version with ``Conflict``; raise only the library's errors.
+The checks and the JSON come from ``consultflow.storage``, so this store refuses what the shipped
+stores refuse, in the same words.
 """
 
 from __future__ import annotations
@@ -11,38 +13,31 @@ import threading
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from consultflow import (
-    Conflict,
-    Consultation,
-    IntegrityError,
-    InvalidInput,
-    LogEntry,
-    NotFound,
-    Notice,
-    Query,
-    Step,
-    StoreUnavailable,
+from consultflow import Conflict, Consultation, IntegrityError, LogEntry, NotFound, Notice, Query, Step
+from consultflow.storage import RecordEncoder, Settlement, check_settlement, check_step, entry_json
+from consultflow.storage.checks import (
+    FINAL_NOTICE_STATES,
+    check_aware,
+    check_count,
+    check_position,
+    check_settled_again,
+    closed_error,
+    leased_again_error,
 )
-from consultflow.storage import Settlement, check_step
-
-
-def _aware(value: datetime, name: str) -> datetime:
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise InvalidInput(f"{name} must be an aware datetime, e.g. datetime.now(UTC)")
-    return value
 
 
 class JsonStore:
     def __init__(self) -> None:
         self._records: dict[str, str] = {}  # id -> Consultation as JSON
-        self._logs: dict[str, list[str]] = {}  # id -> its LogEntry JSON, in seq order
+        self._logs: dict[str, list[str]] = {}  # id -> its entries' canonical JSON, in seq order
         self._outbox: dict[str, str] = {}  # key -> Notice as JSON, in the order written
+        self._encoder = RecordEncoder()  # re-serialises only the parts of a record a step changed
         self._lock = threading.Lock()  # one writer at a time: this is the "transaction"
         self._closed = False
 
     def _check_open(self) -> None:
         if self._closed:
-            raise StoreUnavailable("this JsonStore is closed; open a new one")
+            raise closed_error(self)
 
     def load(self, consultation: str) -> Consultation:
         with self._lock:
@@ -55,8 +50,8 @@ class JsonStore:
     def append(self, step: Step, expected_version: int) -> None:
         cid = step.record.id
         # Serialise first: nothing may fail once writing has begun.
-        record = step.record.model_dump_json()
-        entries = [e.model_dump_json() for e in step.entries]
+        record = self._encoder.encode(step.record)
+        entries = [entry_json(e) for e in step.entries]  # the very bytes the hash chain covers
         notices = {n.key: n.model_dump_json() for n in step.notices}
         with self._lock:
             self._check_open()
@@ -73,6 +68,7 @@ class JsonStore:
             self._records[cid] = record  # last: once the record shows, its log is there
 
     def entries(self, consultation: str, after: int = 0) -> Sequence[LogEntry]:
+        check_position(after, "entries(after)")
         with self._lock:
             self._check_open()
             log = self._logs.get(consultation)
@@ -83,7 +79,7 @@ class JsonStore:
 
     def find(self, query: Query) -> Sequence[Consultation]:
         if query.due_before is not None:
-            _aware(query.due_before, "Query.due_before")
+            check_aware(query.due_before, "Query.due_before")
         with self._lock:
             self._check_open()
             texts = list(self._records.values())
@@ -91,10 +87,11 @@ class JsonStore:
             (r for r in map(Consultation.model_validate_json, texts) if query.matches(r)),
             key=lambda r: (r.proposed_at, r.id),
         )
-        return found if query.limit is None else found[: max(query.limit, 0)]
+        return found if query.limit is None else found[: query.limit]
 
     def lease(self, limit: int, now: datetime, lease_for: timedelta = timedelta(minutes=5)) -> Sequence[Notice]:
-        _aware(now, "lease(now)")
+        check_count(limit, "lease(limit)")
+        check_aware(now, "lease(now)")
         leased: list[Notice] = []
         with self._lock:
             self._check_open()
@@ -121,28 +118,20 @@ class JsonStore:
         error: str = "",
         attempt: int | None = None,
     ) -> None:
-        _aware(now, "settle(now)")
-        changes: dict[str, object]
-        if outcome == "delivered":
-            changes = {"status": "delivered", "not_before": None, "last_error": ""}
-        elif outcome == "retry":
-            changes = {"status": "pending", "not_before": _aware(retry_at or now, "retry_at"), "last_error": error}
-        elif outcome == "dead":
-            changes = {"status": "dead", "not_before": None, "last_error": error}
-        else:
-            raise InvalidInput(f"outcome must be 'delivered', 'retry' or 'dead', not {outcome!r}")
+        # check_settlement checks the arguments and says what to write: (status, not_before, last_error)
+        status, not_before, last_error = check_settlement(outcome, now, retry_at, error, attempt)
         with self._lock:
             self._check_open()
             text = self._outbox.get(key)
             if text is None:
                 raise NotFound(key, what="notice")
             notice = Notice.model_validate_json(text)
-            if notice.status in ("delivered", "dead"):  # final: only the same outcome again is accepted
-                if notice.status != changes["status"]:
-                    raise IntegrityError(f"notice {key!r} is already {notice.status}; a stale lease cannot change it")
+            if notice.status in FINAL_NOTICE_STATES:  # only the same outcome again is accepted
+                check_settled_again(key, notice.status, status)
                 return
             if attempt is not None and notice.attempts != attempt:  # leased again since: a stale lease
-                raise IntegrityError(f"notice {key!r} was leased again; this settle changes nothing")
+                raise leased_again_error(key, notice.attempts, attempt)
+            changes = {"status": status, "not_before": not_before, "last_error": last_error}
             self._outbox[key] = notice.model_copy(update=changes).model_dump_json()
 
     def close(self) -> None:

@@ -260,11 +260,14 @@ def test_verify_cannot_check_what_is_not_there(tmp_path: Path, db: Path, capsys:
 def test_show_prints_the_stored_timeline(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["show", "--db", str(db), CID]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith("夜间停车难 Night parking · xiaotaoyuan · public-affairs/night-parking")
+    # the store holds no catalogue: the topic shows by its category's name, the state by its name
+    assert lines[0] == "夜间停车难 Night parking · community xiaotaoyuan · Public affairs: night-parking · closed"
     assert sum(1 for line in lines if re.match(r"^\s*\d+  2026-", line)) == 47
     assert lines[-1] == "47 entries, chain verified; state: closed"
     assert main(["show", "--db", str(db), CID, "--lang", "zh"]) == 0
-    assert "47 条记录，哈希链完整" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "47 条记录，哈希链完整；状态：已办结" in out
+    assert "公共事务" in out.splitlines()[0]
 
 
 def test_show_json_is_the_stored_log(db: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from pathlib import Path
 
 import pytest
 
 from consultflow import Event, State, Verdict, verify
 from consultflow.cli import main
-from consultflow.demo import demo_engine, demo_procedure, run_story
+from consultflow.demo import CAST, GLOSSARY, demo_catalogue, demo_engine, demo_procedure, run_story, story_view
+from consultflow.timeline import format_timeline, heading, summary_line
 from helpers_story import check_log_order
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -123,7 +125,7 @@ def test_cli_demo_json_prints_one_entry_per_line(capsys: pytest.CaptureFixture[s
 def test_cli_demo_prints_a_timeline(capsys: pytest.CaptureFixture[str], in_tmp: None) -> None:
     assert main(["demo"]) == 0
     out = capsys.readouterr().out
-    assert "timeline" in out
+    assert "Beijing time (UTC+8)" in out  # the timeline's header line names the zone
     assert "47 entries, chain verified; state: closed" in out
 
 
@@ -140,6 +142,178 @@ def test_cli_rejects_an_unknown_language(capsys: pytest.CaptureFixture[str], in_
         main(["demo", "--lang", "fr"])
     assert exited.value.code == 2
     assert "invalid choice" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_cli_demo_prints_the_story_view(lang: str, capsys: pytest.CaptureFixture[str], in_tmp: None) -> None:
+    assert main(["demo", "--store", "memory", "--lang", lang]) == 0
+    out = capsys.readouterr().out
+    engine, clock = demo_engine()
+    cid = run_story(engine, clock)
+    assert out.splitlines()[: len(story_view(engine, cid, lang))] == story_view(engine, cid, lang)  # type: ignore[arg-type]
+
+
+# ---- what a resident reads: every word in their language ---------------------------------------------------
+
+CJK = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]")
+#: The free text of the log: data keys that hold what people wrote (everything else is a code or a figure).
+FREE_TEXT = (
+    "title",
+    "description",
+    "venue",
+    "text",
+    "summary",
+    "resolution",
+    "legal_basis",
+    "correction",
+    "education_note",
+    "note",
+    "comment",
+    "findings",
+    "problems",
+    "reason",
+    "instructions",
+)
+
+
+def _view(lang: str) -> list[str]:
+    engine, clock = demo_engine()
+    return story_view(engine, run_story(engine, clock), lang)  # type: ignore[arg-type]
+
+
+def test_the_reference_log_is_unchanged() -> None:
+    """Display changes never touch the log: the chain's head is the same digest as ever."""
+    _, record = _story()
+    assert record.head == "cf45722dfa28cb37b34035a8626e4c302a5bcc2b3a91b349c267ab1c2b6e1c0e"  # type: ignore[attr-defined]
+
+
+def test_the_chinese_view_has_no_english_words() -> None:
+    lines = _view("zh")
+    text = "\n".join(lines)
+    # the only Latin letters a Chinese reader meets are people's ids (the log names people by id)
+    assert set(re.findall(r"[A-Za-z]+", text)) <= set(CAST), set(re.findall(r"[A-Za-z]+", text)) - set(CAST)
+    assert lines[0] == "夜间停车难 · 小桃园社区 · 公共事务：夜间停车 · 已办结"
+    assert lines[-1] == "47 条记录，哈希链完整；状态：已办结"
+    for words in (
+        "北京时间",  # the zone, once, in the header line
+        "发布协商公告",
+        "开始第1轮协商",
+        "反馈落实",
+        "满意度评价",
+        "物业服务企业",
+        "第1次决策不合法；依法纠正：收费方案提交业主大会表决",
+        "第1项措施 50%（划线施工）",
+        "第2轮协商周期",
+        "验收通过",
+        "预算110000.00元",
+    ):
+        assert words in text, words
+    assert text.count("北京时间") == 1
+
+
+def test_the_english_view_has_no_chinese() -> None:
+    lines = _view("en")
+    text = "\n".join(lines)
+    assert not CJK.search(text), [line for line in lines if CJK.search(line)]
+    assert lines[0] == "Night parking · Xiaotaoyuan community · Public affairs: night parking · closed"
+    assert lines[-1] == "47 entries, chain verified; state: closed"
+    # roles by their display names, never their keys
+    assert "chen (rotating chair)" in text
+    assert "zhou (inspection group)" in text
+    assert "_" not in text
+    for words in ("Beijing time (UTC+8)", "round 1 opened", "decision 1 unlawful", "passed", "consultation cycle 2"):
+        assert words in text, words
+    assert text.count("Beijing time") == 1
+
+
+def test_every_story_text_is_in_the_glossary() -> None:
+    entries, _ = _story()
+    written: set[str] = set()
+    for e in entries:
+        for key in FREE_TEXT:
+            value = e.data.get(key)
+            if isinstance(value, str) and value:
+                written.add(value)
+        for m in e.data.get("measures", []):
+            written.add(m["title"])
+    written |= {item.name for item in demo_catalogue().items}
+    assert sorted(written - set(GLOSSARY)) == []
+    for logged, (en, zh) in GLOSSARY.items():
+        assert not CJK.search(en), logged
+        assert not re.search(r"[A-Za-z]", zh), logged
+
+
+def _cells(line: str) -> list[str]:
+    """A line as terminal cells: a wide character fills two (its second half is a non-space mark)."""
+    cells: list[str] = []
+    for ch in line:
+        cells.append(ch)
+        if unicodedata.east_asian_width(ch) in "WF":
+            cells.append("\0")
+    return cells
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_timeline_columns_line_up(lang: str) -> None:
+    entries, _ = _story()
+    lines = format_timeline(entries, lang, GLOSSARY)  # type: ignore[arg-type]
+    header = _cells(lines[0])
+    starts = [c for c in range(2, len(header)) if header[c - 2 : c] == [" ", " "] and header[c] != " "]
+    assert len(starts) == 5, lines[0]  # time, event, stage, who, details
+    seq_end = starts[0] - 3
+    for line in lines:
+        cells = _cells(line)
+        assert cells[seq_end] != " ", line  # numbers are right-aligned
+        assert cells[seq_end + 1 : starts[0]] == [" ", " "], line
+        for c in starts:
+            if c >= len(cells):  # an entry without details ends early
+                assert c == starts[-1], line
+                continue
+            assert cells[c - 2 : c] == [" ", " "], (c, line)
+            assert cells[c] != " ", (c, line)
+
+
+def test_the_timeline_shows_times_in_the_zone_it_is_given() -> None:
+    entries, _ = _story()
+    utc = format_timeline(entries, "en", GLOSSARY, zone="UTC")
+    assert "time (UTC)" in utc[0]
+    assert "2026-03-02 01:00" in utc[1]  # 09:00 in Beijing
+    assert "时间（UTC）" in format_timeline(entries, "zh", zone="UTC")[0]
+    berlin = format_timeline(entries, "en", zone="Europe/Berlin")  # the story spans the clock change
+    assert "time (Europe/Berlin)" in berlin[0]
+    assert "2026-03-02 02:00" in berlin[1]
+    beijing = format_timeline(entries, "zh")
+    assert "北京时间" in beijing[0]
+    assert "2026-03-02 09:00" in beijing[1]
+
+
+def test_the_heading_names_community_and_topic_without_a_glossary() -> None:
+    engine, clock = demo_engine()
+    record = engine.get(run_story(engine, clock))
+    title = "夜间停车难 Night parking"  # as logged: no glossary given
+    assert heading(record, "zh", engine.catalogue) == f"{title} · 小桃园社区 · 公共事务：夜间停车 · 已办结"
+    # without a catalogue: the community's id and the topic's category, still in the reader's language
+    assert heading(record, "zh") == f"{title} · 社区xiaotaoyuan · 公共事务：night-parking · 已办结"
+    assert heading(record, "en") == f"{title} · community xiaotaoyuan · Public affairs: night-parking · closed"
+
+
+def test_the_summary_line_names_the_state() -> None:
+    assert summary_line(47, True, "closed", "zh") == "47 条记录，哈希链完整；状态：已办结"
+    assert summary_line(47, True, "feedback", "zh") == "47 条记录，哈希链完整；状态：反馈落实"
+    assert summary_line(3, False, "escalated", "en") == "3 entries, chain BROKEN; state: escalated to the sub-district"
+    assert summary_line(1, True, "proposed", "en") == "1 entry, chain verified; state: proposed"
+
+
+def test_measures_in_the_demo_timeline_are_numbered_from_one() -> None:
+    entries, _ = _story()
+    en = "\n".join(format_timeline(entries, "en", GLOSSARY))
+    zh = "\n".join(format_timeline(entries, "zh", GLOSSARY))
+    assert "measure 1 50% (mark the bays)" in en
+    assert "measure 2 100% (install the gate)" in en
+    assert "第1项措施 50%（划线施工）" in zh
+    assert "第2项措施 100%（安装道闸）" in zh
+    assert "measure 0" not in en
+    assert "第0项" not in zh
 
 
 # ---- the README ------------------------------------------------------------------------------------------

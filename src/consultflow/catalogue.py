@@ -13,9 +13,10 @@ from typing import Annotated
 
 from pydantic import Field, PrivateAttr, StringConstraints, model_validator
 
+from .i18n import Lang
 from .records import CATEGORY_PATTERN, ITEM_PATTERN, Id, Record
 
-__all__ = ["DEFAULT_CATEGORIES", "Catalogue", "Category", "TopicItem"]
+__all__ = ["DEFAULT_CATEGORIES", "Catalogue", "Category", "CommunityName", "TopicItem"]
 
 Slug = Annotated[str, StringConstraints(pattern=f"^{CATEGORY_PATTERN}$")]
 ItemSlug = Annotated[str, StringConstraints(pattern=f"^{ITEM_PATTERN}$")]
@@ -27,6 +28,9 @@ class Category(Record):
     slug: Slug
     name_en: str = Field(min_length=1, max_length=120)
     name_zh: str = Field(min_length=1, max_length=60)
+
+    def display_name(self, lang: Lang = "en") -> str:
+        return self.name_en if lang == "en" else self.name_zh
 
 
 class TopicItem(Record):
@@ -42,6 +46,18 @@ class TopicItem(Record):
         return f"{self.category}/{self.slug}"
 
 
+class CommunityName(Record):
+    """A community's name in its catalogue, as people read it (``小桃园社区``), and ``name_en`` for
+    English readers when it has one. (``consultflow.Community`` is the fuller record.)"""
+
+    id: Id
+    name: str = Field(min_length=1, max_length=120)
+    name_en: str | None = Field(default=None, min_length=1, max_length=120)
+
+    def display_name(self, lang: Lang = "en") -> str:
+        return self.name_en if lang == "en" and self.name_en else self.name
+
+
 DEFAULT_CATEGORIES: tuple[Category, ...] = (
     Category(slug="public-affairs", name_en="Public affairs", name_zh="公共事务"),
     Category(slug="public-benefit", name_en="Public-benefit undertakings", name_zh="公益事业"),
@@ -54,12 +70,15 @@ DEFAULT_CATEGORIES: tuple[Category, ...] = (
 
 
 class Catalogue(Record):
-    """The catalogue: first-level categories and the second-level items of each community."""
+    """The catalogue: first-level categories, the second-level items of each community, and the
+    communities' names (optional: a community without one is shown by its id)."""
 
     categories: tuple[Category, ...] = DEFAULT_CATEGORIES
     items: tuple[TopicItem, ...] = ()
+    communities: tuple[CommunityName, ...] = ()
     _index: dict[tuple[str, str], TopicItem] = PrivateAttr(default_factory=dict)
-    _communities: frozenset[str] = PrivateAttr(default=frozenset())
+    _with_items: frozenset[str] = PrivateAttr(default=frozenset())
+    _names: dict[str, CommunityName] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _consistent(self) -> Catalogue:
@@ -78,28 +97,67 @@ class Catalogue(Record):
             if key in seen:
                 raise ValueError(f"item {item.topic!r} is listed twice for {item.community!r}")
             seen.add(key)
+        ids = [c.id for c in self.communities]
+        if len(set(ids)) != len(ids):
+            raise ValueError("each community is named once")
         self._index = {(i.community, i.topic): i for i in self.items}
-        self._communities = frozenset(i.community for i in self.items)
+        self._with_items = frozenset(i.community for i in self.items)
+        self._names = {c.id: c for c in self.communities}
         return self
 
     def with_items(self, *items: TopicItem) -> Catalogue:
         """A new catalogue with these second-level items added (validated)."""
-        return Catalogue(categories=self.categories, items=(*self.items, *items))
+        return Catalogue(categories=self.categories, items=(*self.items, *items), communities=self.communities)
 
-    def with_community(self, community: str, topics: Mapping[str, str] | Iterable[tuple[str, str]]) -> Catalogue:
-        """Add a community's second-level list: ``{"public-affairs/parking": "夜间停车", ...}``."""
+    def with_community(
+        self,
+        community: str,
+        topics: Mapping[str, str] | Iterable[tuple[str, str]] = (),
+        name: str | None = None,
+        name_en: str | None = None,
+    ) -> Catalogue:
+        """Add a community's second-level list: ``{"public-affairs/parking": "夜间停车", ...}``, and
+        its name if given (``name="小桃园社区"``; ``name_en`` for English readers)."""
         pairs = topics.items() if isinstance(topics, Mapping) else topics
         added = []
-        for topic, name in pairs:
+        for topic, item_name in pairs:
             category, _, slug = topic.partition("/")
-            added.append(TopicItem(community=community, category=category, slug=slug, name=name))
-        return self.with_items(*added)
+            added.append(TopicItem(community=community, category=category, slug=slug, name=item_name))
+        communities = self.communities
+        if name is not None:
+            named = CommunityName(id=community, name=name, name_en=name_en)
+            communities = (*(c for c in communities if c.id != community), named)
+        return Catalogue(categories=self.categories, items=(*self.items, *added), communities=communities)
 
     def find(self, community: str, topic: str) -> TopicItem | None:
         return self._index.get((community, topic))
 
     def has_community(self, community: str) -> bool:
-        return community in self._communities
+        """Whether the community has a catalogue: at least one second-level item."""
+        return community in self._with_items
 
     def category(self, slug: str) -> Category | None:
         return next((c for c in self.categories if c.slug == slug), None)
+
+    def community_name(self, community: str, lang: Lang = "en") -> str:
+        """The community as people read it: its registered name, else ``community <id>`` (``社区<id>``)."""
+        named = self._names.get(community)
+        if named is not None:
+            return named.display_name(lang)
+        return f"community {community}" if lang == "en" else f"社区{community}"
+
+    def category_name(self, topic: str, lang: Lang = "en") -> str:
+        """The first-level category of ``topic`` (``"public-affairs/..."`` -> 公共事务), else its slug."""
+        slug = topic.partition("/")[0]
+        found = self.category(slug)
+        return found.display_name(lang) if found is not None else slug
+
+    def item_name(self, community: str, topic: str) -> str:
+        """The name the community gave the item (夜间停车), else the item's slug."""
+        item = self.find(community, topic)
+        return item.name if item is not None else topic.partition("/")[2] or topic
+
+    def topic_name(self, community: str, topic: str, lang: Lang = "en") -> str:
+        """The topic as people read it: category and item, ``公共事务：夜间停车`` / ``Public affairs: ...``."""
+        sep = ": " if lang == "en" else "："
+        return f"{self.category_name(topic, lang)}{sep}{self.item_name(community, topic)}"

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from .errors import ConsultflowError, IntegrityError, NotFound, ProcedureDefinitionError
-from .i18n import Lang, state_name
+from .i18n import Lang
 from .procedure import Procedure, six_step
 from .procedure.io import load_definition
 
@@ -73,12 +73,6 @@ def _count(n: int) -> str:
 def _print_json(entries: Iterable[LogEntry]) -> None:
     for e in entries:
         print(json.dumps(e.to_json_dict(), ensure_ascii=False, sort_keys=True))
-
-
-def _summary(count: int, ok: bool, state: str, lang: Lang) -> str:
-    if lang == "zh":
-        return f"{count} 条记录，哈希链{'完整' if ok else '已损坏'}；状态：{state}"
-    return f"{count} entries, chain {'verified' if ok else 'BROKEN'}; state: {state}"
 
 
 def _version() -> str:
@@ -140,10 +134,9 @@ def _fresh_demo_db(path: Path) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from .demo import demo_engine, run_story
+    from .demo import demo_engine, run_story, story_view
     from .storage.memory import MemoryStore
     from .storage.sqlite import SQLiteStore
-    from .timeline import format_timeline
 
     lang = cast(Lang, args.lang)
     path = Path(args.db)
@@ -163,14 +156,11 @@ def _demo(args: argparse.Namespace) -> int:
         if args.json:
             _print_json(entries)
             return EXIT_OK
-        record = engine.get(cid)
         check = engine.verify(cid)
+        view = story_view(engine, cid, lang)
     finally:
         store.close()
-    heading = "小桃园社区 · 夜间停车 · 时间线" if lang == "zh" else "Xiaotaoyuan community · night parking · timeline"
-    print(heading)
-    print("\n".join(format_timeline(entries, lang)))
-    print("\n" + _summary(len(entries), check.ok, record.state.value, lang))
+    print("\n".join(view))
     if args.store == "sqlite":
         program, db = _program(), shlex.quote(str(path))
         verify_cmd = f"{program} verify --db {db}"
@@ -234,7 +224,7 @@ def _verify(args: argparse.Namespace) -> int:
 
 def _show(args: argparse.Namespace) -> int:
     from .log import verify
-    from .timeline import format_timeline
+    from .timeline import format_timeline, heading, summary_line
 
     lang = cast(Lang, args.lang)
     try:
@@ -258,9 +248,9 @@ def _show(args: argparse.Namespace) -> int:
         _print_json(entries)
         return EXIT_OK
     check = verify(entries, head=record.head, version=record.version)
-    print(f"{record.title} · {record.community} · {record.topic} · {state_name(record.state.value, lang)}")
+    print(heading(record, lang))
     print("\n".join(format_timeline(entries, lang)))
-    print("\n" + _summary(len(entries), check.ok, record.state.value, lang))
+    print("\n" + summary_line(len(entries), check.ok, record.state.value, lang))
     if not check.ok:
         print(f"BROKEN consultation {record.id!r}, entry seq {check.seq}: {check.reason}")
     return EXIT_OK if check.ok else EXIT_FINDING

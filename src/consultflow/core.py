@@ -87,7 +87,7 @@ def _select(
     state = NEW if record is None else record.state
     group = procedure.group(state, trigger)
     if group is None:
-        failure = Failure("invalid_in_state", {"state": str(state), "next": list(procedure.triggers_from(state))})
+        failure = Failure("invalid_in_state", {"state": str(state), "next": list(procedure.next_steps(state))})
         return _refuse(failure, "state", trigger, record)
     options, roles = group
     # Authorise against every role the trigger admits here, before any guard reads the record.

@@ -5,12 +5,16 @@ propose -> notify -> round 1 (no consensus) -> round 2 (consensus) -> decide -> 
 supervision finds a new problem -> consult again (再次协商) -> decide -> review lawful -> feedback ->
 supervision signs off -> close. It runs through the public API only; ``consultflow demo`` prints
 its timeline and the test suite runs the same story.
+
+The story's text is logged as written (some of it in both languages, some in Chinese only);
+``GLOSSARY`` gives each text in English and in Chinese, so the timeline shows it in the reader's
+language (``format_timeline(entries, lang, texts=GLOSSARY)``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, tzinfo
 from decimal import Decimal
 from functools import cache
 from zoneinfo import ZoneInfo
@@ -18,6 +22,7 @@ from zoneinfo import ZoneInfo
 from .catalogue import Catalogue
 from .clock import SimulatedClock
 from .engine import Engine
+from .i18n import Lang
 from .procedure import Procedure, six_step
 from .records import Measure
 from .roles import Actor, Role
@@ -38,13 +43,97 @@ from .steps import (
     StartSupervision,
 )
 from .storage.base import Store
+from .timeline import Texts, format_timeline, heading, summary_line
 from .vocabulary import Carrier, Channel, Form, Stance, Verdict
 
-__all__ = ["CAST", "COMMUNITY", "demo_engine", "demo_procedure", "run_story"]
+__all__ = [
+    "CAST",
+    "COMMUNITY",
+    "COMMUNITY_NAME",
+    "GLOSSARY",
+    "demo_catalogue",
+    "demo_engine",
+    "demo_procedure",
+    "format_timeline",
+    "run_story",
+    "story_view",
+]
 
 ZONE = ZoneInfo("Asia/Shanghai")
 COMMUNITY = "xiaotaoyuan"
+COMMUNITY_NAME = ("Xiaotaoyuan community", "小桃园社区")
 TOPIC = "public-affairs/night-parking"
+
+#: Every text the story logs (and the catalogue's item names) -> (English, Chinese).
+GLOSSARY: Texts = {
+    # the catalogue
+    "夜间停车": ("night parking", "夜间停车"),
+    "微绿化": ("micro-greening", "微绿化"),
+    # the proposal and the notice
+    "夜间停车难 Night parking": ("Night parking", "夜间停车难"),
+    "东侧空地夜间开放停车 Open the east lot for night parking": (
+        "Open the east lot for night parking",
+        "东侧空地夜间开放停车",
+    ),
+    "“有一说一”轮值工作室": ("the “Say It Straight” rotating-chair studio", "“有一说一”轮值工作室"),
+    # opinions and round summaries
+    "夜间无处停车": ("nowhere to park at night", "夜间无处停车"),
+    "收费太高": ("the fee is too high", "收费太高"),
+    "需先划线": ("mark the bays first", "需先划线"),
+    "降价后同意": ("agreed once the fee came down", "降价后同意"),
+    "业主大会已表决": ("the owners' assembly has voted", "业主大会已表决"),
+    "增设禁停标线": ("add no-parking markings", "增设禁停标线"),
+    "第一轮：未达成共识 round 1: no consensus": ("round 1: no consensus", "第一轮：未达成共识"),
+    "第二轮：达成共识 round 2: consensus": ("round 2: consensus", "第二轮：达成共识"),
+    "第三轮：依法纠正后达成共识 round 3: consensus on the corrected plan": (
+        "round 3: consensus on the corrected plan",
+        "第三轮：依法纠正后达成共识",
+    ),
+    "再次协商：增设消防通道禁停标线 consult again: mark the fire lane": (
+        "consult again: mark the fire lane",
+        "再次协商：增设消防通道禁停标线",
+    ),
+    # decisions and measures
+    "东侧空地夜间停车，每月收费150元": (
+        "night parking on the east lot at 150 yuan a month",
+        "东侧空地夜间停车，每月收费150元",
+    ),
+    "经业主大会表决，东侧空地夜间停车，每月收费100元并公示": (
+        "as the owners' assembly voted: night parking on the east lot at 100 yuan a month, made public",
+        "经业主大会表决，东侧空地夜间停车，每月收费100元并公示",
+    ),
+    "保留夜间停车方案，增设消防通道禁停标线": (
+        "keep the night-parking plan and add no-parking markings on the fire lane",
+        "保留夜间停车方案，增设消防通道禁停标线",
+    ),
+    "划线施工 mark the bays": ("mark the bays", "划线施工"),
+    "安装道闸 install the gate": ("install the gate", "安装道闸"),
+    "划线及消防通道禁停标线 bays and fire-lane markings": ("bays and fire-lane markings", "划线及消防通道禁停标线"),
+    # the legality review (依法纠正)
+    "《民法典》第二百七十八条：改变共有部分用途、收费标准须经业主共同决定": (
+        "Civil Code, article 278: changing the use of common parts or their fees needs the owners' joint decision",
+        "《民法典》第二百七十八条：改变共有部分用途、收费标准须经业主共同决定",
+    ),
+    "收费方案提交业主大会表决，按规定公示后实施": (
+        "put the fee plan to the owners' assembly and make it public as required before it takes effect",
+        "收费方案提交业主大会表决，按规定公示后实施",
+    ),
+    "开展《民法典》物权编宣讲": ("hold talks on the Civil Code's book on property rights", "开展《民法典》物权编宣讲"),
+    # carrying it out, feedback and supervision
+    "成果上墙：夜间停车方案": ("posted on the wall: the night-parking plan", "成果上墙：夜间停车方案"),
+    "调整方案公示": ("the adjusted plan made public", "调整方案公示"),
+    "划线过半": ("over half of the bays marked", "划线过半"),
+    "划线完成": ("bays marked", "划线完成"),
+    "道闸启用": ("gate in use", "道闸启用"),
+    "停车方便了": ("parking is easier now", "停车方便了"),
+    "夜间车辆占用消防通道 cars block the fire lane": ("cars block the fire lane at night", "夜间车辆占用消防通道"),
+    "消防通道被占用，需再次协商 the fire lane is blocked": (
+        "the fire lane is blocked: consult again",
+        "消防通道被占用，需再次协商",
+    ),
+    "验收通过 signed off": ("signed off", "验收通过"),
+    "办结 done": ("done", "办结"),
+}
 
 CAST: dict[str, Actor] = {
     "wang": Actor("wang", roles={Role.COMMITTEE}),  # 社区两委, convenor
@@ -69,11 +158,19 @@ def demo_procedure() -> Procedure:
     return six_step().variant("xiaotaoyuan-six-step", "1", parameters={"consultation_day": 11})
 
 
+def demo_catalogue() -> Catalogue:
+    """小桃园社区's catalogue: two second-level items, and the community's name."""
+    return Catalogue().with_community(
+        COMMUNITY,
+        {TOPIC: "夜间停车", "public-benefit/micro-greening": "微绿化"},
+        name=COMMUNITY_NAME[1],
+        name_en=COMMUNITY_NAME[0],
+    )
+
+
 def demo_engine(store: Store | None = None, clock: SimulatedClock | None = None) -> tuple[Engine, SimulatedClock]:
     clock = clock or SimulatedClock(_at(3, 2, 9))
-    catalogue = Catalogue().with_community(
-        COMMUNITY, {TOPIC: "夜间停车 night parking", "public-benefit/micro-greening": "微绿化"}
-    )
+    catalogue = demo_catalogue()
     procedure = demo_procedure()
     counter = iter(range(1, 1_000_000))
     engine = Engine(
@@ -257,3 +354,18 @@ def run_story(engine: Engine, clock: SimulatedClock) -> str:
     clock.set(_at(5, 29))
     engine.execute(Close(consultation=cid, summary="办结 done"), by=c["wang"])
     return cid
+
+
+def story_view(engine: Engine, cid: str, lang: Lang = "en", zone: tzinfo | str = ZONE) -> list[str]:
+    """What ``consultflow demo`` shows a resident, every word in ``lang``: the heading (title ·
+    community · topic · state), the timeline (story text through ``GLOSSARY``, times in ``zone``)
+    and, after a blank line, the summary (entries, the chain, the state)."""
+    record = engine.get(cid)
+    entries = engine.history(cid)
+    check = engine.verify(cid)
+    return [
+        heading(record, lang, engine.catalogue, GLOSSARY),
+        *format_timeline(entries, lang, GLOSSARY, zone),
+        "",
+        summary_line(len(entries), check.ok, record.state.value, lang),
+    ]

@@ -145,9 +145,10 @@ class Engine:
 
     # ---- asking before acting ----------------------------------------------------------------------
     def allowed(self, consultation: str, *, by: Actor) -> tuple[Permission, ...]:
-        """For each next step of the procedure: may ``by`` take it now, and if not, why not.
+        """For each next step ``by`` could be offered (``Procedure.next_steps``; for the system clock
+        also its own steps): may ``by`` take it now, and if not, why not.
 
-        Rules that read a command's content (a decision's measures, say) are checked on
+        Guards that read a command's content (a decision's measures, say) are checked on
         ``execute``; use ``explain`` to test a whole command.
         """
         _check_args(None, by, needs_command=False)
@@ -155,7 +156,10 @@ class Engine:
         procedure = self.procedure_of(record)
         ctx = Context(now=self._now(), actor=by, catalogue=self.catalogue)
         out = []
-        for trigger in procedure.triggers_from(record.state.value):
+        state = record.state.value
+        # a person is offered a person's steps; the clock (SYSTEM) also its own
+        triggers = procedure.triggers_from(state) if Role.SYSTEM in by.roles else procedure.next_steps(state)
+        for trigger in triggers:
             role, refusal = check(procedure, record, trigger, ctx)
             out.append(Permission(trigger, refusal is None, role, refusal))
         return tuple(out)

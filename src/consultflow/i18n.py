@@ -1,28 +1,47 @@
-"""Text a resident can read, in Chinese and English: refusals, states, events.
+"""Text a resident can read, in Chinese and English: refusals, states, actions, events, roles.
 
 Messages are templates keyed by a stable code; the data that fills them stays machine-readable on
-the refusal itself, so an app can render its own wording.
+the refusal itself, so an app can render its own wording. A data key ending in ``_en`` or ``_zh``
+fills the placeholder without the suffix in that language (``category_name_en`` -> ``{category_name}``).
+The Chinese follows the field's own words (发布协商公告, 反馈落实, 居民评议, 提请街道督办, ...).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from decimal import Decimal
 from enum import Enum
 from typing import Literal
 
 __all__ = [
+    "ACTION_NAMES",
+    "CHANNEL_NAMES",
+    "EVENT_NAMES",
     "LANGS",
     "MESSAGES",
+    "NAME_TABLES",
+    "ROLE_NAMES",
+    "RULE_NAMES",
+    "STANCE_NAMES",
+    "STATE_NAMES",
+    "VERDICT_NAMES",
     "Lang",
     "action_name",
+    "channel_name",
     "event_name",
     "field_problem",
     "format_value",
     "message",
+    "pick",
+    "refusals_table",
+    "role_label",
     "role_name",
+    "rule_name",
+    "stance_name",
     "state_name",
+    "verdict_name",
+    "zone_name",
 ]
 
 Lang = Literal["en", "zh"]
@@ -58,48 +77,46 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
         "协商处于“{state}”阶段，不能{action}；可进行的下一步：{next}",
     ),
     "unknown_topic": (
-        "topic {topic!s} is not in {community}'s catalogue; add it as a second-level item first",
-        "议题“{topic}”不在{community}的协商目录中；请先将其列入二级目录",
+        "the topic “{item}” ({category_name}) is not in the catalogue of {community_name}; "
+        "add it as a second-level item first",
+        "议题“{item}”（{category_name}）不在{community_name}的协商目录中；请先将其列入二级目录",
     ),
     "unknown_community": (
-        "community {community} has no catalogue yet; register its second-level items first",
-        "社区{community}尚未制定协商目录；请先制定二级目录",
+        "{community_name} has no catalogue yet; register its second-level items first",
+        "{community_name}尚未制定协商目录；请先制定二级目录",
     ),
     "over_budget_cap": (
-        "the budget {budget} exceeds this procedure's cap of {cap}",
-        "预算{budget}超出本程序规定的上限{cap}",
+        "the budget {budget} is over the limit set by the procedure's rules: {cap}",
+        "预算{budget}超出协商规则规定的上限{cap}",
     ),
     "notice_too_short": (
         "the meeting must be at least {days} day(s) after notice: not before {earliest}",
-        "会议须在告知后至少{days}天举行：不得早于{earliest}",
+        "会议须在发布协商公告后至少{days}天举行：不得早于{earliest}",
     ),
     "not_consultation_day": (
         "a consultation day meets on day {day} of the month; {meeting} is not",
         "协商日固定在每月{day}日，{meeting}不是协商日",
     ),
     "chair_required": (
-        "a consultation day needs a rotating chair: name one when notifying",
-        "协商日须有轮值主席：请在告知时指定",
+        "a consultation day needs a rotating chair: name one in the notice",
+        "协商日须有轮值主席：请在协商公告中指定",
     ),
     "before_meeting": (
         "the meeting was announced for {meeting_at}; the first round is that meeting",
-        "告知的会议时间为{meeting_at}，第一轮协商即为该次会议",
+        "协商公告的会议时间为{meeting_at}，第一轮协商即为该次会议",
     ),
     "no_chair_named": (
         "no rotating chair was named for this consultation day; only the committee may {action}",
         "本次协商日未指定轮值主席，只有社区两委可以{action}",
-    ),
-    "notice_period": (
-        "the notice period ends on {ends_at}; the first round can open then",
-        "告知期至{ends_at}结束，届时方可开始第一轮协商",
     ),
     "round_still_open": (
         "round {round} is still open; close it first",
         "第{round}轮协商尚未结束，请先结束该轮",
     ),
     "round_limit": (
-        "the round limit is reached ({used} of {limit} rounds in this cycle); escalate or decide",
-        "本轮次已达上限（本周期已进行{used}轮，上限{limit}轮）；请决策或提交上级",
+        "{used} round(s) held in this cycle: another would be over the limit set by the procedure's rules "
+        "({limit}); decide or escalate",
+        "本周期已进行{used}轮协商，再开一轮将超出协商规则规定的上限（{limit}轮）；请作出决策或提请街道督办",
     ),
     "no_open_round": ("no round is open; open a round first", "当前没有进行中的协商轮次，请先开始一轮协商"),
     "already_recorded": (
@@ -119,8 +136,8 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
         "第{round}轮协商已用于一次决策，请先再进行一轮协商",
     ),
     "quorum_not_met": (
-        "quorum not met in round {round}: {attended} of {required} needed attended",
-        "第{round}轮未达到法定人数：需{required}人，实到{attended}人",
+        "too few attended: at least {required} needed, {attended} attended",
+        "到会人数不足：应到至少{required}人，实到{attended}人",
     ),
     "no_consensus": (
         "no consensus in round {round} under the {rule} rule: {support} support, {oppose} oppose, "
@@ -156,19 +173,15 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
         "咨询类协商须说明建议是否采纳",
     ),
     "reviewer_not_independent": (
-        "{reviewer} took the decision and may not review its legality",
-        "{reviewer}参与了决策，不能对其进行合法性审查",
-    ),
-    "review_pending": (
-        "the legality review is pending; nothing takes effect before a lawful verdict",
-        "合法性审查尚未完成；审查合法前决定不得生效",
+        "{reviewer} took part in this decision and must stand aside from its legality review",
+        "{reviewer}参与了该项决策，应当回避合法性审查",
     ),
     "feedback_given": (
         "{participant} has already rated this decision",
         "{participant}已对该决定作出评价",
     ),
     "not_published": (
-        "publish the outcome first (公开制) so residents can supervise it",
+        "publish the outcome first so residents can supervise it",
         "请先公开协商成果，以便居民监督",
     ),
     "unknown_measure": (
@@ -177,15 +190,16 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
     ),
     "inspection_pending": (
         "supervision has not signed off: an inspection must pass after the latest report",
-        "监督尚未通过：须在最近一次进展报告后进行验收并通过",
+        "监督尚未通过：须在最近一次进展报告后进行督查验收并通过",
     ),
     "measures_unfinished": (
         "measures not yet carried out: {pending}",
         "尚未落实的措施：{pending}",
     ),
     "cycle_limit": (
-        "the re-consultation limit is reached ({used} of {limit} cycles); escalate or close",
-        "再次协商次数已达上限（{used}/{limit}）；请提交上级或结束",
+        "{used} cycle(s) of consultation held (re-consultations included), the limit is {limit}: "
+        "no new cycle can start",
+        "已进行{used}轮协商周期（含再次协商），达到协商规则规定的上限{limit}轮，不能再开始新的协商周期",
     ),
     "nothing_overdue": ("nothing is overdue", "没有逾期事项"),
     "no_route": (
@@ -194,24 +208,25 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
     ),
 }
 
-_STATES: Mapping[str, tuple[str, str]] = {
+# Display names: value -> (English, Chinese). Each table covers its enum exactly (tests/test_i18n.py).
+STATE_NAMES: Mapping[str, tuple[str, str]] = {
     "proposed": ("proposed", "提议"),
     "notified": ("notified", "告知"),
     "consulting": ("consulting", "协商"),
     "decided": ("decided, under legality review", "决策（合法性审查中）"),
-    "feedback": ("in feedback", "反馈"),
+    "feedback": ("being carried out", "反馈落实"),
     "supervising": ("under supervision", "监督"),
     "closed": ("closed", "已办结"),
     "rejected": ("rejected", "未受理"),
     "withdrawn": ("withdrawn", "已撤回"),
-    "escalated": ("escalated", "已提交上级"),
+    "escalated": ("escalated to the sub-district", "已提请街道督办"),
 }
 
-_ACTIONS: Mapping[str, tuple[str, str]] = {
+ACTION_NAMES: Mapping[str, tuple[str, str]] = {
     "propose": ("propose a matter", "提出议题"),
     "reject": ("reject the proposal", "不予受理"),
     "withdraw": ("withdraw the matter", "撤回议题"),
-    "notify": ("give notice", "发布告知"),
+    "notify": ("give notice", "发布协商公告"),
     "open_round": ("open a round", "开始一轮协商"),
     "record_opinion": ("give an opinion", "发表意见"),
     "close_round": ("close the round", "结束本轮协商"),
@@ -219,45 +234,51 @@ _ACTIONS: Mapping[str, tuple[str, str]] = {
     "review": ("review legality", "进行合法性审查"),
     "publish": ("publish the outcome", "公开协商成果"),
     "report_progress": ("report progress", "报告落实进展"),
-    "record_feedback": ("give feedback", "反馈评价"),
+    "record_feedback": ("rate the outcome", "居民评议"),
     "start_supervision": ("start supervision", "进入监督"),
     "inspect": ("inspect", "督查验收"),
     "request_reconsultation": ("ask to consult again", "提请再次协商"),
-    "escalate": ("escalate", "提交上级"),
+    "escalate": ("escalate to the sub-district", "提请街道督办"),
     "resume": ("resume the consultation", "恢复协商"),
     "close": ("close the matter", "办结"),
     "mark_overdue": ("mark what is overdue", "标记逾期"),
 }
 
-_EVENTS: Mapping[str, tuple[str, str]] = {
+EVENT_NAMES: Mapping[str, tuple[str, str]] = {
     "proposed": ("proposed", "提出议题"),
     "rejected": ("rejected", "不予受理"),
-    "withdrawn": ("withdrawn", "撤回"),
-    "notified": ("notice given", "发布告知"),
+    "withdrawn": ("withdrawn", "撤回议题"),
+    "notified": ("notice given", "发布协商公告"),
     "round_opened": ("round opened", "开始协商"),
-    "opinion_recorded": ("opinion recorded", "记录意见"),
+    "opinion_recorded": ("opinion given", "发表意见"),
     "round_closed": ("round closed", "结束本轮协商"),
-    "escalated": ("escalated", "提交上级"),
+    "escalated": ("escalated to the sub-district", "提请街道督办"),
     "decided": ("decided", "作出决策"),
     "legality_reviewed": ("legality reviewed", "合法性审查"),
-    "published": ("published", "公开成果"),
-    "progress_reported": ("progress reported", "报告进展"),
-    "feedback_received": ("feedback received", "收到反馈"),
+    "published": ("outcome published", "公开协商成果"),
+    "progress_reported": ("progress reported", "报告落实进展"),
+    "feedback_received": ("satisfaction rated", "满意度评价"),
     "supervision_started": ("supervision started", "进入监督"),
-    "inspected": ("inspected", "督查"),
+    "inspected": ("inspected", "督查验收"),
     "reconsultation_requested": ("consult again", "再次协商"),
     "resumed": ("resumed", "恢复协商"),
     "closed": ("closed", "办结"),
     "deadline_missed": ("deadline missed", "逾期"),
 }
 
-_ROLES: Mapping[str, tuple[str, str]] = {
+# Events whose name says which round: used when the entry's data gives the round.
+_ROUND_EVENT_NAMES: Mapping[str, tuple[str, str]] = {
+    "round_opened": ("round {round} opened", "开始第{round}轮协商"),
+    "round_closed": ("round {round} closed", "第{round}轮协商结束"),
+}
+
+ROLE_NAMES: Mapping[str, tuple[str, str]] = {
     "committee": ("the community committees", "社区两委"),
     "working_committee": ("a working committee", "工作委员会"),
     "council_member": ("a council member", "理事"),
     "resident": ("a resident", "居民"),
     "resident_representative": ("a resident representative", "居民代表"),
-    "property_management": ("the property management", "物业"),
+    "property_management": ("the property management company", "物业服务企业"),
     "unit": ("a unit in the area", "驻区单位"),
     "social_organisation": ("a social organisation", "社会组织"),
     "deputy": ("a deputy or committee member", "两代表一委员"),
@@ -273,43 +294,138 @@ _ROLES: Mapping[str, tuple[str, str]] = {
     "system": ("the system clock", "系统"),
 }
 
-_RULES: Mapping[str, tuple[str, str]] = {
+STANCE_NAMES: Mapping[str, tuple[str, str]] = {
+    "support": ("support", "支持"),
+    "oppose": ("oppose", "反对"),
+    "abstain": ("abstain", "弃权"),
+    "amend": ("amend", "修改"),
+}
+
+VERDICT_NAMES: Mapping[str, tuple[str, str]] = {
+    "lawful": ("lawful", "合法"),
+    "unlawful": ("unlawful", "不合法"),
+}
+
+# the consensus rule's kinds (``ConsensusRule.kind``)
+RULE_NAMES: Mapping[str, tuple[str, str]] = {
     "unanimity": ("unanimity", "一致同意"),
     "threshold": ("threshold", "多数同意"),
     "no_sustained_objection": ("no sustained objection", "无持续反对"),
 }
+
+CHANNEL_NAMES: Mapping[str, tuple[str, str]] = {
+    "website": ("website", "网站"),
+    "notice_board": ("notice board", "公告栏"),
+    "microblog": ("microblog", "微博"),
+    "wechat": ("WeChat", "微信"),
+    "app": ("app", "手机应用"),
+    "roadmap": ("results roadmap", "成果运用路线图"),
+}
+
+#: Every name table by what it names (the tests check each against its enum).
+NAME_TABLES: Mapping[str, Mapping[str, tuple[str, str]]] = {
+    "state": STATE_NAMES,
+    "action": ACTION_NAMES,
+    "event": EVENT_NAMES,
+    "role": ROLE_NAMES,
+    "stance": STANCE_NAMES,
+    "verdict": VERDICT_NAMES,
+    "rule": RULE_NAMES,
+    "channel": CHANNEL_NAMES,
+}
+
+_ARTICLES = ("the ", "a ", "an ")
+
+
+def pick(pair: tuple[str, str], lang: Lang) -> str:
+    """The ``lang`` half of an (English, Chinese) pair."""
+    return pair[0] if lang == "en" else pair[1]
 
 
 def _pick(table: Mapping[str, tuple[str, str]], key: str, lang: Lang) -> str:
     pair = table.get(key)
     if pair is None:
         return key
-    return pair[0] if lang == "en" else pair[1]
+    return pick(pair, lang)
 
 
 def state_name(state: str, lang: Lang = "en") -> str:
-    return _pick(_STATES, str(state), lang)
+    return _pick(STATE_NAMES, str(state), lang)
 
 
 def role_name(role: str, lang: Lang = "en") -> str:
-    return _pick(_ROLES, str(role), lang)
+    """A role as a sentence names it: ``the rotating chair`` / ``轮值主席``."""
+    return _pick(ROLE_NAMES, str(role), lang)
 
 
-def event_name(event: str, lang: Lang = "en") -> str:
-    return _pick(_EVENTS, str(event), lang)
+def role_label(role: str, lang: Lang = "en") -> str:
+    """A role as a label shows it, without an article: ``rotating chair`` / ``轮值主席``."""
+    name = role_name(role, lang)
+    if lang == "en":
+        for article in _ARTICLES:
+            if name.startswith(article):
+                return name[len(article) :]
+    return name
+
+
+def event_name(event: str, lang: Lang = "en", data: Mapping[str, object] | None = None) -> str:
+    """An event as a person reads it; with the entry's data, a round's events say which round."""
+    numbered = _ROUND_EVENT_NAMES.get(str(event))
+    if numbered is not None and data is not None and data.get("round") is not None:
+        return pick(numbered, lang).format(round=data["round"])
+    return _pick(EVENT_NAMES, str(event), lang)
 
 
 def action_name(trigger: str, lang: Lang = "en") -> str:
-    return _pick(_ACTIONS, str(trigger), lang)
+    return _pick(ACTION_NAMES, str(trigger), lang)
+
+
+def stance_name(stance: str, lang: Lang = "en") -> str:
+    return _pick(STANCE_NAMES, str(stance), lang)
+
+
+def verdict_name(verdict: str, lang: Lang = "en") -> str:
+    return _pick(VERDICT_NAMES, str(verdict), lang)
+
+
+def rule_name(kind: str, lang: Lang = "en") -> str:
+    return _pick(RULE_NAMES, str(kind), lang)
+
+
+def channel_name(channel: str, lang: Lang = "en") -> str:
+    return _pick(CHANNEL_NAMES, str(channel), lang)
+
+
+# zones people call Beijing time (北京时间)
+_BEIJING_ZONES = frozenset({"Asia/Shanghai", "Asia/Chongqing", "Asia/Chungking", "Asia/Harbin", "PRC"})
+
+
+def _utc_offset(delta: timedelta | None) -> str:
+    if delta is None:
+        return ""
+    minutes = int(delta.total_seconds() // 60)
+    if minutes == 0:
+        return "UTC"
+    hours, rest = divmod(abs(minutes), 60)
+    return f"UTC{'+' if minutes > 0 else '-'}{hours}" + (f":{rest:02d}" if rest else "")
+
+
+def zone_name(when: datetime, lang: Lang = "en") -> str:
+    """The zone ``when`` is given in, as people say it: 北京时间 / Beijing time, else its UTC offset
+    (``UTC+8``); empty for a naive time."""
+    if getattr(when.tzinfo, "key", None) in _BEIJING_ZONES:
+        return "北京时间" if lang == "zh" else "Beijing time"
+    return _utc_offset(when.utcoffset())
 
 
 def format_value(value: object, lang: Lang = "en", tz: tzinfo | None = None) -> str:
-    """Render one data value for a person: dates in their time zone, lists joined, enums by value."""
+    """Render one data value for a person: dates in their time zone (saying which), lists joined,
+    enums by value."""
     if isinstance(value, datetime):
         when = value.astimezone(tz) if tz is not None else value
-        zone = when.tzname() or ""
+        zone = zone_name(when, lang)
         if lang == "zh":
-            return f"{when.year}年{when.month}月{when.day}日 {when:%H:%M}（{zone}）"
+            return f"{when.year}年{when.month}月{when.day}日 {when:%H:%M}" + (f"（{zone}）" if zone else "")
         return f"{when.day} {_MONTHS[when.month - 1]} {when.year}, {when:%H:%M} {zone}".rstrip()
     if isinstance(value, Enum):
         return str(value.value)
@@ -337,12 +453,23 @@ def message(code: str, data: Mapping[str, object], lang: Lang = "en", tz: tzinfo
         elif key == "next" and isinstance(value, list | tuple):
             values[key] = format_value([action_name(str(v), lang) for v in value], lang, tz)
         elif key == "allowed" and isinstance(value, list | tuple):
-            values[key] = format_value([role_name(str(v), lang) for v in value], lang, tz)
+            values[key] = _either([role_name(str(v), lang) for v in value], lang)
         elif key == "rule" and isinstance(value, str):
-            values[key] = _pick(_RULES, value, lang)
+            values[key] = rule_name(value, lang)
         else:
             values[key] = format_value(value, lang, tz)
+    for key in list(values):  # ``name_en`` / ``name_zh`` fill ``{name}`` in their language
+        stem, _, suffix = key.rpartition("_")
+        if stem and suffix == lang:
+            values[stem] = values[key]
     return template.format(**values)
+
+
+def refusals_table() -> str:
+    """The refusal codes as the Markdown table of ``docs/refusals.md``, both languages."""
+    rows = ["| code | English | 中文 |", "| --- | --- | --- |"]
+    rows += [f"| `{code}` | {en} | {zh} |" for code, (en, zh) in MESSAGES.items()]
+    return "\n".join(rows)
 
 
 # pydantic error type (or our own custom type) -> Chinese; English uses pydantic's own message.
@@ -389,8 +516,22 @@ FIELD_PROBLEMS_ZH: Mapping[str, str] = {
 }
 
 
+def _either(items: list[str], lang: Lang) -> str:
+    """Alternatives as a person says them: "a, b or c" / "a、b或c"."""
+    if len(items) < 2:
+        return items[0] if items else ("无" if lang == "zh" else "none")
+    if lang == "zh":
+        return "、".join(items[:-1]) + "或" + items[-1]
+    return ", ".join(items[:-1]) + " or " + items[-1]
+
+
 def field_problem(field: str, kind: str, msg: str, ctx: Mapping[str, object], lang: Lang | str = "en") -> str:
-    """One field's problem in ``lang``: ``"title: String should have at most 200 characters"``."""
+    """One field's problem in ``lang``: ``"title: String should have at most 200 characters"``.
+    A problem of the whole command (``field`` is ``"-"``) is given without a field name."""
+    if field in ("", "-"):
+        field = ""
+        if lang != "zh":
+            return msg.removeprefix("Value error, ")
     if lang != "zh":
         return f"{field}: {msg}"
     template = FIELD_PROBLEMS_ZH.get(kind)

@@ -126,5 +126,10 @@ def load_definition(path: str | Path) -> object:
 
 
 def read_definition(path: str | Path) -> ProcedureFile:
-    """Read and validate a ``.json`` or ``.toml`` definition file."""
-    return parse_definition(load_definition(path))
+    """Read and validate a ``.json`` or ``.toml`` definition file; every problem, a file that
+    cannot be read or parsed included, is a ``ProcedureDefinitionError``."""
+    try:
+        data = load_definition(path)
+    except InvalidInput as exc:
+        raise ProcedureDefinitionError(Path(path).name, [str(exc)]) from None
+    return parse_definition(data)

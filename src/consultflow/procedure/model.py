@@ -27,6 +27,7 @@ from .io import ProcedureFile, parse_definition, read_definition
 __all__ = ["Procedure", "six_step"]
 
 _TRIGGER_ORDER = {t.value: i for i, t in enumerate(Trigger)}
+_CLOCK_ONLY = frozenset({Role.SYSTEM})
 
 
 class Procedure:
@@ -37,7 +38,17 @@ class Procedure:
     procedure be skipped or bent raises ``ProcedureDefinitionError`` listing every problem.
     """
 
-    __slots__ = ("_by_state", "_groups", "_machine", "_table", "name", "parameters", "transitions", "version")
+    __slots__ = (
+        "_by_state",
+        "_groups",
+        "_machine",
+        "_next_steps",
+        "_table",
+        "name",
+        "parameters",
+        "transitions",
+        "version",
+    )
 
     def __init__(
         self,
@@ -63,6 +74,9 @@ class Procedure:
         for state, trigger in self._table:
             by_state[state].add(trigger)
         self._by_state = {s: tuple(sorted(ts, key=_TRIGGER_ORDER.__getitem__)) for s, ts in by_state.items()}
+        self._next_steps = {
+            s: tuple(t for t in ts if not self._groups[(s, t)][1] <= _CLOCK_ONLY) for s, ts in self._by_state.items()
+        }
 
     @property
     def machine(self) -> Any:
@@ -83,6 +97,11 @@ class Procedure:
         """Every trigger the definition has for ``state`` (whether or not it would pass now), in
         the order of ``Trigger``."""
         return self._by_state.get(state, ())
+
+    def next_steps(self, state: str) -> tuple[str, ...]:
+        """The triggers a person may be offered in ``state``: ``triggers_from`` without the ones
+        only the system clock fires (marking what is overdue)."""
+        return self._next_steps.get(state, ())
 
     # ---- definition, exchange, diagrams ----------------------------------------------------------
     @property

@@ -60,8 +60,26 @@ def _topic_in_catalogue(params: Parameters, record: None, cmd: Propose, ctx: Con
     if cat.find(cmd.community, cmd.topic) is not None:
         return None
     if not cat.has_community(cmd.community):
-        return Failure("unknown_community", {"community": cmd.community})
-    return Failure("unknown_topic", {"topic": cmd.topic, "community": cmd.community})
+        return Failure(
+            "unknown_community",
+            {
+                "community": cmd.community,
+                "community_name_en": cat.community_name(cmd.community, "en"),
+                "community_name_zh": cat.community_name(cmd.community, "zh"),
+            },
+        )
+    return Failure(
+        "unknown_topic",
+        {
+            "topic": cmd.topic,
+            "community": cmd.community,
+            "item": cat.item_name(cmd.community, cmd.topic),
+            "category_name_en": cat.category_name(cmd.topic, "en"),
+            "category_name_zh": cat.category_name(cmd.topic, "zh"),
+            "community_name_en": cat.community_name(cmd.community, "en"),
+            "community_name_zh": cat.community_name(cmd.community, "zh"),
+        },
+    )
 
 
 def _budget_within_cap(params: Parameters, record: None, cmd: Propose, ctx: Context) -> Failure | None:

@@ -168,6 +168,12 @@ class MemoryStore:
         """Every notice, in the order written (for tests and inspection)."""
         return tuple(self._outbox.values())
 
+    def __enter__(self) -> MemoryStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def close(self) -> None:
         """Refuse further calls (``StoreUnavailable``); the data stays readable via ``outbox()``."""
         self._closed = True

@@ -580,7 +580,7 @@ class PostgresStore:
             raise Conflict(cid, expected, actual)
         raise IntegrityError(
             f"step for {cid!r} does not continue its log at version {expected}: its first entry's prev "
-            "is not the stored head; build steps from the loaded record (Engine or decide)"
+            "is not the stored head; build steps from the loaded record (Engine.execute or consultflow.apply)"
         )
 
     def _raise_conflict_or(self, cid: str, expected: int, refusal: IntegrityError) -> None:

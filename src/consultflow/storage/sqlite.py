@@ -586,6 +586,12 @@ class SQLiteStore:
                     return
                 raise leased_again_error(key, int(row[1]), attempt if attempt is not None else -1)
 
+    def __enter__(self) -> SQLiteStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def close(self) -> None:
         """Close the connections (in-use ones when their call ends). Further calls raise
         ``StoreUnavailable``. Closing twice is harmless."""

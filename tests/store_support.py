@@ -19,28 +19,16 @@ from typing import Any
 import pytest
 
 from consultflow import (
-    Actor,
-    Carrier,
     Catalogue,
     Conflict,
-    Context,
-    Form,
     LogEntry,
     MemoryStore,
     Notice,
-    Notify,
-    OpenRound,
     Procedure,
-    Propose,
-    RecordOpinion,
-    Refused,
-    Role,
-    Stance,
     Step,
     Store,
-    apply,
-    six_step,
 )
+from consultflow.testing import COMMUNITIES, TOPICS, StepMaker
 
 PG_DSN = os.environ.get("CONSULTFLOW_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
@@ -50,10 +38,8 @@ try:  # the SQLite store is built in parallel; its parts of the tests skip until
 except ImportError:  # pragma: no cover - depends on the checkout
     SQLiteStore = None  # type: ignore[assignment,misc]
 
-COMMUNITY = "reliability"
-TOPIC = "public-affairs/parking"
-COMMITTEE = Actor("committee", roles={Role.COMMITTEE})
-PROPOSER = Actor("proposer", roles={Role.RESIDENT})
+COMMUNITY = COMMUNITIES[0]
+TOPIC = TOPICS[0]  # "public-affairs/parking"
 T0 = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
 
 # A store spec is picklable, so a child process can open the same store: ("postgres", dsn, schema),
@@ -156,61 +142,38 @@ def notices_of(store: Any, cid: str) -> tuple[Notice, ...]:
     return tuple(n for n in found if n.consultation == cid)
 
 
-# ---- steps, made by the real core -------------------------------------------------------------------
-@functools.cache
+# ---- steps, made by the real core (StepMaker) ---------------------------------------------------------
 def procedure() -> Procedure:
-    """Six steps without a notice period and with many rounds, so streams need no waiting."""
-    return six_step().variant("reliability", "1", parameters={"notice_period": timedelta(0)})
+    """The kit's procedure (no notice period), which made the steps: engines on these stores use it."""
+    return _maker().procedure
+
+
+def catalogue() -> Catalogue:
+    return _maker().catalogue
 
 
 @functools.cache
-def catalogue() -> Catalogue:
-    return Catalogue().with_community(COMMUNITY, {TOPIC: "停车 parking"})
-
-
-def make(record: Any, command: Any, by: Actor, at: datetime) -> Step:
-    result = apply(procedure(), record, command, Context(now=at, actor=by, catalogue=catalogue()))
-    if isinstance(result, Refused):
-        raise AssertionError(f"the procedure refused a step the test needs: {result.explain('en')}")
-    return result
-
-
-def resident(name: str) -> Actor:
-    return Actor(name, roles={Role.RESIDENT})
+def _maker() -> StepMaker:
+    """One maker for the process; every step here is made with an explicit ``at``, so a stream is
+    the same whichever process makes it."""
+    return StepMaker(T0)
 
 
 def opening(cid: str, at: datetime = T0) -> list[Step]:
     """Propose, notify (a notice) and open a round (a notice): ``cid`` ends consulting at version 3."""
-    steps = [
-        make(
-            None,
-            Propose(
-                id=cid,
-                community=COMMUNITY,
-                topic=TOPIC,
-                title="停车 parking",
-                carrier=Carrier.DECISION,
-                form=Form.COUNCIL,
-            ),
-            PROPOSER,
-            at,
-        )
-    ]
-    notify = Notify(consultation=cid, meeting_at=at + timedelta(hours=1), invite=("a", "b", "c"))
-    steps.append(make(steps[-1].record, notify, COMMITTEE, at + timedelta(seconds=1)))
+    maker = _maker()
+    steps = [maker.propose(cid, community=COMMUNITY, topic=TOPIC, title="停车 parking", at=at)]
+    meeting = at + timedelta(hours=1)
     steps.append(
-        make(steps[-1].record, OpenRound(consultation=cid, agenda="agenda"), COMMITTEE, at + timedelta(hours=1))
+        maker.notify(steps[-1].record, invite=("a", "b", "c"), meeting_at=meeting, at=at + timedelta(seconds=1))
     )
+    steps.append(maker.open_round(steps[-1].record, at=meeting))
     return steps
 
 
 def opinion(record: Any, participant: str, at: datetime) -> Step:
-    return make(
-        record,
-        RecordOpinion(consultation=record.id, stance=Stance.SUPPORT, text=participant),
-        resident(participant),
-        at,
-    )
+    """``participant`` (a resident) supports, at ``at``; the opinion's text is the name."""
+    return _maker().opinion(record, participant, text=participant, at=at)
 
 
 def stream(iteration: int, index: int, opinions: int = 3) -> list[Step]:

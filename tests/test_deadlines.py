@@ -4,6 +4,7 @@ by the deadline) and 决而不施 (a measure not carried out by its due date), e
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -11,19 +12,20 @@ import consultflow as cf
 from consultflow import Event, Role, State
 from consultflow.engine import CLOCK_ACTOR
 from consultflow.steps import MarkOverdue
-from helpers_story import SYSTEM, WANG, Story, check_log_order, make_procedure
+from consultflow.testing.driver import CAST, Driver
+from oracle import check_log_order
 
 SECOND = timedelta(seconds=1)
 
 
-def _missed(story: Story) -> list[cf.LogEntry]:
+def _missed(story: Driver) -> list[cf.LogEntry]:
     return [e for e in story.history() if e.event is Event.DEADLINE_MISSED]
 
 
 def test_an_unanswered_proposal_is_flagged_once() -> None:
-    story = Story()
+    story = Driver()
     rec = story.propose()
-    respond_by = rec.proposed_at + make_procedure().parameters.proposal_deadline
+    respond_by = rec.proposed_at + story.procedure.parameters.proposal_deadline
     assert rec.respond_by == rec.next_due == respond_by
 
     assert story.engine.tick(respond_by - SECOND) == ()
@@ -52,11 +54,11 @@ def test_an_unanswered_proposal_is_flagged_once() -> None:
 
 
 def test_an_undecided_consultation_escalates_at_its_decision_deadline() -> None:
-    story = Story()
+    story = Driver()
     story.propose()
     rec = story.notify()
     assert rec.schedule is not None
-    due = rec.schedule.notified_at + make_procedure().parameters.decision_deadline
+    due = rec.schedule.notified_at + story.procedure.parameters.decision_deadline
     assert rec.decision_due == rec.next_due == due
     story.hold_round(consensus=False)  # consulting, but nobody decides
 
@@ -81,7 +83,7 @@ def test_an_undecided_consultation_escalates_at_its_decision_deadline() -> None:
 
 
 def test_an_undecided_consultation_is_only_flagged_when_escalation_is_off() -> None:
-    story = Story({"escalate_undecided": False})
+    story = Driver(escalate_undecided=False)
     story.propose()
     rec = story.notify()
     assert rec.decision_due is not None
@@ -94,12 +96,16 @@ def test_an_undecided_consultation_is_only_flagged_when_escalation_is_off() -> N
     # still free to go on
     story.hold_round()
     story.decide()
-    assert story.state is State.DECIDED
+    assert story.record.state is State.DECIDED  # (story.state is narrowed to NOTIFIED above)
 
 
-def _to_feedback(parameters: dict[str, object] | None = None) -> tuple[Story, datetime, datetime]:
-    story = Story(parameters)
-    story.to_feedback()
+def _to_feedback(**parameters: Any) -> tuple[Driver, datetime, datetime]:
+    """A decision with two measures, due in 20 and in 30 days, found lawful."""
+    story = Driver(**parameters)
+    story.to("consulting_closed")
+    gate = story.measure(days=30, budget="3000", title="道闸 gate", owner="wang")
+    story.decide(measures=(story.measure(days=20, budget="8000"), gate))
+    story.review()
     decision = story.record.current_decision
     assert decision is not None
     first, second = (m.due for m in decision.measures)
@@ -143,7 +149,7 @@ def test_two_overdue_measures_are_logged_in_one_step() -> None:
 
 
 def test_a_measure_not_carried_out_escalates_when_the_rules_say_so() -> None:
-    story, first, _ = _to_feedback({"escalate_unimplemented": True})
+    story, first, _ = _to_feedback(escalate_unimplemented=True)
     story.clock.set(first)
     (step,) = story.engine.tick()
     assert [e.event for e in step.entries] == [Event.DEADLINE_MISSED, Event.ESCALATED]
@@ -153,8 +159,8 @@ def test_a_measure_not_carried_out_escalates_when_the_rules_say_so() -> None:
 
 
 def test_supervising_measures_are_watched_too() -> None:
-    story = Story({"escalate_unimplemented": True})
-    story.to_supervising()
+    story = Driver(escalate_unimplemented=True)
+    story.to("supervising")
     decision = story.record.current_decision
     assert decision is not None
     story.clock.set(decision.measures[0].due)
@@ -164,12 +170,12 @@ def test_supervising_measures_are_watched_too() -> None:
 
 
 def test_a_new_cycle_gets_a_new_decision_deadline() -> None:
-    story = Story()
-    story.to_supervising()
+    story = Driver()
+    story.to("supervising")
     story.inspect(passed=False)
     rec = story.reconsult()
     assert rec.cycle == 2
-    due = story.clock.now() + make_procedure().parameters.decision_deadline
+    due = story.clock.now() + story.procedure.parameters.decision_deadline
     assert rec.decision_due == rec.next_due == due
     assert story.engine.tick(due - SECOND) == ()
     (step,) = story.engine.tick(due)
@@ -178,8 +184,8 @@ def test_a_new_cycle_gets_a_new_decision_deadline() -> None:
 
 
 def test_a_decision_awaiting_review_has_a_review_deadline_reported_once() -> None:
-    story = Story()
-    story.to_decided()
+    story = Driver()
+    story.to("decided")
     rec = story.record
     assert rec.review_due is not None
     assert rec.next_due == rec.review_due  # the decision deadline no longer runs; the review's does
@@ -193,8 +199,8 @@ def test_a_decision_awaiting_review_has_a_review_deadline_reported_once() -> Non
 
 
 def test_an_unlawful_review_gives_the_corrected_decision_a_fresh_deadline() -> None:
-    story = Story()
-    story.to_decided()
+    story = Driver()
+    story.to("decided")
     rec = story.record
     assert rec.decision_due is not None
     story.clock.set(rec.decision_due + timedelta(days=1))  # the first deadline has passed meanwhile
@@ -207,46 +213,43 @@ def test_an_unlawful_review_gives_the_corrected_decision_a_fresh_deadline() -> N
 
 
 def test_tick_handles_many_consultations_each_once() -> None:
-    story = Story()
+    story = Driver()
     engine, clock = story.engine, story.clock
-    a = Story(engine=engine, clock=clock)
-    a.propose()
-    b = Story(engine=engine, clock=clock)
-    b.propose()
-    b.notify()
-    c = Story(engine=engine, clock=clock)
-    c.propose()
-    respond_a, respond_c = a.record.respond_by, c.record.respond_by
+    a = story.propose().id
+    b = story.propose().id
+    story.notify(cid=b)
+    c = story.propose().id
+    respond_a, respond_c = story.get(a).respond_by, story.get(c).respond_by
     assert respond_a is not None
     assert respond_c is not None
     assert respond_a < respond_c
     assert engine.tick(respond_a - SECOND) == ()
     clock.set(respond_c)
     steps = engine.tick()
-    assert sorted(s.record.id for s in steps) == sorted([a.cid, c.cid])
+    assert sorted(s.record.id for s in steps) == sorted([a, c])
     assert engine.tick() == ()
     clock.advance(days=20)
     (step,) = engine.tick()
-    assert step.record.id == b.cid
+    assert step.record.id == b
     assert step.record.state is State.ESCALATED
-    for s in (a, b, c):
-        assert engine.verify(s.cid).ok
+    for cid in (a, b, c):
+        assert engine.verify(cid).ok
 
 
 def test_mark_overdue_is_the_clocks_alone() -> None:
-    story = Story()
+    story = Driver()
     story.propose()
     with pytest.raises(cf.Refused) as refused:
-        story.engine.execute(MarkOverdue(consultation=story.cid), by=WANG)
+        story.engine.execute(MarkOverdue(consultation=story.cid), by=CAST["wang"])
     assert refused.value.code == "role_not_allowed"
     with pytest.raises(cf.Refused) as refused:
-        story.engine.execute(MarkOverdue(consultation=story.cid), by=SYSTEM)
+        story.engine.execute(MarkOverdue(consultation=story.cid), by=CAST["system"])
     assert refused.value.code == "nothing_overdue"
     assert story.record.version == 1
 
 
 def test_overdue_is_a_pure_function_of_record_and_time() -> None:
-    story = Story()
+    story = Driver()
     rec = story.propose()
     assert rec.respond_by is not None
     assert cf.overdue(rec, rec.respond_by - SECOND) == []
@@ -255,7 +258,7 @@ def test_overdue_is_a_pure_function_of_record_and_time() -> None:
 
 
 def test_tick_needs_an_aware_time() -> None:
-    story = Story()
+    story = Driver()
     story.propose()
     with pytest.raises(cf.InvalidInput, match="aware"):
         story.engine.tick(datetime(2026, 4, 1))

@@ -14,7 +14,7 @@ from consultflow import Event, State, Verdict, verify
 from consultflow.cli import main
 from consultflow.demo import CAST, GLOSSARY, demo_catalogue, demo_engine, demo_procedure, run_story, story_view
 from consultflow.timeline import format_timeline, heading, summary_line
-from helpers_story import check_log_order
+from oracle import check_log_order
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 SIX_STEPS = ("proposed", "notified", "consulting", "decided", "feedback", "supervising", "closed")

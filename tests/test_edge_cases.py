@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 
 import consultflow as cf
-from conftest import new_world
 from consultflow import Carrier, Query, Refused, ReportProgress, Role, Stance, State
+from consultflow.testing.driver import CAST, Driver
 
 
 @pytest.mark.parametrize("bad", ["li wang", 'a"b', "x\\y", "-dash", "tab\there", "x" * 129, ""])
@@ -19,9 +19,9 @@ def test_an_actor_id_that_could_not_be_stored_is_refused_at_once(bad: str) -> No
 
 @pytest.mark.parametrize("good", ["阿卜杜拉·买买提", "li+1@example.cn", "王小明", "user:42"])
 def test_ids_from_real_directories_are_accepted_and_reload(good: str) -> None:
-    w = new_world()
+    w = Driver()
     rec = w.to("consulting")
-    w.opine(rec.id, cf.Actor(good, roles={Role.RESIDENT}), Stance.SUPPORT)
+    w.opinion(cf.Actor(good, roles={Role.RESIDENT}), Stance.SUPPORT)
     stored = w.engine.get(rec.id)
     again = cf.Consultation.model_validate_json(stored.model_dump_json())
     assert again == stored
@@ -31,36 +31,38 @@ def test_ids_from_real_directories_are_accepted_and_reload(good: str) -> None:
 
 @pytest.mark.parametrize("carrier", [Carrier.ADVISORY, Carrier.HEARING])
 def test_a_carrier_that_needs_no_consensus_is_not_escalated_at_the_round_limit(carrier: Carrier) -> None:
-    w = new_world(round_limit=1)
-    rec = w.to("consulting", carrier=carrier)
+    w = Driver(round_limit=1)
+    w.to("consulting", carrier=carrier)
     for who, stance in (("zhang", Stance.SUPPORT), ("zhao", Stance.OPPOSE), ("wu", Stance.OPPOSE)):
-        w.opine(rec.id, who, stance)
-    after = w.close_round(rec.id)
+        w.opinion(who, stance)
+    after = w.close_round()
     assert after.state is State.CONSULTING
-    assert w.decide(rec.id).state is State.DECIDED
+    assert w.decide().state is State.DECIDED
 
 
 def test_a_decision_carrier_is_still_escalated_at_the_round_limit() -> None:
-    w = new_world(round_limit=1)
-    rec = w.to("consulting")
-    w.opine(rec.id, "zhang", Stance.OPPOSE)
-    assert w.close_round(rec.id).state is State.ESCALATED
+    w = Driver(round_limit=1)
+    w.to("consulting")
+    w.opinion("zhang", Stance.OPPOSE)
+    assert w.close_round().state is State.ESCALATED
 
 
 def test_an_inspection_at_the_same_instant_as_a_later_report_does_not_sign_it_off() -> None:
-    w = new_world()
+    w = Driver()
     rec = w.to("supervising")
-    w.inspect(rec.id, passed=True)
-    w.run(ReportProgress(consultation=rec.id, measure=0, percent=100), "wang")  # same clock reading
+    w.inspect(passed=True)
+    # straight to the engine: the report happens at the same clock reading as the inspection
+    w.engine.execute(ReportProgress(consultation=rec.id, measure=0, percent=100), by=CAST["wang"])
+    assert w.history()[-1].at == w.history()[-2].at
     with pytest.raises(Refused) as info:
         w.run(cf.Close(consultation=rec.id), "wang")
     assert info.value.code == "inspection_pending"
-    w.inspect(rec.id, passed=True)
+    w.inspect(passed=True)
     assert w.run(cf.Close(consultation=rec.id), "wang").state is State.CLOSED
 
 
 def test_a_measure_reported_done_and_then_not_done_is_not_done() -> None:
-    w = new_world()
+    w = Driver()
     rec = w.to("supervising")
     w.run(ReportProgress(consultation=rec.id, measure=0, percent=100), "wang")
     after = w.run(ReportProgress(consultation=rec.id, measure=0, percent=40, note="返工 redo"), "wang")
@@ -68,42 +70,42 @@ def test_a_measure_reported_done_and_then_not_done_is_not_done() -> None:
     assert decision is not None
     assert after.next_due == decision.measures[0].due  # the deadline runs again
     w.clock.advance(hours=1)
-    w.inspect(rec.id, passed=True)
+    w.inspect(passed=True)
     with pytest.raises(Refused) as info:
         w.run(cf.Close(consultation=rec.id), "wang")
     assert info.value.code == "measures_unfinished"
 
 
 def test_the_first_round_is_the_announced_meeting() -> None:
-    w = new_world()
-    rec = w.propose()
-    w.notify(rec.id, meeting_at=w.clock.now() + timedelta(days=7))
+    w = Driver()
+    w.propose()
+    w.notify(meeting_at=w.moment() + timedelta(days=7))
     w.clock.advance(days=4)  # the 3-day notice period is over, the meeting is not yet
     with pytest.raises(Refused) as info:
-        w.open_round(rec.id)
+        w.open_round()
     assert info.value.code == "before_meeting"
     assert "第一轮协商即为该次会议" in info.value.explain("zh")
     w.clock.advance(days=3)
-    assert w.open_round(rec.id).state is State.CONSULTING
+    assert w.open_round().state is State.CONSULTING
 
 
 def test_refusal_texts_number_measures_from_one_and_show_local_days() -> None:
-    w = new_world(consultation_day=11)
-    rec = w.propose(form=cf.Form.CONSULTATION_DAY)
+    w = Driver(consultation_day=11)
+    w.propose(form=cf.Form.CONSULTATION_DAY)
     evening = w.clock.now().replace(day=11, hour=19)  # 19:00 UTC on the 11th is the 12th in Shanghai
     with pytest.raises(Refused) as info:
-        w.notify(rec.id, meeting_at=evening)
+        w.notify(meeting_at=evening)
     assert info.value.code == "not_consultation_day"
     assert "12" in info.value.explain("en")  # shown in the community's time zone, where it is the 12th
-    w2 = new_world()
+    w2 = Driver()
     rec2 = w2.to("feedback")
     with pytest.raises(Refused) as info:
         w2.run(ReportProgress(consultation=rec2.id, measure=1, percent=10), "wang")
     assert info.value.explain("en") == "there is no measure 2; the decision has 1"
-    w3 = new_world()
-    rec3 = w3.propose()
+    w3 = Driver()
+    w3.propose()
     with pytest.raises(Refused) as info:
-        w3.notify(rec3.id, meeting_at=w3.clock.now() + timedelta(days=1))
+        w3.notify(meeting_at=w3.moment() + timedelta(days=1))
     assert "at least 3 day(s)" in info.value.explain("en")
 
 
@@ -126,8 +128,7 @@ def test_out_of_range_positions_are_invalid_input_in_every_store(tmp_path: objec
 
     stores: list[cf.Store] = [cf.MemoryStore(), cf.SQLiteStore(Path(str(tmp_path)) / "x.db")]
     for store in stores:
-        w = new_world()
-        w.engine.store = store
+        w = Driver(store=store)
         rec = w.propose()
         with pytest.raises(cf.InvalidInput):
             store.entries(rec.id, after=2**63)
@@ -138,7 +139,8 @@ def test_out_of_range_positions_are_invalid_input_in_every_store(tmp_path: objec
 
 
 def test_measure_numbers_in_the_demo_timeline_start_at_one() -> None:
-    from consultflow.demo import demo_engine, format_timeline, run_story
+    from consultflow.demo import demo_engine, run_story
+    from consultflow.timeline import format_timeline
 
     engine, clock = demo_engine()
     lines = format_timeline(engine.history(run_story(engine, clock)))
@@ -155,7 +157,7 @@ def test_two_different_procedures_under_one_name_and_version_are_refused() -> No
 
 
 def test_a_resident_rates_a_decision_once() -> None:
-    w = new_world()
+    w = Driver()
     rec = w.to("feedback")
     w.run(cf.RecordFeedback(consultation=rec.id, satisfaction=5), "li")
     with pytest.raises(Refused) as info:

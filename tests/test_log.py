@@ -18,7 +18,7 @@ import consultflow as cf
 from consultflow import Event, LogEntry, State, canonical_json, entry_hash, verify
 from consultflow.demo import COMMUNITY, TOPIC, demo_engine, demo_procedure, run_story
 from consultflow.log import chain_hash, entry_body
-from helpers_story import Story
+from consultflow.testing.driver import Driver
 
 # ---- chains ------------------------------------------------------------------------------------------
 
@@ -228,8 +228,8 @@ def test_a_foreign_first_entry_is_caught() -> None:
 
 
 def test_engine_verify_checks_the_stored_chain_and_record() -> None:
-    story = Story()
-    story.to_closed()
+    story = Driver()
+    story.to("closed")
     result = story.engine.verify(story.cid)
     assert result.ok
     assert result.checked == story.record.version == len(story.history())
@@ -377,7 +377,7 @@ def _sorted_keys(value: Any) -> Any:
     return value
 
 
-TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=20)
+TEXT = st.text(st.characters(exclude_categories=["Cs"]), max_size=20)
 # what effects put into event data: JSON values without floats, keys in sorted order
 EVENT_DATA = st.dictionaries(
     TEXT,

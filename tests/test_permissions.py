@@ -7,11 +7,11 @@ from datetime import timedelta
 
 import pytest
 
-from conftest import CAST, COMMUNITY, TOPIC, World, new_world, only, snapshot
 from consultflow import (
     Actor,
     Carrier,
     CloseRound,
+    Consultation,
     Decide,
     Form,
     OpenRound,
@@ -31,6 +31,7 @@ from consultflow.procedure import NEW
 from consultflow.refusals import Failure
 from consultflow.roles import STAKEHOLDERS, THINK_TANK
 from consultflow.steps import MarkOverdue
+from consultflow.testing.driver import CAST, COMMUNITY, TOPIC, Driver, only
 
 R = Role
 _CONVENORS = {R.COMMITTEE, R.ROTATING_CHAIR}
@@ -77,9 +78,9 @@ def expected_roles(source: str, trigger: str) -> set[Role]:
 
 
 @pytest.fixture(scope="module")
-def consulting_record() -> object:
+def consulting_record() -> Consultation:
     """A record proposed by ``li`` with ``chen`` named chair (authorise reads only those)."""
-    return new_world().to("consulting")
+    return Driver().to("consulting")
 
 
 # ---- the declaration matches the intended matrix ------------------------------------------------------
@@ -94,10 +95,10 @@ def test_declared_roles_are_the_intended_ones(source: str, trigger: str, index: 
 
 
 @pytest.mark.parametrize("role", list(Role), ids=lambda r: r.value)
-def test_role_matrix(role: Role, consulting_record: object) -> None:
+def test_role_matrix(role: Role, consulting_record: Consultation) -> None:
     record = consulting_record
-    assert record.proposer == "li"  # type: ignore[attr-defined]
-    assert record.chair == "chen"  # type: ignore[attr-defined]
+    assert record.proposer == "li"
+    assert record.chair == "chen"
     for source, trigger, _i, opt in OPTIONS:
         on = None if source == NEW else record
         stranger = only(role, name="stranger")
@@ -121,7 +122,7 @@ def test_role_matrix(role: Role, consulting_record: object) -> None:
 @pytest.mark.parametrize("role", list(Role), ids=lambda r: r.value)
 def test_check_agrees_with_the_matrix(role: Role) -> None:
     """``core.check`` (what ``Engine.allowed`` uses) refuses on role exactly as ``authorise`` does."""
-    w = new_world()
+    w = Driver()
     record = w.to("consulting")
     actor = only(role, name="li" if role is R.PROPOSER else "chen" if role is R.ROTATING_CHAIR else "x")
     ctx = Context(now=w.clock.now(), actor=actor, catalogue=w.catalogue)
@@ -138,7 +139,7 @@ def test_check_agrees_with_the_matrix(role: Role) -> None:
             assert granted is None
 
 
-def test_no_role_no_permission(consulting_record: object) -> None:
+def test_no_role_no_permission(consulting_record: Consultation) -> None:
     nobody = CAST["nobody"]
     for source, trigger, _i, opt in OPTIONS:
         got = authorise(opt.roles, None if source == NEW else consulting_record, nobody)
@@ -150,7 +151,7 @@ def test_the_first_listed_role_is_the_one_logged() -> None:
     # an actor with several allowed roles acts under the first in Role's order
     actor = Actor("both", roles={Role.RESIDENT, Role.COMMITTEE})
     assert authorise(frozenset({Role.RESIDENT, Role.COMMITTEE}), None, actor) == "committee"
-    w = new_world()
+    w = Driver()
     rec = w.propose(by=actor)
     assert w.engine.history(rec.id)[0].role == "committee"
 
@@ -158,7 +159,7 @@ def test_the_first_listed_role_is_the_one_logged() -> None:
 # ---- end to end through the engine -----------------------------------------------------------------------
 
 
-def _role_refused(w: World, command: object, role: Role) -> Refused | None:
+def _role_refused(w: Driver, command: object, role: Role) -> Refused | None:
     refusal = w.engine.explain(command, by=only(role))  # type: ignore[arg-type]
     return refusal if refusal is not None and refusal.guard == "role" else None
 
@@ -179,10 +180,10 @@ def _role_refused(w: World, command: object, role: Role) -> Refused | None:
     ],
 )
 def test_engine_refuses_every_other_role(state: str, make: object, allowed: set[Role]) -> None:
-    w = new_world()
+    w = Driver()
     rec = w.to(state)
     command = make(w, rec.id)  # type: ignore[operator]
-    before = snapshot(w, rec.id)
+    before = w.snapshot(rec.id)
     for role in Role:
         refusal = _role_refused(w, command, role)
         if role in allowed:
@@ -191,13 +192,13 @@ def test_engine_refuses_every_other_role(state: str, make: object, allowed: set[
             assert refusal is not None, role
             assert refusal.code in {"role_not_allowed", "not_the_chair"}
             with pytest.raises(Refused) as info:
-                w.engine.execute(command, by=only(role))  # type: ignore[arg-type]
+                w.engine.execute(command, by=only(role))
             assert info.value.code == refusal.code
-    assert snapshot(w, rec.id) == before
+    assert w.snapshot(rec.id) == before
 
 
 def test_propose_end_to_end_for_every_role() -> None:
-    w = new_world()
+    w = Driver()
     for role in Role:
         cmd = Propose(community=COMMUNITY, topic=TOPIC, title="t", carrier=Carrier.ADVISORY, form=Form.CLOUD)
         if role in _PROPOSERS:
@@ -215,7 +216,7 @@ def test_propose_end_to_end_for_every_role() -> None:
 
 @pytest.mark.parametrize("state", ["proposed", "notified", "consulting"])
 def test_only_the_proposer_or_the_committee_may_withdraw(state: str) -> None:
-    w = new_world()
+    w = Driver()
     rec = w.to(state)
     cmd = Withdraw(consultation=rec.id, reason="问题已解决")
     # another resident, a resident representative, and someone holding 'proposer' who did not propose
@@ -232,7 +233,7 @@ def test_only_the_proposer_or_the_committee_may_withdraw(state: str) -> None:
 
 
 def test_the_committee_may_withdraw_too() -> None:
-    w = new_world()
+    w = Driver()
     rec = w.to("notified")
     done = w.run(Withdraw(consultation=rec.id, reason="另案处理"), "wang")
     assert done.state is State.WITHDRAWN
@@ -240,13 +241,13 @@ def test_the_committee_may_withdraw_too() -> None:
 
 
 def test_only_the_chair_named_at_notice_may_convene() -> None:
-    w = new_world()
+    w = Driver()
     rec = w.to("notified")
     assert rec.chair == "chen"
-    w.after_notice(rec.id)
-    before = snapshot(w, rec.id)
+    w.serve_notice()
+    before = w.snapshot(rec.id)
     with pytest.raises(Refused) as info:
-        w.open_round(rec.id, by="other_chair")
+        w.open_round(by="other_chair")
     refusal = info.value
     assert refusal.code == "not_the_chair"
     assert refusal.guard == "role"
@@ -254,18 +255,18 @@ def test_only_the_chair_named_at_notice_may_convene() -> None:
     assert "chen" in refusal.explain("en")
     assert "chen" in refusal.explain("zh")
     assert "轮值主席" in refusal.explain("zh")
-    assert snapshot(w, rec.id) == before
+    assert w.snapshot(rec.id) == before
     # the named chair convenes, takes an opinion as participant, and closes the round
-    assert w.open_round(rec.id, by="chen").state is State.CONSULTING
+    assert w.open_round(by="chen").state is State.CONSULTING
     with pytest.raises(Refused, match="rotating chair"):
-        w.opine(rec.id, "other_chair")
-    w.opine(rec.id, "chen", Stance.SUPPORT)
+        w.opinion("other_chair")
+    w.opinion("chen", Stance.SUPPORT)
     for who in ("li", "wu"):
-        w.opine(rec.id, who, Stance.SUPPORT)
+        w.opinion(who, Stance.SUPPORT)
     with pytest.raises(Refused) as info:
-        w.close_round(rec.id, by="other_chair")
+        w.close_round(by="other_chair")
     assert info.value.code == "not_the_chair"
-    closed = w.close_round(rec.id, by="chen")
+    closed = w.close_round(by="chen")
     assert closed.current_round is not None
     assert closed.current_round.closed_at is not None
     roles = [(e.actor, e.role) for e in w.engine.history(rec.id)[-5:]]
@@ -274,39 +275,39 @@ def test_only_the_chair_named_at_notice_may_convene() -> None:
 
 
 def test_chair_of_another_consultation_is_not_chair_here() -> None:
-    w = new_world()
+    w = Driver()
     a = w.to("notified")
     b = w.propose()
-    w.notify(b.id, chair="other_chair")
-    w.after_notice(a.id)
-    w.after_notice(b.id)
-    assert w.open_round(b.id, by="other_chair").state is State.CONSULTING
+    w.notify(chair="other_chair", cid=b.id)
+    w.serve_notice(cid=a.id)
+    w.serve_notice(cid=b.id)
+    assert w.open_round(by="other_chair", cid=b.id).state is State.CONSULTING
     with pytest.raises(Refused) as info:
-        w.open_round(a.id, by="other_chair")
+        w.open_round(by="other_chair", cid=a.id)
     assert info.value.code == "not_the_chair"
     with pytest.raises(Refused) as info:
-        w.open_round(b.id, by="chen")
+        w.open_round(by="chen", cid=b.id)
     assert info.value.data["chair"] == "other_chair"
 
 
 def test_without_a_named_chair_no_rotating_chair_may_convene() -> None:
-    w = new_world()
-    rec = w.propose(form=Form.INVITATION)
-    w.notify(rec.id, chair=None)
+    w = Driver()
+    w.propose(form=Form.INVITATION)
+    w.notify(chair=None)
     w.clock.advance(timedelta(days=4))
     with pytest.raises(Refused) as info:
-        w.open_round(rec.id, by="chen")
+        w.open_round(by="chen")
     assert info.value.code == "no_chair_named"
     assert "轮值主席" in info.value.explain("zh")
     assert "no rotating chair" in info.value.explain("en")
-    assert w.open_round(rec.id, by="wang").state is State.CONSULTING
+    assert w.open_round(by="wang").state is State.CONSULTING
 
 
 def test_a_chair_who_is_also_a_resident_may_still_give_an_opinion_elsewhere() -> None:
-    w = new_world()
-    rec = w.to("consulting")
+    w = Driver()
+    w.to("consulting")
     chair_resident = Actor("other_chair", roles={Role.ROTATING_CHAIR, Role.RESIDENT})
-    after = w.opine(rec.id, chair_resident, Stance.OPPOSE)
+    after = w.opinion(chair_resident, Stance.OPPOSE)
     assert after.current_round is not None
     assert after.current_round.opinions[-1].role is Role.RESIDENT
 
@@ -315,10 +316,10 @@ def test_a_chair_who_is_also_a_resident_may_still_give_an_opinion_elsewhere() ->
 
 
 def test_role_refusal_text_names_the_allowed_roles() -> None:
-    w = new_world()
+    w = Driver()
     rec = w.to("consulting_closed")
     with pytest.raises(Refused) as info:
-        w.decide(rec.id, by="li")
+        w.decide(by="li")
     refusal = info.value
     assert refusal.code == "role_not_allowed"
     assert refusal.guard == "role"
@@ -336,12 +337,12 @@ def test_role_refusal_text_names_the_allowed_roles() -> None:
 
 
 def test_role_refusal_lists_every_allowed_role() -> None:
-    w = new_world()
-    rec = w.to("decided")
+    w = Driver()
+    w.to("decided")
     with pytest.raises(Refused) as info:
-        w.review(rec.id, by="zhou")
+        w.review(by="zhou")
     refusal = info.value
-    assert sorted(refusal.data["allowed"]) == ["sub_district", "supervisor"]  # type: ignore[arg-type]
+    assert sorted(refusal.data["allowed"]) == ["sub_district", "supervisor"]  # type: ignore[call-overload]
     for lang, names in (("en", ("a supervisor", "the sub-district")), ("zh", ("监事", "街道"))):
         text = refusal.explain(lang)  # type: ignore[arg-type]
         assert all(name in text for name in names)

@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 from transitions import Machine
 
-from conftest import CAST, new_world
 from consultflow import (
     Decide,
     Procedure,
@@ -26,6 +25,7 @@ from consultflow import (
 )
 from consultflow.procedure import NEW, default_transitions
 from consultflow.steps import GUARDS, ROUTES
+from consultflow.testing.driver import CAST, Driver
 
 RuleEdit = Callable[[Transition], Transition | None]
 
@@ -234,13 +234,13 @@ def test_variant_changes_rules_and_keeps_the_steps() -> None:
 def test_variant_roles_are_enforced_by_the_engine() -> None:
     v = six_step().variant("wc-decides", "1", roles={Trigger.DECIDE: [Role.WORKING_COMMITTEE]})
     assert all(o.roles == {Role.WORKING_COMMITTEE} for o in v.options("consulting", "decide") or ())
-    w = new_world(v)
+    w = Driver(v)
     rec = w.to("consulting_closed")
     cmd = Decide(consultation=rec.id, resolution="x", measures=(w.measure(),))
     refusal = w.engine.explain(cmd, by=CAST["wang"])
     assert refusal is not None
     assert refusal.code == "role_not_allowed"
-    assert w.decide(rec.id, by="wc").state is State.DECIDED
+    assert w.decide(by="wc").state is State.DECIDED
 
 
 def test_variant_refuses_unknown_trigger_and_role() -> None:
@@ -476,12 +476,12 @@ def test_table_order_is_transitions_own_evaluation_order() -> None:
             machine.set_state(source, model=model)
             model.truth = truth
             model.asked = []
-            taken = model.trigger(trigger)
+            taken = model.trigger(trigger)  # type: ignore[attr-defined]
             want_target, want_asked, want_taken = _table_choice(options, truth)
             assert taken == want_taken, (source, trigger, truth)
             assert model.asked == want_asked, (source, trigger, truth)
             expected_state = want_target if (want_taken and want_target is not None) else source
-            assert model.state == expected_state, (source, trigger, truth)
+            assert model.state == expected_state, (source, trigger, truth)  # type: ignore[attr-defined]
             checked += 1
     assert checked > 100
 

@@ -33,8 +33,10 @@ from typing import Any
 import pytest
 
 from consultflow import (
+    Carrier,
     Conflict,
     Engine,
+    Form,
     IntegrityError,
     NotFound,
     Propose,
@@ -49,10 +51,12 @@ from consultflow import (
     verify,
 )
 from consultflow.log import LogEntry
+from consultflow.testing.driver import resident
 from store_support import (
     COMMUNITY,
     PG_DSN,
     T0,
+    TOPIC,
     Schemas,
     StoreSpec,
     catalogue,
@@ -66,7 +70,6 @@ from store_support import (
     procedure,
     race_writer,
     require_sqlite,
-    resident,
     schemas_fixture,
 )
 
@@ -269,7 +272,7 @@ def test_a_writer_killed_at_random_points_loses_no_acknowledged_step(
         if kills >= MIN_KILLS and time.monotonic() - started > KILL_BUDGET:
             break
         receiver, sender = ctx.Pipe(duplex=False)
-        proc = ctx.Process(target=kill_writer, args=(spec, iteration, sender), daemon=True)
+        proc = ctx.Process(target=kill_writer, args=(spec, iteration, sender), daemon=True)  # type: ignore[attr-defined]
         proc.start()
         sender.close()
         assert receiver.poll(60), "the writer did not start"
@@ -373,11 +376,11 @@ def test_a_failure_before_commit_is_reported_and_the_retry_writes_once(kind: str
     command = RecordOpinion(consultation="fb-1", stance=Stance.SUPPORT, text="first try")
     store.arm("before")
     with pytest.raises(StoreUnavailable):
-        engine.execute(command, by=resident("li"))
+        engine.execute(command, by=resident("wu"))
     assert _state(inner, "fb-1") == before, "a failure before commit left something behind"
-    engine.execute(command, by=resident("li"))  # the retry
+    engine.execute(command, by=resident("wu"))  # the retry
     record, entries, _ = _state(inner, "fb-1")
-    assert [e.actor for e in entries].count("li") == 1
+    assert [e.actor for e in entries].count("wu") == 1
     assert record.version == 4
     _no_duplicates(inner, "fb-1")
 
@@ -390,7 +393,7 @@ def test_a_failure_after_commit_is_reported_and_the_retry_does_not_duplicate(kin
     engine = _engine(store)
     store.arm("after")
     with pytest.raises(StoreUnavailable):
-        engine.execute(RecordOpinion(consultation="fa-1", stance=Stance.SUPPORT), by=resident("li"))
+        engine.execute(RecordOpinion(consultation="fa-1", stance=Stance.SUPPORT), by=resident("wu"))
     written = store.last
     assert written is not None
     # Retry 1: append the same step again at the version it was made from: Conflict, and a reload
@@ -403,9 +406,9 @@ def test_a_failure_after_commit_is_reported_and_the_retry_does_not_duplicate(kin
     # Retry 2: re-execute the same command after reloading: the procedure refuses a second opinion
     # from the same person in the round, so nothing is duplicated either.
     with pytest.raises(Refused) as refused:
-        engine.execute(RecordOpinion(consultation="fa-1", stance=Stance.SUPPORT), by=resident("li"))
+        engine.execute(RecordOpinion(consultation="fa-1", stance=Stance.SUPPORT), by=resident("wu"))
     assert refused.value.code == "already_recorded"
-    assert [e.actor for e in inner.entries("fa-1")].count("li") == 1
+    assert [e.actor for e in inner.entries("fa-1")].count("wu") == 1
     _no_duplicates(inner, "fa-1")
     assert len(entries) == len(steps) + 1
 
@@ -416,7 +419,7 @@ def test_a_lost_reply_to_a_proposal_with_an_id_is_not_proposed_twice(kind: str, 
     store = FaultyStore(inner)
     engine = _engine(store)
     propose = Propose(
-        id="fp-1", community=COMMUNITY, topic="public-affairs/parking", title="停车", carrier="decision", form="council"
+        id="fp-1", community=COMMUNITY, topic=TOPIC, title="停车", carrier=Carrier.DECISION, form=Form.COUNCIL
     )
     store.arm("after")
     with pytest.raises(StoreUnavailable):

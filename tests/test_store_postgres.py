@@ -33,6 +33,7 @@ from consultflow.storage import postgres as pg
 from consultflow.storage.postgres import PostgresStore
 from consultflow.testing import StepMaker, StoreContract, append
 from store_support import (
+    COMMUNITY,
     Schemas,
     entries_of,
     notices_from,
@@ -450,7 +451,7 @@ def test_queries_and_settle_check_their_arguments(pg_store: PostgresStore) -> No
     assert pg_store.entries("args-1", after=3) == ()
     with pytest.raises(InvalidInput):
         pg_store.append(steps[0], -1)
-    found = pg_store.find(Query(states={State.CONSULTING}, topic="public-affairs/", community="reliability"))
+    found = pg_store.find(Query(states={State.CONSULTING}, topic="public-affairs/", community=COMMUNITY))
     assert [r.id for r in found] == ["args-1"]
     with pytest.raises(NotFound):
         pg_store.settle("args-1:99", "dead", now=NOW)

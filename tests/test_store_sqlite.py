@@ -85,7 +85,7 @@ def test_reopening_the_file_finds_everything(tmp_path: Path) -> None:
 
 def test_settings_are_what_was_asked(tmp_path: Path) -> None:
     for sync in ("FULL", "NORMAL", "OFF"):
-        store = SQLiteStore(tmp_path / "s.db", synchronous=sync, busy_timeout=2.5)  # type: ignore[arg-type]
+        store = SQLiteStore(tmp_path / "s.db", synchronous=sync, busy_timeout=2.5)
         try:
             assert store.settings() == {
                 "journal_mode": "wal",

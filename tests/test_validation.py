@@ -12,8 +12,9 @@ import pytest
 
 import consultflow as cf
 from consultflow import Carrier, Form, MemoryStore, Propose, State
-from helpers_story import COMMUNITY, JIE, LI, T0, TOPIC, WANG, Story, make_engine
+from consultflow.testing.driver import CAST, COMMUNITY, T0, TOPIC, Driver
 
+WANG, LI, JIE = CAST["wang"], CAST["li"], CAST["jie"]
 GOOD_PROPOSAL: dict[str, Any] = {
     "community": COMMUNITY,
     "topic": TOPIC,
@@ -39,13 +40,13 @@ def _locs(error: cf.ValidationError) -> set[str]:
 
 
 def test_validation_error_is_the_librarys_own() -> None:
-    assert cf.ValidationError is not pydantic.ValidationError
+    assert cf.ValidationError is not pydantic.ValidationError  # type: ignore[comparison-overlap]
     assert issubclass(cf.ValidationError, cf.ConsultflowError)
     assert issubclass(cf.ValidationError, ValueError)
 
 
 def test_a_missing_field_is_named() -> None:
-    error = _error(lambda: Propose(community=COMMUNITY, title="x", carrier="decision", form="council"))
+    error = _error(lambda: Propose(community=COMMUNITY, title="x", carrier="decision", form="council"))  # type: ignore[call-arg, arg-type]
     assert _locs(error) == {"topic"}
     assert "topic" in str(error)
     assert "Field required" in str(error)
@@ -65,8 +66,8 @@ def test_an_unknown_enum_value_is_named_with_the_choices(field: str, value: str)
 
 
 def test_an_unknown_stance_and_verdict_are_refused() -> None:
-    assert _locs(_error(lambda: cf.RecordOpinion(consultation="c", stance="maybe"))) == {"stance"}
-    assert _locs(_error(lambda: cf.ReviewLegality(consultation="c", verdict="fine"))) == {"verdict"}
+    assert _locs(_error(lambda: cf.RecordOpinion(consultation="c", stance="maybe"))) == {"stance"}  # type: ignore[arg-type]
+    assert _locs(_error(lambda: cf.ReviewLegality(consultation="c", verdict="fine"))) == {"verdict"}  # type: ignore[arg-type]
 
 
 def test_a_naive_datetime_is_refused() -> None:
@@ -99,14 +100,14 @@ def test_a_bad_topic_and_community_are_refused() -> None:
 
 
 def test_an_unlawful_review_without_legal_basis_is_refused() -> None:
-    error = _error(lambda: cf.ReviewLegality(consultation="c1-2026-001", verdict="unlawful"))
+    error = _error(lambda: cf.ReviewLegality(consultation="c1-2026-001", verdict="unlawful"))  # type: ignore[arg-type]
     assert "legal_basis" in str(error)
     assert "correction" in str(error)
-    error = _error(lambda: cf.ReviewLegality(consultation="c1-2026-001", verdict="unlawful", legal_basis="《民法典》"))
+    error = _error(lambda: cf.ReviewLegality(consultation="c1-2026-001", verdict="unlawful", legal_basis="《民法典》"))  # type: ignore[arg-type]
     assert "correction" in str(error)
     # whitespace is not a legal basis
-    _error(lambda: cf.ReviewLegality(consultation="c1-2026-001", verdict="unlawful", legal_basis=" ", correction=" "))
-    ok = cf.ReviewLegality(consultation="c1-2026-001", verdict="unlawful", legal_basis="《民法典》", correction="表决")
+    _error(lambda: cf.ReviewLegality(consultation="c1-2026-001", verdict="unlawful", legal_basis=" ", correction=" "))  # type: ignore[arg-type]
+    ok = cf.ReviewLegality(consultation="c1-2026-001", verdict="unlawful", legal_basis="《民法典》", correction="表决")  # type: ignore[arg-type]
     assert ok.verdict is cf.Verdict.UNLAWFUL
 
 
@@ -140,7 +141,7 @@ def test_commands_are_frozen() -> None:
 
 @pytest.mark.parametrize("command", [{"command": "propose", **GOOD_PROPOSAL}, "notify", None, 42])
 def test_the_engine_refuses_a_non_command(command: object) -> None:
-    engine, _ = make_engine()
+    engine = Driver().engine
     with pytest.raises(cf.InvalidInput, match="command"):
         engine.execute(command, by=WANG)  # type: ignore[arg-type]
     with pytest.raises(cf.InvalidInput):
@@ -150,7 +151,7 @@ def test_the_engine_refuses_a_non_command(command: object) -> None:
 
 @pytest.mark.parametrize("actor", ["wang", None, {"id": "wang", "roles": ["committee"]}])
 def test_the_engine_refuses_a_non_actor(actor: object) -> None:
-    engine, _ = make_engine()
+    engine = Driver().engine
     with pytest.raises(cf.InvalidInput, match="Actor"):
         engine.execute(Propose(**GOOD_PROPOSAL), by=actor)  # type: ignore[arg-type]
     assert engine.find() == ()
@@ -158,7 +159,7 @@ def test_the_engine_refuses_a_non_actor(actor: object) -> None:
 
 @pytest.mark.parametrize("ask", ["explain", "allowed"])
 def test_explain_and_allowed_refuse_a_non_actor(ask: str) -> None:
-    story = Story()
+    story = Driver()
     story.propose()
     engine = story.engine
     call = (
@@ -176,7 +177,7 @@ def test_invalid_input_is_a_value_error_and_a_consultflow_error() -> None:
 
 
 def test_an_unknown_consultation_is_not_found() -> None:
-    story = Story()
+    story = Driver()
     story.propose()
     missing = "c1-2026-404"
     for call in (
@@ -201,7 +202,7 @@ def test_a_clock_with_naive_time_is_refused() -> None:
         def now(self) -> datetime:
             return datetime(2026, 3, 2, 9)
 
-    engine = cf.Engine(clock=NaiveClock(), catalogue=make_engine()[0].catalogue)
+    engine = cf.Engine(clock=NaiveClock(), catalogue=Driver().catalogue)
     with pytest.raises(cf.InvalidInput, match="naive"):
         engine.execute(Propose(**GOOD_PROPOSAL), by=LI)
     assert engine.find() == ()
@@ -213,9 +214,9 @@ def test_a_clock_with_naive_time_is_refused() -> None:
 def test_a_stale_write_is_a_conflict_and_writes_nothing() -> None:
     store = MemoryStore()
     clock = cf.SimulatedClock(T0)
-    first, _ = make_engine(store=store, clock=clock)
-    second, _ = make_engine(store=store, clock=clock)
-    story = Story(engine=first, clock=clock)
+    story = Driver(store=store, clock=clock)
+    first = story.engine
+    second = Driver(store=store, clock=clock).engine
     story.propose()
 
     # the first engine loads, and prepares a step from what it loaded ...
@@ -248,8 +249,8 @@ def test_a_stale_write_is_a_conflict_and_writes_nothing() -> None:
 def test_two_engines_cannot_create_the_same_consultation() -> None:
     store = MemoryStore()
     clock = cf.SimulatedClock(T0)
-    first, _ = make_engine(store=store, clock=clock)
-    second, _ = make_engine(store=store, clock=clock)  # same id factory: the same next id
+    first = Driver(store=store, clock=clock).engine
+    second = Driver(store=store, clock=clock).engine  # same id factory: the same next id
     made = first.execute(Propose(**GOOD_PROPOSAL), by=LI)
     with pytest.raises(cf.Conflict) as caught:
         second.execute(Propose(**{**GOOD_PROPOSAL, "title": "另一个"}), by=LI)
@@ -264,7 +265,7 @@ def test_creating_an_existing_consultation_says_so() -> None:
 
 
 def test_an_append_that_does_not_continue_the_chain_is_refused() -> None:
-    story = Story()
+    story = Driver()
     story.propose()
     store = story.engine.store
     rec = store.load(story.cid)
@@ -282,7 +283,7 @@ def test_an_append_that_does_not_continue_the_chain_is_refused() -> None:
 
 
 def test_an_actor_id_that_cannot_be_logged_is_refused_clearly() -> None:
-    engine, _ = make_engine()
+    engine = Driver().engine
     # InvalidInput, or a validation error when building the Actor; either way it names the id
     with pytest.raises(ValueError, match=r"(?i)\bid\b|actor") as caught:
         engine.execute(Propose(**GOOD_PROPOSAL), by=cf.Actor("li\ud800", roles={cf.Role.RESIDENT}))

@@ -2,26 +2,29 @@
 
 ``StepMaker`` holds a procedure, a catalogue and a clock of its own; each method turns a command
 into the ``Step`` a store is asked to append. It does not touch a store: the caller appends, so a
-test says exactly what it writes. ``append`` is the one-liner for the usual case.
+test says exactly what it writes. ``append`` is the one-liner for the usual case. Its people are
+the driver's cast (``COMMITTEE`` is ``wang``, ``PROPOSER`` is ``li``) and its clock follows the
+driver's clock policy (``ClockPolicy``), one second a step.
 """
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime, timedelta
 
 from ..catalogue import DEFAULT_CATEGORIES, Catalogue, Category
+from ..clock import SimulatedClock
 from ..commands import Command
 from ..context import Context
 from ..core import apply
 from ..procedure import Procedure, six_step
 from ..records import Consultation
 from ..refusals import Refused
-from ..roles import Actor, Role
+from ..roles import Actor
 from ..step import Step
 from ..steps import CloseRound, Notify, OpenRound, Propose, RecordOpinion, Reject, Withdraw
 from ..storage.base import Store
 from ..vocabulary import Carrier, Form, Stance
+from .driver import CAST, ClockPolicy, resident
 
 __all__ = [
     "COMMITTEE",
@@ -50,8 +53,10 @@ TOPICS: tuple[str, ...] = (
     "policy/fees",
 )
 
-COMMITTEE = Actor("committee-wang", roles={Role.COMMITTEE})
-PROPOSER = Actor("resident-li", roles={Role.RESIDENT})
+#: Who gives notice, opens and closes rounds and rejects: the cast's committee member.
+COMMITTEE = CAST["wang"]
+#: Who proposes and withdraws: the cast's proposer.
+PROPOSER = CAST["li"]
 
 _START = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
 
@@ -74,30 +79,31 @@ def conformance_catalogue() -> Catalogue:
 class StepMaker:
     """Turns commands into steps with ``consultflow.apply``. Thread-safe.
 
-    Each step made without ``at`` happens one second after the previous one on the maker's own
-    clock (starting 2026-04-01 09:00 UTC), so steps are ordered and reproducible.
+    The maker's clock (``clock``, starting 2026-04-01 09:00 UTC) follows the driver's policy
+    (``ClockPolicy``): each step made without ``at`` happens ``pace`` (one second) after the previous one,
+    or at the clock's reading if the caller moved the clock since; a step made with ``at`` happens
+    then, and the clock moves on to it if it is later. Steps are ordered and reproducible.
     """
 
-    def __init__(self, start: datetime = _START) -> None:
+    def __init__(self, start: datetime = _START, *, pace: timedelta = timedelta(seconds=1)) -> None:
         if start.tzinfo is None:
             raise ValueError("StepMaker needs an aware start time, e.g. datetime(2026, 4, 1, tzinfo=UTC)")
         self.procedure = conformance_procedure()
         self.catalogue = conformance_catalogue()
-        self._now = start
-        self._lock = threading.Lock()
+        self.clock = SimulatedClock(start)
+        self.policy = ClockPolicy(self.clock, pace)
 
     def now(self) -> datetime:
-        """Advance the maker's clock by one second and return it."""
-        with self._lock:
-            self._now += timedelta(seconds=1)
-            return self._now
+        """The time for one step made now, without ``at``: each call takes one (the clock moves on)."""
+        return self.policy.take()
 
     def make(self, record: Consultation | None, command: Command, by: Actor, *, at: datetime | None = None) -> Step:
         """The step ``command`` makes on ``record`` (``None`` for a proposal).
 
         Raises ``AssertionError`` if the procedure refuses: the kit only asks for allowed steps.
         """
-        ctx = Context(now=at if at is not None else self.now(), actor=by, catalogue=self.catalogue)
+        when = self.policy.given(at) if at is not None else self.policy.take()
+        ctx = Context(now=when, actor=by, catalogue=self.catalogue)
         result = apply(self.procedure, record, command, ctx)
         if isinstance(result, Refused):
             raise AssertionError(f"the procedure refused a step the conformance kit needs: {result.explain('en')}")
@@ -126,35 +132,42 @@ class StepMaker:
         )
         return self.make(None, command, PROPOSER, at=at)
 
-    def notify(self, record: Consultation, *, invite: tuple[str, ...] = ("p1", "p2", "p3")) -> Step:
-        """Notice of a meeting at once (the kit's procedure has no notice period); makes one outbox
-        notice (to the invited, the proposer and the public)."""
-        at = self.now()
-        command = Notify(consultation=record.id, meeting_at=at, invite=invite)
-        return self.make(record, command, COMMITTEE, at=at)
+    def notify(
+        self,
+        record: Consultation,
+        *,
+        invite: tuple[str, ...] = ("p1", "p2", "p3"),
+        meeting_at: datetime | None = None,
+        at: datetime | None = None,
+    ) -> Step:
+        """Notice of a meeting (at once, unless ``meeting_at``: the kit's procedure has no notice
+        period); makes one outbox notice (to the invited, the proposer and the public)."""
+        when = at if at is not None else self.now()
+        command = Notify(consultation=record.id, meeting_at=when if meeting_at is None else meeting_at, invite=invite)
+        return self.make(record, command, COMMITTEE, at=when)
 
-    def open_round(self, record: Consultation) -> Step:
+    def open_round(self, record: Consultation, *, at: datetime | None = None) -> Step:
         """Open a round (the record must be notified, or consulting with no open round)."""
-        return self.make(record, OpenRound(consultation=record.id, agenda="agenda"), COMMITTEE)
+        return self.make(record, OpenRound(consultation=record.id, agenda="agenda"), COMMITTEE, at=at)
 
-    def opinion(self, record: Consultation, participant: str, text: str = "") -> Step:
+    def opinion(self, record: Consultation, participant: str, text: str = "", *, at: datetime | None = None) -> Step:
         """``participant`` (a resident) gives an opinion in the open round: one entry, no notice.
         Any number of distinct participants may, which makes it the kit's step for races."""
         command = RecordOpinion(consultation=record.id, stance=Stance.SUPPORT, text=text)
-        return self.make(record, command, Actor(participant, roles={Role.RESIDENT}))
+        return self.make(record, command, resident(participant), at=at)
 
-    def close_round(self, record: Consultation) -> Step:
+    def close_round(self, record: Consultation, *, at: datetime | None = None) -> Step:
         """Close the open round. Without consensus this escalates the matter: one step with two
         entries (round closed, escalated) and a notice."""
-        return self.make(record, CloseRound(consultation=record.id, summary="closed"), COMMITTEE)
+        return self.make(record, CloseRound(consultation=record.id, summary="closed"), COMMITTEE, at=at)
 
-    def reject(self, record: Consultation) -> Step:
+    def reject(self, record: Consultation, *, at: datetime | None = None) -> Step:
         """The committee rejects a proposal: ends it, with a notice to the proposer."""
-        return self.make(record, Reject(consultation=record.id, reason="not in scope"), COMMITTEE)
+        return self.make(record, Reject(consultation=record.id, reason="not in scope"), COMMITTEE, at=at)
 
-    def withdraw(self, record: Consultation) -> Step:
+    def withdraw(self, record: Consultation, *, at: datetime | None = None) -> Step:
         """The proposer withdraws the matter (before a decision)."""
-        return self.make(record, Withdraw(consultation=record.id, reason="solved otherwise"), PROPOSER)
+        return self.make(record, Withdraw(consultation=record.id, reason="solved otherwise"), PROPOSER, at=at)
 
     def consulting(
         self, store: Store, cid: str, *, community: str = COMMUNITIES[0], topic: str = TOPICS[0]

@@ -1,0 +1,539 @@
+"""One driver for consultations in tests, simulations and the kit: a cast, a standard community,
+one clock policy, and a ``Driver`` that runs each command of the six steps through a real ``Engine``.
+
+Needs nothing beyond consultflow itself (no pytest)::
+
+    from consultflow.testing import Driver
+
+    d = Driver()                        # six-step procedure, memory store, simulated clock at T0
+    d.propose()                         # li proposes; d.cid is the new consultation
+    d.notify()                          # wang gives notice of a meeting in four days, chen chairs
+    d.hold_round()                      # waits for the meeting, opens a round, three support, closes
+    d.decide()                          # wang decides, with the carrier's content (one measure)
+    d.review()                          # sun finds it lawful
+    d.to("supervising")                 # or: a NEW consultation taken straight to a state
+
+People are named by their key in ``CAST`` (or given as an ``Actor``). Every role the procedure
+knows is held by someone; each holds exactly the roles shown there.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from types import MappingProxyType
+from typing import Any
+
+from ..catalogue import Catalogue
+from ..clock import SimulatedClock
+from ..commands import Command
+from ..engine import Engine
+from ..log import LogEntry
+from ..notices import Notice
+from ..procedure import Procedure, six_step
+from ..records import Consultation, Measure
+from ..roles import Actor, Role
+from ..step import Step
+from ..steps import (
+    Close,
+    CloseRound,
+    Decide,
+    Escalate,
+    Inspect,
+    Notify,
+    OpenRound,
+    Propose,
+    Publish,
+    RecordOpinion,
+    Reject,
+    ReportProgress,
+    RequestReconsultation,
+    Resume,
+    ReviewLegality,
+    StartSupervision,
+    Withdraw,
+)
+from ..storage.base import Store
+from ..storage.memory import MemoryStore
+from ..vocabulary import Carrier, Channel, Event, Form, Stance, State, Verdict
+
+__all__ = [
+    "CAST",
+    "COMMUNITY",
+    "CONSENSUS",
+    "INVITED",
+    "NO_CONSENSUS",
+    "OTHER_TOPIC",
+    "PACE",
+    "STATES",
+    "T0",
+    "TOPIC",
+    "ClockPolicy",
+    "Driver",
+    "only",
+    "resident",
+    "standard_catalogue",
+]
+
+#: When a driver's clock starts: Monday 2 March 2026, 09:00 in Shanghai (01:00 UTC).
+T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
+#: How long after the previous command each command happens, unless the clock was moved.
+PACE = timedelta(hours=1)
+
+#: The standard community and the topics of its catalogue.
+COMMUNITY = "taoyuan"
+TOPIC = "public-affairs/night-parking"
+OTHER_TOPIC = "public-benefit/micro-greening"
+
+
+def _cast(*people: tuple[str, Role | None]) -> Mapping[str, Actor]:
+    return MappingProxyType({name: Actor(name, roles=set() if role is None else {role}) for name, role in people})
+
+
+#: The cast: one person per role the tests need, each holding exactly the role shown.
+CAST: Mapping[str, Actor] = _cast(
+    ("wang", Role.COMMITTEE),  # convenes, decides, publishes, reports progress, closes
+    ("wc", Role.WORKING_COMMITTEE),
+    ("council", Role.COUNCIL_MEMBER),
+    ("li", Role.RESIDENT),  # the proposer
+    ("wu", Role.RESIDENT),
+    ("zhang", Role.RESIDENT_REPRESENTATIVE),
+    ("zhao", Role.PROPERTY_MANAGEMENT),  # owns the measures
+    ("unit", Role.UNIT),
+    ("ngo", Role.SOCIAL_ORGANISATION),
+    ("deputy", Role.DEPUTY),
+    ("liu", Role.EXPERT),  # the think tank
+    ("tech", Role.TECHNICIAN),
+    ("third", Role.THIRD_PARTY),
+    ("police", Role.POLICE),
+    ("sun", Role.SUPERVISOR),  # the legality reviewer
+    ("zhou", Role.INSPECTION_GROUP),  # inspects, asks for re-consultation
+    ("chen", Role.ROTATING_CHAIR),  # the chair named at notice
+    ("other_chair", Role.ROTATING_CHAIR),  # a rotating chair, not this consultation's
+    ("jie", Role.SUB_DISTRICT),  # takes escalations, resumes, rules
+    ("system", Role.SYSTEM),
+    ("nobody", None),  # holds no role at all
+)
+
+#: Invited by ``Driver.notify``: four people, so the quorum is max(3, ceil(0.5 * 4)) = 3.
+INVITED: tuple[str, ...] = ("li", "wu", "zhang", "zhao")
+#: ``Driver.hold_round()``: the quorum, all in support.
+CONSENSUS: tuple[tuple[str, Stance], ...] = (("li", Stance.SUPPORT), ("wu", Stance.SUPPORT), ("zhang", Stance.SUPPORT))
+#: ``Driver.hold_round(consensus=False)``: the quorum is met (four opinions), one in support.
+NO_CONSENSUS: tuple[tuple[str, Stance], ...] = (
+    ("li", Stance.SUPPORT),
+    ("wu", Stance.OPPOSE),
+    ("zhang", Stance.OPPOSE),
+    ("zhao", Stance.AMEND),
+)
+
+#: Every state ``Driver.to`` reaches. "consulting" has a round open and no opinions yet;
+#: "consulting_closed" has a closed round that reached consensus.
+STATES: tuple[str, ...] = (
+    "proposed",
+    "notified",
+    "consulting",
+    "consulting_closed",
+    "decided",
+    "feedback",
+    "supervising",
+    "escalated",
+    "closed",
+    "rejected",
+    "withdrawn",
+)
+
+
+def standard_catalogue() -> Catalogue:
+    """``COMMUNITY`` with ``TOPIC`` (night parking) and ``OTHER_TOPIC`` (micro-greening)."""
+    return Catalogue().with_community(
+        COMMUNITY, {TOPIC: "夜间停车 night parking", OTHER_TOPIC: "微绿化 micro-greening"}
+    )
+
+
+def only(role: Role, name: str | None = None) -> Actor:
+    """Someone holding only ``role`` (named ``only-<role>`` unless ``name`` is given)."""
+    return Actor(name or f"only-{role.value}", roles={role})
+
+
+def resident(name: str) -> Actor:
+    """A resident called ``name``: for the many distinct participants a race or a stream needs."""
+    return Actor(name, roles={Role.RESIDENT})
+
+
+class ClockPolicy:
+    """The clock policy of the ``Driver`` and of ``StepMaker``, on a clock of its own. Thread-safe.
+
+    Each step happens ``pace`` after the previous one, unless the clock was moved since (by the
+    caller), in which case it happens at the clock's reading; the first step happens at the
+    clock's reading. The policy only ever moves the clock forward.
+    """
+
+    def __init__(self, clock: SimulatedClock, pace: timedelta) -> None:
+        if pace < timedelta(0):
+            raise ValueError("the pace is how long after the previous step the next one happens: not negative")
+        self.clock = clock
+        self.pace = pace
+        self._last: datetime | None = None  # the clock's reading at the last step; None: next time fixed
+        self._lock = threading.Lock()
+
+    def next(self) -> datetime:
+        """The time of the next step: the clock moves there and stays fixed there until ``happened``."""
+        with self._lock:
+            return self._next()
+
+    def happened(self) -> None:
+        """A step happened at the clock's reading; the next one is ``pace`` later unless the clock moves."""
+        with self._lock:
+            self._last = self.clock.now()
+
+    def take(self) -> datetime:
+        """``next`` and ``happened`` at once: the time of a step made right now."""
+        with self._lock:
+            at = self._next()
+            self._last = at
+            return at
+
+    def given(self, at: datetime) -> datetime:
+        """A step at ``at``, a time the caller chose: the clock moves there if that is later (never back)."""
+        with self._lock:
+            if at > self.clock.now():
+                self.clock.set(at)
+            self._last = self.clock.now()
+            return at
+
+    def _next(self) -> datetime:
+        now = self.clock.now()
+        if self._last is not None and now == self._last:
+            now = self.clock.advance(self.pace)
+        self._last = None
+        return now
+
+
+class Driver:
+    """Drives consultations through a real ``Engine`` with a cast, on a ``SimulatedClock``.
+
+    **The clock policy.** Every command the driver runs (allowed or refused) happens ``pace``
+    (default one hour) after the driver's previous command, unless the clock was moved since - by
+    the caller (``clock.set``/``clock.advance``), by ``serve_notice`` or by ``moment()`` - in which
+    case it happens at the clock's reading. The first command happens at the start (``T0``). The
+    driver never moves the clock backwards. Commands given straight to ``engine`` happen at the
+    clock as it stands (the instant of the driver's previous command), and do not count as the
+    driver's. Times in a command's content (a meeting in four days, a measure due in thirty) are
+    counted from the moment that command happens.
+
+    **The consultation.** ``cid`` is the consultation the driver works on: the last one proposed
+    (by ``propose`` or ``to``). Every command takes ``cid=`` to work on another one, and ``by=``
+    (a name in the cast, or an ``Actor``) to have someone other than the usual person act.
+
+    ``Driver(round_limit=1)`` runs a variant of the procedure with those parameters; ``store``,
+    ``clock``, ``catalogue``, ``cast`` and ``ids`` replace the defaults (a ``MemoryStore``, a
+    ``SimulatedClock`` at ``start``, ``standard_catalogue()``, ``CAST``, ids ``c-001``, ``c-002``...).
+    """
+
+    def __init__(
+        self,
+        procedure: Procedure | None = None,
+        *,
+        store: Store | None = None,
+        clock: SimulatedClock | None = None,
+        start: datetime = T0,
+        pace: timedelta = PACE,
+        catalogue: Catalogue | None = None,
+        cast: Mapping[str, Actor] = CAST,
+        ids: Callable[[], str] | None = None,
+        **parameters: Any,
+    ) -> None:
+        proc = procedure if procedure is not None else six_step()
+        if parameters:
+            proc = proc.variant(f"{proc.name}-test", "t1", parameters=parameters)
+        counter = itertools.count(1)
+        self.clock = clock if clock is not None else SimulatedClock(start)
+        self.store: Store = store if store is not None else MemoryStore()
+        self.catalogue = catalogue if catalogue is not None else standard_catalogue()
+        self.cast = cast
+        self.engine = Engine(
+            proc,
+            self.store,
+            clock=self.clock,
+            catalogue=self.catalogue,
+            ids=ids if ids is not None else lambda: f"c-{next(counter):03d}",
+        )
+        self.policy = ClockPolicy(self.clock, pace)
+        self.cid = ""
+
+    # ---- plumbing ---------------------------------------------------------------------------------
+    @property
+    def procedure(self) -> Procedure:
+        return self.engine.procedure
+
+    def actor(self, who: str | Actor) -> Actor:
+        """``who`` as an ``Actor``: a name in the cast, or an ``Actor`` as it is."""
+        if isinstance(who, Actor):
+            return who
+        try:
+            return self.cast[who]
+        except KeyError:
+            raise KeyError(f"{who!r} is not in the cast; use one of {sorted(self.cast)} or pass an Actor") from None
+
+    def moment(self) -> datetime:
+        """The moment the next command happens under the clock policy. The clock moves there and the
+        next command happens exactly then (for a command whose content counts from its own time)."""
+        return self.policy.next()
+
+    def step(self, command: Command, by: str | Actor) -> Step:
+        """Run ``command`` as ``by`` under the clock policy; the whole step."""
+        actor = self.actor(by)
+        self.policy.next()
+        try:
+            step = self.engine.run(command, by=actor)
+        finally:
+            self.policy.happened()
+        if isinstance(command, Propose):
+            self.cid = step.record.id
+        return step
+
+    def run(self, command: Command, by: str | Actor) -> Consultation:
+        """Run ``command`` as ``by`` under the clock policy; the consultation after it."""
+        return self.step(command, by).record
+
+    def _id(self, cid: str | None) -> str:
+        found = cid if cid is not None else self.cid
+        if not found:
+            raise ValueError("no consultation yet: propose one (or use to()), or pass cid=")
+        return found
+
+    def get(self, cid: str | None = None) -> Consultation:
+        return self.engine.get(self._id(cid))
+
+    @property
+    def record(self) -> Consultation:
+        """The current consultation as stored."""
+        return self.get()
+
+    @property
+    def state(self) -> State:
+        return self.get().state
+
+    def history(self, cid: str | None = None) -> tuple[LogEntry, ...]:
+        return self.engine.history(self._id(cid))
+
+    def events(self, cid: str | None = None) -> list[Event]:
+        return [e.event for e in self.history(cid)]
+
+    def outbox(self, consultation: str | None = None) -> tuple[Notice, ...]:
+        """Every notice in the store's outbox, in the order written (or only those of
+        ``consultation``); uses the ``outbox()`` inspection method every bundled store has."""
+        notices: Sequence[Notice] = self.store.outbox()  # type: ignore[attr-defined]
+        return tuple(n for n in notices if consultation is None or n.consultation == consultation)
+
+    def snapshot(self, cid: str | None = None) -> tuple[Consultation, tuple[LogEntry, ...], tuple[Notice, ...]]:
+        """Everything a refused command must leave untouched: the record, its log, the whole outbox."""
+        return self.get(cid), self.history(cid), self.outbox()
+
+    # ---- 提议 propose ---------------------------------------------------------------------------------
+    def propose(self, *, by: str | Actor = "li", **fields: Any) -> Consultation:
+        """A new consultation on ``TOPIC`` in ``COMMUNITY`` (a decision, by invitation); it becomes ``cid``."""
+        data: dict[str, Any] = {
+            "community": COMMUNITY,
+            "topic": TOPIC,
+            "title": "夜间停车 Night parking",
+            "carrier": Carrier.DECISION,
+            "form": Form.INVITATION,
+        }
+        data.update(fields)
+        return self.run(Propose(**data), by)
+
+    def reject(
+        self, *, cid: str | None = None, by: str | Actor = "wang", reason: str = "不在本社区 not ours"
+    ) -> Consultation:
+        return self.run(Reject(consultation=self._id(cid), reason=reason), by)
+
+    def withdraw(
+        self, *, cid: str | None = None, by: str | Actor = "li", reason: str = "已解决 solved"
+    ) -> Consultation:
+        return self.run(Withdraw(consultation=self._id(cid), reason=reason), by)
+
+    # ---- 告知 notify ----------------------------------------------------------------------------------
+    def notify(self, *, cid: str | None = None, by: str | Actor = "wang", **fields: Any) -> Consultation:
+        """Notice of a meeting four days after this command, inviting ``INVITED``, chaired by ``chen``."""
+        data: dict[str, Any] = {"consultation": self._id(cid), "invite": INVITED, "chair": "chen"}
+        data.update(fields)
+        if "meeting_at" not in data:
+            data["meeting_at"] = self.moment() + timedelta(days=4)
+        return self.run(Notify(**data), by)
+
+    def serve_notice(self, *, cid: str | None = None) -> None:
+        """Let the notice period run: the clock moves to the announced meeting (if it is still ahead),
+        and the next command happens at the meeting."""
+        schedule = self.get(cid).schedule
+        if schedule is None:
+            raise ValueError("no notice was given: nothing to wait for")
+        if schedule.meeting_at > self.clock.now():
+            self.clock.set(schedule.meeting_at)
+
+    # ---- 协商 consult ---------------------------------------------------------------------------------
+    def open_round(self, *, cid: str | None = None, by: str | Actor = "wang", **fields: Any) -> Consultation:
+        data: dict[str, Any] = {"consultation": self._id(cid), "agenda": "夜间停车 night parking"}
+        data.update(fields)
+        return self.run(OpenRound(**data), by)
+
+    def opinion(
+        self, who: str | Actor, stance: Stance = Stance.SUPPORT, text: str = "", *, cid: str | None = None
+    ) -> Consultation:
+        return self.run(RecordOpinion(consultation=self._id(cid), stance=stance, text=text), who)
+
+    def close_round(self, *, cid: str | None = None, by: str | Actor = "wang", summary: str = "小结") -> Consultation:
+        return self.run(CloseRound(consultation=self._id(cid), summary=summary), by)
+
+    def hold_round(
+        self,
+        consensus: bool = True,
+        *,
+        opinions: Iterable[tuple[str | Actor, Stance]] | None = None,
+        cid: str | None = None,
+        by: str | Actor = "wang",
+    ) -> Consultation:
+        """A whole round: waits for the meeting if the matter is only notified, opens a round, records
+        ``opinions`` (default ``CONSENSUS``, or ``NO_CONSENSUS`` with ``consensus=False``), closes it."""
+        cid = self._id(cid)
+        if self.get(cid).state is State.NOTIFIED:
+            self.serve_notice(cid=cid)
+        self.open_round(cid=cid, by=by)
+        chosen = opinions if opinions is not None else CONSENSUS if consensus else NO_CONSENSUS
+        for who, stance in chosen:
+            self.opinion(who, stance, cid=cid)
+        return self.close_round(cid=cid, by=by)
+
+    # ---- 决策 decide ----------------------------------------------------------------------------------
+    def measure(
+        self, days: float = 30, budget: str = "1000", title: str = "划线 mark the bays", owner: str = "zhao"
+    ) -> Measure:
+        """A measure due ``days`` after the clock's reading."""
+        return Measure(title=title, owner=owner, due=self.clock.now() + timedelta(days=days), budget=Decimal(budget))
+
+    def decide_command(self, *, cid: str | None = None, **fields: Any) -> Decide:
+        """The decision the carrier needs, made at the clock's reading: one ``measure()`` for a
+        decision, a hearing record, two parties to an agreement, or advice adopted."""
+        cid = self._id(cid)
+        data: dict[str, Any] = {"consultation": cid, "resolution": "东侧空地夜间开放 open the east lot at night"}
+        carrier = self.engine.get(cid).carrier
+        if carrier is Carrier.DECISION:
+            data["measures"] = (self.measure(),)
+        elif carrier is Carrier.HEARING:
+            data["hearing_record"] = "听证笔录 hearing minutes"
+        elif carrier is Carrier.COORDINATION:
+            data["agreement_parties"] = ("zhao", "li")
+        else:
+            data["advice_adopted"] = True
+        data.update(fields)
+        return Decide(**data)
+
+    def decide(self, *, cid: str | None = None, by: str | Actor = "wang", **fields: Any) -> Consultation:
+        """Decide with ``decide_command``'s content (``fields`` replace parts of it)."""
+        self.moment()
+        return self.run(self.decide_command(cid=cid, **fields), by)
+
+    # ---- 合法性审查 review ------------------------------------------------------------------------------
+    def review(self, lawful: bool = True, *, cid: str | None = None, by: str | Actor = "sun") -> Consultation:
+        """The legality review: lawful, or unlawful with a legal basis and a correction (依法纠正)."""
+        cid = self._id(cid)
+        if lawful:
+            command = ReviewLegality(consultation=cid, verdict=Verdict.LAWFUL)
+        else:
+            command = ReviewLegality(
+                consultation=cid,
+                verdict=Verdict.UNLAWFUL,
+                legal_basis="《民法典》第二百七十八条",
+                correction="提交业主大会表决",
+                education_note="普法宣讲",
+            )
+        return self.run(command, by)
+
+    # ---- 反馈 feedback --------------------------------------------------------------------------------
+    def publish(self, *, cid: str | None = None, by: str | Actor = "wang", **fields: Any) -> Consultation:
+        data: dict[str, Any] = {"consultation": self._id(cid), "channels": (Channel.NOTICE_BOARD,), "summary": "公示"}
+        data.update(fields)
+        return self.run(Publish(**data), by)
+
+    def report(
+        self, measure: int = 0, percent: int = 100, *, cid: str | None = None, by: str | Actor = "wang", note: str = ""
+    ) -> Consultation:
+        command = ReportProgress(consultation=self._id(cid), measure=measure, percent=percent, note=note)
+        return self.run(command, by)
+
+    def finish_measures(self, *, cid: str | None = None, by: str | Actor = "wang") -> Consultation:
+        """Report every measure of the current decision done, one report each."""
+        record = self.get(cid)
+        decision = record.current_decision
+        if decision is None:
+            raise ValueError("no decision: nothing to carry out")
+        for i in range(len(decision.measures)):
+            record = self.report(i, 100, cid=record.id, by=by, note="done")
+        return record
+
+    # ---- 监督 supervise -------------------------------------------------------------------------------
+    def start_supervision(self, *, cid: str | None = None, by: str | Actor = "wang") -> Consultation:
+        return self.run(StartSupervision(consultation=self._id(cid)), by)
+
+    def inspect(self, passed: bool = True, *, cid: str | None = None, by: str | Actor = "zhou") -> Consultation:
+        findings = "" if passed else "消防通道被占用 the fire lane is blocked"
+        return self.run(Inspect(consultation=self._id(cid), passed=passed, findings=findings), by)
+
+    def reconsult(self, *, cid: str | None = None, by: str | Actor = "zhou") -> Consultation:
+        """再次协商: supervision sends the matter back for a new cycle."""
+        return self.run(RequestReconsultation(consultation=self._id(cid), problems="新问题 a new problem"), by)
+
+    def close(self, *, cid: str | None = None, by: str | Actor = "wang", summary: str = "办结") -> Consultation:
+        return self.run(Close(consultation=self._id(cid), summary=summary), by)
+
+    # ---- 提请街道督办 escalate --------------------------------------------------------------------------
+    def escalate(self, *, cid: str | None = None, by: str | Actor = "wang") -> Consultation:
+        return self.run(Escalate(consultation=self._id(cid), reason="久拖不决 stalled"), by)
+
+    def resume(self, *, cid: str | None = None, by: str | Actor = "jie") -> Consultation:
+        return self.run(Resume(consultation=self._id(cid), instructions="重新协商 consult again"), by)
+
+    # ---- whole paths --------------------------------------------------------------------------------
+    def to(self, state: str, **propose_fields: Any) -> Consultation:
+        """A NEW consultation (proposed with ``propose_fields``) taken to ``state``, one of ``STATES``,
+        by the usual people; it becomes ``cid``. Returns its record."""
+        if state not in STATES:
+            raise ValueError(f"unknown target {state!r}; use one of {STATES}")
+        rec = self.propose(**propose_fields)
+        if state == "proposed":
+            return rec
+        if state == "rejected":
+            return self.reject()
+        if state == "withdrawn":
+            return self.withdraw()
+        rec = self.notify()
+        if state == "notified":
+            return rec
+        if state == "escalated":
+            return self.escalate()
+        self.serve_notice()
+        rec = self.open_round()
+        if state == "consulting":
+            return rec
+        for who, stance in CONSENSUS:
+            self.opinion(who, stance)
+        rec = self.close_round()
+        if state == "consulting_closed":
+            return rec
+        rec = self.decide()
+        if state == "decided":
+            return rec
+        rec = self.review()
+        if state == "feedback":
+            return rec
+        self.publish()
+        rec = self.start_supervision()
+        if state == "supervising":
+            return rec
+        self.finish_measures()
+        self.inspect()
+        return self.close()

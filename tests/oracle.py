@@ -1,0 +1,157 @@
+"""The six-step order oracle, written independently of the procedure's guards and of the driver:
+``check_log_order`` reads a log and says whether the six-step order was kept, with its own count
+of rounds, decisions, reviews, publications and inspections.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import consultflow as cf
+from consultflow import Carrier, Event, LogEntry, Role, State, Verdict
+
+__all__ = ["FINAL", "check_log_order", "procedure_edges"]
+
+FINAL = frozenset({State.CLOSED, State.REJECTED, State.WITHDRAWN})
+
+
+def procedure_edges(procedure: cf.Procedure) -> frozenset[tuple[State, State]]:
+    return frozenset(
+        (State(t.source), State(t.target)) for t in procedure.transitions if t.target is not None and t.source != "new"
+    )
+
+
+def check_log_order(entries: Sequence[LogEntry], procedure: cf.Procedure | None = None) -> None:
+    """Fail if the log shows a step of the six-step order skipped or bent.
+
+    Independent of the guards: it replays the events and keeps its own count of rounds, decisions,
+    reviews, publications and inspections.
+    """
+    procedure = procedure if procedure is not None else cf.six_step()
+    params = procedure.parameters
+    edges = procedure_edges(procedure)
+    assert entries, "a consultation always has at least its proposal in the log"
+    first = entries[0]
+    assert first.event is Event.PROPOSED, first
+    assert first.source is None
+    assert first.target is State.PROPOSED
+    carrier = Carrier(str(first.data["carrier"]))
+    state = State.PROPOSED
+    cycle = 1
+    rounds_in_cycle = 0
+    round_open = False
+    fresh_round = False  # a closed round of this cycle that no decision has used yet
+    last_consensus = False
+    decision = 0
+    measures = 0
+    lawful = False
+    published = False
+    done: set[int] = set()
+    signed_off = False
+    for e in entries[1:]:
+        where = f"seq {e.seq} ({e.event.value})"
+        assert state not in FINAL, f"{where}: nothing may follow {state.value}"
+        assert e.source is state, f"{where}: starts from {e.source} but the log was at {state}"
+        if e.target is not e.source:
+            assert (e.source, e.target) in edges, f"{where}: {e.source} -> {e.target} is no transition"
+        ev = e.event
+        if ev is Event.NOTIFIED:
+            assert e.source is State.PROPOSED
+        elif ev is Event.ROUND_OPENED:
+            assert e.source in (State.NOTIFIED, State.CONSULTING)
+            assert e.target is State.CONSULTING
+            assert not round_open, f"{where}: a round opened while another is open"
+            assert e.data["cycle"] == cycle
+            round_open = True
+            rounds_in_cycle += 1
+            assert rounds_in_cycle <= params.round_limit, f"{where}: more rounds than the limit"
+        elif ev is Event.OPINION_RECORDED:
+            assert round_open, f"{where}: an opinion with no open round"
+        elif ev is Event.ROUND_CLOSED:
+            assert round_open, f"{where}: closing a round that is not open"
+            round_open = False
+            fresh_round = True
+            last_consensus = bool(e.data["consensus"])
+            assert e.data["quorum_met"] or not e.data["consensus"]
+        elif ev is Event.DECIDED:
+            assert e.source is State.CONSULTING
+            assert e.target is State.DECIDED
+            assert fresh_round, f"{where}: decided without a closed round in cycle {cycle}"
+            assert not round_open
+            if carrier in (Carrier.DECISION, Carrier.COORDINATION):
+                assert last_consensus, f"{where}: decided without consensus"
+            decision += 1
+            assert e.data["decision"] == decision
+            measures = len(e.data["measures"])  # type: ignore[arg-type]
+            fresh_round = False
+            lawful = published = signed_off = False
+            done = set()
+        elif ev is Event.LEGALITY_REVIEWED:
+            assert e.source is State.DECIDED
+            assert e.data["decision"] == decision, f"{where}: reviewed a decision that is not the current one"
+            if e.data["verdict"] == Verdict.LAWFUL.value:
+                lawful = True
+                assert e.target is State.FEEDBACK
+            else:
+                assert e.data["legal_basis"], f"{where}: unlawful without a legal basis"
+                assert e.data["correction"], f"{where}: unlawful without a correction"
+                assert e.target in (State.CONSULTING, State.DECIDED)  # DECIDED: an escalation follows
+        elif ev is Event.PUBLISHED:
+            assert e.source in (State.FEEDBACK, State.SUPERVISING)
+            assert e.data["decision"] == decision
+            published = True
+        elif ev is Event.PROGRESS_REPORTED:
+            assert e.source in (State.FEEDBACK, State.SUPERVISING)
+            assert 0 <= int(e.data["measure"]) < measures  # type: ignore[arg-type]
+            if e.data["percent"] == 100:
+                done.add(int(e.data["measure"]))  # type: ignore[arg-type]
+            signed_off = False  # a report after the inspection needs a new one
+        elif ev is Event.SUPERVISION_STARTED:
+            assert e.source is State.FEEDBACK
+            assert e.target is State.SUPERVISING
+            assert published, f"{where}: supervising before the outcome was published"
+        elif ev is Event.INSPECTED:
+            assert e.source is State.SUPERVISING
+            signed_off = bool(e.data["passed"])
+        elif ev is Event.RECONSULTATION_REQUESTED:
+            assert e.source is State.SUPERVISING
+            assert e.target is State.CONSULTING
+            cycle += 1
+            assert e.data["cycle"] == cycle
+            assert cycle <= params.cycle_limit
+        elif ev is Event.RESUMED:
+            assert e.source is State.ESCALATED
+            assert e.target is State.CONSULTING
+            cycle += 1
+            assert e.data["cycle"] == cycle
+            assert cycle <= params.cycle_limit
+        elif ev is Event.CLOSED:
+            if e.source is State.SUPERVISING:
+                assert signed_off, f"{where}: closed without an inspection that passed"
+                assert done >= set(range(measures)), f"{where}: closed with measures unfinished"
+            else:
+                assert e.source is State.ESCALATED, f"{where}: closed from {e.source}"
+        elif ev is Event.ESCALATED:
+            assert e.target is State.ESCALATED
+        elif ev is Event.DEADLINE_MISSED:
+            assert e.role == Role.SYSTEM.value
+        elif ev is Event.REJECTED:
+            assert e.source is State.PROPOSED
+        elif ev is Event.WITHDRAWN:
+            assert e.source in (State.PROPOSED, State.NOTIFIED, State.CONSULTING)
+        elif ev is Event.FEEDBACK_RECEIVED:
+            assert e.source in (State.FEEDBACK, State.SUPERVISING)
+        else:  # pragma: no cover - a new event needs a rule here
+            raise AssertionError(f"{where}: unknown event")
+        if ev in (Event.RECONSULTATION_REQUESTED, Event.RESUMED):
+            rounds_in_cycle = 0
+            round_open = fresh_round = False
+        # entering feedback: only by a lawful review of the current decision
+        if e.target is State.FEEDBACK and e.source is not State.FEEDBACK:
+            assert ev is Event.LEGALITY_REVIEWED, f"{where}: feedback entered by {ev.value}"
+            assert lawful, f"{where}: feedback without a lawful review"
+        if e.target is State.SUPERVISING and e.source is not State.SUPERVISING:
+            assert ev is Event.SUPERVISION_STARTED
+            assert lawful
+            assert published
+        state = e.target

@@ -32,6 +32,7 @@ lint: $(TEST_STAMP)
 
 typecheck: $(TEST_STAMP)
 	$(BIN)/mypy --strict src/consultflow
+	$(BIN)/mypy tests benchmarks
 
 unit: $(TEST_STAMP)
 	$(BIN)/python -m pytest

@@ -540,7 +540,7 @@ def machine_build_seconds(spec: list[dict[str, Any]], alive: int, builds: int, a
             cases.append(new_case(spec, auto_transitions))
         per_build.append((time.perf_counter() - started) / alive)
         del cases
-    return median(per_build)
+    return float(median(per_build))
 
 
 # ================================================================================================

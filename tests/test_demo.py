@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from consultflow import Event, State, Verdict, verify
+from consultflow import Event, LogEntry, State, Verdict, verify
 from consultflow.cli import main
 from consultflow.demo import CAST, GLOSSARY, demo_catalogue, demo_engine, demo_procedure, run_story, story_view
 from consultflow.timeline import format_timeline, heading, summary_line
@@ -21,7 +21,7 @@ SIX_STEPS = ("proposed", "notified", "consulting", "decided", "feedback", "super
 JSON_KEYS = {"consultation", "seq", "event", "from", "to", "actor", "role", "at", "hash", "prev"}
 
 
-def _story() -> tuple[list, object]:
+def _story() -> tuple[list[LogEntry], object]:
     engine, clock = demo_engine()
     cid = run_story(engine, clock)
     return list(engine.history(cid)), engine.get(cid)
@@ -234,7 +234,11 @@ def test_every_story_text_is_in_the_glossary() -> None:
             value = e.data.get(key)
             if isinstance(value, str) and value:
                 written.add(value)
-        for m in e.data.get("measures", []):
+        measures = e.data.get("measures", [])
+        assert isinstance(measures, list)
+        for m in measures:
+            assert isinstance(m, dict)
+            assert isinstance(m["title"], str)
             written.add(m["title"])
     written |= {item.name for item in demo_catalogue().items}
     assert sorted(written - set(GLOSSARY)) == []

@@ -90,7 +90,8 @@ def workdir(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
         before = set(sys.modules)
         yield Path(tmp)
         for name in set(sys.modules) - before:  # the examples a listing imported
-            if getattr(sys.modules[name], "__file__", None) and Path(sys.modules[name].__file__).parent == EXAMPLES:
+            file = getattr(sys.modules[name], "__file__", None)
+            if file and Path(file).parent == EXAMPLES:
                 del sys.modules[name]
 
 

@@ -177,8 +177,10 @@ def test_storage_imports_neither_the_core_nor_the_procedure_nor_the_engine() -> 
 
 
 def test_the_records_floor_imports_nothing_above_it() -> None:
-    above = ("consultflow.core", "consultflow.procedure", "consultflow.steps", "consultflow.engine")
-    above += ("consultflow.storage", "consultflow.demo", "consultflow.cli", "consultflow.testing")
+    above = (
+        *("consultflow.core", "consultflow.procedure", "consultflow.steps", "consultflow.engine"),
+        *("consultflow.storage", "consultflow.demo", "consultflow.cli", "consultflow.testing"),
+    )
     for name in RECORDS_FLOOR:
         imports = _imports(SRC / f"{name}.py")
         for module in above:

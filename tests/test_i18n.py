@@ -229,7 +229,7 @@ def test_roles_have_display_names_in_both_languages() -> None:
     assert role_label("rotating_chair", "zh") == "轮值主席"
     for role in Role:
         for lang in ("en", "zh"):
-            shown = role_label(role.value, lang)  # type: ignore[arg-type]
+            shown = role_label(role.value, lang)
             assert "_" not in shown, (role, shown)
             assert not shown.startswith(("the ", "a ", "an ")), (role, shown)
 

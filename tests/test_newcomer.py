@@ -4,7 +4,7 @@ raises for bad input, command construction included, and a bad field is explaine
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -18,8 +18,8 @@ MISTAKES: dict[str, Callable[[], Any]] = {
     "a command from a dict that is not one": lambda: cf.command_from_dict([1, 2]),  # type: ignore[arg-type]
     "an unknown command": lambda: cf.command_from_dict({"command": "dance"}),
     "a command from a dict with bad fields": lambda: cf.command_from_dict({"command": "notify"}),
-    "an actor with an unknown role": lambda: cf.Actor("x", roles={"god"}),  # type: ignore[arg-type]
-    "an actor whose roles are one text": lambda: cf.Actor("x", roles="resident"),  # type: ignore[arg-type]
+    "an actor with an unknown role": lambda: cf.Actor("x", roles={"god"}),
+    "an actor whose roles are one text": lambda: cf.Actor("x", roles="resident"),
     "an actor with an id that is no id": lambda: cf.Actor("a b"),
     "an actor with an id that is no text": lambda: cf.Actor(3),  # type: ignore[arg-type]
     "a procedure definition that is a list": lambda: cf.Procedure.from_dict([1]),
@@ -36,9 +36,13 @@ def test_one_except_catches_every_mistake(build: Callable[[], Any]) -> None:
     assert str(caught.value), "the error says what is wrong"
 
 
+_T = datetime(2026, 3, 1, 10, tzinfo=UTC)
+_PROPOSAL = {"command": "propose", "community": "c1", "topic": "a/b", "title": "x", "form": "council"}
+
+
 def test_a_bad_command_carries_a_code_and_a_chinese_text() -> None:
     with pytest.raises(cf.ValidationError) as caught:
-        cf.Propose(community="c1", topic="not a topic", title="", carrier="decision", form="council")  # type: ignore[arg-type]
+        cf.Propose(community="c1", topic="not a topic", title="", carrier=cf.Carrier.DECISION, form=cf.Form.COUNCIL)
     error = caught.value
     assert error.code == "invalid_fields"
     assert {field for field, _, _ in error.problems} == {"topic", "title"}
@@ -55,9 +59,9 @@ def test_the_chinese_text_of_each_kind_of_mistake() -> None:
         (lambda: cf.Notify(consultation="c"), "缺少meeting_at"),  # type: ignore[call-arg]
         (lambda: cf.Notify(consultation="c", meeting_at=datetime(2026, 3, 1)), "须注明时区"),
         (lambda: cf.RecordFeedback(consultation="c", satisfaction=6), "satisfaction须不大于5"),
-        (lambda: cf.Notify(consultation="c", meeting_at="2026-03-01T10:00+08:00", invite=("li", "li")), "邀请名单重复"),
-        (lambda: cf.ReviewLegality(consultation="c", verdict="unlawful"), "依法纠正"),
-        (lambda: cf.Propose(community="c1", topic="a/b", title="x", carrier="banana", form="council"), "carrier须为"),
+        (lambda: cf.Notify(consultation="c", meeting_at=_T, invite=("li", "li")), "邀请名单重复"),
+        (lambda: cf.ReviewLegality(consultation="c", verdict=cf.Verdict.UNLAWFUL), "依法纠正"),
+        (lambda: cf.command_from_dict({**_PROPOSAL, "carrier": "banana"}), "carrier须为"),
     ]
     for build, words in cases:
         with pytest.raises(cf.ValidationError) as caught:
@@ -71,4 +75,4 @@ def test_validation_from_stored_data_keeps_pydantics_own_path() -> None:
     with pytest.raises(cf.ValidationError) as caught:
         cf.command_from_dict({"command": "notify", "consultation": "c"})
     assert [e["loc"] for e in caught.value.errors()] == [("meeting_at",)]
-    assert cf.Measure.__pydantic_custom_init__ is False  # type: ignore[attr-defined]
+    assert cf.Measure.__pydantic_custom_init__ is False

@@ -14,7 +14,7 @@ language (``format_timeline(entries, lang, texts=GLOSSARY)``).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from decimal import Decimal
 from functools import cache
 from zoneinfo import ZoneInfo
@@ -26,25 +26,10 @@ from .i18n import Lang
 from .procedure import Procedure, six_step
 from .records import Measure
 from .roles import Actor, Role
-from .steps import (
-    Close,
-    CloseRound,
-    Decide,
-    Inspect,
-    Notify,
-    OpenRound,
-    Propose,
-    Publish,
-    RecordFeedback,
-    RecordOpinion,
-    ReportProgress,
-    RequestReconsultation,
-    ReviewLegality,
-    StartSupervision,
-)
 from .storage.base import Store
+from .testing.driver import Driver
 from .timeline import Texts, format_timeline, heading, summary_line
-from .vocabulary import Carrier, Channel, Form, Stance, Verdict
+from .vocabulary import Carrier, Channel, Form, Stance
 
 __all__ = [
     "CAST",
@@ -183,60 +168,49 @@ def demo_engine(store: Store | None = None, clock: SimulatedClock | None = None)
     return engine, clock
 
 
-def _round(engine: Engine, cid: str, opinions: Iterable[tuple[str, Stance, str]], summary: str) -> None:
-    c = CAST
-    engine.execute(OpenRound(consultation=cid, agenda=summary), by=c["chen"])
+def _round(d: Driver, opinions: Iterable[tuple[str, Stance, str]], summary: str) -> None:
+    d.open_round(by="chen", agenda=summary)
     for who, stance, text in opinions:
-        engine.execute(RecordOpinion(consultation=cid, stance=stance, text=text), by=c[who])
-    engine.execute(CloseRound(consultation=cid, summary=summary), by=c["chen"])
+        d.opinion(who, stance, text)
+    d.close_round(by="chen", summary=summary)
 
 
 def run_story(engine: Engine, clock: SimulatedClock) -> str:
-    """Run the whole reference story; return the consultation's id."""
-    c = CAST
+    """Run the whole reference story on ``engine`` (its clock is ``clock``); return the consultation's id.
+
+    It goes through the one test driver (``consultflow.testing.Driver``) with the story's cast;
+    every command happens at the clock's reading (the story sets the clock itself).
+    """
+    d = Driver(engine=engine, clock=clock, cast=CAST, pace=timedelta(0))
     S, OPP, A, X = Stance.SUPPORT, Stance.OPPOSE, Stance.AMEND, Stance.ABSTAIN
-    rec = engine.execute(
-        Propose(
-            community=COMMUNITY,
-            topic=TOPIC,
-            title="夜间停车难 Night parking",
-            description="东侧空地夜间开放停车 Open the east lot for night parking",
-            carrier=Carrier.DECISION,
-            form=Form.CONSULTATION_DAY,
-            major=True,
-            budget=Decimal("120000"),
-        ),
-        by=c["li"],
-    )
-    cid = rec.id
+    cid = d.propose(
+        by="li",
+        community=COMMUNITY,
+        topic=TOPIC,
+        title="夜间停车难 Night parking",
+        description="东侧空地夜间开放停车 Open the east lot for night parking",
+        carrier=Carrier.DECISION,
+        form=Form.CONSULTATION_DAY,
+        major=True,
+        budget=Decimal("120000"),
+    ).id
     clock.set(_at(3, 3))
-    engine.execute(
-        Notify(
-            consultation=cid,
-            meeting_at=_at(3, 11),
-            invite=("li", "zhang", "zhao", "wu", "chen", "liu"),
-            chair="chen",
-            venue="“有一说一”轮值工作室",
-            channels=(Channel.NOTICE_BOARD, Channel.WECHAT),
-        ),
-        by=c["wang"],
+    d.notify(
+        meeting_at=_at(3, 11),
+        invite=("li", "zhang", "zhao", "wu", "chen", "liu"),
+        chair="chen",
+        venue="“有一说一”轮值工作室",
+        channels=(Channel.NOTICE_BOARD, Channel.WECHAT),
     )
     clock.set(_at(3, 11))
     _round(
-        engine,
-        cid,
-        [
-            ("li", S, "夜间无处停车"),
-            ("zhang", OPP, "收费太高"),
-            ("zhao", A, "需先划线"),
-            ("wu", S, ""),
-        ],
+        d,
+        [("li", S, "夜间无处停车"), ("zhang", OPP, "收费太高"), ("zhao", A, "需先划线"), ("wu", S, "")],
         "第一轮：未达成共识 round 1: no consensus",
     )
     clock.set(_at(3, 18))
     _round(
-        engine,
-        cid,
+        d,
         [("li", S, ""), ("zhang", S, "降价后同意"), ("zhao", S, ""), ("wu", S, ""), ("liu", X, "")],
         "第二轮：达成共识 round 2: consensus",
     )
@@ -245,114 +219,69 @@ def run_story(engine: Engine, clock: SimulatedClock) -> str:
         Measure(title="划线施工 mark the bays", owner="zhao", due=_at(4, 30), budget=Decimal("80000")),
         Measure(title="安装道闸 install the gate", owner="wang", due=_at(5, 15), budget=Decimal("30000")),
     )
-    engine.execute(
-        Decide(consultation=cid, resolution="东侧空地夜间停车，每月收费150元", measures=measures),
-        by=c["wang"],
-    )
+    d.decide(resolution="东侧空地夜间停车，每月收费150元", measures=measures)
     clock.set(_at(3, 20))
-    engine.execute(
-        ReviewLegality(
-            consultation=cid,
-            verdict=Verdict.UNLAWFUL,
-            legal_basis="《民法典》第二百七十八条：改变共有部分用途、收费标准须经业主共同决定",
-            correction="收费方案提交业主大会表决，按规定公示后实施",
-            education_note="开展《民法典》物权编宣讲",
-        ),
-        by=c["sun"],
+    d.review(
+        lawful=False,
+        legal_basis="《民法典》第二百七十八条：改变共有部分用途、收费标准须经业主共同决定",
+        correction="收费方案提交业主大会表决，按规定公示后实施",
+        education_note="开展《民法典》物权编宣讲",
     )
     clock.set(_at(3, 25))
     _round(
-        engine,
-        cid,
+        d,
         [("li", S, ""), ("zhang", S, ""), ("zhao", S, ""), ("wu", S, "业主大会已表决")],
         "第三轮：依法纠正后达成共识 round 3: consensus on the corrected plan",
     )
     clock.set(_at(3, 26))
-    engine.execute(
-        Decide(
-            consultation=cid,
-            resolution="经业主大会表决，东侧空地夜间停车，每月收费100元并公示",
-            measures=measures,
-        ),
-        by=c["wang"],
-    )
+    d.decide(resolution="经业主大会表决，东侧空地夜间停车，每月收费100元并公示", measures=measures)
     clock.set(_at(3, 27))
-    engine.execute(ReviewLegality(consultation=cid, verdict=Verdict.LAWFUL), by=c["sun"])
+    d.review()
     clock.set(_at(3, 28))
-    engine.execute(
-        Publish(
-            consultation=cid,
-            channels=(Channel.NOTICE_BOARD, Channel.WECHAT, Channel.ROADMAP),
-            summary="成果上墙：夜间停车方案",
-        ),
-        by=c["wang"],
-    )
+    d.publish(channels=(Channel.NOTICE_BOARD, Channel.WECHAT, Channel.ROADMAP), summary="成果上墙：夜间停车方案")
     clock.set(_at(4, 10))
-    engine.execute(
-        ReportProgress(consultation=cid, measure=0, percent=50, spent=Decimal("40000"), note="划线过半"),
-        by=c["wang"],
-    )
+    d.report(0, 50, spent=Decimal("40000"), note="划线过半")
     clock.set(_at(4, 12))
-    engine.execute(StartSupervision(consultation=cid), by=c["wang"])
+    d.start_supervision()
     clock.set(_at(4, 20))
-    engine.execute(
-        Inspect(consultation=cid, passed=False, findings="夜间车辆占用消防通道 cars block the fire lane"),
-        by=c["zhou"],
-    )
-    engine.execute(
-        RequestReconsultation(consultation=cid, problems="消防通道被占用，需再次协商 the fire lane is blocked"),
-        by=c["zhou"],
-    )
+    d.inspect(passed=False, findings="夜间车辆占用消防通道 cars block the fire lane")
+    d.reconsult(problems="消防通道被占用，需再次协商 the fire lane is blocked")
     clock.set(_at(4, 25))
     _round(
-        engine,
-        cid,
+        d,
         [("li", S, ""), ("zhang", S, ""), ("zhao", S, "增设禁停标线"), ("wu", S, ""), ("liu", S, "")],
         "再次协商：增设消防通道禁停标线 consult again: mark the fire lane",
     )
     clock.set(_at(4, 26))
-    engine.execute(
-        Decide(
-            consultation=cid,
-            resolution="保留夜间停车方案，增设消防通道禁停标线",
-            measures=(
-                Measure(
-                    title="划线及消防通道禁停标线 bays and fire-lane markings",
-                    owner="zhao",
-                    due=_at(5, 20),
-                    budget=Decimal("85000"),
-                ),
-                Measure(title="安装道闸 install the gate", owner="wang", due=_at(5, 31), budget=Decimal("30000")),
+    d.decide(
+        resolution="保留夜间停车方案，增设消防通道禁停标线",
+        measures=(
+            Measure(
+                title="划线及消防通道禁停标线 bays and fire-lane markings",
+                owner="zhao",
+                due=_at(5, 20),
+                budget=Decimal("85000"),
             ),
+            Measure(title="安装道闸 install the gate", owner="wang", due=_at(5, 31), budget=Decimal("30000")),
         ),
-        by=c["wang"],
     )
     clock.set(_at(4, 27))
-    engine.execute(ReviewLegality(consultation=cid, verdict=Verdict.LAWFUL), by=c["sun"])
+    d.review()
     clock.set(_at(4, 28))
-    engine.execute(
-        Publish(consultation=cid, channels=(Channel.NOTICE_BOARD, Channel.ROADMAP), summary="调整方案公示"),
-        by=c["wang"],
-    )
+    d.publish(channels=(Channel.NOTICE_BOARD, Channel.ROADMAP), summary="调整方案公示")
     clock.set(_at(5, 15))
-    engine.execute(
-        ReportProgress(consultation=cid, measure=0, percent=100, spent=Decimal("84000"), note="划线完成"),
-        by=c["wang"],
-    )
+    d.report(0, 100, spent=Decimal("84000"), note="划线完成")
     clock.set(_at(5, 25))
-    engine.execute(
-        ReportProgress(consultation=cid, measure=1, percent=100, spent=Decimal("29500"), note="道闸启用"),
-        by=c["wang"],
-    )
+    d.report(1, 100, spent=Decimal("29500"), note="道闸启用")
     clock.set(_at(5, 26))
-    engine.execute(RecordFeedback(consultation=cid, satisfaction=5, comment="停车方便了"), by=c["li"])
-    engine.execute(RecordFeedback(consultation=cid, satisfaction=4, comment=""), by=c["wu"])
+    d.rate(5, "停车方便了", by="li")
+    d.rate(4, "", by="wu")
     clock.set(_at(5, 27))
-    engine.execute(StartSupervision(consultation=cid), by=c["wang"])
+    d.start_supervision()
     clock.set(_at(5, 28))
-    engine.execute(Inspect(consultation=cid, passed=True, findings="验收通过 signed off"), by=c["zhou"])
+    d.inspect(passed=True, findings="验收通过 signed off")
     clock.set(_at(5, 29))
-    engine.execute(Close(consultation=cid, summary="办结 done"), by=c["wang"])
+    d.close(summary="办结 done")
     return cid
 
 

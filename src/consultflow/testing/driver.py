@@ -47,6 +47,7 @@ from ..steps import (
     OpenRound,
     Propose,
     Publish,
+    RecordFeedback,
     RecordOpinion,
     Reject,
     ReportProgress,
@@ -232,6 +233,7 @@ class Driver:
     ``Driver(round_limit=1)`` runs a variant of the procedure with those parameters; ``store``,
     ``clock``, ``catalogue``, ``cast`` and ``ids`` replace the defaults (a ``MemoryStore``, a
     ``SimulatedClock`` at ``start``, ``standard_catalogue()``, ``CAST``, ids ``c-001``, ``c-002``...).
+    ``Driver(engine=e, clock=c)`` drives an engine built elsewhere (the reference story does).
     """
 
     def __init__(
@@ -245,23 +247,33 @@ class Driver:
         catalogue: Catalogue | None = None,
         cast: Mapping[str, Actor] = CAST,
         ids: Callable[[], str] | None = None,
+        engine: Engine | None = None,
         **parameters: Any,
     ) -> None:
-        proc = procedure if procedure is not None else six_step()
-        if parameters:
-            proc = proc.variant(f"{proc.name}-test", "t1", parameters=parameters)
-        counter = itertools.count(1)
         self.clock = clock if clock is not None else SimulatedClock(start)
-        self.store: Store = store if store is not None else MemoryStore()
-        self.catalogue = catalogue if catalogue is not None else standard_catalogue()
         self.cast = cast
-        self.engine = Engine(
-            proc,
-            self.store,
-            clock=self.clock,
-            catalogue=self.catalogue,
-            ids=ids if ids is not None else lambda: f"c-{next(counter):03d}",
-        )
+        if engine is not None:  # an engine built elsewhere (the demo's): drive it as it is
+            if clock is None or engine.clock is not clock:
+                raise ValueError("Driver(engine=...) needs the engine's own SimulatedClock as clock=")
+            if procedure is not None or store is not None or catalogue is not None or ids is not None or parameters:
+                raise ValueError("Driver(engine=...) drives that engine: give its procedure, store and ids to it")
+            self.engine = engine
+            self.store = engine.store
+            self.catalogue = engine.catalogue
+        else:
+            proc = procedure if procedure is not None else six_step()
+            if parameters:
+                proc = proc.variant(f"{proc.name}-test", "t1", parameters=parameters)
+            counter = itertools.count(1)
+            self.store = store if store is not None else MemoryStore()
+            self.catalogue = catalogue if catalogue is not None else standard_catalogue()
+            self.engine = Engine(
+                proc,
+                self.store,
+                clock=self.clock,
+                catalogue=self.catalogue,
+                ids=ids if ids is not None else lambda: f"c-{next(counter):03d}",
+            )
         self.policy = ClockPolicy(self.clock, pace)
         self.cid = ""
 
@@ -438,7 +450,16 @@ class Driver:
         return self.run(self.decide_command(cid=cid, **fields), by)
 
     # ---- 合法性审查 review ------------------------------------------------------------------------------
-    def review(self, lawful: bool = True, *, cid: str | None = None, by: str | Actor = "sun") -> Consultation:
+    def review(
+        self,
+        lawful: bool = True,
+        *,
+        cid: str | None = None,
+        by: str | Actor = "sun",
+        legal_basis: str = "《民法典》第二百七十八条",
+        correction: str = "提交业主大会表决",
+        education_note: str = "普法宣讲",
+    ) -> Consultation:
         """The legality review: lawful, or unlawful with a legal basis and a correction (依法纠正)."""
         cid = self._id(cid)
         if lawful:
@@ -447,9 +468,9 @@ class Driver:
             command = ReviewLegality(
                 consultation=cid,
                 verdict=Verdict.UNLAWFUL,
-                legal_basis="《民法典》第二百七十八条",
-                correction="提交业主大会表决",
-                education_note="普法宣讲",
+                legal_basis=legal_basis,
+                correction=correction,
+                education_note=education_note,
             )
         return self.run(command, by)
 
@@ -460,10 +481,24 @@ class Driver:
         return self.run(Publish(**data), by)
 
     def report(
-        self, measure: int = 0, percent: int = 100, *, cid: str | None = None, by: str | Actor = "wang", note: str = ""
+        self,
+        measure: int = 0,
+        percent: int = 100,
+        *,
+        cid: str | None = None,
+        by: str | Actor = "wang",
+        note: str = "",
+        spent: Decimal = Decimal(0),
     ) -> Consultation:
-        command = ReportProgress(consultation=self._id(cid), measure=measure, percent=percent, note=note)
+        """Progress on one measure: ``measure`` is its index from 0 (people read it as measure 1)."""
+        command = ReportProgress(consultation=self._id(cid), measure=measure, percent=percent, spent=spent, note=note)
         return self.run(command, by)
+
+    def rate(
+        self, satisfaction: int = 5, comment: str = "", *, cid: str | None = None, by: str | Actor = "li"
+    ) -> Consultation:
+        """A resident's rating of the decision in force (居民评议, 1 to 5)."""
+        return self.run(RecordFeedback(consultation=self._id(cid), satisfaction=satisfaction, comment=comment), by)
 
     def finish_measures(self, *, cid: str | None = None, by: str | Actor = "wang") -> Consultation:
         """Report every measure of the current decision done, one report each."""
@@ -479,13 +514,18 @@ class Driver:
     def start_supervision(self, *, cid: str | None = None, by: str | Actor = "wang") -> Consultation:
         return self.run(StartSupervision(consultation=self._id(cid)), by)
 
-    def inspect(self, passed: bool = True, *, cid: str | None = None, by: str | Actor = "zhou") -> Consultation:
-        findings = "" if passed else "消防通道被占用 the fire lane is blocked"
+    def inspect(
+        self, passed: bool = True, *, cid: str | None = None, by: str | Actor = "zhou", findings: str | None = None
+    ) -> Consultation:
+        if findings is None:
+            findings = "" if passed else "消防通道被占用 the fire lane is blocked"
         return self.run(Inspect(consultation=self._id(cid), passed=passed, findings=findings), by)
 
-    def reconsult(self, *, cid: str | None = None, by: str | Actor = "zhou") -> Consultation:
+    def reconsult(
+        self, *, cid: str | None = None, by: str | Actor = "zhou", problems: str = "新问题 a new problem"
+    ) -> Consultation:
         """再次协商: supervision sends the matter back for a new cycle."""
-        return self.run(RequestReconsultation(consultation=self._id(cid), problems="新问题 a new problem"), by)
+        return self.run(RequestReconsultation(consultation=self._id(cid), problems=problems), by)
 
     def close(self, *, cid: str | None = None, by: str | Actor = "wang", summary: str = "办结") -> Consultation:
         return self.run(Close(consultation=self._id(cid), summary=summary), by)

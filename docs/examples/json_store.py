@@ -1,7 +1,7 @@
 """A store that keeps everything as JSON strings in dicts: the shape of any key-value backend
 (Redis, a document store, a government platform's API). It passes ``consultflow.testing``.
 
-Swap the dicts for your backend and keep the rules: check everything before writing anything, then
+Swap the dicts for your backend and keep the order: check everything before writing anything, then
 write the step whole; refuse a stale version with ``Conflict``; raise only the library's errors.
 The checks and the JSON come from ``consultflow.storage``, so this store refuses what the shipped
 stores refuse, in the same words.

@@ -86,7 +86,7 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
         "{community_name}尚未制定协商目录；请先制定二级目录",
     ),
     "over_budget_cap": (
-        "the budget {budget} is over the limit set by the procedure's rules: {cap}",
+        "the budget {budget} is over the procedure's limit of {cap}",
         "预算{budget}超出协商规则规定的上限{cap}",
     ),
     "notice_too_short": (
@@ -114,7 +114,7 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
         "第{round}轮协商尚未结束，请先结束该轮",
     ),
     "round_limit": (
-        "{used} round(s) held in this cycle: another would be over the limit set by the procedure's rules "
+        "{used} round(s) held in this cycle: another would be over the procedure's limit "
         "({limit}); decide or escalate",
         "本周期已进行{used}轮协商，再开一轮将超出协商规则规定的上限（{limit}轮）；请作出决策或提请街道督办",
     ),

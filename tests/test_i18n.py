@@ -329,21 +329,21 @@ def test_a_reviewer_who_took_the_decision_must_stand_aside() -> None:
     assert "stand aside from its legality review" in r.explain("en")
 
 
-def test_the_round_limit_and_the_budget_cap_are_limits_set_by_the_rules() -> None:
+def test_the_round_limit_and_the_budget_cap_are_the_procedures_limits() -> None:
     m = Matter(round_limit=1)
     m.consult("li", "wu", "zhang")
     r = m.refused(OpenRound(consultation=m.cid), WANG)
     assert r.code == "round_limit"
     assert "超出协商规则规定的上限" in r.explain("zh")
     assert "上限（1轮）" in r.explain("zh")
-    assert "over the limit set by the procedure's rules (1)" in r.explain("en")
+    assert "over the procedure's limit (1)" in r.explain("en")
 
     capped = Matter()
     with pytest.raises(Refused) as info:
         capped.propose(budget=Decimal("300000.01"))
     assert info.value.code == "over_budget_cap"
     assert info.value.explain("zh") == "预算300000.01元超出协商规则规定的上限300000.00元"
-    assert "over the limit set by the procedure's rules: 300,000.00" in info.value.explain("en")
+    assert "over the procedure's limit of 300,000.00" in info.value.explain("en")
 
 
 def test_the_cycle_limit_says_how_many_cycles_were_held() -> None:

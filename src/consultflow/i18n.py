@@ -114,8 +114,7 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
         "第{round}轮协商尚未结束，请先结束该轮",
     ),
     "round_limit": (
-        "{used} round(s) held in this cycle: another would be over the procedure's limit "
-        "({limit}); decide or escalate",
+        "{used} round(s) held in this cycle: another would be over the procedure's limit ({limit}); decide or escalate",
         "本周期已进行{used}轮协商，再开一轮将超出协商规则规定的上限（{limit}轮）；请作出决策或提请街道督办",
     ),
     "no_open_round": ("no round is open; open a round first", "当前没有进行中的协商轮次，请先开始一轮协商"),

@@ -175,14 +175,39 @@ def refused(variant: str, record: cf.Consultation | None, command: cf.Command) -
 # ================================================================================================
 # (1) Engine + MemoryStore and (2) the pure core
 # ================================================================================================
-def run_engine(procedure: cf.Procedure, scripts: Sequence[Script]) -> Kept:
+def people_of(command: cf.Command) -> dict[str, frozenset[Role]]:
+    """What the engine hands the core about the people a command names (a chair, attendees): their
+    roles, here the cast's - the same answer the engine gets from its directory."""
+    named = command.named_people()
+    return {p: CAST[p].roles for p in named} if named else {}
+
+
+def cast_directory() -> cf.MemoryDirectory:
+    """The story's cast, granted their roles in the community: where the engine finds them."""
+    directory = cf.MemoryDirectory()
+    for person in CAST.values():
+        directory.grant(COMMUNITY, person.id, *person.roles)
+    return directory
+
+
+def run_engine(procedure: cf.Procedure, scripts: Sequence[Script], directory: bool = True) -> Kept:
+    """The engine as an app runs it: people by id, their roles from a ``MemoryDirectory`` - or, with
+    ``directory=False``, the roles the caller's ``Actor`` claims (``TrustCallerRoles``; the chair's
+    role still comes from the directory): the cost of asking the directory is the difference."""
     clock = cf.SimulatedClock(T0)
-    engine = cf.Engine(procedure, cf.MemoryStore(), clock=clock, catalogue=CATALOGUE, ids=lambda: "unused")
+    engine = cf.Engine(
+        procedure,
+        cf.MemoryStore(),
+        clock=clock,
+        catalogue=CATALOGUE,
+        ids=lambda: "unused",
+        directory=cast_directory() if directory else cf.TrustCallerRoles(others=cast_directory()),
+    )
     execute, set_clock = engine.execute, clock.set
     for script in scripts:
         for command, actor, when in script:
             set_clock(when)
-            execute(command, by=actor)
+            execute(command, by=actor.id if directory else actor)
     return engine, []
 
 
@@ -193,7 +218,7 @@ def run_core(procedure: cf.Procedure, scripts: Sequence[Script]) -> Kept:
     for script in scripts:
         record: cf.Consultation | None = None
         for command, actor, when in script:
-            step = apply(procedure, record, command, Context(when, actor, None, cat))
+            step = apply(procedure, record, command, Context(when, actor, None, cat, people_of(command)))
             if isinstance(step, Refused):
                 raise step
             record = step.record
@@ -309,7 +334,8 @@ def run_machine(procedure: cf.Procedure, spec: list[dict[str, Any]], scripts: Se
         case = new_case(spec)
         fire = cast(Callable[..., bool], case.trigger)  # type: ignore[attr-defined]  # added by the Machine
         for command, actor, when in script:
-            if not fire(command.trigger.value, command=command, ctx=Context(when, actor, None, cat)):
+            ctx = Context(when, actor, None, cat, people_of(command))
+            if not fire(command.trigger.value, command=command, ctx=ctx):
                 raise refused("Machine per record", case.record, command)
             log.extend(case.step.entries)  # type: ignore[union-attr]  # set by the after callback
         cases.append(case)
@@ -371,7 +397,7 @@ def run_dict(procedure: cf.Procedure, table: Table, scripts: Sequence[Script]) -
     for script in scripts:
         record: cf.Consultation | None = None
         for command, actor, when in script:
-            step = dict_apply(table, procedure, record, command, Context(when, actor, None, cat))
+            step = dict_apply(table, procedure, record, command, Context(when, actor, None, cat, people_of(command)))
             record = step.record
             log.extend(step.entries)
         assert record is not None
@@ -391,7 +417,8 @@ class Variant(NamedTuple):
 def variants(procedure: cf.Procedure) -> list[Variant]:
     spec, table = machine_spec(procedure), dict_table(procedure)
     return [
-        Variant("engine", "Engine + MemoryStore", lambda s: run_engine(procedure, s)),
+        Variant("engine", "Engine + MemoryStore + MemoryDirectory", lambda s: run_engine(procedure, s)),
+        Variant("trusting", "Engine + MemoryStore, caller's roles", lambda s: run_engine(procedure, s, False)),
         Variant("core", "pure core (consultflow.apply), no store", lambda s: run_core(procedure, s)),
         Variant("machine", "transitions: one Machine per record", lambda s: run_machine(procedure, spec, s)),
         Variant("dict", "hand-written dict table", lambda s: run_dict(procedure, table, s)),
@@ -401,7 +428,7 @@ def variants(procedure: cf.Procedure) -> list[Variant]:
 def logs_of(key: str, kept: Kept) -> dict[str, list[str]]:
     """Each consultation's chain of hashes, however the variant kept it."""
     thing, log = kept
-    if key == "engine":
+    if key in ("engine", "trusting"):
         engine = cast(cf.Engine, thing)
         return {r.id: [e.hash for e in engine.history(r.id)] for r in engine.find()}
     chains: dict[str, list[str]] = {}
@@ -412,7 +439,7 @@ def logs_of(key: str, kept: Kept) -> dict[str, list[str]]:
 
 def records_of(key: str, kept: Kept) -> list[cf.Consultation]:
     thing = kept[0]
-    if key == "engine":
+    if key in ("engine", "trusting"):
         return list(cast(cf.Engine, thing).find())
     if key == "machine":
         cases = cast(list[Case], thing)
@@ -560,6 +587,7 @@ RATIOS = (
     ("dict table vs Machine per record", "dict", "machine"),
     ("pure core vs dict table", "core", "dict"),
     ("Engine + MemoryStore vs pure core", "engine", "core"),
+    ("Engine, directory vs caller's roles", "engine", "trusting"),
 )
 
 

@@ -43,7 +43,7 @@ from typing import Any
 import consultflow as cf
 from _common import describe_machine
 from consultflow.catalogue import Catalogue
-from consultflow.demo import COMMUNITY, TOPIC, demo_procedure, run_story
+from consultflow.demo import COMMUNITY, TOPIC, demo_directory, demo_procedure, run_story
 from consultflow.storage.sqlite import SQLiteStore
 from consultflow.storage.sqlite import _rows as sqlite_rows
 
@@ -76,7 +76,9 @@ def _catalogue() -> Catalogue:
 def story_engine(store: Any, cid: str) -> tuple[cf.Engine, cf.SimulatedClock]:
     """The demo's engine and clock, with the consultation id ``cid``."""
     clock = cf.SimulatedClock(datetime(2026, 3, 2, 1, 0, tzinfo=UTC))
-    engine = cf.Engine(demo_procedure(), store, clock=clock, catalogue=_catalogue(), ids=lambda: cid)
+    engine = cf.Engine(
+        demo_procedure(), store, clock=clock, catalogue=_catalogue(), ids=lambda: cid, directory=demo_directory()
+    )
     return engine, clock
 
 

@@ -141,6 +141,12 @@ def check_log_order(entries: Sequence[LogEntry], procedure: cf.Procedure | None 
             assert e.source in (State.PROPOSED, State.NOTIFIED, State.CONSULTING)
         elif ev is Event.FEEDBACK_RECEIVED:
             assert e.source in (State.FEEDBACK, State.SUPERVISING)
+        elif ev is Event.INVITED:
+            assert e.source in (State.NOTIFIED, State.CONSULTING), f"{where}: invited in {e.source}"
+            assert e.target is e.source
+        elif ev is Event.SIGNED_IN:
+            assert round_open, f"{where}: a sign-in with no open round"
+            assert e.target is e.source
         else:  # pragma: no cover - a new event needs a rule here
             raise AssertionError(f"{where}: unknown event")
         if ev in (Event.RECONSULTATION_REQUESTED, Event.RESUMED):

@@ -22,9 +22,11 @@ from consultflow import (
     Catalogue,
     Conflict,
     LogEntry,
+    MemoryDirectory,
     MemoryStore,
     Notice,
     Procedure,
+    Role,
     Step,
     Store,
 )
@@ -150,6 +152,15 @@ def procedure() -> Procedure:
 
 def catalogue() -> Catalogue:
     return _maker().catalogue
+
+
+def residents(*names: str) -> MemoryDirectory:
+    """A directory in which each of ``names`` is a resident of ``COMMUNITY``: engines on these stores
+    ask it for roles, so a resident gives an opinion in the open round (residents take part)."""
+    directory = MemoryDirectory()
+    for name in names:
+        directory.grant(COMMUNITY, name, Role.RESIDENT, by="store_support")
+    return directory
 
 
 @functools.cache

@@ -247,7 +247,7 @@ def test_procedure_file_that_cannot_be_read_is_a_usage_problem(
     folder.mkdir()
     code, out, err = _run(["procedure", str(folder)], capsys)
     assert (code, out) == (2, "")
-    assert f"cannot read {folder}" in _a_problem(err)
+    assert _a_problem(err) == f"consultflow: {folder} is a directory; give a .json or .toml definition file"
     deep = tmp_path / "deep.json"
     deep.write_text("[" * 100_000, encoding="utf-8")
     code, out, err = _run(["procedure", str(deep)], capsys)

@@ -12,7 +12,7 @@ import consultflow as cf
 from consultflow import Event, Role, State
 from consultflow.engine import CLOCK_ACTOR
 from consultflow.steps import MarkOverdue
-from consultflow.testing.driver import CAST, Driver
+from consultflow.testing.driver import CAST, COMMUNITY, Driver
 from oracle import check_log_order
 
 SECOND = timedelta(seconds=1)
@@ -237,15 +237,46 @@ def test_tick_handles_many_consultations_each_once() -> None:
 
 
 def test_mark_overdue_is_the_clocks_alone() -> None:
+    """Only ``engine.tick()`` marks deadlines. No caller holds the system role: a directory never
+    grants it, roles an ``Actor`` claims are ignored, and even ``TrustCallerRoles`` strips it - so
+    ``MarkOverdue`` from a caller is refused on its role, overdue or not (it once reached the
+    ``nothing_overdue`` guard for an actor claiming ``system``). That guard is the clock's own check."""
     story = Driver()
-    story.propose()
-    with pytest.raises(cf.Refused) as refused:
-        story.engine.execute(MarkOverdue(consultation=story.cid), by=CAST["wang"])
-    assert refused.value.code == "role_not_allowed"
-    with pytest.raises(cf.Refused) as refused:
-        story.engine.execute(MarkOverdue(consultation=story.cid), by=CAST["system"])
-    assert refused.value.code == "nothing_overdue"
+    rec = story.propose()
+    due = rec.respond_by
+    assert due is not None
+    assert story.directory is not None
+    for by in (CAST["wang"], CAST["system"], "system"):
+        with pytest.raises(cf.Refused) as refused:
+            story.engine.execute(MarkOverdue(consultation=story.cid), by=by)
+        assert refused.value.code == "role_not_allowed"
+    for by in (CLOCK_ACTOR, CLOCK_ACTOR.id):  # the clock's own id is the library's: no caller uses it
+        with pytest.raises(cf.InvalidInput, match="the library's own id"):
+            story.engine.execute(MarkOverdue(consultation=story.cid), by=by)
+    with pytest.raises(cf.InvalidInput, match="cannot be granted"):
+        story.directory.grant(COMMUNITY, "system", Role.SYSTEM)
+    assert all(p.trigger != cf.Trigger.MARK_OVERDUE for p in story.engine.allowed(story.cid, by=CAST["system"]))
+
+    trusting = cf.Engine(
+        story.procedure, story.store, clock=story.clock, catalogue=story.catalogue, directory=cf.TrustCallerRoles()
+    )
+    story.clock.set(due)  # now the proposal is overdue: still nobody but the clock marks it
+    for engine in (story.engine, trusting):
+        with pytest.raises(cf.Refused) as refused:
+            engine.execute(MarkOverdue(consultation=story.cid), by=CAST["system"])
+        assert refused.value.code == "role_not_allowed"
+        with pytest.raises(cf.InvalidInput, match="the library's own id"):
+            engine.execute(MarkOverdue(consultation=story.cid), by=CLOCK_ACTOR)
     assert story.record.version == 1
+
+    # the clock's own check: before the deadline there is nothing to mark
+    ctx = cf.Context(now=due - SECOND, actor=CLOCK_ACTOR, catalogue=story.catalogue)
+    early = cf.apply(story.procedure, story.record, MarkOverdue(consultation=story.cid), ctx)
+    assert isinstance(early, cf.Refused)
+    assert early.code == "nothing_overdue"
+    (step,) = story.engine.tick()
+    assert (step.entries[0].actor, step.entries[0].role) == (CLOCK_ACTOR.id, Role.SYSTEM.value)
+    assert story.record.version == 2
 
 
 def test_overdue_is_a_pure_function_of_record_and_time() -> None:

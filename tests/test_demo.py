@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from consultflow import Event, LogEntry, State, Verdict, verify
+from consultflow import Engine, Event, LogEntry, MemoryDirectory, State, Verdict, verify
 from consultflow.cli import main
 from consultflow.demo import CAST, GLOSSARY, demo_catalogue, demo_engine, demo_procedure, run_story, story_view
 from consultflow.timeline import format_timeline, heading, summary_line
@@ -203,7 +203,7 @@ def test_the_chinese_view_has_no_english_words() -> None:
         "物业服务企业",
         "第1次决策不合法；依法纠正：收费方案提交业主大会表决",
         "第1项措施 50%（划线施工）",
-        "第2轮协商周期",
+        "第2个协商周期",
         "验收通过",
         "预算110000.00元",
     ):
@@ -342,6 +342,12 @@ def test_readme_quickstart_runs(
     namespace: dict[str, object] = {"__name__": "readme_quickstart"}
     for block in blocks:
         exec(compile(block, str(README), "exec"), namespace)
+    engine = namespace.get("engine")
+    # the quickstart grants roles in a directory and acts by person ids, as an app would
+    assert isinstance(engine, Engine)
+    assert isinstance(engine.directory, MemoryDirectory)
+    assert 'by="wang"' in blocks[0]
+    assert "cf.Actor(" not in blocks[0]
     printed = [line.strip() for line in capsys.readouterr().out.splitlines()]
     promised = [out for block in blocks for out in _promised_outputs(block)]
     # every output the README promises in a comment is printed, in that order

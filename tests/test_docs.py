@@ -37,3 +37,24 @@ def test_the_refusals_page_lists_every_code_in_both_languages() -> None:
     page = (DOCS / "refusals.md").read_text(encoding="utf-8")
     for code, (en, zh) in MESSAGES.items():
         assert f"| `{code}` | {en} | {zh} |" in page, code
+
+
+def test_the_procedure_page_describes_every_parameter() -> None:
+    page = (DOCS / "procedure.md").read_text(encoding="utf-8")
+    section = page.split("## Parameters a community sets", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    described = {name for row in rows for name in re.findall(r"`([a-z_]+)`", row.split("|")[1])}
+    assert described == set(cf.Parameters.model_fields), set(cf.Parameters.model_fields) ^ described
+
+
+def test_the_procedure_page_names_every_guard_and_route() -> None:
+    from consultflow.steps import STEPS
+
+    page = (DOCS / "procedure.md").read_text(encoding="utf-8")
+    for step in STEPS:
+        for guard in step.guards:
+            assert f"| `{guard.name}` |" in page, guard.name
+            for code in guard.codes:
+                assert f"`{code}`" in page, code
+        for route in step.routes:
+            assert f"| `{route.name}` |" in page, route.name

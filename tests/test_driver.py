@@ -12,7 +12,7 @@ import pytest
 
 from consultflow import Actor, Event, Refused, Role, Stance, State, Withdraw
 from consultflow.testing import StepMaker
-from consultflow.testing.driver import CAST, CONSENSUS, NO_CONSENSUS, PACE, STATES, T0, Driver
+from consultflow.testing.driver import CAST, COMMUNITY, CONSENSUS, NO_CONSENSUS, PACE, STATES, T0, Driver, only
 from oracle import check_log_order
 
 EXPECTED = {name: State(name) for name in STATES if name != "consulting_closed"} | {
@@ -42,10 +42,29 @@ def test_to_takes_a_new_consultation_to_each_state(state: str) -> None:
 
 def test_every_role_is_held_by_exactly_one_named_person_and_nobody_holds_none() -> None:
     held = [role for actor in CAST.values() for role in actor.roles]
-    assert set(held) >= set(Role) - {Role.PROPOSER}  # the proposer is relational: whoever proposed
+    # the proposer and the invited are relational: whoever proposed, whoever the consultation invited
+    relational = {Role.PROPOSER, Role.INVITEE}
+    assert set(held) >= set(Role) - relational
+    assert not set(held) & relational  # nobody is granted them
     assert all(len(actor.roles) <= 1 for actor in CAST.values())
     assert CAST["nobody"].roles == frozenset()
     assert all(actor.id == name for name, actor in CAST.items())
+
+
+def test_the_driver_grants_its_cast_their_roles_in_its_directory() -> None:
+    """The engine takes roles from the directory only: the driver grants each cast member the role
+    they show (not the system role, which nobody is granted), and enrols an ``Actor`` from outside
+    the cast when it acts, so ``only(Role.X)`` still works through the driver."""
+    d = Driver()
+    assert d.directory is not None
+    for name, actor in CAST.items():
+        assert d.directory.roles(name, COMMUNITY, T0) == actor.roles - {Role.SYSTEM}
+        assert d.directory.roles(name, "elsewhere", T0) == frozenset()
+    outsider = only(Role.DEPUTY)
+    assert d.directory.roles(outsider.id, COMMUNITY, T0) == frozenset()
+    rec = d.propose(by=outsider)
+    assert (rec.proposer, d.history()[-1].role) == (outsider.id, Role.DEPUTY.value)
+    assert d.directory.roles(outsider.id, COMMUNITY, T0) == {Role.DEPUTY}
 
 
 def test_each_command_happens_a_pace_after_the_previous_one() -> None:

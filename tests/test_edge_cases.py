@@ -151,9 +151,11 @@ def test_measure_numbers_in_the_demo_timeline_start_at_one() -> None:
 def test_two_different_procedures_under_one_name_and_version_are_refused() -> None:
     base = cf.six_step()
     changed = base.variant(base.name, base.version, parameters={"round_limit": 5})
+    directory = cf.MemoryDirectory()  # nobody acts here: the engine only needs one to be built
     with pytest.raises(cf.InvalidInput, match="new version"):
-        cf.Engine(base, procedures=[changed])
-    assert cf.Engine(base, procedures=[cf.six_step()]).procedure is base  # the same definition twice is fine
+        cf.Engine(base, procedures=[changed], directory=directory)
+    # the same definition twice is fine
+    assert cf.Engine(base, procedures=[cf.six_step()], directory=directory).procedure is base
 
 
 def test_a_resident_rates_a_decision_once() -> None:

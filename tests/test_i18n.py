@@ -29,6 +29,7 @@ from consultflow import (
     Event,
     Form,
     Measure,
+    MemoryDirectory,
     Notify,
     OpenRound,
     Propose,
@@ -112,7 +113,16 @@ def _declared(module: str) -> set[str]:
 
 
 def test_the_core_returns_the_codes_the_brief_names() -> None:
-    assert {"invalid_in_state", "role_not_allowed", "not_the_chair", "no_chair_named", "no_route"} == CORE_CODES
+    # not_taking_part: the core's own answer to someone outside a step open to whoever takes part
+    # (an opinion, a sign-in), in place of role_not_allowed listing every role
+    assert {
+        "invalid_in_state",
+        "role_not_allowed",
+        "not_taking_part",
+        "not_the_chair",
+        "no_chair_named",
+        "no_route",
+    } == CORE_CODES
 
 
 @pytest.mark.parametrize("path", STEP_MODULES, ids=lambda p: p.stem)
@@ -272,7 +282,15 @@ class Matter:
     def __init__(self, **parameters: object) -> None:
         params = {"notice_period": timedelta(0), **parameters}
         self.clock = SimulatedClock(START)
-        self.engine = Engine(six_step().variant("i18n", "1", parameters=params), clock=self.clock, catalogue=CATALOGUE)
+        self.directory = MemoryDirectory()
+        for person in (WANG, SUN, ZHOU, *RESIDENTS.values()):
+            self.directory.grant(COMMUNITY, person.id, *person.roles)
+        self.engine = Engine(
+            six_step().variant("i18n", "1", parameters=params),
+            clock=self.clock,
+            catalogue=CATALOGUE,
+            directory=self.directory,
+        )
         self.cid = ""
 
     def propose(self, **fields: object) -> None:
@@ -321,6 +339,7 @@ def test_the_quorum_refusal_says_who_should_and_did_attend() -> None:
 def test_a_reviewer_who_took_the_decision_must_stand_aside() -> None:
     both = Actor("wang", roles={Role.COMMITTEE, Role.SUPERVISOR})
     m = Matter()
+    m.directory.grant(COMMUNITY, "wang", Role.SUPERVISOR)  # the directory, not the Actor, gives roles
     m.consult("li", "wu", "zhang")
     m.decide(by=both)
     r = m.refused(ReviewLegality(consultation=m.cid, verdict=Verdict.LAWFUL), both)
@@ -356,7 +375,8 @@ def test_the_cycle_limit_says_how_many_cycles_were_held() -> None:
     m.engine.execute(StartSupervision(consultation=m.cid), by=WANG)
     r = m.refused(RequestReconsultation(consultation=m.cid, problems="新问题"), ZHOU)
     assert r.code == "cycle_limit"
-    assert r.explain("zh") == "已进行1轮协商周期（含再次协商），达到协商规则规定的上限1轮，不能再开始新的协商周期"
+    # a cycle is counted with 个 (轮 counts rounds)
+    assert r.explain("zh") == "已进行1个协商周期（含再次协商），达到协商规则规定的上限1个，不能再开始新的协商周期"
     assert r.explain("en").startswith("1 cycle(s) of consultation held (re-consultations included), the limit is 1")
 
 
@@ -373,12 +393,17 @@ def test_topic_and_community_refusals_name_the_community_and_the_category() -> N
 
     with pytest.raises(Refused) as info:
         m.propose(community="elsewhere")
+    assert info.value.code == "role_not_allowed"  # li holds no role there: roles are a community's
+    m.directory.grant("elsewhere", "li", Role.RESIDENT)
+    with pytest.raises(Refused) as info:
+        m.propose(community="elsewhere")
     assert info.value.code == "unknown_community"
     assert info.value.explain("zh") == "社区elsewhere尚未制定协商目录；请先制定二级目录"
     assert info.value.explain("en").startswith("community elsewhere has no catalogue yet")
 
     named = Matter()
     named.engine.catalogue = CATALOGUE.with_community("dongyuan", name="东苑社区")  # a name, no items yet
+    named.directory.grant("dongyuan", "li", Role.RESIDENT)
     with pytest.raises(Refused) as info:
         named.propose(community="dongyuan")
     assert info.value.code == "unknown_community"

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 import consultflow as cf
 from consultflow import Event, LogEntry, State, canonical_json, entry_hash, verify
-from consultflow.demo import COMMUNITY, TOPIC, demo_engine, demo_procedure, run_story
+from consultflow.demo import COMMUNITY, TOPIC, demo_directory, demo_engine, demo_procedure, run_story
 from consultflow.log import chain_hash, entry_body
 from consultflow.testing.driver import Driver
 
@@ -35,7 +35,13 @@ def twin_chain() -> tuple[LogEntry, ...]:
     """The same story under another consultation id: every entry has a valid twin elsewhere."""
     catalogue = cf.Catalogue().with_community(COMMUNITY, {TOPIC: "夜间停车"})
     _, clock = demo_engine()
-    engine = cf.Engine(demo_procedure(), clock=clock, catalogue=catalogue, ids=lambda: "xiaotaoyuan-2026-999")
+    engine = cf.Engine(
+        demo_procedure(),
+        clock=clock,
+        catalogue=catalogue,
+        ids=lambda: "xiaotaoyuan-2026-999",
+        directory=demo_directory(),  # the same people in the same roles as the story
+    )
     cid = run_story(engine, clock)
     return engine.history(cid)
 

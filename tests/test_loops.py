@@ -16,7 +16,7 @@ from oracle import check_log_order
 WANG, ZHOU, JIE = CAST["wang"], CAST["zhou"], CAST["jie"]
 
 
-def _refusal(story: Driver, command: cf.Command, by: cf.Actor) -> cf.Refused:
+def _refusal(story: Driver, command: cf.Command, by: str | cf.Actor) -> cf.Refused:
     before = (story.record, story.history())
     with pytest.raises(cf.Refused) as refused:
         story.engine.execute(command, by=by)
@@ -147,7 +147,13 @@ def test_the_decider_may_not_review_their_own_decision() -> None:
     story = Driver()
     story.to("decided")
     both = cf.Actor("wang", roles={cf.Role.COMMITTEE, cf.Role.SUPERVISOR})
-    refused = _refusal(story, cf.ReviewLegality(consultation=story.cid, verdict=cf.Verdict.LAWFUL), both)
+    review = cf.ReviewLegality(consultation=story.cid, verdict=cf.Verdict.LAWFUL)
+    # roles come from the directory, not from the Actor: claiming the supervisor's role is not enough ...
+    assert story.engine.explain(review, by=both) is not None
+    assert _refusal(story, review, both).code == "role_not_allowed"
+    # ... so wang is made a supervisor there too
+    story.enrol(both)
+    refused = _refusal(story, review, "wang")
     assert refused.code == "reviewer_not_independent"
 
 

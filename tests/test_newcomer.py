@@ -21,7 +21,7 @@ MISTAKES: dict[str, Callable[[], Any]] = {
     "an actor with an unknown role": lambda: cf.Actor("x", roles={"god"}),
     "an actor whose roles are one text": lambda: cf.Actor("x", roles="resident"),
     "an actor with an id that is no id": lambda: cf.Actor("a b"),
-    "an actor with an id that is no text": lambda: cf.Actor(3),  # type: ignore[arg-type]
+    "an actor with an id that is no text": lambda: cf.Actor(3),
     "a procedure definition that is a list": lambda: cf.Procedure.from_dict([1]),
     "parameters out of range": lambda: cf.Parameters(round_limit=0),
     "a query with a bad limit": lambda: cf.Query(limit=-1),

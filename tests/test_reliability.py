@@ -70,6 +70,7 @@ from store_support import (
     procedure,
     race_writer,
     require_sqlite,
+    residents,
     schemas_fixture,
 )
 
@@ -204,7 +205,13 @@ def test_engines_retrying_on_conflict_lose_nothing(kind: str, make_spec: Callabl
 
     def writer(w: int) -> None:
         handle = open_store(spec)
-        engine = Engine(procedure(), handle, clock=SimulatedClock(T0 + timedelta(hours=2)), catalogue=catalogue())
+        engine = Engine(
+            procedure(),
+            handle,
+            clock=SimulatedClock(T0 + timedelta(hours=2)),
+            catalogue=catalogue(),
+            directory=residents(*(f"w{w}-{i}" for i in range(per_writer))),
+        )
         try:
             for i in range(per_writer):
                 while True:
@@ -353,7 +360,14 @@ def _state(store: Any, cid: str) -> tuple[Any, list[LogEntry], list[str]]:
 
 
 def _engine(store: Any) -> Engine:
-    return Engine(procedure(), store, clock=SimulatedClock(T0 + timedelta(hours=2)), catalogue=catalogue())
+    """An engine on ``store``, in whose directory ``wu`` and ``li`` are residents of the community."""
+    return Engine(
+        procedure(),
+        store,
+        clock=SimulatedClock(T0 + timedelta(hours=2)),
+        catalogue=catalogue(),
+        directory=residents("wu", "li"),
+    )
 
 
 def _no_duplicates(store: Any, cid: str) -> None:

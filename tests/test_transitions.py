@@ -20,10 +20,13 @@ from consultflow import (
     CloseRound,
     Command,
     Conflict,
+    Consultation,
     Decide,
     Escalate,
     Form,
     Inspect,
+    InvalidInput,
+    Invite,
     LogEntry,
     Measure,
     Notify,
@@ -39,6 +42,7 @@ from consultflow import (
     Resume,
     ReviewLegality,
     Role,
+    SignIn,
     Stance,
     StartSupervision,
     State,
@@ -50,6 +54,7 @@ from consultflow import (
 from consultflow.context import Context
 from consultflow.core import apply
 from consultflow.engine import CLOCK_ACTOR
+from consultflow.roles import NEVER_GRANTED
 from consultflow.steps import MarkOverdue
 from consultflow.testing.driver import CAST, COMMUNITY, INVITED, STATES, TOPIC, Driver
 
@@ -63,7 +68,9 @@ def make_command(trigger: str, cid: str, w: Driver) -> Command:
         "reject": lambda: Reject(consultation=cid, reason="不予受理"),
         "withdraw": lambda: Withdraw(consultation=cid, reason="撤回"),
         "notify": lambda: Notify(consultation=cid, meeting_at=now + timedelta(days=4), invite=INVITED, chair="chen"),
+        "invite": lambda: Invite(consultation=cid, people=("liu",), reason="请专家 an expert"),
         "open_round": lambda: OpenRound(consultation=cid, agenda="议程"),
+        "sign_in": lambda: SignIn(consultation=cid),
         "record_opinion": lambda: RecordOpinion(consultation=cid, stance=S),
         "close_round": lambda: CloseRound(consultation=cid, summary="小结"),
         "decide": lambda: Decide(consultation=cid, resolution="决定", measures=(w.measure(),)),
@@ -89,6 +96,31 @@ def assert_renders(refusal: Refused) -> None:
         assert "{" not in text, text
         assert "}" not in text, text
     assert refusal.to_dict()["code"] == refusal.code
+
+
+def invite(w: Driver, cid: str, *people: str, by: str = "wang") -> Consultation:
+    """Invite ``people`` to ``cid`` after the notice (the think tank, more stakeholders)."""
+    return w.run(Invite(consultation=cid, people=people, reason="进一步协商"), by)
+
+
+def role_refusal_code(state: str, trigger: str) -> str:
+    """What the role check says to someone holding none of a step's roles: a step open to whoever
+    takes part (its transitions name the invited) says they take no part; any other, which roles may."""
+    named = frozenset().union(*(o.roles for o in six_step().options(state, trigger) or ()))
+    return "not_taking_part" if Role.INVITEE in named else "role_not_allowed"
+
+
+def not_the_clock(w: Driver, cid: str, command: Command) -> None:
+    """Nobody acts under the clock's own id: asking, dry-running or executing is an error, and writes nothing."""
+    before = w.snapshot(cid)
+    for by in (CLOCK_ACTOR, CLOCK_ACTOR.id, "CONSULTFLOW:Clock"):
+        with pytest.raises(InvalidInput, match="consultflow:clock"):
+            w.engine.allowed(cid, by=by)
+        with pytest.raises(InvalidInput, match="consultflow:clock"):
+            w.engine.explain(command, by=by)
+        with pytest.raises(InvalidInput, match="consultflow:clock"):
+            w.engine.execute(command, by=by)
+    assert w.snapshot(cid) == before
 
 
 def refuse(w: Driver, cid: str, command: Command, by: str | Actor) -> Refused:
@@ -161,9 +193,24 @@ def _open_again(w: Driver) -> Any:
     return cid, make_command("open_round", cid, w), "wang", ["round_opened"]
 
 
+for _state in ("notified", "consulting"):
+
+    @case(_state, "invite", None)
+    def _invite(w: Driver, state: str = _state) -> Any:
+        cid = w.to(state).id
+        return cid, make_command("invite", cid, w), "wc", ["invited"]
+
+
+@case("consulting", "sign_in", None)
+def _sign_in(w: Driver) -> Any:
+    cid = w.to("consulting").id
+    return cid, make_command("sign_in", cid, w), "wu", ["signed_in"]
+
+
 @case("consulting", "record_opinion", None)
 def _opinion(w: Driver) -> Any:
     cid = w.to("consulting").id
+    invite(w, cid, "liu")  # the think tank takes part once invited
     return cid, make_command("record_opinion", cid, w), "liu", ["opinion_recorded"]
 
 
@@ -336,6 +383,9 @@ def test_transition(key: tuple[str, str, str | None, tuple[str, ...]]) -> None:
     w = Driver(**parameters)
     cid, command, by, events = fn(w)
     actor = CAST[by] if isinstance(by, str) else by
+    if trigger == "mark_overdue":
+        _overdue_by_tick(w, cid, command, source, target, events)
+        return
     if source == "new":
         step = w.engine.run(command, by=actor)
         cid = step.record.id
@@ -363,6 +413,35 @@ def test_transition(key: tuple[str, str, str | None, tuple[str, ...]]) -> None:
     assert w.engine.verify(cid).ok
 
 
+def _overdue_by_tick(w: Driver, cid: str, command: Command, source: str, target: str | None, events: list[str]) -> None:
+    """The clock's step: nobody may take it, whoever they claim to be; ``tick`` takes it."""
+    before = w.engine.get(cid)
+    assert before.state.value == source
+    before_history = w.engine.history(cid)
+    not_the_clock(w, cid, command)
+    for claimed in (CAST["system"], Actor("wang", roles={Role.SYSTEM, Role.COMMITTEE}), CAST["wang"]):
+        assert "mark_overdue" not in [p.trigger for p in w.engine.allowed(cid, by=claimed)]
+        refusal = refuse(w, cid, command, claimed)
+        assert (refusal.code, refusal.guard) == ("role_not_allowed", "role"), claimed
+        assert list(refusal.data["allowed"]) == ["system"]  # type: ignore[call-overload]
+    steps = w.engine.tick()
+    assert [s.record.id for s in steps] == [cid]
+    step = steps[0]
+    rec = step.record
+    expected = source if target is None else target
+    assert rec.state.value == expected
+    assert w.engine.get(cid) == rec
+    assert [e.event.value for e in step.entries] == events
+    assert all((e.actor, e.role, e.at) == (CLOCK_ACTOR.id, "system", w.clock.now()) for e in step.entries)
+    history = w.engine.history(cid)
+    assert history[: len(before_history)] == before_history
+    assert history[len(before_history) :] == step.entries
+    assert rec.version == before.version + len(events)
+    assert step.entries[-1].target.value == expected
+    assert w.engine.verify(cid).ok
+    assert w.engine.tick() == ()  # each deadline once
+
+
 def test_propose_with_the_id_of_an_existing_consultation_conflicts() -> None:
     w = Driver()
     rec = w.to("notified")
@@ -383,8 +462,8 @@ def test_illegal_triggers_are_refused_and_change_nothing(state: str) -> None:
     legal = six_step().triggers_from(rec.state.value)
     illegal = [t.value for t in Trigger if t.value not in legal and t is not Trigger.PROPOSE]
     assert illegal
-    # the most powerful actor: every role at once
-    everyone = Actor("wang", roles=set(Role))
+    # the most powerful person: every role a directory can grant, at once, in this community
+    everyone = w.actor(Actor("everyone", roles=set(Role) - NEVER_GRANTED))
     for trigger in illegal:
         refusal = refuse(w, cid, make_command(trigger, cid, w), everyone)
         assert refusal.code == "invalid_in_state", trigger
@@ -430,6 +509,13 @@ def test_unknown_topic_and_community() -> None:
         "community_name_zh": cat.community_name(COMMUNITY, "zh"),
     }
     assert_renders(r)
+    # li holds no role in a community the directory does not place him in: the role check comes first
+    with pytest.raises(Refused) as info:
+        w.propose(community="elsewhere")
+    r = info.value
+    assert (r.code, r.guard) == ("role_not_allowed", "role")
+    assert r.data["actor"] == "li"
+    w.enrol(CAST["li"], community="elsewhere")
     with pytest.raises(Refused) as info:
         w.propose(community="elsewhere")
     r = info.value
@@ -468,7 +554,7 @@ def test_chair_required_on_consultation_day() -> None:
     cid = w.to("proposed", form=Form.CONSULTATION_DAY).id
     meeting = w.clock.now() + timedelta(days=5)
     r = refuse(w, cid, Notify(consultation=cid, meeting_at=meeting, chair=None), "wang")
-    assert (r.code, r.guard) == ("chair_required", "consultation_day_rules")
+    assert (r.code, r.guard) == ("chair_required", "consultation_day_met")
     assert dict(r.data) == {"action": "notify"}
 
 
@@ -478,7 +564,7 @@ def test_not_consultation_day() -> None:
     cid = w.to("proposed", form=Form.CONSULTATION_DAY).id
     wrong = datetime(2026, 3, 10, 23, 30, tzinfo=zone)
     r = refuse(w, cid, Notify(consultation=cid, meeting_at=wrong, chair="chen"), "wang")
-    assert (r.code, r.guard) == ("not_consultation_day", "consultation_day_rules")
+    assert (r.code, r.guard) == ("not_consultation_day", "consultation_day_met")
     assert r.data["day"] == 11
     assert r.data["meeting"] == wrong
     assert "11" in r.explain("zh")
@@ -619,6 +705,7 @@ def test_declared_attendees_count_towards_the_quorum() -> None:
 def test_no_consensus(kind: str, stances: list[Stance], counts: tuple[int, int, int, int]) -> None:
     w = Driver(consensus={"kind": kind})
     cid = w.to("consulting").id
+    invite(w, cid, "liu")  # a fifth voice: the expert, invited
     for who, stance in zip(("li", "wu", "zhang", "zhao", "liu"), stances, strict=False):
         w.opinion(who, stance)
     w.close_round()
@@ -652,14 +739,16 @@ def test_consensus_reached_under_each_rule(kind: str, stances: list[Stance]) -> 
 def test_major_needs_residents() -> None:
     w = Driver()
     cid = w.to("consulting", major=True).id
-    for who in ("zhao", "unit", "ngo"):  # stakeholders, but no resident
+    invite(w, cid, "unit", "ngo")
+    for who in ("zhao", "unit", "ngo"):  # stakeholders, invited, but no resident
         w.opinion(who, S)
     w.close_round()
     r = refuse(w, cid, make_command("decide", cid, w), "wang")
     assert (r.code, r.guard) == ("major_needs_residents", "residents_heard")
     # a rule off: the same matter may be decided
     w2 = Driver(major_needs_residents=False)
-    w2.to("consulting", major=True)
+    cid2 = w2.to("consulting", major=True).id
+    invite(w2, cid2, "unit", "ngo")
     for who in ("zhao", "unit", "ngo"):
         w2.opinion(who, S)
     w2.close_round()
@@ -728,13 +817,20 @@ def test_reviewer_not_independent() -> None:
     w = Driver()
     cid = w.to("decided").id
     both = Actor("wang", roles={Role.COMMITTEE, Role.SUPERVISOR})
+    # a supervisor's role the caller claims counts for nothing: the directory has wang on the committee only
+    r = refuse(w, cid, make_command("review", cid, w), both)
+    assert (r.code, r.guard) == ("role_not_allowed", "role")
+    w.enrol(both)  # now the directory has wang as a supervisor too
     r = refuse(w, cid, make_command("review", cid, w), both)
     assert (r.code, r.guard) == ("reviewer_not_independent", "independent_reviewer")
     assert r.data["reviewer"] == "wang"
     # unless the community turns the rule off
     w2 = Driver(independent_review=False)
     cid2 = w2.to("decided").id
-    assert w2.run(make_command("review", cid2, w2), both).state is State.FEEDBACK
+    w2.enrol(both)
+    rec = w2.run(make_command("review", cid2, w2), both)
+    assert rec.state is State.FEEDBACK
+    assert (w2.history()[-1].actor, w2.history()[-1].role) == ("wang", "supervisor")
 
 
 def test_unknown_measure() -> None:
@@ -805,8 +901,262 @@ def test_cycle_limit() -> None:
 def test_nothing_overdue() -> None:
     w = Driver()
     cid = w.to("proposed").id
-    r = refuse(w, cid, make_command("mark_overdue", cid, w), CLOCK_ACTOR)
-    assert (r.code, r.guard) == ("nothing_overdue", "something_overdue")
+    # a caller claiming the system role holds no role: the role check refuses before any deadline is read
+    r = refuse(w, cid, make_command("mark_overdue", cid, w), CAST["system"])
+    assert (r.code, r.guard) == ("role_not_allowed", "role")
+    not_the_clock(w, cid, make_command("mark_overdue", cid, w))  # and nobody acts under the clock's id
+    # the clock itself finds nothing due: a tick before the deadline logs nothing
+    before = w.snapshot(cid)
+    w.clock.advance(days=13)
+    assert w.engine.tick() == ()
+    assert w.snapshot(cid) == before
+    # the core's guard, as the clock meets it on a stale due date
+    ctx = Context(now=w.clock.now(), actor=CLOCK_ACTOR, catalogue=w.catalogue)
+    result = apply(six_step(), w.engine.get(cid), MarkOverdue(consultation=cid), ctx)
+    assert isinstance(result, Refused)
+    assert (result.code, result.guard) == ("nothing_overdue", "something_overdue")
+    assert_renders(result)
+    w.clock.advance(days=2)  # the proposal is answered within 14 days: now it is overdue
+    assert [s.record.id for s in w.engine.tick()] == [cid]
+
+
+# ---- who takes part, invitations, proxies, conflicts of interest --------------------------------------
+
+
+def test_already_invited() -> None:
+    w = Driver()
+    cid = w.to("notified").id
+    r = refuse(w, cid, Invite(consultation=cid, people=("liu", "li")), "wang")
+    assert (r.code, r.guard) == ("already_invited", "not_yet_invited")
+    assert dict(r.data) == {"action": "invite", "people": ["li"]}
+    rec = invite(w, cid, "liu")
+    assert rec.invited == (*INVITED, "liu")
+    r = refuse(w, cid, Invite(consultation=cid, people=("LIU",)), "wc")  # the same person, spelt otherwise
+    assert dict(r.data) == {"action": "invite", "people": ["liu"]}
+
+
+def test_invitation_notice() -> None:
+    w = Driver()
+    cid = w.to("consulting_closed").id
+    invited_at = w.moment()
+    rec = invite(w, cid, "liu")
+    ends = invited_at + timedelta(days=3)
+    assert rec.invitation_notice_ends == ends
+    entry = w.history()[-1]
+    assert (entry.event.value, entry.actor, entry.role) == ("invited", "wang", "committee")
+    assert dict(entry.data) == {
+        "invited": 1,
+        "notice_ends": ends.isoformat(),
+        "people": ["liu"],
+        "reason": "进一步协商",
+    }
+    w.clock.set(ends - timedelta(seconds=1))
+    r = refuse(w, cid, make_command("open_round", cid, w), "wang")
+    assert (r.code, r.guard) == ("invitation_notice", "notice_served")
+    assert dict(r.data) == {"action": "open_round", "opens_at": ends}
+    w.clock.set(ends)  # the moment named is the first moment a round opens
+    assert w.open_round().state is State.CONSULTING
+    assert w.opinion("liu").rounds[-1].opinions[-1].role is Role.EXPERT
+
+
+def test_an_invitation_before_the_meeting_that_ends_after_it_delays_the_first_round() -> None:
+    w = Driver()
+    rec = w.to("notified")
+    assert rec.schedule is not None
+    meeting = rec.schedule.meeting_at
+    w.clock.set(meeting - timedelta(days=1))
+    ends = w.moment() + timedelta(days=3)
+    invite(w, rec.id, "liu")
+    assert ends > meeting
+    # before the meeting and at it, the refusal names the first moment a round can open: the invitation's end
+    for when in (meeting - timedelta(hours=1), meeting, ends - timedelta(seconds=1)):
+        w.clock.set(when)
+        r = refuse(w, rec.id, make_command("open_round", rec.id, w), "wang")
+        assert (r.code, r.guard) == ("invitation_notice", "notice_served")
+        assert dict(r.data) == {"action": "open_round", "opens_at": ends}
+    w.clock.set(ends)
+    assert w.open_round().state is State.CONSULTING
+
+
+@pytest.mark.parametrize("trigger", ["record_opinion", "sign_in"])
+def test_not_taking_part(trigger: str) -> None:
+    w = Driver()
+    cid = w.to("consulting").id
+    # a council member and an expert hold participating roles, but were not invited to this matter
+    for who in ("council", "liu", "deputy"):
+        r = refuse(w, cid, make_command(trigger, cid, w), who)
+        assert (r.code, r.guard) == ("not_taking_part", "takes_part")
+        assert dict(r.data) == {"action": trigger, "person": who, "open_to": "invitees_and_residents"}
+    # a resident of the community who was not invited takes part (the rounds are open to residents) ...
+    ma = w.actor(Actor("ma", roles={Role.RESIDENT}))
+    assert w.run(make_command(trigger, cid, w), ma).state is State.CONSULTING
+    # ... and the convenors always do
+    assert w.run(make_command(trigger, cid, w), "wc").state is State.CONSULTING
+
+
+def test_rounds_open_to_invitees_only() -> None:
+    w = Driver(round_open_to="invitees")
+    cid = w.to("consulting").id
+    ma = w.actor(Actor("ma", roles={Role.RESIDENT}))
+    for trigger in ("record_opinion", "sign_in"):
+        r = refuse(w, cid, make_command(trigger, cid, w), ma)
+        assert (r.code, r.guard) == ("not_taking_part", "takes_part")
+        assert dict(r.data) == {"action": trigger, "person": "ma", "open_to": "invitees"}
+        assert "ma" in r.explain("en")
+    assert w.opinion("wu").rounds[-1].opinions[-1].participant == "wu"  # invited
+
+
+def test_attendees_take_part() -> None:
+    w = Driver()
+    cid = w.to("notified").id
+    w.serve_notice()
+    for ghost in ("ghost", "council"):  # nobody at all; someone who holds a role but takes no part
+        r = refuse(w, cid, OpenRound(consultation=cid, attendees=("li", ghost)), "wang")
+        assert (r.code, r.guard) == ("not_taking_part", "attendees_take_part")
+        assert dict(r.data) == {"action": "open_round", "person": ghost, "open_to": "invitees_and_residents"}
+    rec = w.open_round(attendees=("li", "wu", "wc"))
+    assert rec.rounds[-1].attendees == ("li", "wu", "wc")
+    assert rec.rounds[-1].resident_attended
+
+
+def test_already_signed_in() -> None:
+    w = Driver()
+    cid = w.to("consulting").id
+    rec = w.run(SignIn(consultation=cid), "wu")
+    assert rec.rounds[-1].attendees == ("wu",)
+    entry = w.history()[-1]
+    assert (entry.event.value, entry.actor, entry.role, dict(entry.data)) == (
+        "signed_in",
+        "wu",
+        "resident",
+        {"attended": 1, "round": 1},
+    )
+    for by, command in (("wu", SignIn(consultation=cid)), ("wang", SignIn(consultation=cid, on_behalf_of="wu"))):
+        r = refuse(w, cid, command, by)
+        assert (r.code, r.guard) == ("already_signed_in", "first_sign_in")
+        assert dict(r.data) == {"action": "sign_in", "person": "wu", "round": 1}
+    # signed in, wu still gives an opinion, and counts once
+    rec = w.opinion("wu")
+    assert rec.rounds[-1].attendees == ("wu",)
+
+
+def test_not_a_clerk() -> None:
+    w = Driver()
+    cid = w.to("consulting").id
+    for by, behalf in (("li", "wu"), ("council", "wu"), ("wang", "wang"), ("li", "li")):
+        for command in (
+            RecordOpinion(consultation=cid, stance=S, on_behalf_of=behalf),
+            SignIn(consultation=cid, on_behalf_of=behalf),
+        ):
+            r = refuse(w, cid, command, by)  # the council member takes no part either: the clerk check comes first
+            if by == behalf:  # nobody records "for" themselves, clerk or not
+                assert (r.code, r.guard) == ("on_behalf_of_self", "clerk_on_behalf")
+                assert dict(r.data) == {"action": command.trigger.value, "actor": by}
+                continue
+            assert (r.code, r.guard) == ("not_a_clerk", "clerk_on_behalf")
+            assert dict(r.data) == {
+                "action": command.trigger.value,
+                "actor": by,
+                "allowed": ["committee", "working_committee"],
+            }
+    # a clerk records for a resident: the log names the clerk, the opinion is the resident's
+    rec = w.run(RecordOpinion(consultation=cid, stance=OPP, on_behalf_of="zhang"), "wc")
+    op = rec.rounds[-1].opinions[-1]
+    assert (op.participant, op.recorded_by, op.role, op.stance) == ("zhang", "wc", Role.RESIDENT_REPRESENTATIVE, OPP)
+    entry = w.history()[-1]
+    assert (entry.actor, entry.role, entry.data["on_behalf_of"]) == ("wc", "working_committee", "zhang")
+    r = refuse(w, cid, RecordOpinion(consultation=cid, stance=S), "zhang")
+    assert (r.code, dict(r.data)) == (
+        "already_recorded",
+        {"action": "record_opinion", "participant": "zhang", "round": 1},
+    )
+    # the clerk's own parameter: only who the community names
+    w2 = Driver(clerk_roles={Role.COMMITTEE})
+    cid2 = w2.to("consulting").id
+    r = refuse(w2, cid2, RecordOpinion(consultation=cid2, stance=S, on_behalf_of="zhang"), "wc")
+    assert dict(r.data) == {"action": "record_opinion", "actor": "wc", "allowed": ["committee"]}
+
+
+def test_a_proxy_opinion_keeps_its_role_as_a_role() -> None:
+    w = Driver()
+    cid = w.to("consulting").id
+    rec = w.run(RecordOpinion(consultation=cid, stance=S, on_behalf_of="zhang"), "wang")
+    op = rec.rounds[-1].opinions[-1]
+    assert op.role is Role.RESIDENT_REPRESENTATIVE
+    assert Consultation.model_validate(rec.model_dump()) == rec
+
+
+def test_proposer_recuses() -> None:
+    w = Driver()
+    cid = w.to("decided").id
+    li = w.actor(Actor("li", roles={Role.RESIDENT, Role.SUPERVISOR, Role.INSPECTION_GROUP, Role.COMMITTEE}))
+    r = refuse(w, cid, make_command("review", cid, w), li)
+    assert (r.code, r.guard) == ("proposer_recuses", "independent_reviewer")
+    assert dict(r.data) == {"action": "review", "person": "li"}
+    w.review()
+    w.publish()
+    w.start_supervision()
+    r = refuse(w, cid, make_command("inspect", cid, w), li)
+    assert (r.code, r.guard, dict(r.data)) == (
+        "proposer_recuses",
+        "proposer_recuses",
+        {"action": "inspect", "person": "li"},
+    )
+    w.finish_measures()
+    w.clock.advance(hours=1)
+    w.inspect()
+    r = refuse(w, cid, make_command("close", cid, w), li)
+    assert (r.code, r.guard, dict(r.data)) == (
+        "proposer_recuses",
+        "proposer_recuses",
+        {"action": "close", "person": "li"},
+    )
+    assert w.close().state is State.CLOSED
+    # a community may turn the rule off
+    w2 = Driver(proposer_recuses=False)
+    cid2 = w2.propose().id
+    w2.notify()
+    w2.hold_round(opinions=[("wu", S), ("zhang", S), ("zhao", S)])  # li does not speak: no other conflict
+    w2.decide()
+    w2.enrol(li)
+    assert w2.run(make_command("review", cid2, w2), li).state is State.FEEDBACK
+
+
+def test_reviewer_voted() -> None:
+    w = Driver()
+    zhang = w.actor(Actor("zhang", roles={Role.RESIDENT_REPRESENTATIVE, Role.LEGAL_ADVISER}))
+    cid = w.to("decided").id  # zhang spoke in the deciding round
+    r = refuse(w, cid, make_command("review", cid, w), zhang)
+    assert (r.code, r.guard) == ("reviewer_voted", "independent_reviewer")
+    assert dict(r.data) == {"action": "review", "reviewer": "zhang", "round": 1}
+    w2 = Driver(voters_recuse=False)
+    w2.enrol(zhang)
+    cid2 = w2.to("decided").id
+    rec = w2.run(make_command("review", cid2, w2), zhang)
+    assert rec.state is State.FEEDBACK
+    assert (w2.history()[-1].actor, w2.history()[-1].role) == ("zhang", "legal_adviser")
+
+
+def test_the_chair_holds_the_chair_and_is_not_the_proposer() -> None:
+    w = Driver()
+    cid = w.to("proposed", form=Form.CONSULTATION_DAY).id
+    meeting = w.clock.now() + timedelta(days=5)
+    for chair in ("wu", "wang", "ghost"):  # a resident, the committee, nobody: none holds the rotating chair
+        r = refuse(w, cid, Notify(consultation=cid, meeting_at=meeting, chair=chair), "wang")
+        assert (r.code, r.guard) == ("chair_not_a_chair", "chair_may_chair")
+        assert dict(r.data) == {"action": "notify", "chair": chair}
+    w.enrol(Actor("li", roles={Role.RESIDENT, Role.ROTATING_CHAIR}))
+    r = refuse(w, cid, Notify(consultation=cid, meeting_at=meeting, chair="li"), "wang")
+    assert (r.code, r.guard) == ("chair_is_proposer", "chair_may_chair")
+    assert dict(r.data) == {"action": "notify", "chair": "li"}
+    assert w.notify(meeting_at=meeting, chair="other_chair").chair == "other_chair"
+    # with the rule off the proposer may chair; the role is still needed
+    w2 = Driver(chair_not_proposer=False)
+    cid2 = w2.to("proposed", form=Form.CONSULTATION_DAY).id
+    w2.enrol(Actor("li", roles={Role.RESIDENT, Role.ROTATING_CHAIR}))
+    r = refuse(w2, cid2, Notify(consultation=cid2, meeting_at=meeting, chair="wu"), "wang")
+    assert r.code == "chair_not_a_chair"
+    assert w2.notify(meeting_at=meeting, chair="li").chair == "li"
 
 
 # ---- carriers ---------------------------------------------------------------------------------------
@@ -876,13 +1226,18 @@ def test_non_decision_carriers_need_no_measures(carrier: Carrier, fields: dict[s
 def test_allowed_and_explain_agree_with_execute(state: str) -> None:
     probe = Driver()
     rec = probe.to(state)
-    people = [*CAST.values(), CLOCK_ACTOR]
+    people = list(CAST.values())  # "system" among them: a person claiming the system role
+    not_the_clock(probe, rec.id, make_command("withdraw", rec.id, probe))  # nobody acts under the clock's id
     checked = 0
     for actor in people:
         permissions = probe.engine.allowed(rec.id, by=actor)
-        # a person is offered a person's next steps; the clock (SYSTEM) also its own
-        offered = six_step().triggers_from if Role.SYSTEM in actor.roles else six_step().next_steps
-        assert [p.trigger for p in permissions] == list(offered(rec.state.value))
+        # everyone is offered a person's next steps, the clock's own left out: a caller is never the clock
+        assert [p.trigger for p in permissions] == list(six_step().next_steps(rec.state.value))
+        assert "mark_overdue" not in [p.trigger for p in permissions]
+        if Role.SYSTEM in actor.roles:  # claiming the system role: nobody at all
+            for p in permissions:
+                assert p.refusal is not None
+                assert (p.refusal.code, p.refusal.guard) == (role_refusal_code(rec.state.value, p.trigger), "role")
         for perm in permissions:
             # a fresh world in the same state, so that executing does not disturb the others
             w = Driver()
@@ -943,9 +1298,31 @@ def test_allowed_reports_the_first_failing_guard() -> None:
     refusal = w.engine.explain(MarkOverdue(consultation=cid), by=CAST["wang"])
     assert refusal is not None
     assert refusal.code == "role_not_allowed"
-    clock_perms = {p.trigger: p for p in w.engine.allowed(cid, by=CLOCK_ACTOR)}
-    assert clock_perms["mark_overdue"].refusal is not None
-    assert clock_perms["mark_overdue"].refusal.code == "nothing_overdue"
+    # nor may a caller who claims the clock's role: offered a person's steps, refused every one
+    clock_perms = {p.trigger: p for p in w.engine.allowed(cid, by=CAST["system"])}
+    assert list(clock_perms) == list(six_step().next_steps("consulting"))
+    assert "mark_overdue" not in clock_perms
+    for perm in clock_perms.values():
+        assert perm.refusal is not None
+        assert (perm.refusal.code, perm.refusal.guard) == (role_refusal_code("consulting", perm.trigger), "role")
+
+
+@pytest.mark.parametrize("trigger", ["record_opinion", "sign_in"])
+def test_allowed_agrees_with_execute_for_a_clerk_recording_for_others(trigger: str) -> None:
+    """A clerk who has spoken (and so signed in) may still record for the residents: ``allowed``
+    must not tell them otherwise (its contract: guards that read the command are left to execute)."""
+    w = Driver()
+    cid = w.to("consulting").id
+    w.opinion("wang")
+    command = (
+        RecordOpinion(consultation=cid, stance=S, on_behalf_of="li")
+        if trigger == "record_opinion"
+        else SignIn(consultation=cid, on_behalf_of="li")
+    )
+    assert w.engine.explain(command, by="wang") is None
+    permission = {p.trigger: p for p in w.engine.allowed(cid, by="wang")}[trigger]
+    assert permission.allowed, permission.refusal
+    assert permission.role == "committee"
 
 
 @pytest.mark.parametrize("state", STATES)

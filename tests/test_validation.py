@@ -149,26 +149,65 @@ def test_the_engine_refuses_a_non_command(command: object) -> None:
     assert engine.find() == ()
 
 
-@pytest.mark.parametrize("actor", ["wang", None, {"id": "wang", "roles": ["committee"]}])
+NOT_A_PERSON = r"'by' is the acting person's id \(or a consultflow\.Actor\)"
+
+
+@pytest.mark.parametrize("actor", [None, 42, {"id": "wang", "roles": ["committee"]}])
 def test_the_engine_refuses_a_non_actor(actor: object) -> None:
     engine = Driver().engine
-    with pytest.raises(cf.InvalidInput, match="Actor"):
+    with pytest.raises(cf.InvalidInput, match=NOT_A_PERSON):
         engine.execute(Propose(**GOOD_PROPOSAL), by=actor)  # type: ignore[arg-type]
     assert engine.find() == ()
 
 
+def test_a_person_id_acts_with_the_roles_the_directory_gives() -> None:
+    """``by`` was once an ``Actor`` only, so ``by="wang"`` was refused; now a person's id is how a
+    caller names who acts, and the roles come from the directory (normalised: "WANG" is wang)."""
+    story = Driver()
+    rec = story.engine.execute(Propose(**GOOD_PROPOSAL), by="li")
+    assert rec.proposer == "li"
+    assert story.engine.history(rec.id)[-1].role == cf.Role.RESIDENT.value
+    with pytest.raises(cf.Refused) as refused:
+        story.engine.execute(cf.Reject(consultation=rec.id, reason="no"), by="nobody")  # holds no role
+    assert refused.value.code == "role_not_allowed"
+    with pytest.raises(cf.InvalidInput, match="not a valid id"):
+        story.engine.execute(cf.Reject(consultation=rec.id, reason="no"), by="wa ng")
+    with pytest.raises(cf.InvalidInput, match="invisible"):
+        story.engine.execute(cf.Reject(consultation=rec.id, reason="no"), by="wang\u200b")
+    assert story.engine.history(rec.id)[-1].event is cf.Event.PROPOSED  # nothing written
+    rejected = story.engine.execute(cf.Reject(consultation=rec.id, reason="no"), by="WANG")
+    assert rejected.state is State.REJECTED
+    last = story.engine.history(rec.id)[-1]
+    assert (last.actor, last.role) == ("wang", cf.Role.COMMITTEE.value)
+
+
 @pytest.mark.parametrize("ask", ["explain", "allowed"])
-def test_explain_and_allowed_refuse_a_non_actor(ask: str) -> None:
+@pytest.mark.parametrize("actor", [None, 42])
+def test_explain_and_allowed_refuse_a_non_actor(ask: str, actor: object) -> None:
     story = Driver()
     story.propose()
     engine = story.engine
     call = (
-        (lambda: engine.explain(cf.Reject(consultation=story.cid, reason="no"), by="wang"))  # type: ignore[arg-type]
+        (lambda: engine.explain(cf.Reject(consultation=story.cid, reason="no"), by=actor))  # type: ignore[arg-type]
         if ask == "explain"
-        else (lambda: engine.allowed(story.cid, by="wang"))  # type: ignore[arg-type]
+        else (lambda: engine.allowed(story.cid, by=actor))  # type: ignore[arg-type]
     )
-    with pytest.raises(cf.InvalidInput, match="Actor"):
+    with pytest.raises(cf.InvalidInput, match=NOT_A_PERSON):
         call()
+
+
+def test_explain_and_allowed_take_a_person_id() -> None:
+    """What ``by="wang"`` now means to ``explain`` and ``allowed``: wang, as the directory knows him."""
+    story = Driver()
+    story.propose()
+    engine = story.engine
+    assert engine.explain(cf.Reject(consultation=story.cid, reason="no"), by="wang") is None
+    refusal = engine.explain(cf.Reject(consultation=story.cid, reason="no"), by="wu")
+    assert refusal is not None
+    assert refusal.code == "role_not_allowed"
+    reject = next(p for p in engine.allowed(story.cid, by="wang") if p.trigger == cf.Trigger.REJECT)
+    assert (reject.allowed, reject.role) == (True, cf.Role.COMMITTEE)
+    assert not next(p for p in engine.allowed(story.cid, by="wu") if p.trigger == cf.Trigger.REJECT).allowed
 
 
 def test_invalid_input_is_a_value_error_and_a_consultflow_error() -> None:
@@ -202,7 +241,8 @@ def test_a_clock_with_naive_time_is_refused() -> None:
         def now(self) -> datetime:
             return datetime(2026, 3, 2, 9)
 
-    engine = cf.Engine(clock=NaiveClock(), catalogue=Driver().catalogue)
+    story = Driver()
+    engine = cf.Engine(clock=NaiveClock(), catalogue=story.catalogue, directory=story.directory)
     with pytest.raises(cf.InvalidInput, match="naive"):
         engine.execute(Propose(**GOOD_PROPOSAL), by=LI)
     assert engine.find() == ()

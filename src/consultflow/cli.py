@@ -153,10 +153,10 @@ def _demo(args: argparse.Namespace) -> int:
         engine, clock = demo_engine(store)
         cid = run_story(engine, clock)
         entries = engine.history(cid)
+        check = engine.verify(cid)
         if args.json:
             _print_json(entries)
-            return EXIT_OK
-        check = engine.verify(cid)
+            return EXIT_OK if check.ok else EXIT_FINDING
         view = story_view(engine, cid, lang)
     finally:
         store.close()
@@ -166,7 +166,7 @@ def _demo(args: argparse.Namespace) -> int:
         verify_cmd = f"{program} verify --db {db}"
         show_cmd = f"{program} show --db {db} {shlex.quote(cid)}"
         if lang == "zh":
-            print(f"已写入 {path}；校验：{verify_cmd}；查看：{show_cmd}")
+            print(f"已写入 {path}；校验：{verify_cmd}；查看：{show_cmd} --lang zh")
         else:
             print(f"Stored in {path}; check it: {verify_cmd}")
             print(f"See it: {show_cmd}")
@@ -252,16 +252,25 @@ def _show(args: argparse.Namespace) -> int:
     print("\n".join(format_timeline(entries, lang)))
     print("\n" + summary_line(len(entries), check.ok, record.state.value, lang))
     if not check.ok:
-        print(f"BROKEN consultation {record.id!r}, entry seq {check.seq}: {check.reason}")
+        if lang == "zh":
+            print(f"已损坏：协商{record.id!r}，第{check.seq}条记录：{check.reason}")
+        else:
+            print(f"BROKEN consultation {record.id!r}, entry seq {check.seq}: {check.reason}")
     return EXIT_OK if check.ok else EXIT_FINDING
 
 
 def _procedure(args: argparse.Namespace) -> int:
     """Check a definition file and print it (exit 1 listing every problem, 2 if it cannot be read)."""
+    if args.file and Path(args.file).is_dir():
+        return _fail(f"{args.file} is a directory; give a .json or .toml definition file")
     try:
         data = load_definition(args.file) if args.file else None
     except ConsultflowError as exc:
         return _fail(str(exc))
+    if data is not None and not isinstance(data, dict):
+        return _fail(
+            f"{args.file} holds a {type(data).__name__}, not a procedure definition (a table with name and version)"
+        )
     try:
         proc = Procedure.from_dict(data) if data is not None else six_step()
     except ProcedureDefinitionError as exc:
@@ -367,7 +376,7 @@ def _parser() -> argparse.ArgumentParser:
         help="check a procedure definition and print it (JSON) or its diagram",
         **_describe(
             "Check a procedure definition file (.json or .toml) and print it as JSON, or as a Mermaid\n"
-            "diagram; without a file, the standard six-step procedure.",
+            "(--mermaid) or Graphviz (--dot) diagram; without a file, the standard six-step procedure.",
             "0 the definition is sound; 1 it fails its checks (a finding: every problem is listed\n"
             "on stdout); 2 a usage or input problem (no such file, an unsupported format, not valid\n"
             "JSON or TOML).",

@@ -27,6 +27,11 @@ class Command(Record):
 
     trigger: ClassVar[Trigger]
 
+    def named_people(self) -> tuple[str, ...]:
+        """The people this command names besides its actor, whose roles the core must know (the
+        engine looks them up in its directory and hands them over in ``Context.people``)."""
+        return ()
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form with a ``"command"`` key naming the type, for logs and replays."""
         return {"command": self.trigger.value, **self.model_dump(mode="json")}

@@ -35,8 +35,8 @@ _ROLE_ORDER: Mapping[Role, int] = {r: i for i, r in enumerate(Role)}
 def authorise(option_roles: frozenset[Role], record: Consultation | None, actor: Actor) -> Role | Failure:
     """The role under which ``actor`` may fire a transition allowing ``option_roles``, or why not.
 
-    Default deny. ``proposer`` matches the actor who proposed; a rotating chair acts only on the
-    consultation that named them chair.
+    Default deny. ``proposer`` matches the actor who proposed, ``invitee`` one the consultation
+    invited; a rotating chair acts only on the consultation that named them chair.
     """
     best: Role | None = None
     for role in actor.roles & option_roles:
@@ -49,6 +49,8 @@ def authorise(option_roles: frozenset[Role], record: Consultation | None, actor:
     if record is not None:
         if Role.PROPOSER in option_roles and record.proposer == actor.id:
             return Role.PROPOSER
+        if Role.INVITEE in option_roles and actor.id in record.invited:
+            return Role.INVITEE
         if Role.ROTATING_CHAIR in option_roles and Role.ROTATING_CHAIR in actor.roles:
             if record.chair == actor.id:
                 return Role.ROTATING_CHAIR
@@ -93,6 +95,11 @@ def _select(
     # Authorise against every role the trigger admits here, before any guard reads the record.
     granted = authorise(roles, record, ctx.actor)
     if isinstance(granted, Failure):
+        if granted.code == "role_not_allowed" and Role.INVITEE in roles and record is not None:
+            # a step open to whoever takes part (an opinion, a sign-in): say that, not fifteen roles
+            granted = Failure(
+                "not_taking_part", {"person": ctx.actor.id, "open_to": procedure.parameters.round_open_to}
+            )
         return _refuse(granted, "role", trigger, record)
     params = procedure.parameters
     chosen: Option | None = None

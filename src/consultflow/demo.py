@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 from .catalogue import Catalogue
 from .clock import SimulatedClock
+from .directory import MemoryDirectory
 from .engine import Engine
 from .i18n import Lang
 from .procedure import Procedure, six_step
@@ -153,6 +154,16 @@ def demo_catalogue() -> Catalogue:
     )
 
 
+def demo_directory() -> MemoryDirectory:
+    """Who holds which role at 小桃园: the story's cast, granted in the community; the community is
+    placed under its sub-district (宁海路街道), where the sub-district's officials sit."""
+    directory = MemoryDirectory()
+    directory.place(COMMUNITY, sub_district="ninghai", district="gulou")
+    for person in CAST.values():
+        directory.grant(COMMUNITY, person.id, *person.roles, by="xiaotaoyuan-committee")
+    return directory
+
+
 def demo_engine(store: Store | None = None, clock: SimulatedClock | None = None) -> tuple[Engine, SimulatedClock]:
     clock = clock or SimulatedClock(_at(3, 2, 9))
     catalogue = demo_catalogue()
@@ -164,6 +175,7 @@ def demo_engine(store: Store | None = None, clock: SimulatedClock | None = None)
         clock=clock,
         catalogue=catalogue,
         ids=lambda: f"{COMMUNITY}-2026-{next(counter):03d}",
+        directory=demo_directory(),
     )
     return engine, clock
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
+from typing import cast
 
 import attrs
 
@@ -18,13 +19,14 @@ from .clock import Clock, SystemClock
 from .commands import Command, ConsultationCommand
 from .context import Context
 from .core import apply, check
+from .directory import Directory, TrustCallerRoles
 from .errors import Conflict, InvalidInput, UnknownProcedure
 from .i18n import Lang
 from .log import LogEntry, Verification, verify
 from .procedure import Procedure, six_step
 from .records import Consultation
 from .refusals import Refused
-from .roles import Actor, Role
+from .roles import NEVER_GRANTED, RESERVED_PREFIX, Actor, Role, person_id
 from .step import Step
 from .steps import MarkOverdue, Propose
 from .storage.base import Query, Store
@@ -32,6 +34,9 @@ from .storage.memory import MemoryStore
 from .vocabulary import ACTIVE_STATES
 
 __all__ = ["CLOCK_ACTOR", "Engine", "Permission"]
+
+_NEVER_GRANTED = NEVER_GRANTED
+_NOBODY: Mapping[str, frozenset[Role]] = {}
 
 #: Who marks deadlines on ``Engine.tick``: the library's own clock, never a caller.
 CLOCK_ACTOR = Actor("consultflow:clock", roles={Role.SYSTEM})
@@ -50,11 +55,11 @@ class Permission:
         return "" if self.refusal is None else self.refusal.explain(lang)
 
 
-def _check_args(command: Command | None, by: Actor, *, needs_command: bool = True) -> None:
+def _check_args(command: Command | None, by: str | Actor, *, needs_command: bool = True) -> None:
     if needs_command and not isinstance(command, Command):
         raise InvalidInput(f"expected a consultflow command (Propose, Notify, ...), got {type(command).__name__}")
-    if not isinstance(by, Actor):
-        raise InvalidInput(f"'by' must be a consultflow.Actor, got {type(by).__name__}")
+    if not isinstance(by, str | Actor):
+        raise InvalidInput(f"'by' is the acting person's id (or a consultflow.Actor), not {type(by).__name__}")
 
 
 def _uuid() -> str:
@@ -78,7 +83,18 @@ class Engine:
         variants: Mapping[str, Procedure] | None = None,
         procedures: Iterable[Procedure] = (),
         ids: Callable[[], str] = _uuid,
+        directory: Directory | None = None,
     ) -> None:
+        if directory is None:
+            raise InvalidInput(
+                "an Engine needs directory=...: who holds which role in which community - a "
+                "MemoryDirectory (or a SQLite/PostgreSQL one) that you grant roles in, or "
+                "TrustCallerRoles() if your app decides roles itself and the engine should take them as given"
+            )
+        if not isinstance(directory, Directory):
+            raise InvalidInput(f"directory must have roles(person, community, at), not {type(directory).__name__}")
+        self.directory = directory
+        self._trusting = isinstance(directory, TrustCallerRoles)
         self.procedure = procedure if procedure is not None else six_step()
         self.store: Store = store if store is not None else MemoryStore()
         self.clock: Clock = clock if clock is not None else SystemClock()
@@ -91,29 +107,33 @@ class Engine:
             if seen is not p and seen.to_dict() != p.to_dict():
                 raise InvalidInput(
                     f"two different procedures are both called {p.name!r} version {p.version!r}; "
-                    "give a changed definition a new version so stored records keep their rules"
+                    "give a changed definition a new version so stored records keep their definition"
                 )
         self._ids = ids
 
     # ---- the one entry point --------------------------------------------------------------------
-    def execute(self, command: Command, *, by: Actor) -> Consultation:
-        """Run ``command`` as ``by`` and return the consultation as it now stands.
+    def execute(self, command: Command, *, by: str | Actor) -> Consultation:
+        """Run ``command`` as ``by`` (a person's id, as your app authenticated them) and return the
+        consultation as it now stands. Their roles come from the directory, in the consultation's
+        community, now.
 
         Raises ``Refused`` (nothing written) when the procedure does not allow it, ``Conflict``
         when someone else wrote first, ``NotFound`` for an unknown consultation.
         """
         return self.run(command, by=by).record
 
-    def run(self, command: Command, *, by: Actor) -> Step:
+    def run(self, command: Command, *, by: str | Actor) -> Step:
         """Like ``execute``, but returns the whole step: record, log entries, notices."""
         _check_args(command, by)
         record, procedure = self._load_for(command)
+        now = self._now()
+        community = record.community if record is not None else cast(Propose, command).community
         ctx = Context(
-            now=self._now(),
-            actor=by,
-            # an id from the factory only for a proposal that brings none of its own
-            new_id=self._ids() if isinstance(command, Propose) and command.id is None else None,
+            now=now,
+            actor=self._actor(by, community, now),
+            new_id=self._ids() if record is None else None,
             catalogue=self.catalogue,
+            people=self._people(command, community, now),
         )
         result = apply(procedure, record, command, ctx)
         if isinstance(result, Refused):
@@ -144,9 +164,10 @@ class Engine:
         return p
 
     # ---- asking before acting ----------------------------------------------------------------------
-    def allowed(self, consultation: str, *, by: Actor) -> tuple[Permission, ...]:
-        """For each next step ``by`` could be offered (``Procedure.next_steps``; for the system clock
-        also its own steps): may ``by`` take it now, and if not, why not.
+    def allowed(self, consultation: str, *, by: str | Actor) -> tuple[Permission, ...]:
+        """For each next step a person could be offered (``Procedure.next_steps``: the clock's own
+        step is never one): may ``by`` take it now, and if not, why not. A clerk is told whether they
+        may record for others; what a whole command would do, ``explain`` says.
 
         Guards that read a command's content (a decision's measures, say) are checked on
         ``execute``; use ``explain`` to test a whole command.
@@ -154,21 +175,28 @@ class Engine:
         _check_args(None, by, needs_command=False)
         record = self.store.load(consultation)
         procedure = self.procedure_of(record)
-        ctx = Context(now=self._now(), actor=by, catalogue=self.catalogue)
+        now = self._now()
+        actor = self._actor(by, record.community, now)
+        ctx = Context(now=now, actor=actor, catalogue=self.catalogue)
         out = []
-        state = record.state.value
-        # a person is offered a person's steps; the clock (SYSTEM) also its own
-        triggers = procedure.triggers_from(state) if Role.SYSTEM in by.roles else procedure.next_steps(state)
-        for trigger in triggers:
+        for trigger in procedure.next_steps(record.state.value):
             role, refusal = check(procedure, record, trigger, ctx)
             out.append(Permission(trigger, refusal is None, role, refusal))
         return tuple(out)
 
-    def explain(self, command: Command, *, by: Actor) -> Refused | None:
+    def explain(self, command: Command, *, by: str | Actor) -> Refused | None:
         """Dry run: the refusal ``execute`` would raise, or ``None`` if it would go through now."""
         _check_args(command, by)
         record, procedure = self._load_for(command)
-        ctx = Context(now=self._now(), actor=by, new_id="dry-run" if record is None else None, catalogue=self.catalogue)
+        now = self._now()
+        community = record.community if record is not None else cast(Propose, command).community
+        ctx = Context(
+            now=now,
+            actor=self._actor(by, community, now),
+            new_id="dry-run" if record is None else None,
+            catalogue=self.catalogue,
+            people=self._people(command, community, now),
+        )
         result = apply(procedure, record, command, ctx)
         return result if isinstance(result, Refused) else None
 
@@ -196,6 +224,27 @@ class Engine:
                 continue
             steps.append(result)
         return tuple(steps)
+
+    # ---- who acts -----------------------------------------------------------------------------------
+    def _actor(self, by: str | Actor, community: str, now: datetime) -> Actor:
+        """The person acting, with the roles the directory gives them in ``community`` now. Roles an
+        ``Actor`` claims count only with ``TrustCallerRoles``; the system role never does."""
+        pid = by.id if isinstance(by, Actor) else person_id(by)
+        if pid.startswith(RESERVED_PREFIX):
+            raise InvalidInput(f"{pid!r} is the library's own id: no caller acts under it")
+        if isinstance(by, Actor) and self._trusting:
+            return by if Role.SYSTEM not in by.roles else Actor(by.id, by.roles - _NEVER_GRANTED)
+        if self._trusting:
+            return Actor(pid)
+        return Actor(pid, self.directory.roles(pid, community, now) - _NEVER_GRANTED)
+
+    def _people(self, command: Command, community: str, now: datetime) -> Mapping[str, frozenset[Role]]:
+        """The roles of the people ``command`` names, in ``community`` now."""
+        named = command.named_people()
+        if not named:
+            return _NOBODY
+        roles = self.directory.roles
+        return {p: roles(p, community, now) - _NEVER_GRANTED for p in named}
 
     # ---- internals -----------------------------------------------------------------------------------
     def _now(self) -> datetime:

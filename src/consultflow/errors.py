@@ -20,11 +20,30 @@ __all__ = [
 
 
 class ConsultflowError(Exception):
-    """Base of every error the library raises on purpose."""
+    """Base of every error the library raises on purpose. ``code`` is stable, for programs;
+    ``explain(lang)`` says it to a person (in Chinese where the error has a Chinese text)."""
+
+    code: str = "error"
+
+    def explain(self, lang: str = "en") -> str:
+        return str(self)
 
 
 class InvalidInput(ConsultflowError, ValueError):
-    """Input that cannot be a valid command or record (a missing field, a bad date, a huge string)."""
+    """Input that cannot be a valid command or record (a missing field, a bad date, a huge string).
+
+    ``code`` names the kind (``invalid_input`` unless said); ``zh`` is the Chinese text, if any."""
+
+    code = "invalid_input"
+
+    def __init__(self, message: str, *, code: str | None = None, zh: str | None = None) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+        self.zh = zh
+
+    def explain(self, lang: str = "en") -> str:
+        return self.zh if lang == "zh" and self.zh else str(self)
 
 
 class ValidationError(InvalidInput):
@@ -46,6 +65,9 @@ class ValidationError(InvalidInput):
     def errors(self) -> list[dict[str, object]]:
         """pydantic's error details (``loc``, ``type``, ``msg``, ``ctx``) for each problem."""
         return list(self._details)
+
+    def error_count(self) -> int:
+        return len(self.problems)
 
     def explain(self, lang: str = "en") -> str:
         """What is wrong, field by field, in ``lang`` (``"en"`` or ``"zh"``)."""

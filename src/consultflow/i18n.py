@@ -14,6 +14,8 @@ from decimal import Decimal
 from enum import Enum
 from typing import Literal
 
+from .errors import InvalidInput
+
 __all__ = [
     "ACTION_NAMES",
     "CHANNEL_NAMES",
@@ -171,6 +173,47 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
         "an advisory consultation ends by saying whether the advice is adopted",
         "咨询类协商须说明建议是否采纳",
     ),
+    "reviewer_voted": (
+        "{reviewer} gave an opinion in round {round}, on which the decision rests, and must stand aside from "
+        "its legality review",
+        "{reviewer}在作出决策所依据的第{round}轮协商中发表过意见，应当回避合法性审查",
+    ),
+    "proposer_recuses": (
+        "{person} proposed this matter and must stand aside: the proposer may not {action}",
+        "{person}是本议题的提议人，应当回避，不能{action}",
+    ),
+    "chair_not_a_chair": (
+        "{chair} is not a rotating chair of this community; name one of its rotating chairs",
+        "{chair}不是本社区的轮值主席；请指定本社区的轮值主席",
+    ),
+    "chair_is_proposer": (
+        "{chair} proposed this matter and may not chair its consultation; name another rotating chair",
+        "{chair}是本议题的提议人，应当回避，不能担任本次协商的轮值主席",
+    ),
+    "already_invited": (
+        "already invited: {people}",
+        "已在邀请名单中：{people}",
+    ),
+    "invitation_notice": (
+        "people were invited later; the next round can open on {opens_at}, when their notice period ends",
+        "已增加邀请人员，须待其告知期满，下一轮协商可于{opens_at}开始",
+    ),
+    "not_taking_part": (
+        "{person} does not take part in this consultation: only those invited and the convenors{open_to}",
+        "{person}不是本次协商的参与人：只有受邀人员和召集人{open_to}可以参加",
+    ),
+    "not_a_clerk": (
+        "{actor} may not record for someone else: only {allowed} may, at an offline meeting",
+        "{actor}无权代为记录：只有{allowed}可以在线下会议上代为记录",
+    ),
+    "on_behalf_of_self": (
+        "{actor} is named as the person recorded for: record your own without on_behalf_of",
+        "{actor}不能为自己代为记录：本人发表意见或签到时无须填写代为记录对象",
+    ),
+    "already_signed_in": (
+        "{person} has already signed in to round {round}",
+        "{person}已在第{round}轮协商签到",
+    ),
     "reviewer_not_independent": (
         "{reviewer} took part in this decision and must stand aside from its legality review",
         "{reviewer}参与了该项决策，应当回避合法性审查",
@@ -198,7 +241,7 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
     "cycle_limit": (
         "{used} cycle(s) of consultation held (re-consultations included), the limit is {limit}: "
         "no new cycle can start",
-        "已进行{used}轮协商周期（含再次协商），达到协商规则规定的上限{limit}轮，不能再开始新的协商周期",
+        "已进行{used}个协商周期（含再次协商），达到协商规则规定的上限{limit}个，不能再开始新的协商周期",
     ),
     "nothing_overdue": ("nothing is overdue", "没有逾期事项"),
     "no_route": (
@@ -226,7 +269,9 @@ ACTION_NAMES: Mapping[str, tuple[str, str]] = {
     "reject": ("reject the proposal", "不予受理"),
     "withdraw": ("withdraw the matter", "撤回议题"),
     "notify": ("give notice", "发布协商公告"),
+    "invite": ("invite more people", "增加邀请"),
     "open_round": ("open a round", "开始一轮协商"),
+    "sign_in": ("sign in", "签到"),
     "record_opinion": ("give an opinion", "发表意见"),
     "close_round": ("close the round", "结束本轮协商"),
     "decide": ("decide", "作出决策"),
@@ -248,7 +293,9 @@ EVENT_NAMES: Mapping[str, tuple[str, str]] = {
     "rejected": ("rejected", "不予受理"),
     "withdrawn": ("withdrawn", "撤回议题"),
     "notified": ("notice given", "发布协商公告"),
+    "invited": ("more people invited", "增加邀请"),
     "round_opened": ("round opened", "开始协商"),
+    "signed_in": ("signed in", "签到"),
     "opinion_recorded": ("opinion given", "发表意见"),
     "round_closed": ("round closed", "结束本轮协商"),
     "escalated": ("escalated to the sub-district", "提请街道督办"),
@@ -289,7 +336,9 @@ ROLE_NAMES: Mapping[str, tuple[str, str]] = {
     "inspection_group": ("the inspection group", "督查小组"),
     "rotating_chair": ("the rotating chair", "轮值主席"),
     "sub_district": ("the sub-district", "街道"),
+    "legal_adviser": ("the legal adviser", "法律顾问"),
     "proposer": ("the proposer", "提议人"),
+    "invitee": ("someone invited", "受邀人员"),
     "system": ("the system clock", "系统"),
 }
 
@@ -438,10 +487,10 @@ def format_value(value: object, lang: Lang = "en", tz: tzinfo | None = None) -> 
     return str(value)
 
 
-def message(code: str, data: Mapping[str, object], lang: Lang = "en", tz: tzinfo | None = None) -> str:
+def message(code: str, data: Mapping[str, object], lang: Lang | str = "en", tz: tzinfo | None = None) -> str:
     """The message for a refusal code, filled with its data, in ``lang``."""
     if lang not in LANGS:
-        raise ValueError(f"unsupported language {lang!r}; use one of {', '.join(LANGS)}")
+        raise InvalidInput(f"unsupported language {lang!r}; use one of {', '.join(LANGS)}")
     template = _pick(MESSAGES, code, lang)
     values: dict[str, str] = {}
     for key, value in data.items():
@@ -455,6 +504,8 @@ def message(code: str, data: Mapping[str, object], lang: Lang = "en", tz: tzinfo
             values[key] = _either([role_name(str(v), lang) for v in value], lang)
         elif key == "rule" and isinstance(value, str):
             values[key] = rule_name(value, lang)
+        elif key == "open_to" and isinstance(value, str):
+            values[key] = _OPEN_TO.get(value, ("", ""))[0 if lang == "en" else 1]
         else:
             values[key] = format_value(value, lang, tz)
     for key in list(values):  # ``name_en`` / ``name_zh`` fill ``{name}`` in their language
@@ -462,6 +513,13 @@ def message(code: str, data: Mapping[str, object], lang: Lang = "en", tz: tzinfo
         if stem and suffix == lang:
             values[stem] = values[key]
     return template.format(**values)
+
+
+# who rounds are open to (Parameters.round_open_to), as it completes the not_taking_part sentence
+_OPEN_TO: Mapping[str, tuple[str, str]] = {
+    "invitees": (" may", ""),
+    "invitees_and_residents": (", and the residents of the community, may", "以及本社区居民"),
+}
 
 
 def refusals_table() -> str:
@@ -512,6 +570,11 @@ FIELD_PROBLEMS_ZH: Mapping[str, str] = {
     "parties_duplicate": "协议当事人重复列出了同一方",
     "unlawful_needs_basis": "认定不合法须写明法律依据和纠正意见（依法纠正）",
     "schedule_order": "时间顺序有误：告知时间≤告知期结束≤会议时间",
+    "deadline_after_notice": "决策期限须长于告知期，否则无法作出决策",
+    "clerk_roles": "clerk_roles只能是主持或服务协商的角色（{allowed}），不能是{beyond}",
+    "person_id": "{field}不是有效的人员编号：{reason}",
+    "frozen_instance": "{field}不可修改：记录建立后不能更改，请新建一条",
+    "frozen_field": "{field}不可修改：记录建立后不能更改，请新建一条",
 }
 
 
@@ -537,6 +600,8 @@ def field_problem(field: str, kind: str, msg: str, ctx: Mapping[str, object], la
     if template is None:
         return f"{field}无效：{msg}"
     values = {k: str(v) for k, v in ctx.items()}
+    if "expected" in values:  # pydantic lists choices as "'a', 'b' or 'c'"
+        values["expected"] = values["expected"].replace(" or ", "、").replace(", ", "、")
     values["field"] = field
     try:
         return template.format(**values)

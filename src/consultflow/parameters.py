@@ -14,11 +14,18 @@ from decimal import Decimal
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_serializer, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from .records import Money, Record
+from .roles import Role
 
-__all__ = ["ConsensusRule", "Parameters"]
+__all__ = ["CLERK_ROLES", "ConsensusRule", "Parameters"]
+
+#: Roles that may serve a round as its clerk, recording for residents at an offline meeting.
+CLERK_ROLES: frozenset[Role] = frozenset(
+    {Role.COMMITTEE, Role.WORKING_COMMITTEE, Role.COUNCIL_MEMBER, Role.ROTATING_CHAIR}
+)
 
 
 class ConsensusRule(Record):
@@ -57,7 +64,15 @@ class Parameters(Record):
     escalate_undecided: bool = True  # 议而不决 -> escalated
     escalate_unimplemented: bool = False  # 决而不施 -> flagged and notified, or escalated
     major_needs_residents: bool = True
-    independent_review: bool = True
+    independent_review: bool = True  # whoever took the decision does not review it
+    # 回避: conflicts of interest
+    proposer_recuses: bool = True  # the proposer neither reviews, inspects nor signs off their own matter
+    voters_recuse: bool = True  # whoever gave an opinion in the deciding round does not review the decision
+    chair_not_proposer: bool = True  # the rotating chair is not the proposer
+    # who takes part in a round: the invited (and the convenors), or also every resident of the community
+    round_open_to: Literal["invitees", "invitees_and_residents"] = "invitees_and_residents"
+    # who may record sign-in and opinions on behalf of residents at an offline meeting (代为记录)
+    clerk_roles: frozenset[Role] = frozenset({Role.COMMITTEE, Role.WORKING_COMMITTEE})
     budget_cap: Money | None = Decimal(300_000)  # 微幸福: 300,000 yuan per community a year
     consultation_day: int | None = Field(default=None, ge=1, le=28)  # e.g. the 11th
     timezone: str = "Asia/Shanghai"
@@ -71,10 +86,32 @@ class Parameters(Record):
             raise ValueError(f"unknown time zone {value!r}; use an IANA name like 'Asia/Shanghai'") from exc
         return value
 
+    @field_validator("clerk_roles")
+    @classmethod
+    def _clerks_serve_rounds(cls, value: frozenset[Role]) -> frozenset[Role]:
+        beyond = value - CLERK_ROLES
+        if beyond:
+            raise PydanticCustomError(
+                "clerk_roles",
+                "clerk_roles may name only roles that serve a round ({allowed}), not {beyond}",
+                {
+                    "allowed": ", ".join(sorted(r.value for r in CLERK_ROLES)),
+                    "beyond": ", ".join(sorted(r.value for r in beyond)),
+                },
+            )
+        return value
+
+    @field_serializer("clerk_roles")
+    def _clerk_roles_in_order(self, value: frozenset[Role]) -> list[str]:
+        return sorted(r.value for r in value)
+
     @model_validator(mode="after")
     def _deadline_after_notice(self) -> Parameters:
         if self.decision_deadline <= self.notice_period:
-            raise ValueError("decision_deadline must be longer than notice_period, or no decision is possible")
+            raise PydanticCustomError(
+                "deadline_after_notice",
+                "decision_deadline must be longer than notice_period, or no decision is possible",
+            )
         return self
 
     @property

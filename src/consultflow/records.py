@@ -9,13 +9,14 @@ file and the log is its proof.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Any, ClassVar, TypeVar
+from typing import Annotated, Any, ClassVar, Self, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
 from pydantic import ValidationError as PydanticValidationError
+from pydantic_core import PydanticCustomError
 
-from .errors import ValidationError
-from .roles import ID_PATTERN, Role
+from .errors import InvalidInput, ValidationError
+from .roles import ID_PATTERN, Role, person_id
 from .vocabulary import FINAL_STATES, Carrier, Channel, Form, Stance, State, Verdict
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "Money",
     "Opinion",
     "Participant",
+    "PersonId",
     "ProgressReport",
     "Publication",
     "Record",
@@ -50,6 +52,18 @@ ITEM_PATTERN = r"[A-Za-z0-9\u4e00-\u9fff._-]{1,64}"
 TOPIC_PATTERN = f"{CATEGORY_PATTERN}/{ITEM_PATTERN}"
 
 Id = Annotated[str, StringConstraints(pattern=f"^{ID_PATTERN}$")]
+
+
+#: A person named in a command: normalised by ``roles.person_id`` (NFKC, case-folded, nothing invisible).
+def _person(value: object) -> str:
+    try:
+        return person_id(value)
+    except InvalidInput as exc:
+        reason = "含有不可见字符" if "invisible" in str(exc) else "格式不正确"
+        raise PydanticCustomError("person_id", str(exc), {"reason": reason}) from None
+
+
+PersonId = Annotated[str, BeforeValidator(_person)]
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Text = Annotated[str, StringConstraints(max_length=10_000)]
 Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)]
@@ -76,6 +90,23 @@ class Record(BaseModel):
     # RootModel does), validation from data (``model_validate``, stores' loads) keeps its fast path.
     __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
 
+    @classmethod
+    def model_validate(cls, obj: Any, **kwargs: Any) -> Self:
+        """pydantic's ``model_validate``, raising the library's ``ValidationError``."""
+        try:
+            return super().model_validate(obj, **kwargs)
+        except PydanticValidationError as exc:
+            raise invalid_fields(cls.__name__, exc) from None
+
+    @classmethod
+    def model_validate_json(cls, json_data: str | bytes | bytearray, **kwargs: Any) -> Self:
+        """pydantic's ``model_validate_json`` (what a web app or a store reads), raising the
+        library's ``ValidationError``."""
+        try:
+            return super().model_validate_json(json_data, **kwargs)
+        except PydanticValidationError as exc:
+            raise invalid_fields(cls.__name__, exc) from None
+
     def __setattr__(self, name: str, value: Any) -> None:
         try:
             super().__setattr__(name, value)
@@ -83,10 +114,18 @@ class Record(BaseModel):
             raise invalid_fields(type(self).__name__, exc) from None
 
 
+def _where(loc: tuple[int | str, ...]) -> str:
+    """A field's place as a person reads it: items of a list are numbered from 1 (``measures#1.due``)."""
+    out = ""
+    for part in loc:
+        out += f"#{part + 1}" if isinstance(part, int) else ("." if out else "") + part
+    return out or "-"
+
+
 def invalid_fields(model: str, exc: PydanticValidationError) -> ValidationError:
     """The library's ``ValidationError`` for pydantic's: one problem per field, with its details."""
     errors = exc.errors(include_url=False)
-    problems = [(".".join(str(x) for x in e["loc"]) or "-", e["type"], e["msg"]) for e in errors]
+    problems = [(_where(e["loc"]), e["type"], e["msg"]) for e in errors]
     return ValidationError(model, problems, [dict(e) for e in errors])
 
 
@@ -163,6 +202,7 @@ class Opinion(Record):
     stance: Stance
     text: Text = ""
     at: Time
+    recorded_by: Id | None = None  # the clerk who recorded it for the participant (代为记录), if any
 
 
 class Tally(Record):
@@ -203,7 +243,7 @@ class Measure(Record):
     """A measure of a binding decision: what, who answers for it, by when, with how much money."""
 
     title: Title
-    owner: Id
+    owner: PersonId
     due: Time
     budget: Money = Decimal(0)
 
@@ -319,6 +359,7 @@ class Consultation(Record):
     decision_due: Time | None = None  # this cycle's deadline for a decision (议而不决)
     review_due: Time | None = None  # the current decision's deadline for its legality review
     invited: tuple[Id, ...] = ()
+    invitation_notice_ends: Time | None = None  # a later invitation's notice period (no round before)
     chair: Id | None = None
     rounds: tuple[Round, ...] = ()
     decisions: tuple[Decision, ...] = ()
@@ -334,7 +375,9 @@ class Consultation(Record):
     def _dates_in_order(self) -> Consultation:
         s = self.schedule
         if s is not None and not (s.notified_at <= s.notice_ends <= s.meeting_at):
-            raise ValueError("schedule dates out of order: notified_at <= notice_ends <= meeting_at")
+            raise PydanticCustomError(
+                "schedule_order", "schedule dates out of order: notified_at <= notice_ends <= meeting_at"
+            )
         return self
 
     # Views the guards and apps use; computed, never stored twice.

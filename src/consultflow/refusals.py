@@ -49,7 +49,7 @@ class Refused(ConsultflowError):
         self.consultation = consultation
         super().__init__(self.explain("en"))
 
-    def explain(self, lang: Lang = "en", tz: tzinfo | None = None) -> str:
+    def explain(self, lang: Lang | str = "en", tz: tzinfo | None = None) -> str:
         """The refusal in words a resident can read (``lang`` is ``"en"`` or ``"zh"``)."""
         return message(self.code, self.data, lang, tz)
 

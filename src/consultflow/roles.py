@@ -6,6 +6,7 @@ Roles decide what an actor may do; everything not granted is refused (default de
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
 from enum import StrEnum
 
@@ -13,7 +14,18 @@ import attrs
 
 from .errors import InvalidInput
 
-__all__ = ["ID_PATTERN", "RELATIONAL_ROLES", "STAKEHOLDERS", "THINK_TANK", "Actor", "Role", "valid_id"]
+__all__ = [
+    "ID_PATTERN",
+    "NEVER_GRANTED",
+    "RELATIONAL_ROLES",
+    "RESERVED_PREFIX",
+    "STAKEHOLDERS",
+    "THINK_TANK",
+    "Actor",
+    "Role",
+    "person_id",
+    "valid_id",
+]
 
 # What an id may be (consultations, participants, actors): 1 to 128 characters, any script, no
 # white space, control characters, quotes or backslashes, not starting with "-" - so an id never
@@ -26,8 +38,43 @@ def valid_id(value: str) -> bool:
     return _ID.fullmatch(value) is not None
 
 
+def person_id(value: object) -> str:
+    """A person's id as the library keeps it, so that two ids that look alike are one person.
+
+    The rule: Unicode NFKC (full-width ``ｌｉ`` is ``li``), then case-folded (``Li`` is ``li``);
+    invisible characters - zero-width spaces and joiners, bidi controls, any other format (Cf) or
+    control character - are refused, never silently dropped, and the result must be an id
+    (1 to 128 characters, no white space, quotes or backslashes, not starting with ``-``).
+    ``InvalidInput`` says what is wrong.
+    """
+    if not isinstance(value, str):
+        raise InvalidInput(f"a person's id is text, not {type(value).__name__}")
+    if len(value) > 512:  # NFKC never shrinks text below a quarter: this is no id, and no message repeats it
+        raise InvalidInput(f"a person's id is at most 128 characters, not {len(value)}: {value[:40]!r}...")
+    hidden = [c for c in value if unicodedata.category(c) in {"Cf", "Cc", "Cs", "Co", "Cn"}]
+    if hidden:
+        shown = ", ".join(f"U+{ord(c):04X}" for c in dict.fromkeys(hidden))
+        raise InvalidInput(
+            f"person id {value!r} holds invisible or unassigned characters ({shown}); "
+            "an id must read the same to everyone who sees it"
+        )
+    normal = unicodedata.normalize("NFKC", value).casefold()
+    if not valid_id(normal):
+        raise InvalidInput(
+            f"person id {value!r} is not a valid id: use 1 to 128 characters without spaces, control "
+            "characters, quotes or backslashes (e.g. 'li', '李明', 'li+1@example.cn')"
+        )
+    return normal
+
+
+#: Ids the library keeps for itself (its clock is ``consultflow:clock``): no person acts under them.
+RESERVED_PREFIX = "consultflow:"
+
+
 class Role(StrEnum):
-    """Participant roles. ``PROPOSER`` is relational: it matches the actor who proposed the matter."""
+    """Participant roles. ``PROPOSER`` and ``INVITEE`` are relational: they match the actor who
+    proposed the matter, or was invited to it; nobody is granted them. ``SYSTEM`` is the library's
+    own clock and is never granted to a person."""
 
     # 1: the community's two committees (社区两委), the convenor
     COMMITTEE = "committee"
@@ -51,8 +98,10 @@ class Role(StrEnum):
     INSPECTION_GROUP = "inspection_group"  # 督查小组
     ROTATING_CHAIR = "rotating_chair"  # 轮值主席 of a consultation day
     SUB_DISTRICT = "sub_district"  # 街道, for escalations
+    LEGAL_ADVISER = "legal_adviser"  # 法律顾问 / 司法所: may review legality
     # relational and technical roles
     PROPOSER = "proposer"
+    INVITEE = "invitee"  # invited to this consultation (告知 or a later invitation)
     SYSTEM = "system"  # the clock, marking deadlines
 
 
@@ -68,7 +117,9 @@ STAKEHOLDERS: frozenset[Role] = frozenset(
 THINK_TANK: frozenset[Role] = frozenset({Role.DEPUTY, Role.EXPERT, Role.TECHNICIAN, Role.THIRD_PARTY, Role.POLICE})
 #: Roles held towards one consultation, not in general: the proposer of this matter, the rotating
 #: chair this consultation day named. The one definition; the core and the build checks use it.
-RELATIONAL_ROLES: frozenset[Role] = frozenset({Role.PROPOSER, Role.ROTATING_CHAIR})
+RELATIONAL_ROLES: frozenset[Role] = frozenset({Role.PROPOSER, Role.ROTATING_CHAIR, Role.INVITEE})
+#: Roles a directory never grants: they follow from the consultation, or belong to the clock.
+NEVER_GRANTED: frozenset[Role] = frozenset({Role.PROPOSER, Role.INVITEE, Role.SYSTEM})
 
 
 def _roles(value: Iterable[Role | str]) -> frozenset[Role]:
@@ -81,24 +132,13 @@ def _roles(value: Iterable[Role | str]) -> frozenset[Role]:
         raise InvalidInput(f"unknown role in {value!r}; known roles: {known}") from None
 
 
-def _storable(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
-    if not isinstance(value, str) or not valid_id(value):
-        raise InvalidInput(
-            f"Actor id {value!r} is not a valid id: use 1 to 128 characters without spaces, control "
-            "characters, quotes or backslashes (e.g. 'li', '李明', 'li+1@example.cn')"
-        )
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidInput(f"Actor id {value!r} holds characters that cannot be stored (a lone surrogate)") from None
-
-
 @attrs.frozen(slots=True)
 class Actor:
-    """Someone acting on a consultation: an id and the roles they hold in this community.
+    """Someone acting on a consultation: a person's id (normalised by ``person_id``) and roles.
 
-    The engine trusts the caller to have authenticated the person; it decides what the roles allow.
+    The caller authenticates the person; the engine's directory says which roles they hold in the
+    consultation's community (the roles given here count only with ``TrustCallerRoles``).
     """
 
-    id: str = attrs.field(validator=_storable)
+    id: str = attrs.field(converter=person_id)
     roles: frozenset[Role] = attrs.field(converter=_roles, factory=frozenset)

@@ -83,7 +83,7 @@ WORDS: Mapping[str, tuple[str, str]] = {
     "satisfaction": ("satisfaction {score} of 5", "满意度{score}分（满分5分）"),
     "passed": ("passed", "验收通过"),
     "problems": ("problems found", "发现问题"),
-    "cycle": ("consultation cycle {cycle}", "第{cycle}轮协商周期"),
+    "cycle": ("consultation cycle {cycle}", "第{cycle}个协商周期"),
     "by_ruling": ("by the sub-district's ruling", "按街道裁定办结"),
     "missed": ("{what} was due {when}", "{what}期限{when}已过"),
     # why a matter was escalated (the ``reason`` codes the steps log)
@@ -332,7 +332,8 @@ def _detail(e: LogEntry, lang: Lang, t: _Translate, tz: tzinfo, measures: Mappin
         parts.append(verdict + (colon + findings if findings and findings != verdict else ""))
     elif ev in ("reconsultation_requested", "resumed"):
         why = d.get("problems") if ev == "reconsultation_requested" else d.get("instructions")
-        parts.append(_w("cycle", lang, cycle=d.get("cycle")) + (colon + t(why) if why else ""))
+        reason = ("（" + t(why) + "）" if lang == "zh" else f" ({t(why)})") if why else ""
+        parts.append(_w("cycle", lang, cycle=d.get("cycle")) + reason)
     elif ev == "closed":
         if d.get("summary"):
             parts.append(t(d["summary"]))

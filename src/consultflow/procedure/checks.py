@@ -165,6 +165,26 @@ def review_before_effect(defined: Sequence[Transition]) -> list[str]:
     return problems
 
 
+#: Triggers whose effect needs a decision in force (they act on the current decision): in the default
+#: procedure they fire only in feedback or under supervision, and a definition may not move them.
+_ACTS_ON_DECISION_IN_FORCE = frozenset(
+    {Trigger.PUBLISH, Trigger.REPORT_PROGRESS, Trigger.RECORD_FEEDBACK, Trigger.START_SUPERVISION, Trigger.INSPECT}
+)
+
+
+def in_force_steps_stay_in_force(defined: Sequence[Transition]) -> list[str]:
+    """Publishing, reporting progress, rating, supervising and inspecting act on a decision in force:
+    no row may fire them from a state where no lawful decision stands (an internal row from
+    ``decided`` would publish a decision the legality review has not passed)."""
+    in_force = {s.value for s in IN_FORCE_STATES}
+    return [
+        f"{t.trigger.value} from {t.source} acts on a decision that is not in force; it may fire only in "
+        f"{', '.join(sorted(in_force))}"
+        for t in defined
+        if t.trigger in _ACTS_ON_DECISION_IN_FORCE and t.source not in in_force
+    ]
+
+
 def loops_bounded(defined: Sequence[Transition]) -> list[str]:
     """Every loop carries a bounding guard or route: without them, what is left has no cycle."""
 
@@ -187,7 +207,13 @@ STRUCTURE_CHECKS: tuple[Check, ...] = (
     has_legality_review,
     fallback_last,
 )
-GRAPH_CHECKS: tuple[Check, ...] = (every_state_reachable, no_dead_ends, review_before_effect, loops_bounded)
+GRAPH_CHECKS: tuple[Check, ...] = (
+    every_state_reachable,
+    no_dead_ends,
+    review_before_effect,
+    in_force_steps_stay_in_force,
+    loops_bounded,
+)
 
 
 def check_definition(name: str, version: str, defined: Sequence[Transition]) -> None:

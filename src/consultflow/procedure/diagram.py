@@ -32,15 +32,17 @@ def mermaid(defined: Sequence[Transition]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _q(text: str) -> str:
+    """A DOT string: quoted and escaped, Chinese kept as it is (Graphviz reads UTF-8)."""
+    return json.dumps(text, ensure_ascii=False)
+
+
 def dot(defined: Sequence[Transition], name: str = "procedure") -> str:
     """A Graphviz digraph (``dot -Tsvg``); final states are drawn double."""
-    lines = [f"digraph {json.dumps(name)} {{", "    rankdir=LR;", '    start [shape=point, label=""];']
-    lines.extend(f"    {json.dumps(s.value)} [shape=doublecircle];" for s in sorted(FINAL_STATES))
-    lines.append(f"    start -> {json.dumps(State.PROPOSED.value)};")
-    lines.extend(
-        f"    {json.dumps(source)} -> {json.dumps(target)} [label={json.dumps(label)}];"
-        for source, target, label in _edges(defined)
-    )
+    lines = [f"digraph {_q(name)} {{", "    rankdir=LR;", '    start [shape=point, label=""];']
+    lines.extend(f"    {_q(s.value)} [shape=doublecircle];" for s in sorted(FINAL_STATES))
+    lines.append(f"    start -> {_q(State.PROPOSED.value)};")
+    lines.extend(f"    {_q(source)} -> {_q(target)} [label={_q(label)}];" for source, target, label in _edges(defined))
     lines.append("}")
     return "\n".join(lines) + "\n"
 

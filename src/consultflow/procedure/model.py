@@ -14,6 +14,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from ..errors import InvalidInput
 from ..parameters import Parameters
 from ..roles import Role
 from ..steps import Transition
@@ -158,8 +159,12 @@ class Procedure:
         *,
         parameters: Parameters | Mapping[str, Any] | None = None,
         roles: Mapping[Trigger | str, Iterable[Role | str]] | None = None,
+        **unknown: Any,
     ) -> Procedure:
         """A community's variant of this procedure: new parameters and/or roles, same steps."""
+        if unknown:
+            hint = " ('rules' is called 'parameters' now)" if "rules" in unknown else ""
+            raise InvalidInput(f"variant() takes parameters= and roles=, not {', '.join(sorted(unknown))}{hint}")
         if isinstance(parameters, Mapping):
             parameters = Parameters.model_validate({**self.parameters.model_dump(), **parameters})
         return Procedure(

@@ -2,7 +2,7 @@
 
 =================  ==========================================================================
 ``propose``        提议  Propose, Reject, Withdraw; topic in the catalogue, budget cap
-``notify``         告知  Notify; notice period, consultation-day rules
+``notify``         告知  Notify, Invite; notice period, the consultation day's chair and date
 ``consult``        协商  OpenRound, RecordOpinion, CloseRound; the tally, quorum, consensus, rounds
 ``decide``         决策  Decide; residents heard, what each carrier must produce
 ``review``         合法性审查 / 依法纠正  ReviewLegality; lawful and unlawful routes, independence
@@ -31,11 +31,11 @@ from ..records import Consultation, invalid_fields
 from ..vocabulary import Event, Trigger
 from . import consult, decide, escalate, feedback, notify, overdue, propose, review, supervise
 from .base import NEW, EffectFn, Guard, Route, StepDefinition, Transition
-from .consult import CloseRound, OpenRound, RecordOpinion, tally
+from .consult import CloseRound, OpenRound, RecordOpinion, SignIn, tally
 from .decide import Decide
 from .escalate import Escalate, Resume
 from .feedback import Publish, RecordFeedback, ReportProgress
-from .notify import Notify
+from .notify import Invite, Notify
 from .overdue import MarkOverdue
 from .propose import Propose, Reject, Withdraw
 from .review import ReviewLegality
@@ -55,6 +55,7 @@ __all__ = [
     "Escalate",
     "Guard",
     "Inspect",
+    "Invite",
     "MarkOverdue",
     "Notify",
     "OpenRound",
@@ -68,6 +69,7 @@ __all__ = [
     "Resume",
     "ReviewLegality",
     "Route",
+    "SignIn",
     "StartSupervision",
     "StepDefinition",
     "Transition",
@@ -141,12 +143,21 @@ def command_from_dict(data: Mapping[str, Any]) -> Command:
     An unknown command or a non-mapping is ``InvalidInput``; bad fields are ``ValidationError``.
     """
     if not isinstance(data, Mapping):
-        raise InvalidInput(f"a command is a mapping with a 'command' key, not {type(data).__name__}")
+        raise InvalidInput(
+            f"a command is a mapping with a 'command' key, not {type(data).__name__}",
+            code="not_a_command",
+            zh=f"命令应为带有command键的对象，而不是{type(data).__name__}",
+        )
     body = dict(data)
     name = body.pop("command", None)
-    kind = COMMANDS.get(name) if isinstance(name, str) else None
+    kind = COMMANDS.get(name) if isinstance(name, str) and name != Trigger.MARK_OVERDUE else None
     if kind is None:
-        raise InvalidInput(f"unknown command {name!r}; expected one of {', '.join(COMMANDS)}")
+        known = [n for n in COMMANDS if n != Trigger.MARK_OVERDUE]  # the clock's own is not a caller's
+        raise InvalidInput(
+            f"unknown command {name!r}; expected one of {', '.join(known)}",
+            code="unknown_command",
+            zh=f"未知的命令{name!r}；可用的命令：{'、'.join(known)}",
+        )
     try:
         return kind.model_validate(body)
     except PydanticValidationError as exc:

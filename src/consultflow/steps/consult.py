@@ -16,7 +16,7 @@ from ..commands import Command, ConsultationCommand
 from ..context import Context
 from ..notices import INVITED
 from ..parameters import Parameters
-from ..records import Consultation, Id, Opinion, Round, Tally, Text, evolve, make
+from ..records import Consultation, Opinion, PersonId, Round, Tally, Text, evolve, make
 from ..refusals import Failure
 from ..roles import STAKEHOLDERS, THINK_TANK, Role
 from ..vocabulary import Carrier, Event, Stance, State, Trigger
@@ -30,39 +30,65 @@ __all__ = [
     "CloseRound",
     "OpenRound",
     "RecordOpinion",
+    "SignIn",
     "abandon_open_round",
     "new_cycle",
+    "taking_part",
     "tally",
 ]
 
 #: Who opens and closes rounds: the committee, or the consultation day's rotating chair.
 CONVENORS = frozenset({Role.COMMITTEE, Role.ROTATING_CHAIR})
-#: Who may give an opinion in a round: the "1+N+X" and the think tank.
+#: Who may give an opinion in a round: the "1+N+X" and the think tank of the community, and the
+#: people invited to this matter. Whether they take part in this round is the ``takes_part`` guard.
 PARTICIPANTS = (
-    frozenset({Role.COMMITTEE, Role.WORKING_COMMITTEE, Role.COUNCIL_MEMBER, Role.ROTATING_CHAIR})
+    frozenset({Role.COMMITTEE, Role.WORKING_COMMITTEE, Role.COUNCIL_MEMBER, Role.ROTATING_CHAIR, Role.INVITEE})
     | STAKEHOLDERS
     | THINK_TANK
 )
+#: Who always takes part in a round they convene or serve: the committees and the chair.
+_CONVENING = frozenset({Role.COMMITTEE, Role.WORKING_COMMITTEE, Role.ROTATING_CHAIR})
 #: Carriers that conclude without consensus: a hearing keeps its record, advice is adopted or not.
 HEARD_OUT = frozenset({Carrier.HEARING, Carrier.ADVISORY})
 _RESIDENT_ROLES = frozenset({Role.RESIDENT, Role.RESIDENT_REPRESENTATIVE})
+_SPEAKING_ORDER = tuple(r for r in Role if r in PARTICIPANTS and r is not Role.INVITEE)
 
 
 # ---- commands ----------------------------------------------------------------------------------------
 class OpenRound(ConsultationCommand):
-    """Open a round of consultation (round table, heart-to-heart, online)."""
+    """Open a round of consultation (round table, heart-to-heart, online). ``attendees`` signs in
+    people present from the start; each must take part in this consultation (``takes_part``)."""
 
     trigger: ClassVar[Trigger] = Trigger.OPEN_ROUND
     agenda: Text = ""
-    attendees: tuple[Id, ...] = Field(default=(), max_length=10_000)
+    attendees: tuple[PersonId, ...] = Field(default=(), max_length=10_000)
+
+    def named_people(self) -> tuple[str, ...]:
+        return self.attendees
+
+
+class SignIn(ConsultationCommand):
+    """Sign in to the open round (签到): the acting person, or - recorded by a clerk at an offline
+    meeting - the resident named by ``on_behalf_of``. Quorum counts those signed in."""
+
+    trigger: ClassVar[Trigger] = Trigger.SIGN_IN
+    on_behalf_of: PersonId | None = None
+
+    def named_people(self) -> tuple[str, ...]:
+        return () if self.on_behalf_of is None else (self.on_behalf_of,)
 
 
 class RecordOpinion(ConsultationCommand):
-    """The acting participant's opinion in the open round."""
+    """An opinion in the open round: the acting participant's own, or - recorded by a clerk at an
+    offline meeting (代为记录) - that of the resident named by ``on_behalf_of``. The log names both."""
 
     trigger: ClassVar[Trigger] = Trigger.RECORD_OPINION
     stance: Stance
     text: Text = ""
+    on_behalf_of: PersonId | None = None
+
+    def named_people(self) -> tuple[str, ...]:
+        return () if self.on_behalf_of is None else (self.on_behalf_of,)
 
 
 class CloseRound(ConsultationCommand):
@@ -109,10 +135,69 @@ def tally(params: Parameters, record: Consultation, rnd: Round) -> Tally:
 # ---- guards and routes -------------------------------------------------------------------------------
 def _notice_served(params: Parameters, record: Consultation, cmd: Command, ctx: Context) -> Failure | None:
     # Residents were told when the meeting is (告知): the first round is that meeting. The notice
-    # period always ends by then, so the meeting is the first moment a round can open.
+    # period always ends by then, so the meeting is the first moment a round can open - unless a
+    # later invitation's own notice period ends later still.
     s = record.schedule
-    if s is not None and not record.rounds and ctx.now < s.meeting_at:
-        return Failure("before_meeting", {"meeting_at": s.meeting_at})
+    meeting = s.meeting_at if s is not None and not record.rounds else None
+    invited = record.invitation_notice_ends
+    if invited is not None and ctx.now < invited and (meeting is None or invited > meeting):
+        return Failure("invitation_notice", {"opens_at": invited})
+    if meeting is not None and ctx.now < meeting:
+        return Failure("before_meeting", {"meeting_at": meeting})
+    return None
+
+
+def _participant(cmd: Command, ctx: Context) -> str:
+    behalf: str | None = getattr(cmd, "on_behalf_of", None)
+    return behalf if behalf is not None else ctx.actor.id
+
+
+def taking_part(params: Parameters, record: Consultation, person: str, roles: frozenset[Role]) -> bool:
+    """Whether ``person`` takes part in this consultation's rounds: invited, a convenor, or - if the
+    parameters open rounds to residents - a resident of the community. Never an outsider."""
+    if person in record.invited or not _CONVENING.isdisjoint(roles):
+        return True
+    return params.round_open_to == "invitees_and_residents" and not _RESIDENT_ROLES.isdisjoint(roles)
+
+
+def _takes_part(params: Parameters, record: Consultation, cmd: Command, ctx: Context) -> Failure | None:
+    person = _participant(cmd, ctx)
+    if taking_part(params, record, person, ctx.roles_of(person)):
+        return None
+    return Failure("not_taking_part", {"person": person, "open_to": params.round_open_to})
+
+
+def _attendees_take_part(params: Parameters, record: Consultation, cmd: OpenRound, ctx: Context) -> Failure | None:
+    for person in cmd.attendees:
+        if not taking_part(params, record, person, ctx.roles_of(person)):
+            return Failure("not_taking_part", {"person": person, "open_to": params.round_open_to})
+    return None
+
+
+def _clerk_on_behalf(params: Parameters, record: Consultation, cmd: Command, ctx: Context) -> Failure | None:
+    behalf: str | None = getattr(cmd, "on_behalf_of", None)
+    if behalf is None:
+        return None
+    if behalf == ctx.actor.id:
+        return Failure("on_behalf_of_self", {"actor": behalf})
+    if params.clerk_roles.isdisjoint(ctx.actor.roles):
+        return Failure("not_a_clerk", {"actor": ctx.actor.id, "allowed": sorted(r.value for r in params.clerk_roles)})
+    return None
+
+
+def _may_record_for_others(params: Parameters, cmd: Command | None, ctx: Context) -> bool:
+    """Asked without a command (``Engine.allowed``), a clerk may still sign in or record for the
+    residents, whatever they did themselves: the once-a-round guards are then left to ``execute``."""
+    return cmd is None and not params.clerk_roles.isdisjoint(ctx.actor.roles)
+
+
+def _first_sign_in(params: Parameters, record: Consultation, cmd: SignIn, ctx: Context) -> Failure | None:
+    if _may_record_for_others(params, cmd, ctx):
+        return None
+    r = record.current_round
+    person = _participant(cmd, ctx)
+    if r is not None and person in r.attendees:
+        return Failure("already_signed_in", {"person": person, "round": r.number})
     return None
 
 
@@ -141,9 +226,9 @@ def _first_opinion_in_round(
     params: Parameters, record: Consultation, cmd: RecordOpinion, ctx: Context
 ) -> Failure | None:
     r = record.current_round
-    if r is None:
+    if r is None or _may_record_for_others(params, cmd, ctx):
         return None
-    who = ctx.actor.id
+    who = _participant(cmd, ctx)
     for op in r.opinions:
         if op.participant == who:
             return Failure("already_recorded", {"participant": who, "round": r.number})
@@ -167,6 +252,7 @@ def _replace_last_round(rec: Consultation, rnd: Round) -> tuple[Round, ...]:
 
 def _open_round(proc: Governing, rec: Consultation, cmd: OpenRound, ctx: Context, role: str, to: State) -> Effect:
     number = len(rec.rounds) + 1
+    attendees = tuple(dict.fromkeys(cmd.attendees))
     rnd = make(
         Round,
         {
@@ -175,8 +261,8 @@ def _open_round(proc: Governing, rec: Consultation, cmd: OpenRound, ctx: Context
             "opened_at": ctx.now,
             "opened_by": ctx.actor.id,
             "agenda": cmd.agenda,
-            "attendees": tuple(dict.fromkeys(cmd.attendees)),
-            "resident_attended": False,
+            "attendees": attendees,
+            "resident_attended": any(not _RESIDENT_ROLES.isdisjoint(ctx.roles_of(p)) for p in attendees),
             "opinions": (),
             "closed_at": None,
             "summary": "",
@@ -187,17 +273,53 @@ def _open_round(proc: Governing, rec: Consultation, cmd: OpenRound, ctx: Context
     return {"rounds": (*rec.rounds, rnd)}, [(Event.ROUND_OPENED, data)]
 
 
+def _role_in_round(rec: Consultation, person: str, roles: frozenset[Role]) -> Role:
+    """The role a participant speaks in: their first participating role, else as invited."""
+    for r in _SPEAKING_ORDER:
+        if r in roles:
+            return r
+    return Role.INVITEE if person in rec.invited else Role.RESIDENT
+
+
 def _record_opinion(
     proc: Governing, rec: Consultation, cmd: RecordOpinion, ctx: Context, role: str, to: State
 ) -> Effect:
     rnd = rec.rounds[-1]
-    who = ctx.actor.id
-    op = make(Opinion, {"participant": who, "role": role, "stance": cmd.stance, "text": cmd.text, "at": ctx.now})
+    behalf = cmd.on_behalf_of
+    if behalf is None:
+        who, speaks_as, clerk, roles = ctx.actor.id, role, None, ctx.actor.roles
+    else:
+        roles = ctx.roles_of(behalf)
+        who, speaks_as, clerk = behalf, _role_in_round(rec, behalf, roles), ctx.actor.id
+    op = make(
+        Opinion,
+        {
+            "participant": who,
+            "role": speaks_as,
+            "stance": cmd.stance,
+            "text": cmd.text,
+            "at": ctx.now,
+            "recorded_by": clerk,
+        },
+    )
     attendees = rnd.attendees if who in rnd.attendees else (*rnd.attendees, who)
-    resident = rnd.resident_attended or not _RESIDENT_ROLES.isdisjoint(ctx.actor.roles)
+    resident = rnd.resident_attended or not _RESIDENT_ROLES.isdisjoint(roles)
     new = evolve(rnd, {"opinions": (*rnd.opinions, op), "attendees": attendees, "resident_attended": resident})
-    data = {"round": rnd.number, "stance": cmd.stance.value, "text": cmd.text}
+    data: dict[str, Any] = {"round": rnd.number, "stance": cmd.stance.value, "text": cmd.text}
+    if behalf is not None:  # keys in sorted order: see base.Events
+        data = {"on_behalf_of": behalf, **data}
     return {"rounds": _replace_last_round(rec, new)}, [(Event.OPINION_RECORDED, data)]
+
+
+def _sign_in(proc: Governing, rec: Consultation, cmd: SignIn, ctx: Context, role: str, to: State) -> Effect:
+    rnd = rec.rounds[-1]
+    who = _participant(cmd, ctx)
+    resident = rnd.resident_attended or not _RESIDENT_ROLES.isdisjoint(ctx.roles_of(who))
+    new = evolve(rnd, {"attendees": (*rnd.attendees, who), "resident_attended": resident})
+    data: dict[str, Any] = {"attended": len(new.attendees), "round": rnd.number}
+    if cmd.on_behalf_of is not None:
+        data = {"attended": len(new.attendees), "on_behalf_of": cmd.on_behalf_of, "round": rnd.number}
+    return {"rounds": _replace_last_round(rec, new)}, [(Event.SIGNED_IN, data)]
 
 
 def close_open_round(params: Parameters, rec: Consultation, ctx: Context, summary: str, abandoned: bool) -> Effect:
@@ -245,18 +367,31 @@ def _close_round(proc: Governing, rec: Consultation, cmd: CloseRound, ctx: Conte
 
 STEP = StepDefinition(
     name="consult 协商",
-    commands=(OpenRound, RecordOpinion, CloseRound),
+    commands=(OpenRound, SignIn, RecordOpinion, CloseRound),
     transitions=(
-        transition(Trigger.OPEN_ROUND, State.NOTIFIED, State.CONSULTING, CONVENORS, ["notice_served"]),
+        transition(
+            Trigger.OPEN_ROUND, State.NOTIFIED, State.CONSULTING, CONVENORS, ["notice_served", "attendees_take_part"]
+        ),
         transition(
             Trigger.OPEN_ROUND,
             State.CONSULTING,
             State.CONSULTING,
             CONVENORS,
-            ["notice_served", "previous_round_closed", "rounds_left"],
+            ["notice_served", "previous_round_closed", "rounds_left", "attendees_take_part"],
         ),
         transition(
-            Trigger.RECORD_OPINION, State.CONSULTING, None, PARTICIPANTS, ["round_is_open", "first_opinion_in_round"]
+            Trigger.SIGN_IN,
+            State.CONSULTING,
+            None,
+            PARTICIPANTS,
+            ["round_is_open", "clerk_on_behalf", "takes_part", "first_sign_in"],
+        ),
+        transition(
+            Trigger.RECORD_OPINION,
+            State.CONSULTING,
+            None,
+            PARTICIPANTS,
+            ["round_is_open", "clerk_on_behalf", "takes_part", "first_opinion_in_round"],
         ),
         transition(
             Trigger.CLOSE_ROUND,
@@ -272,9 +407,29 @@ STEP = StepDefinition(
         Guard(
             "notice_served",
             _notice_served,
-            ("before_meeting",),
-            "the first round waits for the announced meeting (after the notice period)",
+            ("before_meeting", "invitation_notice"),
+            "the first round waits for the announced meeting; any round for a later invitation's notice",
         ),
+        Guard(
+            "attendees_take_part",
+            _attendees_take_part,
+            ("not_taking_part",),
+            "everyone signed in takes part (invited, a convenor, or a resident if rounds are open)",
+            needs_command=True,
+        ),
+        Guard(
+            "takes_part",
+            _takes_part,
+            ("not_taking_part",),
+            "the participant takes part: invited, a convenor, or a resident if rounds are open to them",
+        ),
+        Guard(
+            "clerk_on_behalf",
+            _clerk_on_behalf,
+            ("not_a_clerk", "on_behalf_of_self"),
+            "only a clerk records for someone else (代为记录), and never for themselves",
+        ),
+        Guard("first_sign_in", _first_sign_in, ("already_signed_in",), "one sign-in per person a round"),
         Guard("previous_round_closed", _previous_round_closed, ("round_still_open",), "no round is open"),
         Guard("rounds_left", _rounds_left, ("round_limit",), "the round limit is not reached", bounds_loop=True),
         Guard("round_is_open", _round_is_open, ("no_open_round",), "a round is open"),
@@ -285,6 +440,7 @@ STEP = StepDefinition(
     routes=(Route("no_consensus_at_limit", _no_consensus_at_limit, "the last allowed round failed"),),
     effects={
         Trigger.OPEN_ROUND: _open_round,
+        Trigger.SIGN_IN: _sign_in,
         Trigger.RECORD_OPINION: _record_opinion,
         Trigger.CLOSE_ROUND: _close_round,
     },

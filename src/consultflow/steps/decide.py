@@ -191,5 +191,7 @@ STEP = StepDefinition(
         ),
     ),
     effects={Trigger.DECIDE: _decide},
-    audience={Event.DECIDED: (INVITED, PROPOSER, role_group(Role.SUPERVISOR))},
+    # whoever may review it hears of a decision: supervisors and the legal adviser (the sub-district
+    # hears of what is escalated to it)
+    audience={Event.DECIDED: (INVITED, PROPOSER, role_group(Role.SUPERVISOR), role_group(Role.LEGAL_ADVISER))},
 )

@@ -1,6 +1,8 @@
 """告知 notify: announce the matter, the meeting and who is invited (发布协商公告). The meeting must
-leave the notice period; a consultation day (协商日) needs its rotating chair and may fall on a
-fixed day of the month. Notice starts the clock for a decision (议而不决).
+leave the notice period; a consultation day (协商日) needs its rotating chair - a person who holds
+that role here and is not the proposer - and may fall on a fixed day of the month. Notice starts
+the clock for a decision (议而不决). More people can be invited later (创造条件进一步协商), each
+invitation with a notice period of its own before the next round.
 """
 
 from __future__ import annotations
@@ -14,13 +16,13 @@ from ..commands import ConsultationCommand
 from ..context import Context
 from ..notices import INVITED, PROPOSER, PUBLIC
 from ..parameters import Parameters
-from ..records import Consultation, Id, Schedule, make
+from ..records import Consultation, PersonId, Schedule, Text, make
 from ..refusals import Failure
 from ..roles import Role
 from ..vocabulary import Channel, Event, State, Trigger
 from .base import Effect, Governing, Guard, StepDefinition, days, transition
 
-__all__ = ["STEP", "Notify"]
+__all__ = ["STEP", "Invite", "Notify"]
 
 
 class Notify(ConsultationCommand):
@@ -28,8 +30,8 @@ class Notify(ConsultationCommand):
 
     trigger: ClassVar[Trigger] = Trigger.NOTIFY
     meeting_at: AwareDatetime
-    invite: tuple[Id, ...] = Field(default=(), max_length=10_000)
-    chair: Id | None = None
+    invite: tuple[PersonId, ...] = Field(default=(), max_length=10_000)
+    chair: PersonId | None = None
     venue: Annotated[str, StringConstraints(max_length=200)] = ""
     channels: tuple[Channel, ...] = (Channel.NOTICE_BOARD,)
 
@@ -37,6 +39,24 @@ class Notify(ConsultationCommand):
     def _unique(self) -> Notify:
         if len(set(self.invite)) != len(self.invite):
             raise PydanticCustomError("invite_duplicate", "invite lists someone twice; list each participant once")
+        return self
+
+    def named_people(self) -> tuple[str, ...]:
+        return () if self.chair is None else (self.chair,)
+
+
+class Invite(ConsultationCommand):
+    """Invite more people after the notice (创造条件进一步协商): the think tank, experts, the legal
+    adviser, more stakeholders. The next round waits for the invitation's own notice period."""
+
+    trigger: ClassVar[Trigger] = Trigger.INVITE
+    people: tuple[PersonId, ...] = Field(min_length=1, max_length=10_000)
+    reason: Text = ""
+
+    @model_validator(mode="after")
+    def _unique(self) -> Invite:
+        if len(set(self.people)) != len(self.people):
+            raise PydanticCustomError("invite_duplicate", "people lists someone twice; list each participant once")
         return self
 
 
@@ -47,7 +67,7 @@ def _notice_long_enough(params: Parameters, record: Consultation, cmd: Notify, c
     return None
 
 
-def _consultation_day_rules(params: Parameters, record: Consultation, cmd: Notify, ctx: Context) -> Failure | None:
+def _consultation_day_met(params: Parameters, record: Consultation, cmd: Notify, ctx: Context) -> Failure | None:
     if record.form.value != "consultation_day":
         return None
     if cmd.chair is None:
@@ -56,6 +76,36 @@ def _consultation_day_rules(params: Parameters, record: Consultation, cmd: Notif
     if day is not None and cmd.meeting_at.astimezone(params.zone).day != day:
         return Failure("not_consultation_day", {"day": day, "meeting": cmd.meeting_at.astimezone(params.zone)})
     return None
+
+
+def _chair_may_chair(params: Parameters, record: Consultation, cmd: Notify, ctx: Context) -> Failure | None:
+    chair = cmd.chair
+    if chair is None:
+        return None
+    if Role.ROTATING_CHAIR not in ctx.roles_of(chair):
+        return Failure("chair_not_a_chair", {"chair": chair})
+    if params.chair_not_proposer and chair == record.proposer:
+        return Failure("chair_is_proposer", {"chair": chair})
+    return None
+
+
+def _not_yet_invited(params: Parameters, record: Consultation, cmd: Invite, ctx: Context) -> Failure | None:
+    already = [p for p in cmd.people if p in record.invited]
+    if already:
+        return Failure("already_invited", {"people": already})
+    return None
+
+
+def _invite(proc: Governing, rec: Consultation, cmd: Invite, ctx: Context, role: str, to: State) -> Effect:
+    ends = ctx.now + proc.parameters.notice_period
+    update = {"invited": (*rec.invited, *cmd.people), "invitation_notice_ends": ends}
+    data = {
+        "invited": len(cmd.people),
+        "notice_ends": ends.isoformat(),
+        "people": list(cmd.people),
+        "reason": cmd.reason,
+    }
+    return update, [(Event.INVITED, data)]
 
 
 def _notify(proc: Governing, rec: Consultation, cmd: Notify, ctx: Context, role: str, to: State) -> Effect:
@@ -82,14 +132,18 @@ def _notify(proc: Governing, rec: Consultation, cmd: Notify, ctx: Context, role:
 
 STEP = StepDefinition(
     name="notify 告知",
-    commands=(Notify,),
+    commands=(Notify, Invite),
     transitions=(
         transition(
             Trigger.NOTIFY,
             State.PROPOSED,
             State.NOTIFIED,
             [Role.COMMITTEE, Role.WORKING_COMMITTEE],
-            ["notice_long_enough", "consultation_day_rules"],
+            ["notice_long_enough", "consultation_day_met", "chair_may_chair"],
+        ),
+        *(
+            transition(Trigger.INVITE, s, None, [Role.COMMITTEE, Role.WORKING_COMMITTEE], ["not_yet_invited"])
+            for s in (State.NOTIFIED, State.CONSULTING)
         ),
     ),
     guards=(
@@ -101,13 +155,27 @@ STEP = StepDefinition(
             needs_command=True,
         ),
         Guard(
-            "consultation_day_rules",
-            _consultation_day_rules,
+            "consultation_day_met",
+            _consultation_day_met,
             ("chair_required", "not_consultation_day"),
             "a consultation day names its rotating chair and meets on its day",
             needs_command=True,
         ),
+        Guard(
+            "chair_may_chair",
+            _chair_may_chair,
+            ("chair_not_a_chair", "chair_is_proposer"),
+            "the chair named holds the rotating chair's role here and is not the proposer (回避)",
+            needs_command=True,
+        ),
+        Guard(
+            "not_yet_invited",
+            _not_yet_invited,
+            ("already_invited",),
+            "nobody is invited twice",
+            needs_command=True,
+        ),
     ),
-    effects={Trigger.NOTIFY: _notify},
-    audience={Event.NOTIFIED: (INVITED, PROPOSER, PUBLIC)},
+    effects={Trigger.NOTIFY: _notify, Trigger.INVITE: _invite},
+    audience={Event.NOTIFIED: (INVITED, PROPOSER, PUBLIC), Event.INVITED: (INVITED,)},
 )

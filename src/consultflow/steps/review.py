@@ -25,8 +25,8 @@ from .base import Effect, Events, Governing, Guard, Route, StepDefinition, trans
 
 __all__ = ["REVIEWERS", "STEP", "ReviewLegality"]
 
-#: Who reviews legality: a supervisor (监事) or the sub-district (街道).
-REVIEWERS = frozenset({Role.SUPERVISOR, Role.SUB_DISTRICT})
+#: Who reviews legality: a supervisor (监事), the sub-district (街道) or the legal adviser (法律顾问 / 司法所).
+REVIEWERS = frozenset({Role.SUPERVISOR, Role.SUB_DISTRICT, Role.LEGAL_ADVISER})
 
 
 class ReviewLegality(ConsultationCommand):
@@ -61,9 +61,23 @@ def _has_rounds_left(params: Parameters, record: Consultation, cmd: Command, ctx
 
 
 def _independent_reviewer(params: Parameters, record: Consultation, cmd: Command, ctx: Context) -> Failure | None:
+    # 回避: whoever took the decision, proposed the matter or spoke in the deciding round does not review it
     d = record.current_decision
-    if params.independent_review and d is not None and d.decided_by == ctx.actor.id:
-        return Failure("reviewer_not_independent", {"reviewer": ctx.actor.id})
+    who = ctx.actor.id
+    if params.independent_review and d is not None and d.decided_by == who:
+        return Failure("reviewer_not_independent", {"reviewer": who})
+    if params.proposer_recuses and record.proposer == who:
+        return Failure("proposer_recuses", {"person": who})
+    if params.voters_recuse and d is not None:
+        deciding = next((r for r in record.rounds if r.number == d.round), None)
+        if deciding is not None and any(op.participant == who for op in deciding.opinions):
+            return Failure("reviewer_voted", {"reviewer": who, "round": d.round})
+    return None
+
+
+def _proposer_recuses(params: Parameters, record: Consultation, cmd: Command, ctx: Context) -> Failure | None:
+    if params.proposer_recuses and record.proposer == ctx.actor.id:
+        return Failure("proposer_recuses", {"person": ctx.actor.id})
     return None
 
 
@@ -118,8 +132,14 @@ STEP = StepDefinition(
         Guard(
             "independent_reviewer",
             _independent_reviewer,
-            ("reviewer_not_independent",),
-            "the reviewer did not take the decision",
+            ("reviewer_not_independent", "proposer_recuses", "reviewer_voted"),
+            "the reviewer neither took the decision, proposed the matter nor spoke in the deciding round (回避)",
+        ),
+        Guard(
+            "proposer_recuses",
+            _proposer_recuses,
+            ("proposer_recuses",),
+            "the proposer does not inspect or sign off their own matter (回避)",
         ),
     ),
     routes=(

@@ -126,7 +126,7 @@ STEP = StepDefinition(
     commands=(StartSupervision, Inspect, RequestReconsultation, Close),
     transitions=(
         transition(Trigger.START_SUPERVISION, State.FEEDBACK, State.SUPERVISING, [Role.COMMITTEE], ["published"]),
-        transition(Trigger.INSPECT, State.SUPERVISING, None, _INSPECTORS),
+        transition(Trigger.INSPECT, State.SUPERVISING, None, _INSPECTORS, ["proposer_recuses"]),
         transition(
             Trigger.REQUEST_RECONSULTATION,
             State.SUPERVISING,
@@ -134,7 +134,13 @@ STEP = StepDefinition(
             [Role.INSPECTION_GROUP, Role.SUPERVISOR, Role.COMMITTEE],
             ["cycles_left"],
         ),
-        transition(Trigger.CLOSE, State.SUPERVISING, State.CLOSED, [Role.COMMITTEE], ["measures_done", "signed_off"]),
+        transition(
+            Trigger.CLOSE,
+            State.SUPERVISING,
+            State.CLOSED,
+            [Role.COMMITTEE],
+            ["proposer_recuses", "measures_done", "signed_off"],
+        ),
         transition(Trigger.CLOSE, State.ESCALATED, State.CLOSED, [Role.SUB_DISTRICT]),
     ),
     guards=(

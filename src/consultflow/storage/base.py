@@ -6,7 +6,7 @@ expected (optimistic concurrency); otherwise it raises ``Conflict`` and writes n
 the library's own (``NotFound``, ``Conflict``, ``IntegrityError``, ``StoreUnavailable``), never a
 driver's. ``consultflow.testing`` holds the suite that proves an adapter right.
 
-Beyond the method docstrings the suite holds every store to three rules: a naive datetime or an
+Beyond the method docstrings the suite holds every store to three more promises: a naive datetime or an
 unknown settle outcome is ``InvalidInput`` (nothing written); any call after ``close()`` is
 ``StoreUnavailable``; a step whose notice key is already in the outbox is ``IntegrityError``
 (nothing written), so no notice is ever sent twice.

@@ -36,9 +36,15 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from pydantic import ValidationError
-
-from ..errors import Conflict, ConsultflowError, IntegrityError, InvalidInput, NotFound, StoreUnavailable
+from ..errors import (
+    Conflict,
+    ConsultflowError,
+    IntegrityError,
+    InvalidInput,
+    NotFound,
+    StoreUnavailable,
+    ValidationError,
+)
 from ..log import LogEntry
 from ..notices import Notice
 from ..records import Consultation

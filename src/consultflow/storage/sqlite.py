@@ -34,9 +34,16 @@ from pathlib import Path
 from typing import Literal
 
 import attrs
-from pydantic import ValidationError
 
-from ..errors import Conflict, ConsultflowError, IntegrityError, InvalidInput, NotFound, StoreUnavailable
+from ..errors import (
+    Conflict,
+    ConsultflowError,
+    IntegrityError,
+    InvalidInput,
+    NotFound,
+    StoreUnavailable,
+    ValidationError,
+)
 from ..log import LogEntry, verify
 from ..notices import Notice
 from ..records import Consultation
@@ -203,7 +210,11 @@ class SQLiteStore:
         readonly: bool = False,
         cache_size: int = 256,
     ) -> None:
+        if not isinstance(path, str | os.PathLike):
+            raise InvalidInput(f"SQLiteStore needs a file path (str or Path), not {type(path).__name__}")
         text = os.fspath(path)
+        if not isinstance(text, str):
+            raise InvalidInput(f"SQLiteStore needs a text path, not {type(text).__name__}")
         if text in {"", ":memory:"} or text.startswith("file:"):
             raise InvalidInput(
                 f"SQLiteStore needs a file path, got {text!r}; for a store in memory use consultflow.MemoryStore"
@@ -396,7 +407,7 @@ class SQLiteStore:
         except ConsultflowError:
             raise
         except (ValueError, TypeError, AttributeError) as exc:
-            raise InvalidInput(f"this step cannot be stored ({exc}); build steps with consultflow.decide") from exc
+            raise InvalidInput(f"this step cannot be stored ({exc}); build steps with consultflow.apply") from exc
         cid = step.record.id
         prev = step.entries[0].prev if step.entries else ""
         with self._transaction() as conn:  # an exception rolls everything back
@@ -448,7 +459,7 @@ class SQLiteStore:
         except ConsultflowError:
             raise
         except (ValueError, TypeError, AttributeError) as exc:
-            raise InvalidInput(f"this step cannot be stored ({exc}); build steps with consultflow.decide") from exc
+            raise InvalidInput(f"this step cannot be stored ({exc}); build steps with consultflow.apply") from exc
         with self._transaction() as conn:
             known: dict[str, tuple[int, str]] = {}
             for step, expected in steps:
@@ -799,9 +810,8 @@ def _first(exc: ValidationError) -> str:
     errors = exc.errors()
     if not errors:
         return str(exc)
-    e = errors[0]
-    where = ".".join(str(p) for p in e.get("loc", ())) or "value"
-    return f"{where}: {e.get('msg', '')}"
+    field, _, msg = exc.problems[0]
+    return f"{field if field != '-' else 'value'}: {msg}"
 
 
 def migrate(conn: sqlite3.Connection, path: Path | str = "", *, target: int = SCHEMA_VERSION) -> int:

@@ -1,13 +1,13 @@
-"""Kits for testing with consultflow: a driver for consultations, and the conformance kit for
-store adapters.
+"""Kits for testing with consultflow: a driver for consultations, and the conformance kits for
+store adapters and directories.
 
 ``Driver`` runs the six steps through a real engine with a cast and one clock policy (see
 ``consultflow.testing.driver``); it needs nothing beyond consultflow. ``StepMaker`` makes real steps
 with the core (for your own store tests); ``append`` appends one at the version it was made from.
 
-The conformance kit needs pytest (``pip install 'consultflow[testing]'``); it is loaded only when
-``StoreContract`` or ``StoreOpener`` is asked for. Run it on your store by subclassing
-``StoreContract`` in a test module::
+The conformance kits need pytest (``pip install 'consultflow[testing]'``); they are loaded only when
+``StoreContract``, ``StoreOpener`` or ``DirectoryContract`` is asked for. Run the store kit on your
+store by subclassing ``StoreContract`` in a test module::
 
     import pytest
     from consultflow.testing import StoreContract
@@ -19,11 +19,13 @@ The conformance kit needs pytest (``pip install 'consultflow[testing]'``); it is
             yield s
             s.close()
 
-See ``docs/storage.md``.
+See ``docs/storage.md``. ``DirectoryContract`` does the same for a directory (who holds which
+role where): subclass it and give it a ``directory`` fixture.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 from .driver import CAST, STATES, ClockPolicy, Driver
@@ -31,6 +33,7 @@ from .steps import COMMITTEE, COMMUNITIES, PROPOSER, TOPICS, StepMaker, append, 
 
 if TYPE_CHECKING:
     from .contract import StoreContract, StoreOpener
+    from .directory_contract import DirectoryContract
 
 __all__ = [
     "CAST",
@@ -40,6 +43,7 @@ __all__ = [
     "STATES",
     "TOPICS",
     "ClockPolicy",
+    "DirectoryContract",
     "Driver",
     "StepMaker",
     "StoreContract",
@@ -48,20 +52,22 @@ __all__ = [
     "conformance_procedure",
 ]
 
-_LAZY = frozenset({"StoreContract", "StoreOpener"})
+# name -> the module of the kit that defines it
+_LAZY = {"StoreContract": "contract", "StoreOpener": "contract", "DirectoryContract": "directory_contract"}
 
 
 def __getattr__(name: str) -> Any:
-    """``StoreContract`` and ``StoreOpener`` import pytest: load them on first use (PEP 562)."""
+    """``StoreContract``, ``StoreOpener`` and ``DirectoryContract`` import pytest: load them on
+    first use (PEP 562)."""
     if name in _LAZY:
         try:
-            from . import contract
+            kit = importlib.import_module(f"{__name__}.{_LAZY[name]}")
         except ImportError as exc:
             raise ImportError(
                 f"consultflow.testing.{name} is the conformance kit, which runs under pytest: "
                 "pip install 'consultflow[testing]'"
             ) from exc
-        value = getattr(contract, name)
+        value = getattr(kit, name)
         globals()[name] = value
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -30,12 +30,13 @@ from typing import Any
 from ..catalogue import Catalogue
 from ..clock import SimulatedClock
 from ..commands import Command
+from ..directory import MemoryDirectory
 from ..engine import Engine
 from ..log import LogEntry
 from ..notices import Notice
 from ..procedure import Procedure, six_step
 from ..records import Consultation, Measure
-from ..roles import Actor, Role
+from ..roles import NEVER_GRANTED, Actor, Role
 from ..step import Step
 from ..steps import (
     Close,
@@ -115,6 +116,7 @@ CAST: Mapping[str, Actor] = _cast(
     ("chen", Role.ROTATING_CHAIR),  # the chair named at notice
     ("other_chair", Role.ROTATING_CHAIR),  # a rotating chair, not this consultation's
     ("jie", Role.SUB_DISTRICT),  # takes escalations, resumes, rules
+    ("lawyer", Role.LEGAL_ADVISER),  # 法律顾问: may review legality
     ("system", Role.SYSTEM),
     ("nobody", None),  # holds no role at all
 )
@@ -248,18 +250,24 @@ class Driver:
         cast: Mapping[str, Actor] = CAST,
         ids: Callable[[], str] | None = None,
         engine: Engine | None = None,
+        directory: MemoryDirectory | None = None,
+        community: str = COMMUNITY,
         **parameters: Any,
     ) -> None:
         self.clock = clock if clock is not None else SimulatedClock(start)
         self.cast = cast
+        self.community = community
         if engine is not None:  # an engine built elsewhere (the demo's): drive it as it is
             if clock is None or engine.clock is not clock:
                 raise ValueError("Driver(engine=...) needs the engine's own SimulatedClock as clock=")
             if procedure is not None or store is not None or catalogue is not None or ids is not None or parameters:
                 raise ValueError("Driver(engine=...) drives that engine: give its procedure, store and ids to it")
+            if directory is not None:
+                raise ValueError("Driver(engine=...) uses that engine's directory")
             self.engine = engine
             self.store = engine.store
             self.catalogue = engine.catalogue
+            self.directory = engine.directory if isinstance(engine.directory, MemoryDirectory) else None
         else:
             proc = procedure if procedure is not None else six_step()
             if parameters:
@@ -267,13 +275,17 @@ class Driver:
             counter = itertools.count(1)
             self.store = store if store is not None else MemoryStore()
             self.catalogue = catalogue if catalogue is not None else standard_catalogue()
+            self.directory = directory if directory is not None else MemoryDirectory()
             self.engine = Engine(
                 proc,
                 self.store,
                 clock=self.clock,
                 catalogue=self.catalogue,
                 ids=ids if ids is not None else lambda: f"c-{next(counter):03d}",
+                directory=self.directory,
             )
+            for person in cast.values():
+                self.enrol(person)
         self.policy = ClockPolicy(self.clock, pace)
         self.cid = ""
 
@@ -282,9 +294,22 @@ class Driver:
     def procedure(self) -> Procedure:
         return self.engine.procedure
 
+    def enrol(self, person: Actor, community: str | None = None) -> None:
+        """Grant ``person`` the roles it shows, in ``community`` (the driver's by default), in the
+        driver's directory: the driver is the tests' administrator. Roles nobody is granted (the
+        system, the proposer, the invited) are left out: the engine never takes them from a caller."""
+        if self.directory is None:
+            return
+        roles = person.roles - NEVER_GRANTED
+        if roles:
+            self.directory.grant(community or self.community, person.id, *roles, by="driver")
+
     def actor(self, who: str | Actor) -> Actor:
-        """``who`` as an ``Actor``: a name in the cast, or an ``Actor`` as it is."""
+        """``who`` as an ``Actor``: a name in the cast, or an ``Actor`` - enrolled in the driver's
+        directory with the roles it shows, so that the engine finds them there."""
         if isinstance(who, Actor):
+            if who not in self.cast.values():
+                self.enrol(who)
             return who
         try:
             return self.cast[who]

@@ -36,6 +36,7 @@ from .vocabulary import ACTIVE_STATES
 __all__ = ["CLOCK_ACTOR", "Engine", "Permission"]
 
 _NEVER_GRANTED = NEVER_GRANTED
+_NO_ROLES: frozenset[Role] = frozenset()
 _NOBODY: Mapping[str, frozenset[Role]] = {}
 
 #: Who marks deadlines on ``Engine.tick``: the library's own clock, never a caller.
@@ -235,8 +236,11 @@ class Engine:
         if isinstance(by, Actor) and self._trusting:
             return by if Role.SYSTEM not in by.roles else Actor(by.id, by.roles - _NEVER_GRANTED)
         if self._trusting:
-            return Actor(pid)
-        return Actor(pid, self.directory.roles(pid, community, now) - _NEVER_GRANTED)
+            return Actor.known(pid, _NO_ROLES)
+        roles = self.directory.roles(pid, community, now)
+        if not roles.isdisjoint(_NEVER_GRANTED):  # a directory of someone else's may not know better
+            roles = roles - _NEVER_GRANTED
+        return Actor.known(pid, roles)
 
     def _people(self, command: Command, community: str, now: datetime) -> Mapping[str, frozenset[Role]]:
         """The roles of the people ``command`` names, in ``community`` now."""

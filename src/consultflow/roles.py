@@ -5,6 +5,7 @@ Roles decide what an actor may do; everything not granted is refused (default de
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -45,8 +46,15 @@ def person_id(value: object) -> str:
     invisible characters - zero-width spaces and joiners, bidi controls, any other format (Cf) or
     control character - are refused, never silently dropped, and the result must be an id
     (1 to 128 characters, no white space, quotes or backslashes, not starting with ``-``).
-    ``InvalidInput`` says what is wrong.
+    ``InvalidInput`` says what is wrong. Ids repeat (every step names its actor): answers are remembered.
     """
+    if type(value) is str:
+        return _person_id_cached(value)
+    return _person_id(value)
+
+
+def _person_id(value: object) -> str:
+    """The checks and the normal form of ``person_id``, without the memory."""
     if not isinstance(value, str):
         raise InvalidInput(f"a person's id is text, not {type(value).__name__}")
     if len(value) > 512:  # NFKC never shrinks text below a quarter: this is no id, and no message repeats it
@@ -65,6 +73,15 @@ def person_id(value: object) -> str:
             "characters, quotes or backslashes (e.g. 'li', '李明', 'li+1@example.cn')"
         )
     return normal
+
+
+@functools.lru_cache(maxsize=8192)
+def _person_id_cached(value: str) -> str:
+    if value.isascii():  # NFKC leaves ASCII alone; control characters fail the id pattern
+        normal = value.lower()
+        if valid_id(normal):
+            return normal
+    return _person_id(value)
 
 
 #: Ids the library keeps for itself (its clock is ``consultflow:clock``): no person acts under them.
@@ -142,3 +159,12 @@ class Actor:
 
     id: str = attrs.field(converter=person_id)
     roles: frozenset[Role] = attrs.field(converter=_roles, factory=frozenset)
+
+    @classmethod
+    def known(cls, pid: str, roles: frozenset[Role]) -> Actor:
+        """An actor whose id is already normalised and whose roles are a frozenset of ``Role``
+        (what the engine has from its directory): built without checking either again."""
+        actor = object.__new__(cls)
+        object.__setattr__(actor, "id", pid)
+        object.__setattr__(actor, "roles", roles)
+        return actor

@@ -5,7 +5,8 @@ from __future__ import annotations
 import threading
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from ..errors import InvalidInput, StoreUnavailable
 from ..records import make
@@ -13,6 +14,8 @@ from ..roles import Role, person_id
 from .base import Grant, check_grant, check_instant, check_place, wanted_roles
 
 __all__ = ["MemoryDirectory"]
+
+_NONE: frozenset[Role] = frozenset()
 
 
 class MemoryDirectory:
@@ -26,6 +29,10 @@ class MemoryDirectory:
         self._grants: dict[tuple[str, str], list[Grant]] = defaultdict(list)  # (scope, person) -> grants
         self._order: list[tuple[tuple[str, str], int]] = []  # every grant, in the order recorded
         self._levels: dict[str, tuple[str, ...]] = {}  # community -> its higher scopes
+        # what roles() reads, kept beside the grants: the roles held from the start and never
+        # revoked (no time to compare), and the grants with a date (compared at each question)
+        self._always: dict[tuple[str, str], frozenset[Role]] = {}
+        self._dated: dict[tuple[str, str], tuple[Grant, ...]] = {}
         self._lock = threading.Lock()
         self._closed = False
 
@@ -62,6 +69,7 @@ class MemoryDirectory:
                         },
                     )
                 )
+            self._reindex((scope, pid))
 
     def revoke(self, scope: str, person: str, *roles: Role | str, at: datetime, by: str = "") -> None:
         """``person`` no longer holds ``roles`` in ``scope`` from ``at`` on; before ``at`` they still
@@ -85,15 +93,33 @@ class MemoryDirectory:
                 closing.extend(open_)
             for i in closing:  # all checked: revoke them all, or (above) none
                 held[i] = held[i].model_copy(update={"until": at, "revoked_by": by})
+            self._reindex((scope, pid))
+
+    def _reindex(self, key: tuple[str, str]) -> None:
+        held = self._grants.get(key, [])
+        self._always[key] = frozenset(g.role for g in held if g.since is None and g.until is None)
+        self._dated[key] = tuple(g for g in held if g.since is not None or g.until is not None)
 
     def roles(self, person: str, community: str, at: datetime) -> frozenset[Role]:
         """The roles ``person`` holds in ``community`` at ``at``, its levels' included."""
-        check_instant(at)
+        tz = getattr(at, "tzinfo", None)
+        if type(at) is not datetime or not (tz is UTC or isinstance(tz, ZoneInfo)):  # else known aware
+            check_instant(at)
         with self._lock:
             self._check_open()
-            found = {g.role for g in self._grants.get((community, person), ()) if g.holds_at(at)}
-            for scope in self._levels.get(community, ()):
-                found.update(g.role for g in self._grants.get((scope, person), ()) if g.holds_at(at))
+            key = (community, person)
+            always = self._always.get(key, _NONE)
+            dated = self._dated.get(key, ())
+            levels = self._levels.get(community, ())
+            if levels:
+                above = [(self._always.get((s, person), _NONE), self._dated.get((s, person), ())) for s in levels]
+        if not dated and not levels:  # the usual question: roles held from the start, no dates
+            return always
+        found = set(always)
+        found.update(g.role for g in dated if g.holds_at(at))
+        for level_always, level_dated in above if levels else ():
+            found.update(level_always)
+            found.update(g.role for g in level_dated if g.holds_at(at))
         return frozenset(found)
 
     def grants(self, *, person: str | None = None, scope: str | None = None) -> tuple[Grant, ...]:

@@ -146,11 +146,12 @@ def test_a_double_majority_is_only_for_owners() -> None:
 
 # ---- end to end ---------------------------------------------------------------------------------------
 REPS = ("r1", "r2", "r3", "r4", "r5")
+OWNER_IDS = ("o1", "o2", "o3", "o4", "o5")
 
 
 VOTERS = {
     **{rep: Actor(rep, roles={Role.RESIDENT_REPRESENTATIVE}) for rep in REPS},
-    **{owner: Actor(owner, roles={Role.OWNER}) for owner in ("o1", "o2", "o3")},
+    **{owner: Actor(owner, roles={Role.OWNER}) for owner in OWNER_IDS},
     # a resident representative who is also a supervisor (监事)
     "r9": Actor("r9", roles={Role.RESIDENT_REPRESENTATIVE, Role.SUPERVISOR}),
 }
@@ -300,6 +301,17 @@ def test_non_members_are_refused_and_one_ballot_each() -> None:
     assert stray.code == "area_only_for_owners"
 
 
+def test_no_more_ballots_than_the_register_counts_members() -> None:
+    w = _world(**BY_REPS)
+    cid = _ready(w)
+    w.run(_call(w, cid, members=2), "wang")
+    for rep in ("r1", "r2"):
+        w.run(cf.CastVote(consultation=cid, ballot=F), rep)
+    refusal = w.engine.explain(cf.CastVote(consultation=cid, ballot=A), by="r3")
+    assert refusal is not None
+    assert refusal.code == "vote_full"
+
+
 def test_a_clerk_records_a_members_ballot() -> None:
     w = _world(**BY_REPS)
     cid = _ready(w)
@@ -416,6 +428,52 @@ def test_the_outcome_equals_an_independent_recount_from_the_log(
     assert (step.record.state is State.DECIDED) is carried
     assert (history[-1].event is Event.DECIDED) is carried
     assert w.engine.verify(cid).ok
+
+
+def _recount_owners(entries: list[cf.LogEntry], members: int, area_total: Decimal) -> bool:
+    """民法典第二百七十八条 from the log alone: at least two thirds take part by number and by area;
+    more than half of those taking part are for, by number and by area (abstentions counted)."""
+    cast = [(e.data["ballot"], Decimal(str(e.data["area"]))) for e in entries if e.event is Event.VOTE_CAST]
+    took_part = len(cast)
+    area_in = sum((a for _, a in cast), Decimal(0))
+    yes = [a for b, a in cast if b == "for"]
+    if took_part == 0:
+        return False
+    quorum = Fraction(took_part, members) >= Fraction(2, 3) and Fraction(area_in) / Fraction(area_total) >= Fraction(
+        2, 3
+    )
+    return (
+        quorum
+        and Fraction(len(yes), took_part) > Fraction(1, 2)
+        and Fraction(sum(yes)) / Fraction(area_in) > Fraction(1, 2)
+    )
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    ballots=st.lists(
+        st.tuples(st.sampled_from([F, A, X, None]), st.integers(1, 200)),
+        min_size=len(OWNER_IDS),
+        max_size=len(OWNER_IDS),
+    ),
+    members=st.integers(len(OWNER_IDS), 8),
+    spare=st.integers(0, 400),
+)
+def test_an_owners_vote_equals_an_independent_recount_from_the_log(
+    ballots: list[tuple[Ballot | None, int]], members: int, spare: int
+) -> None:
+    area_total = Decimal(sum(area for _, area in ballots) + spare)
+    w = _world(major_decided_by="owners_meeting")
+    cid = _ready(w)
+    w.run(_call(w, cid, Body.OWNERS_MEETING, members=members, area=area_total), "wang")
+    for owner, (ballot, area) in zip(OWNER_IDS, ballots, strict=True):
+        if ballot is not None:
+            w.run(cf.CastVote(consultation=cid, ballot=ballot, area=Decimal(area)), owner)
+    step = w.step(cf.CloseVote(consultation=cid), "wang")
+    history = list(w.engine.history(cid))
+    carried = _recount_owners(history, members, area_total)
+    assert (step.record.state is State.DECIDED) is carried
+    assert (history[-1].event is Event.DECIDED) is carried
 
 
 def test_the_clock_passes_and_a_vote_left_open_blocks_nothing_but_rounds() -> None:

@@ -280,6 +280,11 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
         "{person} has already voted in vote {vote}",
         "{person}已在第{vote}次表决中投票",
     ),
+    "vote_full": (
+        "vote {vote} already has a ballot from each of the {members} members the register counts; correct the "
+        "register and call the vote again",
+        "第{vote}次表决的票数已达登记的{members}名成员；请核对成员名册后重新提交表决",
+    ),
     "area_required": (
         "an owner votes with the floor area of their property: give it (area)",
         "业主表决须写明其专有部分面积",

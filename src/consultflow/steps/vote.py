@@ -220,6 +220,8 @@ def _first_ballot(params: Parameters, record: Consultation, cmd: CastVote, ctx: 
     voter = _voter(cmd, ctx)
     if any(b.voter == voter for b in v.ballots):
         return Failure("already_voted", {"person": voter, "vote": v.number})
+    if len(v.ballots) >= v.members:  # the register counted fewer members than vote: it is wrong
+        return Failure("vote_full", {"members": v.members, "vote": v.number})
     return None
 
 
@@ -380,7 +382,12 @@ STEP = StepDefinition(
         Guard("no_vote_open", _no_vote_open, ("vote_open",), "no vote is open (a round waits for the vote)"),
         Guard("vote_is_open", _vote_is_open, ("no_open_vote",), "a vote is open"),
         Guard("body_member", _body_member, ("not_a_member",), "the voter is a member of the voting body"),
-        Guard("first_ballot", _first_ballot, ("already_voted",), "one ballot per member a vote"),
+        Guard(
+            "first_ballot",
+            _first_ballot,
+            ("already_voted", "vote_full"),
+            "one ballot per member a vote, and no more ballots than the register's members",
+        ),
         Guard(
             "ballot_area",
             _ballot_area,

@@ -162,7 +162,7 @@ def check_log_order(entries: Sequence[LogEntry], procedure: cf.Procedure | None 
             assert vote_open, f"{where}: closing a vote that is not open"
             assert e.data["quorum_met"] or not e.data["carried"]
             vote_open = False
-            if not e.data["carried"]:
+            if not e.data["carried"] or e.data["abandoned"]:
                 fresh_round = False  # the round was the body's: a new one before deciding again
         elif ev is Event.SIGNED_IN:
             assert round_open, f"{where}: a sign-in with no open round"

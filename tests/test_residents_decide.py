@@ -476,6 +476,25 @@ def test_an_owners_vote_equals_an_independent_recount_from_the_log(
     assert (history[-1].event is Event.DECIDED) is carried
 
 
+@pytest.mark.parametrize("leave", ["escalate", "withdraw"])
+def test_a_vote_left_open_is_closed_unfinished_when_the_matter_leaves_consultation(leave: str) -> None:
+    w = _world(**BY_REPS)
+    cid = _ready(w)
+    w.run(_call(w, cid), "wang")
+    for rep in REPS:
+        w.run(cf.CastVote(consultation=cid, ballot=F), rep)
+    if leave == "escalate":
+        step = w.step(cf.Escalate(consultation=cid, reason="久拖不决"), "wang")
+    else:
+        step = w.step(cf.Withdraw(consultation=cid, reason="撤回"), "li")
+    assert step.entries[0].event is Event.VOTE_CLOSED
+    assert step.entries[0].data["abandoned"] is True
+    assert step.record.decisions == ()
+    assert step.record.votes[-1].closed_at is not None
+    assert step.record.state in (State.ESCALATED, State.WITHDRAWN)
+    assert w.engine.verify(cid).ok
+
+
 def test_the_clock_passes_and_a_vote_left_open_blocks_nothing_but_rounds() -> None:
     w = _world(**BY_REPS)
     cid = _ready(w)

@@ -82,7 +82,7 @@ WORDS: Mapping[str, tuple[str, str]] = {
     "vote_called": ("vote {vote} of {body} on: {text}", "{body}第{vote}次表决：{text}"),
     "ballot": ("vote {vote}: {ballot}", "第{vote}次表决：{ballot}"),
     "area": ("{area} m²", "{area}平方米"),
-    "for_by": ("for {voter}", "代{voter}投票"),
+    "for_by": ("recorded for {voter}", "代{voter}投票"),
     "carried": ("carried", "通过"),
     "lost": ("not carried", "未通过"),
     "vote_quorum": (
@@ -332,6 +332,8 @@ def _detail(e: LogEntry, lang: Lang, t: _Translate, tz: tzinfo, measures: Mappin
         if d.get("area_total") is not None:
             areas = ("area_yes", "area_no", "area_abstain", "area_total")
             parts.append(_w("ballot_areas", lang, **{k: d.get(k) for k in areas}))
+        if d.get("abandoned"):
+            parts.append(_w("abandoned", lang))
     elif ev == "decided":
         decided = _w("decision", lang, number=d.get("decision"))
         if d.get("body"):

@@ -31,10 +31,19 @@ from ..records import CastBallot, Consultation, Id, Measure, Money, PersonId, Te
 from ..refusals import Failure
 from ..roles import Role
 from ..vocabulary import Ballot, Body, Event, State, Trigger
-from .base import Effect, Events, Governing, Guard, Route, StepDefinition, transition
+from .base import Effect, Governing, Guard, Route, StepDefinition, transition
 from .decide import take_decision
 
-__all__ = ["BODY_MEMBERS", "STEP", "CallVote", "CastVote", "CloseVote", "count_vote"]
+__all__ = [
+    "BODY_MEMBERS",
+    "STEP",
+    "CallVote",
+    "CastVote",
+    "CloseVote",
+    "abandon_open_vote",
+    "close_open_vote",
+    "count_vote",
+]
 
 #: Who is a member of each voting body, by the roles the directory grants.
 BODY_MEMBERS: dict[Body, frozenset[Role]] = {
@@ -307,11 +316,13 @@ def _cast_vote(proc: Governing, rec: Consultation, cmd: CastVote, ctx: Context, 
     return {"votes": (*rec.votes[:-1], evolve(v, {"ballots": (*v.ballots, ballot)}))}, [(Event.VOTE_CAST, data)]
 
 
-def _close_vote(proc: Governing, rec: Consultation, cmd: CloseVote, ctx: Context, role: str, to: State) -> Effect:
+def close_open_vote(params: Parameters, rec: Consultation, ctx: Context, abandoned: bool) -> Effect:
+    """Close the open vote: count it, stamp it, log ``vote_closed`` with the figures."""
     v = rec.votes[-1]
-    t = count_vote(proc.parameters.voting[v.body], v)
+    t = count_vote(params.voting[v.body], v)
     closed = evolve(v, {"closed_at": ctx.now, "tally": t})
     data = {
+        "abandoned": abandoned,
         "abstain": t.abstain,
         "abstentions": t.abstentions,
         "area_abstain": _area(t.area_abstain),
@@ -330,8 +341,20 @@ def _close_vote(proc: Governing, rec: Consultation, cmd: CloseVote, ctx: Context
         "vote": v.number,
         "yes": t.yes,
     }
-    update: dict[str, Any] = {"votes": (*rec.votes[:-1], closed)}
-    events: Events = [(Event.VOTE_CLOSED, data)]
+    return {"votes": (*rec.votes[:-1], closed)}, [(Event.VOTE_CLOSED, data)]
+
+
+def abandon_open_vote(params: Parameters, rec: Consultation, ctx: Context) -> Effect:
+    """Close a vote left open when the matter leaves consultation (escalated or withdrawn): counted
+    and on record, but it takes no decision, and the case file keeps no vote nobody can close."""
+    if _open_vote(rec) is None:
+        return {}, []
+    return close_open_vote(params, rec, ctx, abandoned=True)
+
+
+def _close_vote(proc: Governing, rec: Consultation, cmd: CloseVote, ctx: Context, role: str, to: State) -> Effect:
+    v = rec.votes[-1]
+    update, events = close_open_vote(proc.parameters, rec, ctx, abandoned=False)
     if to is State.DECIDED:
         more, decided = take_decision(proc, rec, v, ctx, round_number=v.round, body=v.body, vote=v.number)
         update.update(more)

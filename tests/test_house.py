@@ -22,6 +22,7 @@ PUBLIC = {
     "CastBallot",
     "CastVote",
     "CloseVote",
+    "OwnerShare",
     "Vote",
     "VoteRule",
     "VoteTally",

@@ -285,17 +285,9 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
         "register and call the vote again",
         "第{vote}次表决的票数已达登记的{members}名成员；请核对成员名册后重新提交表决",
     ),
-    "area_required": (
-        "an owner votes with the floor area of their property: give it (area)",
-        "业主表决须写明其专有部分面积",
-    ),
-    "area_only_for_owners": (
-        "only an owners' meeting counts floor area; leave area out",
-        "只有业主大会按专有部分面积计票，请勿填写面积",
-    ),
-    "area_over_total": (
-        "the ballots' floor area would be more than the register's total of {total} m²: {cast} m² cast, {area} m² more",
-        "投票面积将超过登记的专有部分总面积{total}平方米：已投{cast}平方米，本票{area}平方米",
+    "not_in_register": (
+        "{person} is not in the property register vote {vote} was called with, and may not vote in it",
+        "{person}不在第{vote}次表决所依据的业主名册中，不能参加表决",
     ),
     "reviewer_cast_ballot": (
         "{reviewer} voted in vote {vote} of {body}, which took the decision, and must stand aside from its "

@@ -31,6 +31,7 @@ __all__ = [
     "Measure",
     "Money",
     "Opinion",
+    "OwnerShare",
     "Participant",
     "PersonId",
     "ProgressReport",
@@ -283,6 +284,14 @@ class CastBallot(Record):
     recorded_by: Id | None = None
 
 
+class OwnerShare(Record):
+    """One owner in the property register (业主名册) an owners' meeting votes by: their floor area
+    (专有部分面积, square metres)."""
+
+    owner: PersonId
+    area: Money
+
+
 class VoteTally(Record):
     """A vote counted by its body's rule (``VoteRule``): who took part against the quorum, the
     ballots against the majority. Areas are counted only for an owners' meeting."""
@@ -316,6 +325,7 @@ class Vote(Record):
     called_at: Time
     members: int = Field(ge=1)
     area_total: Money | None = None
+    owners: tuple[OwnerShare, ...] = ()  # an owners' meeting: the property register as the vote was called
     resolution: Text
     measures: tuple[Measure, ...] = ()
     advice_adopted: bool | None = None

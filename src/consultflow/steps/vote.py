@@ -5,14 +5,15 @@ residents' meeting (居民会议), the residents' representatives' meeting (居�
 consultation council (社区协商议事会) or the owners' meeting (业主大会) - the committee does not
 decide it (``Decide`` is refused, ``decided_by_body``): it puts the decision to the body's vote
 after a closed round with quorum and consensus, as ``Decide`` would need. Members cast one ballot
-each, themselves or through a clerk (代为记录); owners with their floor area. Closing the vote
+each, themselves or through a clerk (代为记录); owners with the floor area the register gives them. Closing the vote
 counts it by the body's ``VoteRule``: carried, the body has decided (and the legality review
 follows); lost, the matter stays in consultation, the vote on record. The committee may also put a
 matter it could decide itself to a body's vote.
 
 Members of a body are who the directory says: residents and resident representatives (居民会议),
 resident representatives (居民代表会议), council members (协商议事会), owners (业主大会). The
-register's figures - how many members, the owners' total floor area - come with ``CallVote``.
+register's figures - how many members; for owners, the property register (业主名册) with each owner's
+floor area - come with ``CallVote`` and are logged with it.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from ..commands import Command, ConsultationCommand
 from ..context import Context
 from ..notices import INVITED, PROPOSER, role_group
 from ..parameters import CLERK_ROLES, Parameters, VoteRule
-from ..records import CastBallot, Consultation, Id, Measure, Money, PersonId, Text, Vote, VoteTally, evolve, make
+from ..records import CastBallot, Consultation, Id, Measure, OwnerShare, PersonId, Text, Vote, VoteTally, evolve, make
 from ..refusals import Failure
 from ..roles import Role
 from ..vocabulary import Ballot, Body, Event, State, Trigger
@@ -61,12 +62,13 @@ _BALLOT_ROLES = frozenset().union(*BODY_MEMBERS.values()) | CLERK_ROLES
 class CallVote(ConsultationCommand):
     """Put a decision to a body's vote (提交表决). It holds what ``Decide`` would (checked the same
     way, by carrier) and the register's figures: ``members``, how many the body has; for an owners'
-    meeting, ``area``, the owners' total floor area (专有部分总面积, from the property register)."""
+    meeting, ``owners``, each owner's floor area from the property register (业主名册): an owner's
+    ballot counts with the area the register gives, never one the voter states."""
 
     trigger: ClassVar[Trigger] = Trigger.CALL_VOTE
     body: Body
     members: int = Field(ge=1, le=1_000_000)
-    area: Money | None = None
+    owners: tuple[OwnerShare, ...] = Field(default=(), max_length=100_000)
     resolution: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10_000)]
     measures: tuple[Measure, ...] = Field(default=(), max_length=200)
     advice_adopted: bool | None = None
@@ -77,10 +79,18 @@ class CallVote(ConsultationCommand):
     def _body_and_area(self) -> CallVote:
         if self.body is Body.COMMITTEE:
             raise PydanticCustomError("committee_does_not_vote", "the committee decides with Decide, not by a vote")
-        if self.body is Body.OWNERS_MEETING and (self.area is None or self.area <= 0):
-            raise PydanticCustomError("area_required", "an owners' meeting needs the owners' total floor area")
-        if self.body is not Body.OWNERS_MEETING and self.area is not None:
-            raise PydanticCustomError("area_only_for_owners", "only an owners' meeting counts floor area")
+        if self.body is Body.OWNERS_MEETING:
+            owners = [s.owner for s in self.owners]
+            if not owners or any(s.area <= 0 for s in self.owners):
+                raise PydanticCustomError(
+                    "register_required", "an owners' meeting needs the property register: each owner's floor area"
+                )
+            if len(set(owners)) != len(owners):
+                raise PydanticCustomError("register_duplicate", "the register lists an owner twice")
+            if self.members != len(owners):
+                raise PydanticCustomError("register_members", "members is the number of owners in the register")
+        elif self.owners:
+            raise PydanticCustomError("register_only_for_owners", "only an owners' meeting votes by the register")
         if len(set(self.agreement_parties)) != len(self.agreement_parties):
             raise PydanticCustomError("parties_duplicate", "agreement_parties lists a party twice")
         return self
@@ -88,11 +98,10 @@ class CallVote(ConsultationCommand):
 
 class CastVote(ConsultationCommand):
     """A member's ballot (投票): their own, or recorded by a clerk for the member named by
-    ``on_behalf_of`` (代为记录). An owner gives the floor area of their property (``area``)."""
+    ``on_behalf_of`` (代为记录). An owner's ballot counts with the area the register gives them."""
 
     trigger: ClassVar[Trigger] = Trigger.CAST_VOTE
     ballot: Ballot
-    area: Money | None = None
     on_behalf_of: PersonId | None = None
 
     def named_people(self) -> tuple[str, ...]:
@@ -234,17 +243,17 @@ def _first_ballot(params: Parameters, record: Consultation, cmd: CastVote, ctx: 
     return None
 
 
-def _ballot_area(params: Parameters, record: Consultation, cmd: CastVote, ctx: Context) -> Failure | None:
+def _share(vote: Vote, voter: str) -> Decimal | None:
+    return next((s.area for s in vote.owners if s.owner == voter), None)
+
+
+def _in_register(params: Parameters, record: Consultation, cmd: CastVote, ctx: Context) -> Failure | None:
     v = _open_vote(record)
-    if v is None:
+    if v is None or v.body is not Body.OWNERS_MEETING or _clerk_asking(params, cmd, ctx):
         return None
-    if v.body is not Body.OWNERS_MEETING:
-        return Failure("area_only_for_owners") if cmd.area is not None else None
-    if cmd.area is None or cmd.area <= 0:
-        return Failure("area_required")
-    cast = sum((b.area or Decimal(0) for b in v.ballots), Decimal(0))
-    if v.area_total is not None and cast + cmd.area > v.area_total:
-        return Failure("area_over_total", {"area": cmd.area, "cast": cast, "total": v.area_total})
+    voter = _voter(cmd, ctx)
+    if _share(v, voter) is None:
+        return Failure("not_in_register", {"person": voter, "vote": v.number})
     return None
 
 
@@ -271,7 +280,8 @@ def _call_vote(proc: Governing, rec: Consultation, cmd: CallVote, ctx: Context, 
             "called_by": ctx.actor.id,
             "called_at": ctx.now,
             "members": cmd.members,
-            "area_total": cmd.area,
+            "area_total": sum((s.area for s in cmd.owners), Decimal(0)) if cmd.owners else None,
+            "owners": cmd.owners,
             "resolution": cmd.resolution,
             "measures": cmd.measures,
             "advice_adopted": cmd.advice_adopted,
@@ -285,10 +295,11 @@ def _call_vote(proc: Governing, rec: Consultation, cmd: CallVote, ctx: Context, 
     rule = proc.parameters.voting[cmd.body]
     data = {
         "abstentions": rule.abstentions,
-        "area": _area(cmd.area),
+        "area": _area(vote.area_total),
         "body": cmd.body.value,
         "majority": rule.majority,
         "members": cmd.members,
+        "owners": [{"area": str(s.area), "owner": s.owner} for s in cmd.owners],
         "quorum": rule.quorum,
         "resolution": cmd.resolution,
         "round": r.number,
@@ -300,17 +311,18 @@ def _call_vote(proc: Governing, rec: Consultation, cmd: CallVote, ctx: Context, 
 def _cast_vote(proc: Governing, rec: Consultation, cmd: CastVote, ctx: Context, role: str, to: State) -> Effect:
     v = rec.votes[-1]
     voter = _voter(cmd, ctx)
+    area = _share(v, voter)
     ballot = make(
         CastBallot,
         {
             "voter": voter,
             "ballot": cmd.ballot,
-            "area": cmd.area,
+            "area": area,
             "at": ctx.now,
             "recorded_by": None if cmd.on_behalf_of is None else ctx.actor.id,
         },
     )
-    data: dict[str, Any] = {"area": _area(cmd.area), "ballot": cmd.ballot.value, "vote": v.number, "voter": voter}
+    data: dict[str, Any] = {"area": _area(area), "ballot": cmd.ballot.value, "vote": v.number, "voter": voter}
     if cmd.on_behalf_of is not None:  # keys in sorted order: see base.Events
         data = dict(sorted({**data, "on_behalf_of": cmd.on_behalf_of}.items()))
     return {"votes": (*rec.votes[:-1], evolve(v, {"ballots": (*v.ballots, ballot)}))}, [(Event.VOTE_CAST, data)]
@@ -386,7 +398,7 @@ STEP = StepDefinition(
             State.CONSULTING,
             None,
             _BALLOT_ROLES,
-            ["vote_is_open", "clerk_on_behalf", "body_member", "first_ballot", "ballot_area"],
+            ["vote_is_open", "clerk_on_behalf", "body_member", "first_ballot", "in_register"],
         ),
         transition(
             Trigger.CLOSE_VOTE, State.CONSULTING, State.DECIDED, [Role.COMMITTEE], ["vote_is_open"], ["carried"]
@@ -412,11 +424,10 @@ STEP = StepDefinition(
             "one ballot per member a vote, and no more ballots than the register's members",
         ),
         Guard(
-            "ballot_area",
-            _ballot_area,
-            ("area_required", "area_only_for_owners", "area_over_total"),
-            "an owner's ballot gives a floor area, within the register's total; no other ballot does",
-            needs_command=True,
+            "in_register",
+            _in_register,
+            ("not_in_register",),
+            "an owners' meeting: the voter is in the property register the vote was called with",
         ),
     ),
     routes=(Route("carried", _carried, "the vote is carried by its body's rule"),),

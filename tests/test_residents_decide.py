@@ -480,7 +480,7 @@ def test_an_owners_vote_equals_an_independent_recount_from_the_log(ballots: list
     assert (history[-1].event is Event.DECIDED) is carried
 
 
-def test_the_clock_passes_and_a_vote_left_open_blocks_nothing_but_rounds() -> None:
+def test_a_member_is_offered_the_ballot_while_the_vote_is_open() -> None:
     w = _world(**BY_REPS)
     cid = _ready(w)
     w.run(_call(w, cid), "wang")

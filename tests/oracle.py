@@ -48,6 +48,7 @@ def check_log_order(entries: Sequence[LogEntry], procedure: cf.Procedure | None 
     published = False
     done: set[int] = set()
     signed_off = False
+    vote_open = False
     for e in entries[1:]:
         where = f"seq {e.seq} ({e.event.value})"
         assert state not in FINAL, f"{where}: nothing may follow {state.value}"
@@ -61,6 +62,7 @@ def check_log_order(entries: Sequence[LogEntry], procedure: cf.Procedure | None 
             assert e.source in (State.NOTIFIED, State.CONSULTING)
             assert e.target is State.CONSULTING
             assert not round_open, f"{where}: a round opened while another is open"
+            assert not vote_open, f"{where}: a round opened while a vote is open"
             assert e.data["cycle"] == cycle
             round_open = True
             rounds_in_cycle += 1
@@ -78,6 +80,7 @@ def check_log_order(entries: Sequence[LogEntry], procedure: cf.Procedure | None 
             assert e.target is State.DECIDED
             assert fresh_round, f"{where}: decided without a closed round in cycle {cycle}"
             assert not round_open
+            assert not vote_open, f"{where}: decided while a vote is open"
             if carrier in (Carrier.DECISION, Carrier.COORDINATION):
                 assert last_consensus, f"{where}: decided without consensus"
             decision += 1
@@ -144,6 +147,23 @@ def check_log_order(entries: Sequence[LogEntry], procedure: cf.Procedure | None 
         elif ev is Event.INVITED:
             assert e.source in (State.NOTIFIED, State.CONSULTING), f"{where}: invited in {e.source}"
             assert e.target is e.source
+        elif ev is Event.VOTE_CALLED:
+            assert e.source is State.CONSULTING
+            assert e.target is State.CONSULTING
+            assert fresh_round, f"{where}: a vote without a fresh closed round"
+            assert not round_open, f"{where}: a vote while a round is open"
+            assert not vote_open, f"{where}: a vote called while another is open"
+            if carrier in (Carrier.DECISION, Carrier.COORDINATION):
+                assert last_consensus, f"{where}: a vote without consensus"
+            vote_open = True
+        elif ev is Event.VOTE_CAST:
+            assert vote_open, f"{where}: a ballot with no open vote"
+        elif ev is Event.VOTE_CLOSED:
+            assert vote_open, f"{where}: closing a vote that is not open"
+            assert e.data["quorum_met"] or not e.data["carried"]
+            vote_open = False
+            if not e.data["carried"] or e.data["abandoned"]:
+                fresh_round = False  # the round was the body's: a new one before deciding again
         elif ev is Event.SIGNED_IN:
             assert round_open, f"{where}: a sign-in with no open round"
             assert e.target is e.source

@@ -254,6 +254,8 @@ def test_the_defaults_table_says_what_the_defaults_are() -> None:
         "round_open_to": f'`"{defaults.round_open_to}"`',
         "clerk_roles": ", ".join(f"`{r.value}`" for r in sorted(defaults.clerk_roles, key=order.index)),
         "notice_period": f"{defaults.notice_period.days} days",
+        "decided_by": f'`"{defaults.decided_by}"`',
+        "major_decided_by": f'`"{defaults.major_decided_by}"`',
         **{
             name: f"`{getattr(defaults, name)}`"
             for name in ("independent_review", "proposer_recuses", "voters_recuse", "chair_not_proposer")

@@ -60,7 +60,7 @@ from consultflow.i18n import (
 )
 from consultflow.steps import STEPS
 from consultflow.timeline import WORDS, format_timeline
-from consultflow.vocabulary import Channel
+from consultflow.vocabulary import Ballot, Body, Channel
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "consultflow"
 DOCS = Path(__file__).resolve().parents[1] / "docs"
@@ -182,6 +182,8 @@ VOCABULARY: Mapping[str, frozenset[str]] = {
     "verdict": frozenset(v.value for v in Verdict),
     "rule": frozenset(get_args(ConsensusRule.model_fields["kind"].annotation)),
     "channel": frozenset(c.value for c in Channel),
+    "body": frozenset(b.value for b in Body),
+    "ballot": frozenset(b.value for b in Ballot),
 }
 
 

@@ -149,6 +149,16 @@ def build(trigger: Trigger, record: Consultation, now: Any, draw: Any, good: boo
         else:
             fields["advice_adopted"] = draw(st.sampled_from([None, True, False]))
         return cf.Decide(consultation=cid, resolution=draw(REASON), **fields)
+    if trigger is Trigger.CALL_VOTE:
+        body = draw(st.sampled_from([cf.Body.COUNCIL, cf.Body.RESIDENTS_MEETING]))
+        members = draw(st.integers(1, 4))
+        return cf.CallVote(
+            consultation=cid, body=body, members=members, resolution=draw(REASON), measures=_measures(draw, now, good)
+        )
+    if trigger is Trigger.CAST_VOTE:
+        return cf.CastVote(consultation=cid, ballot=draw(st.sampled_from(cf.Ballot)))
+    if trigger is Trigger.CLOSE_VOTE:
+        return cf.CloseVote(consultation=cid)
     if trigger is Trigger.REVIEW:
         verdicts = [Verdict.LAWFUL, Verdict.LAWFUL, Verdict.UNLAWFUL] if good else list(Verdict)
         if draw(st.sampled_from(verdicts)) is Verdict.LAWFUL:

@@ -14,10 +14,15 @@ import pytest
 
 from consultflow import (
     Actor,
+    Ballot,
+    Body,
+    CallVote,
     Carrier,
+    CastVote,
     Channel,
     Close,
     CloseRound,
+    CloseVote,
     Command,
     Conflict,
     Consultation,
@@ -74,6 +79,11 @@ def make_command(trigger: str, cid: str, w: Driver) -> Command:
         "record_opinion": lambda: RecordOpinion(consultation=cid, stance=S),
         "close_round": lambda: CloseRound(consultation=cid, summary="小结"),
         "decide": lambda: Decide(consultation=cid, resolution="决定", measures=(w.measure(),)),
+        "call_vote": lambda: CallVote(
+            consultation=cid, body=Body.COUNCIL, members=1, resolution="表决", measures=(w.measure(),)
+        ),
+        "cast_vote": lambda: CastVote(consultation=cid, ballot=Ballot.FOR),
+        "close_vote": lambda: CloseVote(consultation=cid),
         "review": lambda: ReviewLegality(consultation=cid, verdict=Verdict.LAWFUL),
         "publish": lambda: Publish(consultation=cid, channels=(Channel.WECHAT,)),
         "report_progress": lambda: ReportProgress(consultation=cid, measure=0, percent=50),
@@ -232,6 +242,34 @@ def _close_round(w: Driver) -> Any:
 def _decide(w: Driver) -> Any:
     cid = w.to("consulting_closed").id
     return cid, make_command("decide", cid, w), "wang", ["decided"]
+
+
+@case("consulting", "call_vote", None)
+def _call_vote(w: Driver) -> Any:
+    cid = w.to("consulting_closed").id
+    return cid, make_command("call_vote", cid, w), "wang", ["vote_called"]
+
+
+@case("consulting", "cast_vote", None)
+def _cast_vote(w: Driver) -> Any:
+    cid = w.to("consulting_closed").id
+    w.run(make_command("call_vote", cid, w), "wang")
+    return cid, make_command("cast_vote", cid, w), "council", ["vote_cast"]
+
+
+@case("consulting", "close_vote", "decided", "carried")
+def _vote_carried(w: Driver) -> Any:
+    cid = w.to("consulting_closed").id
+    w.run(make_command("call_vote", cid, w), "wang")
+    w.run(make_command("cast_vote", cid, w), "council")
+    return cid, make_command("close_vote", cid, w), "wang", ["vote_closed", "decided"]
+
+
+@case("consulting", "close_vote", None)
+def _vote_lost(w: Driver) -> Any:
+    cid = w.to("consulting_closed").id
+    w.run(make_command("call_vote", cid, w), "wang")
+    return cid, make_command("close_vote", cid, w), "wang", ["vote_closed"]
 
 
 @case("decided", "review", "feedback", "lawful")

@@ -36,10 +36,11 @@ from .errors import (
 )
 from .log import LogEntry, Verification, canonical_json, entry_hash, verify
 from .notices import Notice
-from .parameters import ConsensusRule, Parameters
+from .parameters import ConsensusRule, Parameters, VoteRule
 from .procedure import Procedure, Transition, six_step
 from .records import (
     SCHEMA_VERSION,
+    CastBallot,
     Community,
     Consultation,
     Decision,
@@ -47,6 +48,7 @@ from .records import (
     LegalityReview,
     Measure,
     Opinion,
+    OwnerShare,
     Participant,
     ProgressReport,
     Publication,
@@ -54,13 +56,18 @@ from .records import (
     Round,
     Schedule,
     Tally,
+    Vote,
+    VoteTally,
 )
 from .refusals import Refused
 from .roles import STAKEHOLDERS, THINK_TANK, Actor, Role
 from .step import Step
 from .steps import (
+    CallVote,
+    CastVote,
     Close,
     CloseRound,
+    CloseVote,
     Decide,
     Escalate,
     Inspect,
@@ -82,7 +89,7 @@ from .steps import (
     command_from_dict,
 )
 from .storage import MemoryStore, PostgresStore, Query, SQLiteStore, Store
-from .vocabulary import FINAL_STATES, Carrier, Channel, Event, Form, Stance, State, Trigger, Verdict
+from .vocabulary import FINAL_STATES, Ballot, Body, Carrier, Channel, Event, Form, Stance, State, Trigger, Verdict
 
 __version__ = "0.1.0"
 
@@ -93,13 +100,19 @@ __all__ = [
     "STAKEHOLDERS",
     "THINK_TANK",
     "Actor",
+    "Ballot",
+    "Body",
+    "CallVote",
     "Carrier",
+    "CastBallot",
+    "CastVote",
     "Catalogue",
     "Category",
     "Channel",
     "Clock",
     "Close",
     "CloseRound",
+    "CloseVote",
     "Command",
     "Community",
     "Conflict",
@@ -132,6 +145,7 @@ __all__ = [
     "Notify",
     "OpenRound",
     "Opinion",
+    "OwnerShare",
     "Parameters",
     "Participant",
     "Permission",
@@ -176,6 +190,9 @@ __all__ = [
     "ValidationError",
     "Verdict",
     "Verification",
+    "Vote",
+    "VoteRule",
+    "VoteTally",
     "Withdraw",
     "apply",
     "canonical_json",

@@ -18,6 +18,8 @@ from .errors import InvalidInput
 
 __all__ = [
     "ACTION_NAMES",
+    "BALLOT_NAMES",
+    "BODY_NAMES",
     "CHANNEL_NAMES",
     "EVENT_NAMES",
     "LANGS",
@@ -30,6 +32,8 @@ __all__ = [
     "VERDICT_NAMES",
     "Lang",
     "action_name",
+    "ballot_name",
+    "body_name",
     "channel_name",
     "event_name",
     "field_problem",
@@ -248,6 +252,48 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
         "the procedure has no way to {action} from here with this input",
         "按本程序，当前情况下无法{action}",
     ),
+    "decided_by_body": (
+        "the committee does not decide this matter itself: {body} decides it by a vote; put it to the vote",
+        "本议题不由社区两委自行决策，应由{body}表决决定：请提交表决",
+    ),
+    "wrong_body": (
+        "this matter is for {body} to decide, not {called}",
+        "本议题应由{body}表决决定，而不是{called}",
+    ),
+    "vote_open": (
+        "vote {vote} is still open; close it first",
+        "第{vote}次表决尚未结束，请先结束表决",
+    ),
+    "round_voted": (
+        "round {round} was already put to vote {vote}; hold another round before another vote",
+        "第{round}轮协商已提交第{vote}次表决；再次表决前须再进行一轮协商",
+    ),
+    "no_open_vote": (
+        "no vote is open",
+        "当前没有进行中的表决",
+    ),
+    "not_a_member": (
+        "{person} is not a member of {body} and may not vote in it",
+        "{person}不是{body}的成员，不能参加表决",
+    ),
+    "already_voted": (
+        "{person} has already voted in vote {vote}",
+        "{person}已在第{vote}次表决中投票",
+    ),
+    "vote_full": (
+        "vote {vote} already has a ballot from each of the {members} members the register counts; correct the "
+        "register and call the vote again",
+        "第{vote}次表决的票数已达登记的{members}名成员；请核对成员名册后重新提交表决",
+    ),
+    "not_in_register": (
+        "{person} is not in the property register vote {vote} was called with, and may not vote in it",
+        "{person}不在第{vote}次表决所依据的业主名册中，不能参加表决",
+    ),
+    "reviewer_cast_ballot": (
+        "{reviewer} voted in vote {vote} of {body}, which took the decision, and must stand aside from its "
+        "legality review",
+        "{reviewer}参加了作出决策的{body}第{vote}次表决，应当回避合法性审查",
+    ),
 }
 
 # Display names: value -> (English, Chinese). Each table covers its enum exactly (tests/test_i18n.py).
@@ -275,6 +321,9 @@ ACTION_NAMES: Mapping[str, tuple[str, str]] = {
     "record_opinion": ("give an opinion", "发表意见"),
     "close_round": ("close the round", "结束本轮协商"),
     "decide": ("decide", "作出决策"),
+    "call_vote": ("put the decision to a vote", "提交表决"),
+    "cast_vote": ("vote", "投票"),
+    "close_vote": ("close the vote", "结束表决"),
     "review": ("review legality", "进行合法性审查"),
     "publish": ("publish the outcome", "公开协商成果"),
     "report_progress": ("report progress", "报告落实进展"),
@@ -299,6 +348,9 @@ EVENT_NAMES: Mapping[str, tuple[str, str]] = {
     "opinion_recorded": ("opinion given", "发表意见"),
     "round_closed": ("round closed", "结束本轮协商"),
     "escalated": ("escalated to the sub-district", "提请街道督办"),
+    "vote_called": ("put to a vote", "提交表决"),
+    "vote_cast": ("voted", "投票"),
+    "vote_closed": ("vote closed", "表决结束"),
     "decided": ("decided", "作出决策"),
     "legality_reviewed": ("legality reviewed", "合法性审查"),
     "published": ("outcome published", "公开协商成果"),
@@ -337,6 +389,7 @@ ROLE_NAMES: Mapping[str, tuple[str, str]] = {
     "rotating_chair": ("the rotating chair", "轮值主席"),
     "sub_district": ("the sub-district", "街道"),
     "legal_adviser": ("the legal adviser", "法律顾问"),
+    "owner": ("an owner", "业主"),
     "proposer": ("the proposer", "提议人"),
     "invitee": ("someone invited", "受邀人员"),
     "system": ("the system clock", "系统"),
@@ -361,6 +414,21 @@ RULE_NAMES: Mapping[str, tuple[str, str]] = {
     "no_sustained_objection": ("no sustained objection", "无持续反对"),
 }
 
+# who takes a decision (``Body``)
+BODY_NAMES: Mapping[str, tuple[str, str]] = {
+    "committee": ("the community committees", "社区两委"),
+    "residents_meeting": ("the residents' meeting", "居民会议"),
+    "representatives_meeting": ("the residents' representatives' meeting", "居民代表会议"),
+    "council": ("the consultation council", "社区协商议事会"),
+    "owners_meeting": ("the owners' meeting", "业主大会"),
+}
+
+BALLOT_NAMES: Mapping[str, tuple[str, str]] = {
+    "for": ("for", "同意"),
+    "against": ("against", "反对"),
+    "abstain": ("abstain", "弃权"),
+}
+
 CHANNEL_NAMES: Mapping[str, tuple[str, str]] = {
     "website": ("website", "网站"),
     "notice_board": ("notice board", "公告栏"),
@@ -380,6 +448,8 @@ NAME_TABLES: Mapping[str, Mapping[str, tuple[str, str]]] = {
     "verdict": VERDICT_NAMES,
     "rule": RULE_NAMES,
     "channel": CHANNEL_NAMES,
+    "body": BODY_NAMES,
+    "ballot": BALLOT_NAMES,
 }
 
 _ARTICLES = ("the ", "a ", "an ")
@@ -444,6 +514,15 @@ def channel_name(channel: str, lang: Lang = "en") -> str:
     return _pick(CHANNEL_NAMES, str(channel), lang)
 
 
+def body_name(body: str, lang: Lang = "en") -> str:
+    """Who decides, as a sentence names it: ``the owners' meeting`` / ``业主大会``."""
+    return _pick(BODY_NAMES, str(body), lang)
+
+
+def ballot_name(ballot: str, lang: Lang = "en") -> str:
+    return _pick(BALLOT_NAMES, str(ballot), lang)
+
+
 # zones people call Beijing time (北京时间)
 _BEIJING_ZONES = frozenset({"Asia/Shanghai", "Asia/Chongqing", "Asia/Chungking", "Asia/Harbin", "PRC"})
 
@@ -504,6 +583,8 @@ def message(code: str, data: Mapping[str, object], lang: Lang | str = "en", tz: 
             values[key] = _either([role_name(str(v), lang) for v in value], lang)
         elif key == "rule" and isinstance(value, str):
             values[key] = rule_name(value, lang)
+        elif key in ("body", "called") and isinstance(value, str):
+            values[key] = body_name(value, lang)
         elif key == "open_to" and isinstance(value, str):
             values[key] = _OPEN_TO.get(value, ("", ""))[0 if lang == "en" else 1]
         else:

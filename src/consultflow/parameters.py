@@ -19,8 +19,9 @@ from pydantic_core import PydanticCustomError
 
 from .records import Money, Record
 from .roles import Role
+from .vocabulary import VOTING_BODIES, Body
 
-__all__ = ["CLERK_ROLES", "ConsensusRule", "Parameters"]
+__all__ = ["CLERK_ROLES", "DEFAULT_VOTING", "ConsensusRule", "Parameters", "VoteRule"]
 
 #: Roles that may serve a round as its clerk, recording for residents at an offline meeting.
 CLERK_ROLES: frozenset[Role] = frozenset(
@@ -49,6 +50,36 @@ class ConsensusRule(Record):
         return support >= self.threshold * (support + oppose + amend) - 1e-9
 
 
+class VoteRule(Record):
+    """How a body's vote is counted (表决规则). Only the consensus rule is called a *rule* elsewhere;
+    this one is always named with its body: ``Parameters.voting[body]``.
+
+    - ``quorum``: who must take part, of the members the register counts: ``more_than_half``,
+      ``two_thirds`` (at least), or ``none``; for an owners' meeting, by number and by floor area;
+    - ``majority``: ``simple`` (more than half of the ballots counted), ``two_thirds`` (at least two
+      thirds), or ``double_majority`` (民法典第二百七十八条: more than half of the counted ballots by
+      number and by floor area; only for an owners' meeting);
+    - ``abstentions``: ``counted`` (an abstention is a ballot counted, so it weighs like one against)
+      or ``excluded`` (only for and against are counted). Absentees are never counted, only against
+      the quorum.
+    """
+
+    majority: Literal["simple", "two_thirds", "double_majority"] = "simple"
+    quorum: Literal["none", "more_than_half", "two_thirds"] = "more_than_half"
+    abstentions: Literal["counted", "excluded"] = "counted"
+
+
+#: How each voting body counts by default: 居民会议 (居民委员会组织法第十三条: more than half
+#: attend, more than half of those present agree), 居民代表会议 and 社区协商议事会 (two thirds attend,
+#: more than half agree), 业主大会 (民法典第二百七十八条).
+DEFAULT_VOTING: dict[Body, VoteRule] = {
+    Body.RESIDENTS_MEETING: VoteRule(majority="simple", quorum="more_than_half"),
+    Body.REPRESENTATIVES_MEETING: VoteRule(majority="simple", quorum="two_thirds"),
+    Body.COUNCIL: VoteRule(majority="simple", quorum="two_thirds"),
+    Body.OWNERS_MEETING: VoteRule(majority="double_majority", quorum="two_thirds"),
+}
+
+
 class Parameters(Record):
     """A community's procedure parameters."""
 
@@ -73,6 +104,11 @@ class Parameters(Record):
     round_open_to: Literal["invitees", "invitees_and_residents"] = "invitees_and_residents"
     # who may record sign-in and opinions on behalf of residents at an offline meeting (代为记录)
     clerk_roles: frozenset[Role] = frozenset({Role.COMMITTEE, Role.WORKING_COMMITTEE})
+    # who decides (决策主体): the committee itself, or a body by a recorded vote; a major matter may
+    # need another body than the others (the seed: 重大事项 by the residents' representatives' meeting)
+    decided_by: Body = Body.COMMITTEE
+    major_decided_by: Body = Body.COMMITTEE
+    voting: dict[Body, VoteRule] = Field(default_factory=lambda: dict(DEFAULT_VOTING))
     budget_cap: Money | None = Decimal(300_000)  # 微幸福: 300,000 yuan per community a year
     consultation_day: int | None = Field(default=None, ge=1, le=28)  # e.g. the 11th
     timezone: str = "Asia/Shanghai"
@@ -100,6 +136,23 @@ class Parameters(Record):
                 },
             )
         return value
+
+    @field_validator("voting")
+    @classmethod
+    def _every_body_counts(cls, value: dict[Body, VoteRule]) -> dict[Body, VoteRule]:
+        full = {**DEFAULT_VOTING, **{b: r for b, r in value.items() if b in VOTING_BODIES}}
+        if Body.COMMITTEE in value:
+            raise PydanticCustomError("voting_committee", "the committee decides without a vote; voting names bodies")
+        for body, rule in full.items():
+            if rule.majority == "double_majority" and body is not Body.OWNERS_MEETING:
+                raise PydanticCustomError(
+                    "double_majority_owners", "a double majority (by number and floor area) is for an owners' meeting"
+                )
+        return {b: full[b] for b in Body if b in full}
+
+    def body_for(self, major: bool) -> Body:
+        """Who decides a matter: a major one (重大事项), or any other."""
+        return self.major_decided_by if major else self.decided_by
 
     @field_serializer("clerk_roles")
     def _clerk_roles_in_order(self, value: frozenset[Role]) -> list[str]:

@@ -17,10 +17,11 @@ from pydantic_core import PydanticCustomError
 
 from .errors import InvalidInput, ValidationError
 from .roles import ID_PATTERN, Role, person_id
-from .vocabulary import FINAL_STATES, Carrier, Channel, Form, Stance, State, Verdict
+from .vocabulary import FINAL_STATES, Ballot, Body, Carrier, Channel, Form, Stance, State, Verdict
 
 __all__ = [
     "SCHEMA_VERSION",
+    "CastBallot",
     "Community",
     "Consultation",
     "Decision",
@@ -30,6 +31,7 @@ __all__ = [
     "Measure",
     "Money",
     "Opinion",
+    "OwnerShare",
     "Participant",
     "PersonId",
     "ProgressReport",
@@ -40,6 +42,8 @@ __all__ = [
     "Schedule",
     "Tally",
     "Topic",
+    "Vote",
+    "VoteTally",
     "invalid_fields",
 ]
 
@@ -261,10 +265,79 @@ class Decision(Record):
     advice_adopted: bool | None = None
     hearing_record: Text = ""
     agreement_parties: tuple[Id, ...] = ()
+    body: Body = Body.COMMITTEE  # who took it: the committee, or a body by its vote
+    vote: int | None = Field(default=None, ge=1)  # the vote that carried it (``Consultation.votes``)
 
     @property
     def budget(self) -> Decimal:
         return sum((m.budget for m in self.measures), Decimal(0))
+
+
+class CastBallot(Record):
+    """One member's ballot in a body's vote: their own, or recorded by a clerk (代为记录). An owner
+    votes with the floor area of their property (专有部分面积, square metres)."""
+
+    voter: Id
+    ballot: Ballot
+    area: Money | None = None
+    at: Time
+    recorded_by: Id | None = None
+
+
+class OwnerShare(Record):
+    """One owner in the property register (业主名册) an owners' meeting votes by: their floor area
+    (专有部分面积, square metres)."""
+
+    owner: PersonId
+    area: Money
+
+
+class VoteTally(Record):
+    """A vote counted by its body's rule (``VoteRule``): who took part against the quorum, the
+    ballots against the majority. Areas are counted only for an owners' meeting."""
+
+    members: int
+    participated: int
+    yes: int
+    no: int
+    abstain: int
+    area_total: Decimal | None = None
+    area_participated: Decimal | None = None
+    area_yes: Decimal | None = None
+    area_no: Decimal | None = None
+    area_abstain: Decimal | None = None
+    majority: str
+    quorum: str
+    abstentions: str
+    quorum_met: bool
+    carried: bool
+
+
+class Vote(Record):
+    """A recorded vote of a body (表决) on a decision put to it: the decision's content as called,
+    the register's figures (members, and the owners' total floor area), the ballots, the tally."""
+
+    number: int = Field(ge=1)
+    cycle: int = Field(ge=1)
+    round: int = Field(ge=1)  # the consultation round the vote rests on
+    body: Body
+    called_by: Id
+    called_at: Time
+    members: int = Field(ge=1)
+    area_total: Money | None = None
+    owners: tuple[OwnerShare, ...] = ()  # an owners' meeting: the property register as the vote was called
+    resolution: Text
+    measures: tuple[Measure, ...] = ()
+    advice_adopted: bool | None = None
+    hearing_record: Text = ""
+    agreement_parties: tuple[Id, ...] = ()
+    ballots: tuple[CastBallot, ...] = ()
+    closed_at: Time | None = None
+    tally: VoteTally | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.closed_at is None
 
 
 class LegalityReview(Record):
@@ -363,6 +436,7 @@ class Consultation(Record):
     chair: Id | None = None
     rounds: tuple[Round, ...] = ()
     decisions: tuple[Decision, ...] = ()
+    votes: tuple[Vote, ...] = ()
     reviews: tuple[LegalityReview, ...] = ()
     publications: tuple[Publication, ...] = ()
     progress: tuple[ProgressReport, ...] = ()
@@ -388,6 +462,10 @@ class Consultation(Record):
     @property
     def current_decision(self) -> Decision | None:
         return self.decisions[-1] if self.decisions else None
+
+    @property
+    def current_vote(self) -> Vote | None:
+        return self.votes[-1] if self.votes else None
 
     @property
     def rounds_in_cycle(self) -> int:

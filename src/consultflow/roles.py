@@ -116,6 +116,7 @@ class Role(StrEnum):
     ROTATING_CHAIR = "rotating_chair"  # 轮值主席 of a consultation day
     SUB_DISTRICT = "sub_district"  # 街道, for escalations
     LEGAL_ADVISER = "legal_adviser"  # 法律顾问 / 司法所: may review legality
+    OWNER = "owner"  # 业主: votes in the owners' meeting (业主大会)
     # relational and technical roles
     PROPOSER = "proposer"
     INVITEE = "invitee"  # invited to this consultation (告知 or a later invitation)

@@ -19,6 +19,8 @@ from zoneinfo import ZoneInfo
 from .catalogue import Catalogue
 from .i18n import (
     Lang,
+    ballot_name,
+    body_name,
     channel_name,
     event_name,
     pick,
@@ -76,6 +78,22 @@ WORDS: Mapping[str, tuple[str, str]] = {
     ),
     "abandoned": ("closed unfinished", "未完成即结束"),
     "decision": ("decision {number}", "第{number}次决策"),
+    "by_body": ("by {body}, vote {vote}", "由{body}第{vote}次表决作出"),
+    "vote_called": ("vote {vote} of {body} on: {text}", "{body}第{vote}次表决：{text}"),
+    "ballot": ("vote {vote}: {ballot}", "第{vote}次表决：{ballot}"),
+    "area": ("{area} m²", "{area}平方米"),
+    "for_by": ("recorded for {voter}", "代{voter}投票"),
+    "carried": ("carried", "通过"),
+    "lost": ("not carried", "未通过"),
+    "vote_quorum": (
+        "too few took part: {participated} of {members}",
+        "参加表决人数不足：{members}人中{participated}人参加",
+    ),
+    "ballots": ("{yes} for, {no} against, {abstain} abstain", "同意{yes}，反对{no}，弃权{abstain}"),
+    "ballot_areas": (
+        "by area {area_yes} for, {area_no} against, {area_abstain} abstain of {area_total} m²",
+        "按面积：同意{area_yes}，反对{area_no}，弃权{area_abstain}，总面积{area_total}平方米",
+    ),
     "verdict": ("decision {number} {verdict}", "第{number}次决策{verdict}"),
     "correction": ("correction: {text}", "依法纠正：{text}"),
     "progress": ("measure {number} {percent}%", "第{number}项措施 {percent}%"),
@@ -295,8 +313,33 @@ def _detail(e: LogEntry, lang: Lang, t: _Translate, tz: tzinfo, measures: Mappin
     elif ev == "escalated":
         reason = str(d.get("reason", ""))
         parts.append(_w(reason, lang) if reason in WORDS else t(reason))
+    elif ev == "vote_called":
+        body = body_name(str(d.get("body", "")), lang)
+        parts.append(_w("vote_called", lang, vote=d.get("vote"), body=body, text=t(d.get("resolution", ""))))
+    elif ev == "vote_cast":
+        parts.append(_w("ballot", lang, vote=d.get("vote"), ballot=ballot_name(str(d.get("ballot", "")), lang)))
+        if d.get("area") is not None:
+            parts.append(_w("area", lang, area=d["area"]))
+        if d.get("on_behalf_of"):
+            parts.append(_w("for_by", lang, voter=d["on_behalf_of"]))
+    elif ev == "vote_closed":
+        counts = _w("ballots", lang, **{k: d.get(k, 0) for k in ("yes", "no", "abstain")})
+        if d.get("quorum_met") is False:
+            parts.append(_w("vote_quorum", lang, participated=d.get("participated"), members=d.get("members")))
+            parts.append(counts)
+        else:
+            parts.append(_w("carried" if d.get("carried") else "lost", lang) + colon + counts)
+        if d.get("area_total") is not None:
+            areas = ("area_yes", "area_no", "area_abstain", "area_total")
+            parts.append(_w("ballot_areas", lang, **{k: d.get(k) for k in areas}))
+        if d.get("abandoned"):
+            parts.append(_w("abandoned", lang))
     elif ev == "decided":
         decided = _w("decision", lang, number=d.get("decision"))
+        if d.get("body"):
+            decided += _w(
+                "aside", lang, text=_w("by_body", lang, body=body_name(str(d["body"]), lang), vote=d.get("vote"))
+            )
         if d.get("resolution"):
             decided += colon + t(d["resolution"])
         parts.append(decided)

@@ -12,6 +12,9 @@ __all__ = [
     "ACTIVE_STATES",
     "FINAL_STATES",
     "IN_FORCE_STATES",
+    "VOTING_BODIES",
+    "Ballot",
+    "Body",
     "Carrier",
     "Channel",
     "Event",
@@ -59,6 +62,9 @@ class Trigger(StrEnum):
     RECORD_OPINION = "record_opinion"
     CLOSE_ROUND = "close_round"
     DECIDE = "decide"
+    CALL_VOTE = "call_vote"
+    CAST_VOTE = "cast_vote"
+    CLOSE_VOTE = "close_vote"
     REVIEW = "review"
     PUBLISH = "publish"
     REPORT_PROGRESS = "report_progress"
@@ -85,6 +91,9 @@ class Event(StrEnum):
     OPINION_RECORDED = "opinion_recorded"
     ROUND_CLOSED = "round_closed"
     ESCALATED = "escalated"
+    VOTE_CALLED = "vote_called"
+    VOTE_CAST = "vote_cast"
+    VOTE_CLOSED = "vote_closed"
     DECIDED = "decided"
     LEGALITY_REVIEWED = "legality_reviewed"
     PUBLISHED = "published"
@@ -124,6 +133,32 @@ class Stance(StrEnum):
     OPPOSE = "oppose"
     ABSTAIN = "abstain"
     AMEND = "amend"
+
+
+class Body(StrEnum):
+    """Who takes a decision (决策主体): the community committees, or a body that votes on it.
+
+    精准化 "赋予居民参与权、决策权": a variant of the procedure says which matters a body decides
+    (``Parameters.decided_by``, ``Parameters.major_decided_by``) and how it counts (``VoteRule``).
+    """
+
+    COMMITTEE = "committee"  # 社区两委: decides itself (``Decide``)
+    RESIDENTS_MEETING = "residents_meeting"  # 居民会议
+    REPRESENTATIVES_MEETING = "representatives_meeting"  # 居民代表会议
+    COUNCIL = "council"  # 社区协商议事会
+    OWNERS_MEETING = "owners_meeting"  # 业主大会 (民法典第二百七十八条)
+
+
+#: The bodies that decide by a recorded vote (every body but the committee).
+VOTING_BODIES: frozenset[Body] = frozenset(Body) - {Body.COMMITTEE}
+
+
+class Ballot(StrEnum):
+    """A ballot in a body's vote (表决票)."""
+
+    FOR = "for"  # 同意
+    AGAINST = "against"  # 反对
+    ABSTAIN = "abstain"  # 弃权
 
 
 class Verdict(StrEnum):

@@ -5,6 +5,7 @@
 ``notify``         告知  Notify, Invite; notice period, the consultation day's chair and date
 ``consult``        协商  OpenRound, RecordOpinion, CloseRound; the tally, quorum, consensus, rounds
 ``decide``         决策  Decide; residents heard, what each carrier must produce
+``vote``           表决  CallVote, CastVote, CloseVote; a body decides by its majority rule
 ``review``         合法性审查 / 依法纠正  ReviewLegality; lawful and unlawful routes, independence
 ``feedback``       反馈  Publish, ReportProgress, RecordFeedback
 ``supervise``      监督  StartSupervision, Inspect, RequestReconsultation (再次协商), Close
@@ -29,7 +30,7 @@ from ..errors import InvalidInput
 from ..notices import expand
 from ..records import Consultation, invalid_fields
 from ..vocabulary import Event, Trigger
-from . import consult, decide, escalate, feedback, notify, overdue, propose, review, supervise
+from . import consult, decide, escalate, feedback, notify, overdue, propose, review, supervise, vote
 from .base import NEW, EffectFn, Guard, Route, StepDefinition, Transition
 from .consult import CloseRound, OpenRound, RecordOpinion, SignIn, tally
 from .decide import Decide
@@ -40,6 +41,7 @@ from .overdue import MarkOverdue
 from .propose import Propose, Reject, Withdraw
 from .review import ReviewLegality
 from .supervise import Close, Inspect, RequestReconsultation, StartSupervision
+from .vote import CallVote, CastVote, CloseVote
 
 __all__ = [
     "AUDIENCE",
@@ -49,8 +51,11 @@ __all__ = [
     "NEW",
     "ROUTES",
     "STEPS",
+    "CallVote",
+    "CastVote",
     "Close",
     "CloseRound",
+    "CloseVote",
     "Decide",
     "Escalate",
     "Guard",
@@ -86,6 +91,7 @@ STEPS: tuple[StepDefinition, ...] = (
     notify.STEP,
     consult.STEP,
     decide.STEP,
+    vote.STEP,
     review.STEP,
     feedback.STEP,
     supervise.STEP,

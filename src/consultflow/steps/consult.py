@@ -377,7 +377,7 @@ STEP = StepDefinition(
             State.CONSULTING,
             State.CONSULTING,
             CONVENORS,
-            ["notice_served", "previous_round_closed", "rounds_left", "attendees_take_part"],
+            ["notice_served", "previous_round_closed", "no_vote_open", "rounds_left", "attendees_take_part"],
         ),
         transition(
             Trigger.SIGN_IN,

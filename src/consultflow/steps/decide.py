@@ -7,7 +7,7 @@ of an agreement; whether advice is adopted. A decision waits for its legality re
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, ClassVar
+from typing import Annotated, Any, ClassVar
 
 from pydantic import Field, StringConstraints, model_validator
 from pydantic_core import PydanticCustomError
@@ -16,14 +16,14 @@ from ..commands import Command, ConsultationCommand
 from ..context import Context
 from ..notices import INVITED, PROPOSER, role_group
 from ..parameters import Parameters
-from ..records import Consultation, Decision, Id, Measure, Text, make
+from ..records import Consultation, Decision, Id, Measure, Text, Vote, make
 from ..refusals import Failure
 from ..roles import Role
-from ..vocabulary import Carrier, Event, State, Trigger
+from ..vocabulary import Body, Carrier, Event, State, Trigger
 from .base import Effect, Governing, Guard, StepDefinition, transition
 from .consult import HEARD_OUT
 
-__all__ = ["STEP", "Decide"]
+__all__ = ["STEP", "Decide", "take_decision"]
 
 
 class Decide(ConsultationCommand):
@@ -53,6 +53,9 @@ def _round_held(params: Parameters, record: Consultation, cmd: Command, ctx: Con
         return Failure("round_open", {"round": r.number})
     d = record.current_decision
     if d is not None and d.round >= r.number:
+        return Failure("needs_new_round", {"round": r.number})
+    # a round put to a body's vote is the body's: lost, it needs a new round; open, the vote decides
+    if any(v.cycle == record.cycle and v.round >= r.number for v in record.votes):
         return Failure("needs_new_round", {"round": r.number})
     return None
 
@@ -119,38 +122,65 @@ def _carrier_outcome(params: Parameters, record: Consultation, cmd: Decide, ctx:
     return None
 
 
-def _decide(proc: Governing, rec: Consultation, cmd: Decide, ctx: Context, role: str, to: State) -> Effect:
+def _committee_decides(params: Parameters, record: Consultation, cmd: Command, ctx: Context) -> Failure | None:
+    # 赋予居民决策权: where the parameters give the matter to a body, it decides by a vote (vote.py)
+    body = params.body_for(record.major)
+    if body is not Body.COMMITTEE:
+        return Failure("decided_by_body", {"body": body.value, "major": record.major})
+    return None
+
+
+def take_decision(
+    proc: Governing,
+    rec: Consultation,
+    content: Decide | Vote,
+    ctx: Context,
+    *,
+    round_number: int,
+    body: Body = Body.COMMITTEE,
+    vote: int | None = None,
+) -> Effect:
+    """The decision, taken by the committee (``Decide``) or by a body whose vote carried: the new
+    ``Decision``, the review's deadline, and the ``decided`` event (a body's names it and its vote)."""
     number = len(rec.decisions) + 1
     d = make(
         Decision,
         {
             "number": number,
             "cycle": rec.cycle,
-            "round": rec.rounds[-1].number,
-            "resolution": cmd.resolution,
+            "round": round_number,
+            "resolution": content.resolution,
             "decided_by": ctx.actor.id,
             "decided_at": ctx.now,
-            "measures": cmd.measures,
-            "advice_adopted": cmd.advice_adopted,
-            "hearing_record": cmd.hearing_record,
-            "agreement_parties": cmd.agreement_parties,
+            "measures": content.measures,
+            "advice_adopted": content.advice_adopted,
+            "hearing_record": content.hearing_record,
+            "agreement_parties": content.agreement_parties,
+            "body": body,
+            "vote": vote,
         },
     )
-    data = {
-        "advice_adopted": cmd.advice_adopted,
-        "agreement_parties": list(cmd.agreement_parties),
+    data: dict[str, Any] = {
+        "advice_adopted": content.advice_adopted,
+        "agreement_parties": list(content.agreement_parties),
         "budget": str(d.budget),
         "decision": number,
-        "hearing_record": bool(cmd.hearing_record),
+        "hearing_record": bool(content.hearing_record),
         "measures": [
             {"budget": str(m.budget), "due": m.due.isoformat(), "owner": m.owner, "title": m.title}
-            for m in cmd.measures
+            for m in content.measures
         ],
-        "resolution": cmd.resolution,
+        "resolution": content.resolution,
         "round": d.round,
     }
+    if body is not Body.COMMITTEE:  # keys in sorted order: see base.Events
+        data = dict(sorted({**data, "body": body.value, "vote": vote}.items()))
     update = {"decisions": (*rec.decisions, d), "review_due": ctx.now + proc.parameters.review_deadline}
     return update, [(Event.DECIDED, data)]
+
+
+def _decide(proc: Governing, rec: Consultation, cmd: Decide, ctx: Context, role: str, to: State) -> Effect:
+    return take_decision(proc, rec, cmd, ctx, round_number=rec.rounds[-1].number)
 
 
 STEP = StepDefinition(
@@ -162,10 +192,24 @@ STEP = StepDefinition(
             State.CONSULTING,
             State.DECIDED,
             [Role.COMMITTEE],
-            ["round_held", "quorum_met", "consensus_reached", "residents_heard", "carrier_outcome"],
+            [
+                "committee_decides",
+                "no_vote_open",
+                "round_held",
+                "quorum_met",
+                "consensus_reached",
+                "residents_heard",
+                "carrier_outcome",
+            ],
         ),
     ),
     guards=(
+        Guard(
+            "committee_decides",
+            _committee_decides,
+            ("decided_by_body",),
+            "the committee decides this matter itself: the parameters give it to no body (vote.py)",
+        ),
         Guard(
             "round_held",
             _round_held,

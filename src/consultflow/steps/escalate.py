@@ -16,6 +16,7 @@ from ..roles import Role
 from ..vocabulary import Event, State, Trigger
 from .base import Effect, Governing, StepDefinition, transition
 from .consult import abandon_open_round, new_cycle
+from .vote import abandon_open_vote
 
 __all__ = ["STEP", "Escalate", "Resume"]
 
@@ -36,6 +37,9 @@ class Resume(ConsultationCommand):
 
 def _escalate(proc: Governing, rec: Consultation, cmd: Escalate, ctx: Context, role: str, to: State) -> Effect:
     update, events = abandon_open_round(proc.parameters, rec, ctx, "escalated")
+    vote_update, vote_events = abandon_open_vote(proc.parameters, rec, ctx)
+    update.update(vote_update)
+    events.extend(vote_events)
     events.append((Event.ESCALATED, {"reason": cmd.reason}))
     return update, events
 

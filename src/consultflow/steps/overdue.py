@@ -18,6 +18,7 @@ from ..roles import Role
 from ..vocabulary import Event, State, Trigger
 from .base import Effect, Events, Governing, Guard, Route, StepDefinition, transition
 from .consult import abandon_open_round
+from .vote import abandon_open_vote
 
 __all__ = ["STEP", "MarkOverdue"]
 
@@ -56,6 +57,9 @@ def _mark_overdue(proc: Governing, rec: Consultation, cmd: Command, ctx: Context
         abandoned, closing = abandon_open_round(proc.parameters, rec, ctx, "escalated: overdue")
         update.update(abandoned)
         events.extend(closing)
+        vote_update, vote_events = abandon_open_vote(proc.parameters, rec, ctx)
+        update.update(vote_update)
+        events.extend(vote_events)
         events.append((Event.ESCALATED, {"deadlines": [d.key for d in missed], "reason": "overdue"}))
     return update, events
 

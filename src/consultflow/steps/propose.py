@@ -19,6 +19,7 @@ from ..roles import STAKEHOLDERS, Role, valid_id
 from ..vocabulary import Carrier, Event, Form, State, Trigger
 from .base import NEW, Effect, Governing, Guard, StepDefinition, transition
 from .consult import abandon_open_round
+from .vote import abandon_open_vote
 
 __all__ = ["PROPOSERS", "STEP", "Propose", "Reject", "Withdraw"]
 
@@ -139,6 +140,7 @@ def _propose(proc: Governing, rec: None, cmd: Propose, ctx: Context, role: str, 
         "chair": None,
         "rounds": (),
         "decisions": (),
+        "votes": (),
         "reviews": (),
         "publications": (),
         "progress": (),
@@ -156,6 +158,9 @@ def _reject(proc: Governing, rec: Consultation, cmd: Reject, ctx: Context, role:
 
 def _withdraw(proc: Governing, rec: Consultation, cmd: Withdraw, ctx: Context, role: str, to: State) -> Effect:
     update, events = abandon_open_round(proc.parameters, rec, ctx, "withdrawn")
+    vote_update, vote_events = abandon_open_vote(proc.parameters, rec, ctx)
+    update.update(vote_update)
+    events.extend(vote_events)
     events.append((Event.WITHDRAWN, {"reason": cmd.reason}))
     return update, events
 

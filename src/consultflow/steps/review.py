@@ -72,6 +72,9 @@ def _independent_reviewer(params: Parameters, record: Consultation, cmd: Command
         deciding = next((r for r in record.rounds if r.number == d.round), None)
         if deciding is not None and any(op.participant == who for op in deciding.opinions):
             return Failure("reviewer_voted", {"reviewer": who, "round": d.round})
+        ballot = next((v for v in record.votes if v.number == d.vote), None) if d.vote is not None else None
+        if ballot is not None and any(b.voter == who for b in ballot.ballots):
+            return Failure("reviewer_cast_ballot", {"reviewer": who, "vote": d.vote, "body": ballot.body.value})
     return None
 
 
@@ -132,8 +135,9 @@ STEP = StepDefinition(
         Guard(
             "independent_reviewer",
             _independent_reviewer,
-            ("reviewer_not_independent", "proposer_recuses", "reviewer_voted"),
-            "the reviewer neither took the decision, proposed the matter nor spoke in the deciding round (回避)",
+            ("reviewer_not_independent", "proposer_recuses", "reviewer_voted", "reviewer_cast_ballot"),
+            "the reviewer neither took the decision, proposed the matter, spoke in the deciding round nor voted "
+            "in the deciding vote (回避)",
         ),
         Guard(
             "proposer_recuses",

@@ -117,6 +117,7 @@ CAST: Mapping[str, Actor] = _cast(
     ("other_chair", Role.ROTATING_CHAIR),  # a rotating chair, not this consultation's
     ("jie", Role.SUB_DISTRICT),  # takes escalations, resumes, rules
     ("lawyer", Role.LEGAL_ADVISER),  # 法律顾问: may review legality
+    ("owner", Role.OWNER),  # 业主: votes in the owners' meeting
     ("system", Role.SYSTEM),
     ("nobody", None),  # holds no role at all
 )

@@ -7,7 +7,7 @@ of an agreement; whether advice is adopted. A decision waits for its legality re
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Self
 
 from pydantic import Field, StringConstraints, model_validator
 from pydantic_core import PydanticCustomError
@@ -26,12 +26,12 @@ from .consult import HEARD_OUT
 __all__ = ["STEP", "Decide", "take_decision"]
 
 
-class Decide(ConsultationCommand):
-    """决策. What a decision must hold depends on the carrier: measures for a decision consultation,
-    a hearing record for a hearing, the parties of the agreement for a coordination, and whether
-    the advice is adopted for an advisory one."""
+class DecisionContent(ConsultationCommand):
+    """What a decision holds, whoever takes it (the committee's ``Decide``, a body's ``CallVote``).
+    What it must hold depends on the carrier: measures for a decision consultation, a hearing record
+    for a hearing, the parties of the agreement for a coordination, and whether the advice is
+    adopted for an advisory one."""
 
-    trigger: ClassVar[Trigger] = Trigger.DECIDE
     resolution: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10_000)]
     measures: tuple[Measure, ...] = Field(default=(), max_length=200)
     advice_adopted: bool | None = None
@@ -39,10 +39,16 @@ class Decide(ConsultationCommand):
     agreement_parties: tuple[Id, ...] = Field(default=(), max_length=200)
 
     @model_validator(mode="after")
-    def _unique_parties(self) -> Decide:
+    def _unique_parties(self) -> Self:
         if len(set(self.agreement_parties)) != len(self.agreement_parties):
             raise PydanticCustomError("parties_duplicate", "agreement_parties lists a party twice")
         return self
+
+
+class Decide(DecisionContent):
+    """决策 by the committee: the decision's content (``DecisionContent``), taken on a closed round."""
+
+    trigger: ClassVar[Trigger] = Trigger.DECIDE
 
 
 def _round_held(params: Parameters, record: Consultation, cmd: Command, ctx: Context) -> Failure | None:

@@ -19,21 +19,21 @@ floor area - come with ``CallVote`` and are logged with it.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Any, ClassVar
+from typing import Any, ClassVar
 
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from ..commands import Command, ConsultationCommand
 from ..context import Context
 from ..notices import INVITED, PROPOSER, role_group
 from ..parameters import CLERK_ROLES, Parameters, VoteRule
-from ..records import CastBallot, Consultation, Id, Measure, OwnerShare, PersonId, Text, Vote, VoteTally, evolve, make
+from ..records import CastBallot, Consultation, OwnerShare, PersonId, Vote, VoteTally, evolve, make
 from ..refusals import Failure
 from ..roles import Role
 from ..vocabulary import Ballot, Body, Event, State, Trigger
 from .base import Effect, Governing, Guard, Route, StepDefinition, transition
-from .decide import take_decision
+from .decide import DecisionContent, take_decision
 
 __all__ = [
     "BODY_MEMBERS",
@@ -59,7 +59,7 @@ _BALLOT_ROLES = frozenset().union(*BODY_MEMBERS.values()) | CLERK_ROLES
 
 
 # ---- commands ----------------------------------------------------------------------------------------
-class CallVote(ConsultationCommand):
+class CallVote(DecisionContent):
     """Put a decision to a body's vote (提交表决). It holds what ``Decide`` would (checked the same
     way, by carrier) and the register's figures: ``members``, how many the body has; for an owners'
     meeting, ``owners``, each owner's floor area from the property register (业主名册): an owner's
@@ -69,11 +69,6 @@ class CallVote(ConsultationCommand):
     body: Body
     members: int = Field(ge=1, le=1_000_000)
     owners: tuple[OwnerShare, ...] = Field(default=(), max_length=100_000)
-    resolution: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10_000)]
-    measures: tuple[Measure, ...] = Field(default=(), max_length=200)
-    advice_adopted: bool | None = None
-    hearing_record: Text = ""
-    agreement_parties: tuple[Id, ...] = Field(default=(), max_length=200)
 
     @model_validator(mode="after")
     def _body_and_area(self) -> CallVote:

@@ -23,16 +23,14 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import threading
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConsultflowError, IntegrityError, InvalidInput, StoreUnavailable
+from ..errors import IntegrityError, InvalidInput, StoreUnavailable
 from ..roles import Role
-from ..storage.sqlite import Migration, Synchronous, _dt, _us
+from ..storage.sqlite import Migration, SQLiteFile, Synchronous, _dt, _us
 from .base import Grant, check_grant, check_instant, check_place, storable_id, wanted_roles
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SQLiteDirectory"]
@@ -105,34 +103,20 @@ _PLACE = """INSERT INTO directory_places (community, sub_district, district) VAL
 _GRANTS = "SELECT scope, person, role, since, granted_by, until, revoked_by FROM directory_grants"
 
 
-class SQLiteDirectory:
+class SQLiteDirectory(SQLiteFile):
     """Who holds which role where, in a SQLite file (created with its tables on first use).
 
     ``synchronous`` and ``busy_timeout`` mean what they mean for ``SQLiteStore``. The file may be
     the store's own. See the module docstring.
     """
 
+    _kind = "directory"
+    _integrity_hint = ""
+
     def __init__(
         self, path: str | os.PathLike[str], *, synchronous: Synchronous = "FULL", busy_timeout: float = 5.0
     ) -> None:
-        text = os.fspath(path)
-        if text in {"", ":memory:"} or text.startswith("file:"):
-            raise InvalidInput(
-                f"SQLiteDirectory needs a file path, got {text!r}; for a directory in memory use "
-                "consultflow.MemoryDirectory"
-            )
-        sync = str(synchronous).upper()
-        if sync not in {"FULL", "NORMAL", "OFF"}:
-            raise InvalidInput(f"synchronous must be 'FULL' (default), 'NORMAL' or 'OFF', not {synchronous!r}")
-        if not isinstance(busy_timeout, int | float) or busy_timeout < 0:
-            raise InvalidInput(f"busy_timeout is in seconds and cannot be negative: {busy_timeout!r}")
-        self.path = Path(text)
-        self.synchronous = sync
-        self.busy_timeout = float(busy_timeout)
-        self._lock = threading.Lock()
-        self._idle: list[sqlite3.Connection] = []
-        self._pid = os.getpid()
-        self._closed = False
+        super().__init__(path, synchronous=synchronous, busy_timeout=busy_timeout, readonly=False)
         try:
             with self._conn() as conn:
                 self._prepare(conn)
@@ -224,100 +208,11 @@ class SQLiteDirectory:
         with self._conn() as conn:
             return int(conn.execute("SELECT coalesce(max(version), 0) FROM directory_schema").fetchone()[0])
 
-    def close(self) -> None:
-        """Close the connections (in-use ones when their call ends). Further calls raise
-        ``StoreUnavailable``. Closing twice is harmless."""
-        with self._lock:
-            self._closed = True
-            idle, self._idle = self._idle, []
-            mine = os.getpid() == self._pid
-        if mine:
-            for conn in idle:
-                conn.close()
-
-    def __enter__(self) -> SQLiteDirectory:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     # ---- connections ------------------------------------------------------------------------------
     def _check_open(self) -> None:
         with self._lock:
             if self._closed:
                 raise StoreUnavailable("this SQLiteDirectory is closed; open a new one to go on")
-
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False)
-        try:
-            conn.execute(f"PRAGMA synchronous={self.synchronous}")
-        except sqlite3.Error:
-            conn.close()
-            raise
-        return conn
-
-    @contextmanager
-    def _conn(self) -> Iterator[sqlite3.Connection]:
-        """Borrow a connection for one call; every ``sqlite3`` error leaves as a library error."""
-        with self._lock:
-            if self._closed:
-                raise StoreUnavailable("this SQLiteDirectory is closed; open a new one to go on")
-            if os.getpid() != self._pid:  # forked: never use (nor close) the parent's connections
-                self._idle = []
-                self._pid = os.getpid()
-            conn = self._idle.pop() if self._idle else None
-        healthy = True
-        try:
-            if conn is None:
-                conn = self._connect()
-            yield conn
-        except sqlite3.Error as exc:
-            healthy = False
-            raise self._error(exc) from exc
-        except UnicodeError as exc:  # a safety net: every text is checked before it gets here
-            raise InvalidInput(f"text that is not valid Unicode cannot be stored ({exc})") from exc
-        finally:
-            if conn is not None:
-                self._release(conn, healthy)
-
-    def _release(self, conn: sqlite3.Connection, healthy: bool) -> None:
-        with self._lock:
-            if healthy and not self._closed and os.getpid() == self._pid and not conn.in_transaction:
-                self._idle.append(conn)
-                return
-        if os.getpid() == self._pid:
-            conn.close()
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction, the write lock taken at once (``BEGIN IMMEDIATE``)."""
-        with self._conn() as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-
-    def _error(self, exc: sqlite3.Error) -> ConsultflowError:
-        message = str(exc)
-        low = message.lower()
-        if isinstance(exc, sqlite3.IntegrityError):
-            return IntegrityError(f"{self.path}: {message}; nothing was written")
-        if "locked" in low or "busy" in low:
-            return StoreUnavailable(
-                f"{self.path} stayed locked by another writer for busy_timeout={self.busy_timeout:g}s; "
-                "nothing was written - retry, or open the directory with a longer busy_timeout"
-            )
-        if "not a database" in low or "malformed" in low or "corrupt" in low:
-            return IntegrityError(f"{self.path} is not a readable SQLite database ({message}); check the path")
-        if "unable to open" in low or "readonly" in low or "read-only" in low:
-            return StoreUnavailable(f"cannot open or write {self.path} ({message}); check it exists and is writable")
-        if "no such table" in low:
-            return StoreUnavailable(f"{self.path} lost the directory's tables ({message}); open the file again")
-        return StoreUnavailable(f"SQLite failed on {self.path}: {message}; the operation may be retried")
 
     # ---- schema -----------------------------------------------------------------------------------
     def _prepare(self, conn: sqlite3.Connection) -> None:

@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
 import attrs
 
@@ -62,7 +62,16 @@ from .checks import (
 )
 from .encoding import RecordEncoder
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Finding", "Migration", "SQLiteStore", "Synchronous", "migrate"]
+__all__ = [
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "Finding",
+    "Migration",
+    "SQLiteFile",
+    "SQLiteStore",
+    "Synchronous",
+    "migrate",
+]
 
 Synchronous = Literal["FULL", "NORMAL", "OFF"]
 
@@ -190,34 +199,28 @@ _INSERT_NOTICE = """INSERT INTO outbox (key, consultation, seq, status, attempts
     VALUES (?, ?, ?, ?, ?, ?, ?, ?)"""
 
 
-class SQLiteStore:
-    """Consultations, logs and outbox in one SQLite file. See the module docstring for the settings.
+class SQLiteFile:
+    """One SQLite file's connections, for the store and the directory alike: a pool safe across
+    threads and ``fork`` (a child never uses nor closes its parent's connections), write
+    transactions that take the lock at once (``BEGIN IMMEDIATE``), and every ``sqlite3`` error
+    translated into the library's."""
 
-    ``SQLiteStore("consult.db")`` creates the file and its schema on first use. ``readonly=True``
-    opens an existing file without writing anything (no schema upgrade either): for ``verify`` and
-    inspection. ``cache_size`` records (default 256, 0 for none) are kept parsed: ``load`` and
-    ``find`` hand back the record this store last wrote or read when the stored version and head
-    are still the same, instead of parsing its JSON again (records are immutable). ``audit``
-    always reads the file itself.
-    """
+    _kind = "store"  # what the messages call the owner
+    _integrity_hint = " (a duplicate key or a forged step?)"
 
     def __init__(
-        self,
-        path: str | os.PathLike[str],
-        *,
-        synchronous: Synchronous = "FULL",
-        busy_timeout: float = 5.0,
-        readonly: bool = False,
-        cache_size: int = 256,
+        self, path: str | os.PathLike[str], *, synchronous: Synchronous, busy_timeout: float, readonly: bool
     ) -> None:
+        name = type(self).__name__
         if not isinstance(path, str | os.PathLike):
-            raise InvalidInput(f"SQLiteStore needs a file path (str or Path), not {type(path).__name__}")
+            raise InvalidInput(f"{name} needs a file path (str or Path), not {type(path).__name__}")
         text = os.fspath(path)
         if not isinstance(text, str):
-            raise InvalidInput(f"SQLiteStore needs a text path, not {type(text).__name__}")
+            raise InvalidInput(f"{name} needs a text path, not {type(text).__name__}")
         if text in {"", ":memory:"} or text.startswith("file:"):
+            twin = "Memory" + name.removeprefix("SQLite")
             raise InvalidInput(
-                f"SQLiteStore needs a file path, got {text!r}; for a store in memory use consultflow.MemoryStore"
+                f"{name} needs a file path, got {text!r}; for a {self._kind} in memory use consultflow.{twin}"
             )
         sync = str(synchronous).upper()
         if sync not in {"FULL", "NORMAL", "OFF"}:
@@ -233,24 +236,30 @@ class SQLiteStore:
         self._forked: list[sqlite3.Connection] = []
         self._pid = os.getpid()
         self._closed = False
-        self._cache: OrderedDict[str, Consultation] = OrderedDict()
-        self._cache_size = max(int(cache_size), 0)
-        self._encoder = RecordEncoder(self._cache_size)
-        if readonly and not self.path.exists():
-            raise StoreUnavailable(
-                f"no SQLite file at {self.path}; check the path (read-only stores are never created)"
-            )
-        try:
-            with self._conn() as conn:
-                self._prepare(conn)
-        except BaseException:
-            self.close()
-            raise
 
-    def __repr__(self) -> str:
-        return f"SQLiteStore({str(self.path)!r}, synchronous={self.synchronous!r})"
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connections (in-use ones when their call ends). Further calls raise
+        ``StoreUnavailable``. Closing twice is harmless."""
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+            mine = os.getpid() == self._pid
+        if mine:
+            for conn in idle:
+                conn.close()
 
     # ---- connections ----------------------------------------------------------------------------
+    def _check_open(self) -> None:
+        with self._lock:
+            if self._closed:
+                raise closed_error(self)
+
     def _connect(self) -> sqlite3.Connection:
         if self.readonly:
             uri = self.path.resolve().as_uri() + "?mode=ro"
@@ -286,6 +295,8 @@ class SQLiteStore:
         except sqlite3.Error as exc:
             healthy = False
             raise self._error(exc) from exc
+        except UnicodeError as exc:  # a safety net: every text is checked before it gets here
+            raise InvalidInput(f"text that is not valid Unicode cannot be stored ({exc})") from exc
         finally:
             if conn is not None:
                 self._release(conn, healthy)
@@ -317,11 +328,11 @@ class SQLiteStore:
         message = str(exc)
         low = message.lower()
         if isinstance(exc, sqlite3.IntegrityError):
-            return IntegrityError(f"{self.path}: {message}; nothing was written (a duplicate key or a forged step?)")
+            return IntegrityError(f"{self.path}: {message}; nothing was written{self._integrity_hint}")
         if "locked" in low or "busy" in low:
             return StoreUnavailable(
                 f"{self.path} stayed locked by another writer for busy_timeout={self.busy_timeout:g}s; "
-                "nothing was written - retry, or open the store with a longer busy_timeout"
+                f"nothing was written - retry, or open the {self._kind} with a longer busy_timeout"
             )
         if "not a database" in low or "malformed" in low or "corrupt" in low:
             return IntegrityError(
@@ -332,11 +343,52 @@ class SQLiteStore:
             return StoreUnavailable(
                 f"cannot open or write {self.path} ({message}); check the path exists and is writable"
             )
+        if "no such table" in low:
+            return StoreUnavailable(f"{self.path} lost the {self._kind}'s tables ({message}); open the file again")
         if "disk" in low and "full" in low:
             return StoreUnavailable(f"{self.path}: the disk is full ({message}); nothing was written")
         if isinstance(exc, sqlite3.ProgrammingError):
-            return StoreUnavailable(f"{self.path}: {message}; open a new store")
+            return StoreUnavailable(f"{self.path}: {message}; open a new {self._kind}")
         return StoreUnavailable(f"SQLite failed on {self.path}: {message}; the operation may be retried")
+
+
+class SQLiteStore(SQLiteFile):
+    """Consultations, logs and outbox in one SQLite file. See the module docstring for the settings.
+
+    ``SQLiteStore("consult.db")`` creates the file and its schema on first use. ``readonly=True``
+    opens an existing file without writing anything (no schema upgrade either): for ``verify`` and
+    inspection. ``cache_size`` records (default 256, 0 for none) are kept parsed: ``load`` and
+    ``find`` hand back the record this store last wrote or read when the stored version and head
+    are still the same, instead of parsing its JSON again (records are immutable). ``audit``
+    always reads the file itself.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        synchronous: Synchronous = "FULL",
+        busy_timeout: float = 5.0,
+        readonly: bool = False,
+        cache_size: int = 256,
+    ) -> None:
+        super().__init__(path, synchronous=synchronous, busy_timeout=busy_timeout, readonly=readonly)
+        self._cache: OrderedDict[str, Consultation] = OrderedDict()
+        self._cache_size = max(int(cache_size), 0)
+        self._encoder = RecordEncoder(self._cache_size)
+        if readonly and not self.path.exists():
+            raise StoreUnavailable(
+                f"no SQLite file at {self.path}; check the path (read-only stores are never created)"
+            )
+        try:
+            with self._conn() as conn:
+                self._prepare(conn)
+        except BaseException:
+            self.close()
+            raise
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({str(self.path)!r}, synchronous={self.synchronous!r})"
 
     # ---- schema ---------------------------------------------------------------------------------
     def _prepare(self, conn: sqlite3.Connection) -> None:
@@ -596,23 +648,6 @@ class SQLiteStore:
                     check_settled_again(key, str(row[0]), status)
                     return
                 raise leased_again_error(key, int(row[1]), attempt if attempt is not None else -1)
-
-    def __enter__(self) -> SQLiteStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Close the connections (in-use ones when their call ends). Further calls raise
-        ``StoreUnavailable``. Closing twice is harmless."""
-        with self._lock:
-            self._closed = True
-            idle, self._idle = self._idle, []
-            mine = os.getpid() == self._pid
-        if mine:
-            for conn in idle:
-                conn.close()
 
     # ---- beyond the contract ----------------------------------------------------------------------
     def outbox(self) -> Sequence[Notice]:

@@ -58,6 +58,16 @@ def _scope(prefix: str, name: str) -> str:
     return prefix + name
 
 
+def as_person(value: object) -> str | None:
+    """A person named in a question (``grants(person=...)``) as the directory keeps them - ``LI``
+    and ``ｌｉ`` ask about ``li`` - or ``None`` when no one could have that id (nothing to find)."""
+    try:
+        pid = person_id(value)
+    except InvalidInput:
+        return None
+    return pid if storable_id(pid) else None
+
+
 def storable_id(value: object) -> bool:
     """An id a directory can keep: ``valid_id``, and text every database can store (a lone
     surrogate is not Unicode text: no file or server can hold it)."""

@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 
 from ..errors import InvalidInput, StoreUnavailable
 from ..records import make
-from ..roles import Role, person_id
-from .base import Grant, check_grant, check_instant, check_place, wanted_roles
+from ..roles import Role
+from .base import Grant, as_person, check_grant, check_instant, check_place, wanted_roles
 
 __all__ = ["MemoryDirectory"]
 
@@ -125,9 +125,9 @@ class MemoryDirectory:
     def grants(self, *, person: str | None = None, scope: str | None = None) -> tuple[Grant, ...]:
         """Every grant recorded (revoked ones too), optionally of one person or scope, oldest first."""
         if person is not None:
-            try:
-                person = person_id(person)
-            except InvalidInput:  # an id that cannot be anyone's holds nothing
+            person = as_person(person)
+            if person is None:  # an id that cannot be anyone's holds nothing
+                self._check_open()
                 return ()
         with self._lock:
             self._check_open()

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ..errors import ConsultflowError, IntegrityError, InvalidInput, StoreUnavailable
 from ..roles import Role
 from ..storage.postgres import _SCHEMA_NAME, PostgresStore, _first_line, _lock_key, _Pool, _psycopg
-from .base import Grant, check_grant, check_instant, check_place, storable_id, wanted_roles
+from .base import Grant, as_person, check_grant, check_instant, check_place, storable_id, wanted_roles
 from .sqlite import _grant, _role
 
 if TYPE_CHECKING:
@@ -246,6 +246,11 @@ class PostgresDirectory:
         self._check_open()
         where: list[str] = []
         args: list[str] = []
+        if person is not None:
+            person = as_person(person)  # LI and ｌｉ ask about li
+            if person is None:  # no one has that id
+                self._check_open()
+                return ()
         for column, value in (("person", person), ("scope", scope)):
             if value is None:
                 continue

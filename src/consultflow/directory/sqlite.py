@@ -31,7 +31,7 @@ from typing import Any
 from ..errors import IntegrityError, InvalidInput, StoreUnavailable
 from ..roles import Role
 from ..storage.sqlite import Migration, SQLiteFile, Synchronous, _dt, _us
-from .base import Grant, check_grant, check_instant, check_place, storable_id, wanted_roles
+from .base import Grant, as_person, check_grant, check_instant, check_place, storable_id, wanted_roles
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SQLiteDirectory"]
 
@@ -175,6 +175,11 @@ class SQLiteDirectory(SQLiteFile):
         """Every grant recorded (revoked ones too), optionally of one person or scope, oldest first."""
         where: list[str] = []
         args: list[str] = []
+        if person is not None:
+            person = as_person(person)  # LI and ｌｉ ask about li
+            if person is None:  # no one has that id
+                self._check_open()
+                return ()
         for column, value in (("person", person), ("scope", scope)):
             if value is None:
                 continue

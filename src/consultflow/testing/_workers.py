@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import multiprocessing
 import queue as queue_module
+import threading
 import traceback
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -112,3 +113,35 @@ def run_processes(count: int, worker: Worker, opener: Opener, cid: str, rounds: 
     if failures:
         raise AssertionError((real or failures)[0])
     return [results[i] for i in range(count)]
+
+
+def run_threads(
+    count: int,
+    target: Callable[[int], None],
+    barrier: threading.Barrier | None = None,
+    *,
+    what: str = "the store",
+    timeout: float = 60.0,
+) -> None:
+    """Run ``target(i)`` in ``count`` threads; re-raise the first error any of them met (a broken
+    barrier only if nothing else went wrong). ``what`` names the thing under test in a hang."""
+    errors: list[BaseException] = []
+
+    def run(i: int) -> None:
+        try:
+            target(i)
+        except BaseException as exc:  # noqa: BLE001 - handed to the test thread and re-raised there
+            errors.append(exc)
+            if barrier is not None:
+                barrier.abort()
+
+    threads = [threading.Thread(target=run, args=(i,), name=f"contract-{i}") for i in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout)
+    if any(t.is_alive() for t in threads):
+        raise AssertionError(f"threads still running after {timeout:.0f} s: {what} deadlocked or hangs")
+    real = [e for e in errors if not isinstance(e, threading.BrokenBarrierError)]
+    if real or errors:
+        raise (real or errors)[0]

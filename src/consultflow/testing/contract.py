@@ -44,6 +44,7 @@ from ..storage.base import Query, Store
 from ..storage.memory import MemoryStore
 from ..vocabulary import Carrier, State
 from . import _workers
+from ._workers import run_threads
 from .steps import COMMUNITIES, StepMaker, append
 
 __all__ = ["StoreContract", "StoreOpener"]
@@ -56,30 +57,6 @@ _FAR = datetime(2100, 1, 1, tzinfo=UTC)
 _SHANGHAI = timezone(timedelta(hours=8))
 _NEW_YORK = timezone(timedelta(hours=-5))
 _TIMEOUT = 60.0
-
-
-def _run_threads(count: int, target: Callable[[int], None], barrier: threading.Barrier | None = None) -> None:
-    """Run ``target(i)`` in ``count`` threads; re-raise the first error any of them met."""
-    errors: list[BaseException] = []
-
-    def run(i: int) -> None:
-        try:
-            target(i)
-        except BaseException as exc:  # noqa: BLE001 - handed to the test thread and re-raised there
-            errors.append(exc)
-            if barrier is not None:
-                barrier.abort()
-
-    threads = [threading.Thread(target=run, args=(i,), name=f"contract-{i}") for i in range(count)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(_TIMEOUT)
-    if any(t.is_alive() for t in threads):
-        raise AssertionError(f"threads still running after {_TIMEOUT:.0f} s: the store deadlocked or hangs")
-    real = [e for e in errors if not isinstance(e, threading.BrokenBarrierError)]
-    if real or errors:
-        raise (real or errors)[0]
 
 
 def _drain(store: Store, now: datetime = _FAR) -> dict[str, Notice]:
@@ -550,7 +527,7 @@ class StoreContract:
             while batch := store.lease(2, now, _LEASE):
                 taken[i].extend(n.key for n in batch)
 
-        _run_threads(self.race_workers, worker, barrier)
+        run_threads(self.race_workers, worker, barrier)
         every = [k for keys in taken for k in keys]
         assert len(every) == len(set(every)), "a notice was leased twice while its lease held"
         assert set(every) == {n.key for n in sent}
@@ -580,7 +557,7 @@ class StoreContract:
                 with lock:
                     outcomes[r].append((record.version, outcome, step))
 
-        _run_threads(workers, worker, barrier)
+        run_threads(workers, worker, barrier)
         self._judge_race(stores[0], cid, len(steps), [[(v, o, s.entries[0]) for v, o, s in row] for row in outcomes])
 
     @staticmethod
@@ -626,7 +603,7 @@ class StoreContract:
                 except Conflict:
                     conflicts[i] += 1
 
-        _run_threads(self.race_workers, worker)
+        run_threads(self.race_workers, worker)
         record = store.load("race-f")
         entries = store.entries("race-f")
         assert len(entries) == 3 + per_worker * self.race_workers, "a step was lost or duplicated"
@@ -658,7 +635,7 @@ class StoreContract:
                 assert check.ok, f"record and log disagree mid-write: {check.reason}"
                 seen.append(record.version)
 
-        _run_threads(3, worker)
+        run_threads(3, worker)
         assert store.load("rd-1").version == 28
 
     def test_another_handle_sees_committed_steps(

@@ -44,6 +44,7 @@ from ..directory.base import LEVEL_ROLES, Directory, Grant, district, sub_distri
 from ..errors import ConsultflowError, InvalidInput, StoreUnavailable
 from ..roles import NEVER_GRANTED, Role
 from . import _workers
+from ._workers import run_threads
 
 __all__ = ["DirectoryContract", "DirectoryOpener", "ManagedDirectory"]
 
@@ -76,30 +77,6 @@ _TIMEOUT = 60.0
 
 C, W, R = Role.COMMITTEE, Role.WORKING_COMMITTEE, Role.RESIDENT
 HOME, OTHER = "taoyuan", "xinghe"
-
-
-def _run_threads(count: int, target: Callable[[int], None], barrier: threading.Barrier | None = None) -> None:
-    """Run ``target(i)`` in ``count`` threads; re-raise the first error any of them met."""
-    errors: list[BaseException] = []
-
-    def run(i: int) -> None:
-        try:
-            target(i)
-        except BaseException as exc:  # noqa: BLE001 - handed to the test thread and re-raised there
-            errors.append(exc)
-            if barrier is not None:
-                barrier.abort()
-
-    threads = [threading.Thread(target=run, args=(i,), name=f"directory-contract-{i}") for i in range(count)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(_TIMEOUT)
-    if any(t.is_alive() for t in threads):
-        raise AssertionError(f"threads still running after {_TIMEOUT:.0f} s: the directory deadlocked or hangs")
-    real = [e for e in errors if not isinstance(e, threading.BrokenBarrierError)]
-    if real or errors:
-        raise (real or errors)[0]
 
 
 def _refused(call: Callable[..., object], *args: Any, why: str, **kwargs: Any) -> None:
@@ -557,7 +534,7 @@ class DirectoryContract:
                 directory.grant(HOME, f"t{i}-{n}", R, W, by=f"t{i}", at=T0)
                 assert directory.roles("everyone", HOME, T0 + _DAY) == {C}
 
-        _run_threads(workers, worker, barrier)
+        run_threads(workers, worker, barrier, what="the directory")
         found = directory.grants(person="everyone")
         assert len(found) == 1, f"{len(found)} open grants of one role for one person: granted twice at once"
         assert directory.members(HOME, T0, roles={R}) == tuple(
@@ -582,7 +559,7 @@ class DirectoryContract:
             with lock:
                 outcomes.append(outcome)
 
-        _run_threads(workers, worker, barrier)
+        run_threads(workers, worker, barrier, what="the directory")
         winners = [o for o in outcomes if o != "refused"]
         assert len(winners) == 1, f"{len(winners)} revocations of one grant went through; exactly one must"
         (grant,) = directory.grants()
@@ -612,7 +589,7 @@ class DirectoryContract:
                         assert found in (frozenset(), both), f"a reader saw {set(found)}: half a grant or revocation"
                         seen.append(found)
 
-        _run_threads(3, worker)
+        run_threads(3, worker, what="the directory")
         assert all(directory.roles(f"w{n}", HOME, T0) == both for n in range(30))
         assert all(directory.roles(f"w{n}", HOME, T0 + _DAY) == frozenset() for n in range(30))
 

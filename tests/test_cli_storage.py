@@ -148,7 +148,7 @@ def test_a_flipped_byte_in_the_file_is_caught_and_named(db: Path, capsys: pytest
         ("event", "rejected"),
         ("data", {"stance": "oppose", "round": 1, "text": ""}),
         ("prev", "0" * 64),
-        ("schema_version", 2),
+        ("schema_version", 1),
     ],
 )
 def test_any_field_changed_in_an_entry_is_caught(

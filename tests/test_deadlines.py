@@ -10,6 +10,7 @@ import pytest
 
 import consultflow as cf
 from consultflow import Event, Role, State
+from consultflow.canonical import timestamp
 from consultflow.engine import CLOCK_ACTOR
 from consultflow.steps import MarkOverdue
 from consultflow.testing.driver import CAST, COMMUNITY, Driver
@@ -37,7 +38,7 @@ def test_an_unanswered_proposal_is_flagged_once() -> None:
     entry = step.entries[0]
     assert entry.source is entry.target is State.PROPOSED  # flag only
     assert (entry.actor, entry.role) == (CLOCK_ACTOR.id, Role.SYSTEM.value)
-    assert entry.data == {"deadline": "proposal", "kind": "proposal", "due": respond_by.isoformat(), "measure": None}
+    assert entry.data == {"deadline": "proposal", "kind": "proposal", "due": timestamp(respond_by), "measure": None}
     assert entry.at == respond_by
     rec = story.record
     assert (rec.state, rec.missed, rec.next_due, rec.version) == (State.PROPOSED, ("proposal",), None, 2)
@@ -126,7 +127,7 @@ def test_a_measure_not_carried_out_is_flagged_and_next_due_advances() -> None:
     (step,) = story.engine.tick()
     assert [e.event for e in step.entries] == [Event.DEADLINE_MISSED]
     entry = step.entries[0]
-    assert entry.data == {"deadline": "measure:1:1", "kind": "measure", "due": second.isoformat(), "measure": 1}
+    assert entry.data == {"deadline": "measure:1:1", "kind": "measure", "due": timestamp(second), "measure": 1}
     assert story.state is State.FEEDBACK  # 决而不施 is flagged; escalation is opt-in
     assert story.record.next_due is None
     assert story.engine.tick(second + timedelta(days=90)) == ()

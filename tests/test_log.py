@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
 
@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 import consultflow as cf
 from consultflow import Event, LogEntry, State, canonical_json, entry_hash, verify
+from consultflow.canonical import timestamp
 from consultflow.demo import COMMUNITY, TOPIC, demo_directory, demo_engine, demo_procedure, run_story
 from consultflow.log import chain_hash, entry_body
 from consultflow.testing.driver import Driver
@@ -76,6 +77,8 @@ def test_exported_dict_has_the_documented_shape() -> None:
         "role",
         "at",
         "data",
+        "input",
+        "record_digest",
         "prev",
         "hash",
     }
@@ -326,8 +329,8 @@ def test_a_flipped_byte_in_the_export_is_found_at_its_entry(data: st.DataObject)
 
 
 def test_canonical_json_sorts_keys_and_keeps_chinese() -> None:
-    body = {"b": 1, "a": "社区协商", "c": {"z": None, "y": [True, 1.5]}}
-    assert canonical_json(body) == '{"a":"社区协商","b":1,"c":{"y":[true,1.5],"z":null}}'.encode()
+    body = {"b": 1, "a": "社区协商", "c": {"z": None, "y": [True, "1.5"]}}
+    assert canonical_json(body) == '{"a":"社区协商","b":1,"c":{"y":[true,"1.5"],"z":null}}'.encode()
     assert canonical_json(body) == canonical_json(dict(reversed(list(body.items()))))
     assert b"\\u" not in canonical_json(body)
 
@@ -335,6 +338,8 @@ def test_canonical_json_sorts_keys_and_keeps_chinese() -> None:
 def test_canonical_json_refuses_nan_and_non_json_values() -> None:
     with pytest.raises(ValueError, match="JSON"):
         canonical_json({"x": float("nan")})
+    with pytest.raises(ValueError, match="no floats"):  # decimals are strings in the canonical form
+        canonical_json({"x": [1.5]})
     with pytest.raises(TypeError, match="JSON values"):
         canonical_json({"x": object()})
 
@@ -367,8 +372,8 @@ def test_the_log_hash_of_an_entry_does_not_depend_on_how_it_was_built() -> None:
     rebuilt = LogEntry.from_json_dict(json.loads(canonical_json(e.to_json_dict())))
     assert rebuilt == e
     assert entry_hash(rebuilt.body()) == e.hash
-    # the body's time is the entry's own ISO form, offset included
-    assert e.body()["at"] == e.at.isoformat()
+    # the body's time is the canonical one: UTC, microseconds, Z, whatever the clock's zone
+    assert e.body()["at"] == e.at.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
     assert datetime.fromisoformat(e.body()["at"]) == e.at
 
 
@@ -397,9 +402,17 @@ EVENT_DATA = st.dictionaries(
 
 
 @settings(max_examples=300, deadline=None, derandomize=True, database=None)
-@given(data=EVENT_DATA, actor=TEXT.filter(bool), source=st.none() | st.sampled_from(State))
-def test_chain_hash_is_entry_hash_byte_for_byte(data: dict[str, Any], actor: str, source: State | None) -> None:
+@given(
+    data=EVENT_DATA,
+    actor=TEXT.filter(bool),
+    source=st.none() | st.sampled_from(State),
+    step_in=st.none() | EVENT_DATA,
+    bound=st.sampled_from(["", "cd" * 32]),
+)
+def test_chain_hash_is_entry_hash_byte_for_byte(
+    data: dict[str, Any], actor: str, source: State | None, step_in: dict[str, Any] | None, bound: str
+) -> None:
     at = demo_chain()[3].at
     args = (1, "c1-2026-001", 7, Event.OPINION_RECORDED, source, State.CONSULTING, actor, "resident")
-    body = entry_body(*args, at, data, "ab" * 32)
-    assert chain_hash(*args, at.isoformat(), data, "ab" * 32) == entry_hash(body)
+    body = entry_body(*args, at, data, step_in, bound, "ab" * 32)
+    assert chain_hash(*args, timestamp(at), data, step_in, bound, "ab" * 32) == entry_hash(body)

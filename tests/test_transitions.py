@@ -56,6 +56,7 @@ from consultflow import (
     Withdraw,
     six_step,
 )
+from consultflow.canonical import timestamp
 from consultflow.context import Context
 from consultflow.core import apply
 from consultflow.engine import CLOCK_ACTOR
@@ -984,7 +985,7 @@ def test_invitation_notice() -> None:
     assert (entry.event.value, entry.actor, entry.role) == ("invited", "wang", "committee")
     assert dict(entry.data) == {
         "invited": 1,
-        "notice_ends": ends.isoformat(),
+        "notice_ends": timestamp(ends),
         "people": ["liu"],
         "reason": "进一步协商",
     }

@@ -52,6 +52,10 @@ exit status (the same for every subcommand):
   141  the reader of the output went away (consultflow ... | head)"""
 
 LANG_HELP = "language of the timeline: en (English) or zh (中文)"
+PROCEDURE_HELP = (
+    "a procedure definition (.json or .toml) that consultations in the file run under, for replay; "
+    "repeatable (the standard six steps and the demo's variant are known)"
+)
 
 
 _SQLITE_HEADER = b"SQLite format 3\x00"
@@ -199,14 +203,67 @@ def _open(db: str) -> SQLiteStore:
     return SQLiteStore(_store_path(db), readonly=True)
 
 
+def _procedures(files: Sequence[str] | None) -> dict[tuple[str, str], Procedure]:
+    """The definitions replay may need: the standard six steps, the demo's variant, and any given
+    with ``--procedure`` (a record names its procedure by name and version)."""
+    from .demo import demo_procedure
+
+    known = {p.key: p for p in (six_step(), demo_procedure())}
+    for file in files or ():
+        data = load_definition(file)
+        if not isinstance(data, dict):
+            raise ConsultflowError(f"{file} holds a {type(data).__name__}, not a procedure definition")
+        try:
+            proc = Procedure.from_dict(data)
+        except ProcedureDefinitionError as exc:
+            raise ConsultflowError(f"{file}: {_one_line(str(exc))}") from exc
+        known[proc.key] = proc
+    return known
+
+
+def _check(
+    store: SQLiteStore, cid: str, procedures: dict[tuple[str, str], Procedure], unreplayed: list[str]
+) -> str | None:
+    """Why one consultation does not hold, or None: what ``SQLiteStore.audit`` checks of the file,
+    then replay through its procedure and the record and outbox against what the log gives. The one
+    check ``verify`` and ``show`` both run, so they never disagree. A consultation under a procedure
+    not given is checked without replay and named in ``unreplayed``."""
+    from .replay import verify_consultation
+    from .storage.sqlite import RECORD_CHANGED
+
+    found = store.audit(cid)
+    if found and found[0].reason != RECORD_CHANGED:
+        return str(found[0])  # replay names the field where a changed record departs from its log
+    try:
+        record = store.load(cid)
+        if record.procedure_key not in procedures:
+            unreplayed.append(f"{record.procedure!r} version {record.procedure_version!r}")
+            return str(found[0]) if found else None  # the digest still binds the record to its log
+        check = verify_consultation(record, store.entries(cid), procedures, store.stored_outbox(cid))
+    except IntegrityError as exc:
+        return str(found[0]) if found else f"consultation {cid!r}: {_one_line(str(exc))}"
+    if check.ok:
+        return str(found[0]) if found else None
+    where = f"consultation {cid!r}" + (f", entry seq {check.seq}" if check.seq is not None else "")
+    return f"{where}: {check.reason}"
+
+
 def _verify(args: argparse.Namespace) -> int:
     try:
+        procedures = _procedures(args.procedure)
         store = _open(args.db)
     except ConsultflowError as exc:
         return _fail(str(exc))
     try:
         ids = store.ids() if args.id is None else (args.id,)
-        findings = store.audit(args.id)
+        if args.id is not None and args.id not in ids:
+            raise NotFound(args.id)
+        findings = [str(f) for f in store.audit_file()] if args.id is None else []
+        unreplayed: list[str] = []
+        for cid in ids:
+            found = _check(store, cid, procedures, unreplayed)
+            if found is not None:
+                findings.append(found)
     except NotFound as exc:
         return _fail(str(exc))
     except ConsultflowError as exc:
@@ -219,25 +276,40 @@ def _verify(args: argparse.Namespace) -> int:
         print(f"{len(findings)} of {_count(len(ids))} do not hold (each line names its first bad entry)")
         return EXIT_FINDING
     print(f"{_count(len(ids))} checked in {args.db}: every chain verifies and agrees with its record")
+    if unreplayed:
+        names = ", ".join(sorted(set(unreplayed)))
+        print(
+            f"not replayed ({len(unreplayed)}): procedure {names} not given; their records are checked by digest "
+            "only - give each definition with --procedure FILE to replay them"
+        )
     return EXIT_OK
 
 
 def _show(args: argparse.Namespace) -> int:
-    from .log import verify
     from .timeline import format_timeline, heading, summary_line
 
     lang = cast(Lang, args.lang)
     try:
+        procedures = _procedures(args.procedure)
         store = _open(args.db)
     except ConsultflowError as exc:
         return _fail(str(exc))
     try:
+        if args.id not in store.ids():
+            raise NotFound(args.id)
+        problem = _check(store, args.id, procedures, [])
+        if problem is not None:
+            # What is stored does not hold together: a finding about the file, not a problem running.
+            if lang == "zh":
+                print(f"已损坏：{problem}")
+            else:
+                print(f"BROKEN {problem}")
+            return EXIT_FINDING
         record = store.load(args.id)
         entries = store.entries(args.id)
     except NotFound as exc:
         return _fail(str(exc))
     except IntegrityError as exc:
-        # What is stored does not hold together: a finding about the file, not a problem running.
         print(f"BROKEN consultation {args.id!r}: {_one_line(str(exc))}")
         return EXIT_FINDING
     except ConsultflowError as exc:
@@ -247,16 +319,10 @@ def _show(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(entries)
         return EXIT_OK
-    check = verify(entries, head=record.head, version=record.version)
     print(heading(record, lang))
     print("\n".join(format_timeline(entries, lang)))
-    print("\n" + summary_line(len(entries), check.ok, record.state.value, lang))
-    if not check.ok:
-        if lang == "zh":
-            print(f"已损坏：协商{record.id!r}，第{check.seq}条记录：{check.reason}")
-        else:
-            print(f"BROKEN consultation {record.id!r}, entry seq {check.seq}: {check.reason}")
-    return EXIT_OK if check.ok else EXIT_FINDING
+    print("\n" + summary_line(len(entries), True, record.state.value, lang))
+    return EXIT_OK
 
 
 def _procedure(args: argparse.Namespace) -> int:
@@ -345,8 +411,10 @@ def _parser() -> argparse.ArgumentParser:
         "verify",
         help="check every hash chain in a store (or one) and that each record agrees with its log",
         **_describe(
-            "Check every hash chain in a consultflow SQLite file (or one consultation's) and that each\n"
-            "record agrees with its log. The file is opened read-only.",
+            "Check every hash chain in a consultflow SQLite file (or one consultation's) on the stored\n"
+            "bytes, replay each log through its procedure and compare the record and outbox with what\n"
+            "the log gives, and run SQLite's integrity check. The file is opened read-only (a read-only\n"
+            "copy can be checked).",
             "0 everything holds; 1 something does not hold (a finding: each broken consultation\n"
             "is named on stdout with its first bad entry: consultation, seq, reason); 2 a usage or\n"
             "input problem (no such file, not a consultflow store, an unknown id).",
@@ -354,6 +422,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--db", required=True, metavar="PATH", help="a consultflow SQLite file")
     check.add_argument("id", nargs="?", help="one consultation id (default: all)")
+    check.add_argument("--procedure", action="append", metavar="FILE", help=PROCEDURE_HELP)
     check.set_defaults(func=_verify)
 
     show = sub.add_parser(
@@ -367,6 +436,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     show.add_argument("--db", required=True, metavar="PATH", help="a consultflow SQLite file")
     show.add_argument("id", help="the consultation id")
+    show.add_argument("--procedure", action="append", metavar="FILE", help=PROCEDURE_HELP)
     show.add_argument("--json", action="store_true", help="one JSON object per log entry")
     show.add_argument("--lang", choices=["en", "zh"], default="en", help=LANG_HELP)
     show.set_defaults(func=_show)

@@ -5,7 +5,7 @@ names, a new id, the catalogue."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from types import MappingProxyType
 
 import attrs
@@ -19,6 +19,13 @@ _EMPTY_CATALOGUE = Catalogue()
 _NOBODY: Mapping[str, frozenset[Role]] = MappingProxyType({})
 
 
+def _utc(value: datetime) -> datetime:
+    """``now`` in UTC (what records keep); a naive value is left for the caller's check to refuse."""
+    if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
+        return value
+    return value if value.tzinfo is UTC else value.astimezone(UTC)
+
+
 @attrs.frozen(slots=True)
 class Context:
     """Inputs the core may not fetch for itself. ``now`` must be aware; ``new_id`` names a new
@@ -26,7 +33,7 @@ class Context:
     community now, of each person the command names (attendees, a proxy's resident, a chair),
     looked up by the engine in its directory - a person not in it holds none."""
 
-    now: datetime
+    now: datetime = attrs.field(converter=_utc)
     actor: Actor
     new_id: str | None = None
     catalogue: Catalogue = _EMPTY_CATALOGUE

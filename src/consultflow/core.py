@@ -9,9 +9,10 @@ transition, authorises, runs the guards and the effect, and assembles the log en
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 
+from .canonical import canonical_value, record_digest, timestamp
 from .commands import Command
 from .context import Context
 from .deadlines import next_due
@@ -25,7 +26,7 @@ from .step import Step
 from .steps import EFFECTS, audience_for
 from .vocabulary import Event, State, Trigger
 
-__all__ = ["apply", "authorise", "check", "enact"]
+__all__ = ["apply", "authorise", "check", "enact", "step_input"]
 
 # the fields next_due reads besides the state: a step that touches none of them keeps it
 _DEADLINE_FIELDS = frozenset({"cycle", "decision_due", "review_due", "decisions", "progress", "missed"})
@@ -60,9 +61,15 @@ def authorise(option_roles: frozenset[Role], record: Consultation | None, actor:
     return Failure("role_not_allowed", {"actor": actor.id, "allowed": sorted(r.value for r in option_roles)})
 
 
-def _refuse(failure: Failure, guard: str, trigger: str, record: Consultation | None) -> Refused:
+def _refuse(
+    failure: Failure, guard: str, trigger: str, record: Consultation | None, zone: tzinfo | None = None
+) -> Refused:
     trigger = str(trigger)
     data: dict[str, object] = {"action": trigger, **failure.data}
+    if zone is not None:  # records keep UTC; a refusal quotes times in the procedure's zone
+        for key, value in data.items():
+            if isinstance(value, datetime):
+                data[key] = value.astimezone(zone)
     return Refused(
         failure.code,
         guard=guard,
@@ -124,7 +131,7 @@ def _select(
             continue
         found = guard.check(params, record, command, ctx)
         if found is not None:
-            return _refuse(found, guard.name, trigger, record)
+            return _refuse(found, guard.name, trigger, record, params.zone)
     return chosen, granted
 
 
@@ -182,7 +189,22 @@ def enact(
             raise ValueError("a proposal always enters a state: give its target")
         target = record.state
     update, events = EFFECTS[command.trigger](procedure, record, command, ctx, role, target)
-    return _assemble(record, update, events, target, ctx, role)
+    return _assemble(record, update, events, target, ctx, role, step_input(procedure, record, command, ctx))
+
+
+def step_input(procedure: Procedure, record: Consultation | None, command: Command, ctx: Context) -> dict[str, Any]:
+    """What a step's first log entry carries so that replay can do the step again: the command,
+    the roles of the actor and of the people it names as the directory gave them (effects read
+    them), and for a proposal the procedure it runs under. Canonical JSON values, keys sorted."""
+    people = {p: sorted(r.value for r in roles) for p, roles in ctx.people.items()}
+    out: dict[str, Any] = {
+        "actor_roles": sorted(r.value for r in ctx.actor.roles),
+        "command": {"command": command.trigger.value, **canonical_value(command)},
+        "people": dict(sorted(people.items())),
+    }
+    if record is None:
+        out["procedure"] = [procedure.name, procedure.version]
+    return out
 
 
 def _entry(
@@ -195,6 +217,8 @@ def _entry(
     role: str,
     at: datetime,
     data: dict[str, Any],
+    step_in: dict[str, Any] | None,
+    record_digest: str,
     prev: str,
     digest: str,
 ) -> LogEntry:
@@ -211,6 +235,8 @@ def _entry(
             "role": role,
             "at": at,
             "data": data,
+            "input": step_in,
+            "record_digest": record_digest,
             "prev": prev,
             "hash": digest,
         },
@@ -224,8 +250,10 @@ def _assemble(
     target: State,
     ctx: Context,
     role: str,
+    step_in: dict[str, Any],
 ) -> Step:
-    """Chain the events into log entries, stamp the record (state, version, head, next deadline)
+    """Stamp the record (state, version, next deadline), chain the events into log entries - the
+    first carrying the step's input, the last the digest of the record - then the record's head,
     and make the notices. For a proposal ``update`` holds every field of the new record."""
     if record is None:
         cid = update["id"]
@@ -238,16 +266,9 @@ def _assemble(
         prev, seq = record.head, record.version
         base = record.__dict__
     now = ctx.now
-    at = now.isoformat()
+    at = timestamp(now)
     actor = ctx.actor.id
     last = len(events) - 1
-    entries = []
-    for i, (event, data) in enumerate(events):
-        seq += 1
-        to = target if i == last else (source or target)
-        digest = chain_hash(SCHEMA_VERSION, cid, seq, event, source, to, actor, role, at, data, prev)
-        entries.append(_entry(cid, seq, event, source, to, actor, role, now, data, prev, digest))
-        prev = digest
     if target is not source or not _DEADLINE_FIELDS.isdisjoint(update):
         decisions = update.get("decisions", base["decisions"])
         update["next_due"] = next_due(
@@ -261,9 +282,24 @@ def _assemble(
             update.get("missed", base["missed"]),
         )
     update["state"] = target
-    update["version"] = seq
-    update["head"] = prev
-    new = make(Consultation, update) if record is None else evolve(record, update)
+    update["version"] = seq + len(events)
+    update["head"] = ""
+    unstamped = make(Consultation, update) if record is None else evolve(record, update)
+    bound = record_digest(unstamped)
+    entries = []
+    for i, (event, data) in enumerate(events):
+        seq += 1
+        to = target if i == last else (source or target)
+        entry_in = step_in if i == 0 else None
+        entry_digest = bound if i == last else ""
+        digest = chain_hash(
+            SCHEMA_VERSION, cid, seq, event, source, to, actor, role, at, data, entry_in, entry_digest, prev
+        )
+        entries.append(
+            _entry(cid, seq, event, source, to, actor, role, now, data, entry_in, entry_digest, prev, digest)
+        )
+        prev = digest
+    new = evolve(unstamped, {"head": prev})
     notices = []
     for entry in entries:
         audience = audience_for(entry.event, new)

@@ -20,12 +20,13 @@ from .commands import Command, ConsultationCommand
 from .context import Context
 from .core import apply, check
 from .directory import Directory, TrustCallerRoles
-from .errors import Conflict, InvalidInput, UnknownProcedure
+from .errors import Conflict, IntegrityError, InvalidInput, UnknownProcedure
 from .i18n import Lang
-from .log import LogEntry, Verification, verify
+from .log import LogEntry, Verification
 from .procedure import Procedure, six_step
 from .records import Consultation
 from .refusals import Refused
+from .replay import check_loaded, verify_consultation
 from .roles import NEVER_GRANTED, RESERVED_PREFIX, Actor, Role, person_id
 from .step import Step
 from .steps import MarkOverdue, Propose
@@ -111,6 +112,9 @@ class Engine:
                     "give a changed definition a new version so stored records keep their definition"
                 )
         self._ids = ids
+        # The records this engine wrote or checked, by id: a load that hands back the very same
+        # object (a memory store, SQLite's record cache) needs no second check.
+        self._trusted: dict[str, Consultation] = {}
 
     # ---- the one entry point --------------------------------------------------------------------
     def execute(self, command: Command, *, by: str | Actor) -> Consultation:
@@ -119,7 +123,8 @@ class Engine:
         community, now.
 
         Raises ``Refused`` (nothing written) when the procedure does not allow it, ``Conflict``
-        when someone else wrote first, ``NotFound`` for an unknown consultation.
+        when someone else wrote first, ``NotFound`` for an unknown consultation, ``IntegrityError``
+        (nothing written) when the stored record is not the one its log was written with.
         """
         return self.run(command, by=by).record
 
@@ -140,6 +145,7 @@ class Engine:
         if isinstance(result, Refused):
             raise result
         self.store.append(result, 0 if record is None else record.version)
+        self._trust(result.record)
         return result
 
     # ---- reading ----------------------------------------------------------------------------------
@@ -151,9 +157,15 @@ class Engine:
         return tuple(self.store.entries(consultation))
 
     def verify(self, consultation: str) -> Verification:
-        """Check the stored chain and that the record agrees with it (head and version)."""
-        record = self.store.load(consultation)
-        return verify(self.store.entries(consultation), head=record.head, version=record.version)
+        """Check the stored chain (hashes, links, order, each entry starting where the one before
+        ended), then replay it through the procedure and compare the stored record with the record
+        the log gives, field by field (``consultflow.replay``)."""
+        try:
+            record = self.store.load(consultation)
+            entries = self.store.entries(consultation)
+        except IntegrityError as exc:  # the store found a row it cannot vouch for: a finding
+            return Verification(False, 0, None, None, str(exc))
+        return verify_consultation(record, entries, self._procedures)
 
     def find(self, query: Query | None = None) -> Sequence[Consultation]:
         return self.store.find(query or Query())
@@ -214,6 +226,7 @@ class Engine:
             raise InvalidInput("tick(now) needs an aware datetime")
         steps = []
         for record in self.store.find(Query(states=ACTIVE_STATES, due_before=when)):
+            self._check_loaded(record)
             procedure = self.procedure_of(record)
             ctx = Context(now=when, actor=CLOCK_ACTOR, catalogue=self.catalogue)
             result = apply(procedure, record, MarkOverdue(consultation=record.id), ctx)
@@ -223,6 +236,7 @@ class Engine:
                 self.store.append(result, record.version)
             except Conflict:
                 continue
+            self._trust(result.record)
             steps.append(result)
         return tuple(steps)
 
@@ -263,4 +277,24 @@ class Engine:
         if not isinstance(command, ConsultationCommand):
             raise InvalidInput(f"{type(command).__name__} names no consultation")
         record = self.store.load(command.consultation)
+        self._check_loaded(record)
         return record, self.procedure_of(record)
+
+    def _check_loaded(self, record: Consultation) -> None:
+        """Refuse to act on a record its log does not bear out: its last entry must have the
+        record's head as its hash and carry this record's digest (no replay: one entry read)."""
+        if self._trusted.get(record.id) is record:
+            return
+        problem = check_loaded(record, self.store.entries(record.id, after=record.version - 1))
+        if problem is not None:
+            raise IntegrityError(
+                f"consultation {record.id!r} cannot be acted on: {problem}; nothing was written. "
+                "Run verify on the store to see what was changed",
+                consultation=record.id,
+            )
+        self._trust(record)
+
+    def _trust(self, record: Consultation) -> None:
+        if len(self._trusted) >= 4096:
+            self._trusted.clear()
+        self._trusted[record.id] = record

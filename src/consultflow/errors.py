@@ -116,7 +116,16 @@ class Conflict(ConsultflowError):
 
 
 class IntegrityError(ConsultflowError):
-    """Stored data does not hold together (a broken chain, a record that disagrees with its log)."""
+    """Stored data does not hold together (a broken chain, a record that disagrees with its log).
+
+    ``consultation`` names the consultation when the error is about one (``Engine.execute``
+    refusing to act on a record that its log does not bear out); nothing was written."""
+
+    code = "integrity"
+
+    def __init__(self, message: str, *, consultation: str | None = None) -> None:
+        super().__init__(message)
+        self.consultation = consultation
 
 
 class StoreUnavailable(ConsultflowError):

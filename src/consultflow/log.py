@@ -1,8 +1,14 @@
-"""The log (公开制, 承诺制): one entry per step, each hash-chained to the one before.
+"""The log (公开制, 承诺制): one entry per event, each hash-chained to the one before.
 
-The hash of an entry is SHA-256 over its canonical JSON (sorted keys, no spaces, UTF-8) without the
-``hash`` field. Anyone holding an export can check it with ``verify`` and nothing but this module.
-Entries never carry personal data; participants appear by id.
+The hash of an entry is SHA-256 over its canonical JSON (``consultflow.canonical``: sorted keys,
+no spaces, UTF-8, integers only, times as UTC ``...ffffffZ``) without the ``hash`` field. A store
+keeps each entry as the canonical JSON of the whole entry, hash included (``entry_json``);
+``verify_stored`` checks those bytes themselves. Entries never carry personal data; participants
+appear by id.
+
+What a step did is in its entries, so the record can be rebuilt from them (``consultflow.replay``):
+the first entry of a step carries its ``input`` (the command and the roles its effect read), the last
+one the ``record_digest`` of the record it left, which is how a load checks a record cheaply.
 """
 
 from __future__ import annotations
@@ -11,17 +17,27 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 import attrs
 from pydantic import AwareDatetime, Field, JsonValue
 from pydantic_core import to_json
 
+from .canonical import TIMESTAMP_PATTERN, canonical_json, parse_canonical, timestamp
 from .records import SCHEMA_VERSION, Id, Record
 from .vocabulary import Event, State
 
-__all__ = ["GENESIS", "LogEntry", "Verification", "canonical_json", "chain_hash", "entry_hash", "verify"]
+__all__ = [
+    "GENESIS",
+    "LogEntry",
+    "Verification",
+    "canonical_json",
+    "chain_hash",
+    "entry_hash",
+    "entry_json",
+    "verify",
+    "verify_stored",
+]
 
 GENESIS = ""  # ``prev`` of the first entry
 
@@ -39,6 +55,8 @@ class LogEntry(Record):
     role: str
     at: AwareDatetime
     data: dict[str, JsonValue] = Field(default_factory=dict)
+    input: dict[str, JsonValue] | None = None  # first entry of a step: what replay needs
+    record_digest: str = ""  # last entry of a step: ``canonical.record_digest`` of the record it left
     prev: str
     hash: str
 
@@ -57,6 +75,8 @@ class LogEntry(Record):
             self.role,
             self.at,
             self.data,
+            self.input,
+            self.record_digest,
             self.prev,
         )
 
@@ -71,19 +91,9 @@ class LogEntry(Record):
         return cls.model_validate(dict(data))
 
 
-def _default(value: object) -> object:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    raise TypeError(f"cannot put {type(value).__name__} into a log entry; use JSON values")
-
-
-def canonical_json(obj: object) -> bytes:
-    """The one byte form that is hashed: sorted keys, no spaces, UTF-8, no NaN."""
-    return json.dumps(
-        obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_default
-    ).encode("utf-8")
+def entry_json(entry: LogEntry) -> str:
+    """The entry's canonical JSON, hash included: the bytes a store keeps and an export carries."""
+    return canonical_json(entry.to_json_dict()).decode("utf-8")
 
 
 def entry_body(
@@ -97,6 +107,8 @@ def entry_body(
     role: str,
     at: datetime,
     data: Mapping[str, Any],
+    input: Mapping[str, Any] | None,
+    record_digest: str,
     prev: str,
 ) -> dict[str, Any]:
     return {
@@ -108,8 +120,10 @@ def entry_body(
         "to": str(target),
         "actor": actor,
         "role": role,
-        "at": at.isoformat(),
+        "at": timestamp(at),
         "data": data,
+        "input": input,
+        "record_digest": record_digest,
         "prev": prev,
     }
 
@@ -134,23 +148,28 @@ def chain_hash(
     role: str,
     at: str,
     data: Mapping[str, Any],
+    input: Mapping[str, Any] | None,
+    record_digest: str,
     prev: str,
 ) -> str:
     """``entry_hash`` of the body these fields make, without building the body: the hot path's
     form. It writes the canonical JSON directly, keys in sorted order, and serialises ``data``
     with pydantic-core, whose compact UTF-8 output is the same bytes as ``canonical_json`` when
     the data's keys are already in sorted order - which the effects guarantee and ``verify``
-    re-checks on every chain.
+    re-checks on every chain. ``input`` is small and written by ``canonical_json`` itself.
 
-    Only ``actor`` and ``data`` can hold characters JSON must escape: the consultation id is
-    validated against ``records.Id``, the states, events and roles are identifiers, ``at`` is an
-    ISO time and ``prev`` is hex. The tests hold this function to ``entry_hash`` byte for byte.
+    Only ``actor``, ``data`` and ``input`` can hold characters JSON must escape: the consultation
+    id is validated against ``records.Id``, the states, events and roles are identifiers, ``at`` is
+    a canonical time (``canonical.timestamp``) and ``prev`` and ``record_digest`` are hex. The tests
+    hold this function to ``entry_hash`` byte for byte.
     """
     src = "null" if source is None else f'"{source}"'
     digest = _sha256(f'{{"actor":{_quote(actor)},"at":"{at}","consultation":"{consultation}","data":'.encode())
     digest.update(to_json(data))
+    digest.update(f',"event":"{event}","from":{src},"input":'.encode())
+    digest.update(b"null" if input is None else canonical_json(input))
     digest.update(
-        f',"event":"{event}","from":{src},"prev":"{prev}","role":"{role}",'
+        f',"prev":"{prev}","record_digest":"{record_digest}","role":"{role}",'
         f'"schema_version":{schema_version:d},"seq":{seq:d},"to":"{target}"}}'.encode()
     )
     return digest.hexdigest()
@@ -176,14 +195,16 @@ def verify(
     head: str | None = None,
     version: int | None = None,
 ) -> Verification:
-    """Check a consultation's chain: every hash, every link, seq 1, 2, 3, ... in order.
+    """Check a consultation's chain: every hash, every link, seq 1, 2, 3, ... in order, and every
+    entry starting where the one before ended (its ``from`` is the previous ``to``).
 
     Finds the first entry that was changed (its hash no longer matches), removed (a gap in seq or a
     broken link) or reordered. Pass the record's ``head`` and ``version`` to catch a truncated tail.
-    Accepts entries or their exported dicts.
+    Accepts entries or their exported dicts (for the stored bytes themselves, ``verify_stored``).
     """
     prev = GENESIS
     consultation: str | None = None
+    state: object = None
     count = 0
     for index, raw in enumerate(entries):
         count = index + 1
@@ -192,20 +213,73 @@ def verify(
         else:
             body = {k: v for k, v in raw.items() if k != "hash"}
             claimed = str(raw.get("hash", ""))
-        seq = body.get("seq")
-        if consultation is None:
-            consultation = body.get("consultation")
-        elif body.get("consultation") != consultation:
-            return Verification(False, count, index, _int(seq), "entry belongs to another consultation")
-        if entry_hash(body) != claimed:
-            return Verification(False, count, index, _int(seq), "entry was changed: its hash does not match")
-        if seq != index + 1:
-            return Verification(
-                False, count, index, _int(seq), f"expected seq {index + 1}, found {seq}: removed or reordered"
-            )
-        if body.get("prev") != prev:
-            return Verification(False, count, index, _int(seq), "link broken: prev is not the hash of the entry before")
+        found = _check_body(index, body, claimed, consultation, prev, state)
+        if found is not None:
+            return Verification(False, count, index, _int(body.get("seq")), found)
+        consultation = body.get("consultation")
+        state = body.get("to")
         prev = claimed
+    return _check_tail(count, prev, head, version)
+
+
+def verify_stored(
+    rows: Iterable[str | bytes],
+    *,
+    head: str | None = None,
+    version: int | None = None,
+) -> Verification:
+    """``verify`` on the bytes a store keeps (``entry_json``: one entry's canonical JSON, hash
+    included), without parsing them into entries first: each row must be exactly the canonical
+    JSON of what it holds (no duplicated key, no ``2.0`` for ``2``, no space, keys in order, times
+    as ``...ffffffZ``), and its hash must be the SHA-256 of those bytes less the ``hash`` member."""
+    prev = GENESIS
+    consultation: object = None
+    state: object = None
+    count = 0
+    for index, raw in enumerate(rows):
+        count = index + 1
+        obj, problem = parse_canonical(raw)
+        if obj is None:
+            return Verification(False, count, index, None, f"the stored entry is {problem}")
+        claimed = obj.pop("hash", None)
+        if not isinstance(claimed, str):
+            return Verification(False, count, index, _int(obj.get("seq")), "the stored entry has no hash")
+        found = _check_body(index, obj, claimed, consultation, prev, state)
+        if found is None and not (isinstance(obj.get("at"), str) and TIMESTAMP_PATTERN.match(obj["at"])):
+            found = "the entry's time is not a canonical UTC time (YYYY-MM-DDTHH:MM:SS.ffffffZ)"
+        if found is not None:
+            return Verification(False, count, index, _int(obj.get("seq")), found)
+        consultation = obj.get("consultation")
+        state = obj.get("to")
+        prev = claimed
+    return _check_tail(count, prev, head, version)
+
+
+def _check_body(
+    index: int, body: Mapping[str, Any], claimed: str, consultation: object, prev: str, state: object
+) -> str | None:
+    """Why entry ``index`` (its hashed body and claimed hash) does not continue the chain, or None."""
+    seq = body.get("seq")
+    if consultation is not None and body.get("consultation") != consultation:
+        return "entry belongs to another consultation"
+    try:
+        actual = entry_hash(body)
+    except (TypeError, ValueError) as exc:
+        return f"entry cannot be hashed: {exc}"
+    if actual != claimed:
+        return "entry was changed: its hash does not match"
+    if seq != index + 1 or isinstance(seq, bool):
+        return f"expected seq {index + 1}, found {seq}: removed or reordered"
+    if body.get("prev") != prev:
+        return "link broken: prev is not the hash of the entry before"
+    if index > 0 and body.get("from") != state:
+        return f"the entry starts in {body.get('from')!r} but the entry before ended in {state!r}"
+    if index == 0 and body.get("from") is not None:
+        return f"the first entry starts in {body.get('from')!r}, not before the proposal"
+    return None
+
+
+def _check_tail(count: int, prev: str, head: str | None, version: int | None) -> Verification:
     if version is not None and count != version:
         return Verification(
             False,

@@ -8,10 +8,20 @@ file and the log is its proof.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Self, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 from pydantic import ValidationError as PydanticValidationError
 from pydantic_core import PydanticCustomError
 
@@ -47,7 +57,7 @@ __all__ = [
     "invalid_fields",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: log entries carry input and record_digest; times in UTC
 
 #: A topic names a catalogue item as ``<category>/<item>`` (一级目录/二级目录). The one definition;
 #: the catalogue, commands and records use these patterns.
@@ -71,7 +81,18 @@ PersonId = Annotated[str, BeforeValidator(_person)]
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Text = Annotated[str, StringConstraints(max_length=10_000)]
 Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)]
-Time = AwareDatetime
+
+
+def _utc(value: datetime) -> datetime:
+    """Times are kept in UTC: an offset with seconds (some historical zones) survives no JSON round
+    trip, and the canonical form (``consultflow.canonical``) hashes UTC."""
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise PydanticCustomError("time_range", "time out of range once converted to UTC") from None
+
+
+Time = Annotated[AwareDatetime, AfterValidator(_utc)]
 Topic = Annotated[str, StringConstraints(pattern=f"^{TOPIC_PATTERN}$")]
 
 
@@ -455,6 +476,11 @@ class Consultation(Record):
         return self
 
     # Views the guards and apps use; computed, never stored twice.
+    @property
+    def procedure_key(self) -> tuple[str, str]:
+        """(procedure, procedure_version): the definition this record runs under (``Procedure.key``)."""
+        return (self.procedure, self.procedure_version)
+
     @property
     def current_round(self) -> Round | None:
         return self.rounds[-1] if self.rounds else None

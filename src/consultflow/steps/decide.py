@@ -12,6 +12,7 @@ from typing import Annotated, Any, ClassVar, Self
 from pydantic import Field, StringConstraints, model_validator
 from pydantic_core import PydanticCustomError
 
+from ..canonical import timestamp
 from ..commands import Command, ConsultationCommand
 from ..context import Context
 from ..notices import INVITED, PROPOSER, role_group
@@ -173,7 +174,7 @@ def take_decision(
         "decision": number,
         "hearing_record": bool(content.hearing_record),
         "measures": [
-            {"budget": str(m.budget), "due": m.due.isoformat(), "owner": m.owner, "title": m.title}
+            {"budget": str(m.budget), "due": timestamp(m.due), "owner": m.owner, "title": m.title}
             for m in content.measures
         ],
         "resolution": content.resolution,

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from typing import Annotated, ClassVar
 
-from pydantic import AwareDatetime, Field, StringConstraints, model_validator
+from pydantic import Field, StringConstraints, model_validator
 from pydantic_core import PydanticCustomError
 
+from ..canonical import timestamp
 from ..commands import ConsultationCommand
 from ..context import Context
 from ..notices import INVITED, PROPOSER, PUBLIC
 from ..parameters import Parameters
-from ..records import Consultation, PersonId, Schedule, Text, make
+from ..records import Consultation, PersonId, Schedule, Text, Time, make
 from ..refusals import Failure
 from ..roles import Role
 from ..vocabulary import Channel, Event, State, Trigger
@@ -29,7 +30,7 @@ class Notify(ConsultationCommand):
     """告知: announce the matter, the meeting and who is invited; starts the notice period."""
 
     trigger: ClassVar[Trigger] = Trigger.NOTIFY
-    meeting_at: AwareDatetime
+    meeting_at: Time
     invite: tuple[PersonId, ...] = Field(default=(), max_length=10_000)
     chair: PersonId | None = None
     venue: Annotated[str, StringConstraints(max_length=200)] = ""
@@ -101,7 +102,7 @@ def _invite(proc: Governing, rec: Consultation, cmd: Invite, ctx: Context, role:
     update = {"invited": (*rec.invited, *cmd.people), "invitation_notice_ends": ends}
     data = {
         "invited": len(cmd.people),
-        "notice_ends": ends.isoformat(),
+        "notice_ends": timestamp(ends),
         "people": list(cmd.people),
         "reason": cmd.reason,
     }
@@ -123,8 +124,8 @@ def _notify(proc: Governing, rec: Consultation, cmd: Notify, ctx: Context, role:
         "chair": cmd.chair,
         "channels": [c.value for c in cmd.channels],
         "invited": len(cmd.invite),
-        "meeting_at": cmd.meeting_at.isoformat(),
-        "notice_ends": notice_ends.isoformat(),
+        "meeting_at": timestamp(cmd.meeting_at),
+        "notice_ends": timestamp(notice_ends),
         "venue": cmd.venue,
     }
     return update, [(Event.NOTIFIED, data)]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from ..canonical import timestamp
 from ..commands import Command, ConsultationCommand
 from ..context import Context
 from ..deadlines import overdue
@@ -48,7 +49,7 @@ def _mark_overdue(proc: Governing, rec: Consultation, cmd: Command, ctx: Context
     events: Events = [
         (
             Event.DEADLINE_MISSED,
-            {"deadline": d.key, "due": d.due.isoformat(), "kind": d.kind, "measure": d.measure},
+            {"deadline": d.key, "due": timestamp(d.due), "kind": d.kind, "measure": d.measure},
         )
         for d in missed
     ]

@@ -20,16 +20,10 @@ from collections import OrderedDict
 
 from pydantic_core import to_json
 
-from ..log import LogEntry, canonical_json
+from ..log import entry_json
 from ..records import Consultation, Record
 
 __all__ = ["RecordEncoder", "entry_json"]
-
-
-def entry_json(entry: LogEntry) -> str:
-    """The entry's canonical JSON, hash included: what an append-only log stores and exports."""
-    return canonical_json(entry.to_json_dict()).decode("utf-8")
-
 
 _CASE_FILE = ("rounds", "decisions", "reviews", "publications", "progress", "feedback", "inspections")
 _EXCLUDE = set(_CASE_FILE)

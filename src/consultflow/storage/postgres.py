@@ -745,13 +745,25 @@ def _decode_record(cid: str, text: str) -> Consultation:
 
 
 def _decode_entry(cid: str, seq: int, text: str) -> LogEntry:
+    """The entry in a row, which must hold its canonical bytes exactly (``entry_json``), belong to
+    this consultation and sit at its own seq."""
     try:
-        return LogEntry.model_validate_json(text)
+        entry = LogEntry.model_validate_json(text)
     except ValidationError as exc:
         raise IntegrityError(
             f"log entry {seq} of {cid!r} cannot be read ({exc.errors()[0]['msg']}); it was changed outside "
             "consultflow - the chain is broken at this entry"
         ) from exc
+    try:
+        canonical = entry_json(entry) == text
+    except (InvalidInput, TypeError, ValueError):
+        canonical = False
+    if not canonical or entry.consultation != cid or entry.seq != seq:
+        raise IntegrityError(
+            f"log entry {seq} of {cid!r} is not the canonical bytes of an entry of {cid!r} at seq {seq}; it was "
+            "changed outside consultflow - the chain is broken at this entry"
+        )
+    return entry
 
 
 def _decode_notice(text: str, status: str, attempts: int, not_before: datetime | None, last_error: str) -> Notice:

@@ -35,6 +35,7 @@ from typing import Literal, Self
 
 import attrs
 
+from ..canonical import record_digest
 from ..errors import (
     Conflict,
     ConsultflowError,
@@ -44,7 +45,7 @@ from ..errors import (
     StoreUnavailable,
     ValidationError,
 )
-from ..log import LogEntry, verify
+from ..log import LogEntry, verify_stored
 from ..notices import Notice
 from ..records import Consultation
 from ..step import Step
@@ -60,10 +61,11 @@ from .checks import (
     closed_error,
     leased_again_error,
 )
-from .encoding import RecordEncoder
+from .encoding import RecordEncoder, entry_json
 
 __all__ = [
     "MIGRATIONS",
+    "RECORD_CHANGED",
     "SCHEMA_VERSION",
     "Finding",
     "Migration",
@@ -178,6 +180,9 @@ class Finding:
         return f"{where}: {self.reason}"
 
 
+#: The finding for a record whose digest is not the one its last log entry binds.
+RECORD_CHANGED = "the record is not the one its last log entry was written with: it was changed"
+
 _COLUMNS = (
     "community = ?, state = ?, topic = ?, carrier = ?, next_due = ?, proposed_at = ?, version = ?, head = ?, record = ?"
 )
@@ -262,18 +267,41 @@ class SQLiteFile:
 
     def _connect(self) -> sqlite3.Connection:
         if self.readonly:
-            uri = self.path.resolve().as_uri() + "?mode=ro"
-            conn = sqlite3.connect(
-                uri, uri=True, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
-            )
-        else:
-            conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False)
+            return self._connect_readonly()
+        conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False)
         try:
             conn.execute(f"PRAGMA synchronous={self.synchronous}")
         except sqlite3.Error:
             conn.close()
             raise
         return conn
+
+    def _connect_readonly(self) -> sqlite3.Connection:
+        """Read-only: ``mode=ro`` (it sees what other processes commit). A copy on read-only media
+        or in a directory this user cannot write cannot keep WAL's shared-memory file; it is opened
+        ``immutable`` instead - safe because nothing else writes a read-only copy - unless a
+        non-empty ``-wal`` file holds commits that only a WAL reader would see."""
+        uri = self.path.resolve().as_uri()
+        timeout = self.busy_timeout
+        conn = sqlite3.connect(
+            uri + "?mode=ro", uri=True, timeout=timeout, isolation_level=None, check_same_thread=False
+        )
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return conn
+        except sqlite3.OperationalError as exc:
+            conn.close()
+            if "unable to open" not in str(exc).lower() and "readonly" not in str(exc).lower():
+                raise
+            wal = Path(f"{self.path}-wal")
+            if wal.exists() and wal.stat().st_size > 0:
+                raise StoreUnavailable(
+                    f"{self.path} cannot be read here: its write-ahead log {wal.name} holds commits and this "
+                    "directory is not writable (WAL readers need it); copy both files to a writable directory"
+                ) from exc
+        return sqlite3.connect(
+            uri + "?mode=ro&immutable=1", uri=True, timeout=timeout, isolation_level=None, check_same_thread=False
+        )
 
     @contextmanager
     def _conn(self) -> Iterator[sqlite3.Connection]:
@@ -677,21 +705,41 @@ class SQLiteStore(SQLiteFile):
         return tuple(str(r[0]) for r in rows)
 
     def audit(self, consultation: str | None = None) -> tuple[Finding, ...]:
-        """Check what is stored, without trusting it: every record parses and agrees with its
-        columns, every entry row parses and agrees with its columns, every chain verifies against
-        its record (hashes, links, order, head, version, the state it ends in), no log lacks its
-        record.
+        """Check what is stored, without trusting it: SQLite's own integrity check (pages,
+        indexes), every record parses and agrees with its columns, every entry row holds its
+        entry's canonical bytes exactly and agrees with its columns, every chain verifies on those
+        bytes against its record (hashes, links, order, each entry starting where the one before
+        ended, head, version, the state it ends in, the record's digest), every outbox row parses
+        and agrees with its columns and with the log, no log or notice lacks its record.
 
-        Returns one ``Finding`` per broken consultation (its first bad entry), in id order; an
-        empty tuple when everything holds. ``NotFound`` if ``consultation`` is given and unknown.
+        Replaying the log through the procedure needs the procedure: ``consultflow verify`` does
+        that on top (``consultflow.replay``). Returns one ``Finding`` per broken consultation (its
+        first problem), file-wide problems first under the name ``"(file)"``; an empty tuple when
+        everything holds. ``NotFound`` if ``consultation`` is given and unknown.
         """
+        findings = list(self.audit_file()) if consultation is None else []
         ids = self.ids() if consultation is None else (consultation,)
-        findings = []
         for cid in ids:
             finding = self._audit_one(cid)
             if finding is not None:
                 findings.append(finding)
         return tuple(findings)
+
+    def audit_file(self) -> tuple[Finding, ...]:
+        """SQLite's ``integrity_check`` (a damaged page or index, in any table) and outbox rows whose
+        consultation has no record."""
+        with self._conn() as conn:
+            problems = [str(r[0]) for r in conn.execute("PRAGMA integrity_check").fetchall()]
+            orphans = conn.execute(
+                "SELECT key FROM outbox WHERE consultation NOT IN (SELECT id FROM consultations) ORDER BY key"
+            ).fetchall()
+        out = []
+        if problems != ["ok"]:
+            shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
+            out.append(Finding("(file)", None, f"SQLite's integrity check fails: {shown}"))
+        if orphans:
+            out.append(Finding("(file)", None, f"outbox notice {orphans[0][0]!r} belongs to no consultation"))
+        return tuple(out)
 
     def _audit_one(self, cid: str) -> Finding | None:
         with self._conn() as conn:
@@ -702,6 +750,11 @@ class SQLiteStore(SQLiteFile):
             ).fetchone()
             rows = conn.execute(
                 "SELECT seq, hash, prev, body FROM entries WHERE consultation = ? ORDER BY seq", (cid,)
+            ).fetchall()
+            notices = conn.execute(
+                "SELECT key, seq, status, attempts, notice FROM outbox "
+                "WHERE consultation = ? ORDER BY rowid",
+                (cid,),
             ).fetchall()
         if row is None:
             if not rows:
@@ -731,7 +784,7 @@ class SQLiteStore(SQLiteFile):
             if entry is None:
                 return Finding(cid, seq, problem)
             entries.append(entry)
-        check = verify(entries, head=record.head, version=record.version)
+        check = verify_stored([body for _, _, _, body in rows], head=record.head, version=record.version)
         if not check.ok:
             return Finding(cid, check.seq, check.reason)
         if entries and entries[-1].target is not record.state:
@@ -740,7 +793,32 @@ class SQLiteStore(SQLiteFile):
                 entries[-1].seq,
                 f"the record is {record.state.value!r} but its log ends in {entries[-1].target.value!r}",
             )
+        if entries and record_digest(record) != entries[-1].record_digest:
+            return Finding(cid, None, RECORD_CHANGED)
+        events = {e.seq: e.event for e in entries}
+        for key, seq, status, attempts, text in notices:
+            try:
+                notice = Notice.model_validate_json(text)
+            except ValidationError as exc:
+                return Finding(cid, seq, f"outbox notice {key!r} does not parse: {_first(exc)}")
+            if (notice.key, notice.consultation, notice.seq) != (key, cid, seq) or key != f"{cid}:{seq}":
+                return Finding(cid, seq, f"outbox notice {key!r} disagrees with its columns (key, consultation, seq)")
+            if events.get(seq) is not notice.event:
+                return Finding(cid, seq, f"outbox notice {key!r} is for {notice.event.value!r}, not for its log entry")
+            if status not in ("pending", "leased", "delivered", "dead") or not isinstance(attempts, int):
+                return Finding(
+                    cid, seq, f"outbox notice {key!r} has a status or attempt count consultflow never writes"
+                )
         return None
+
+    def stored_outbox(self, consultation: str) -> tuple[Notice, ...]:
+        """The outbox notices of one consultation as stored, in the order written (for ``verify``
+        to compare with the notices its log gives)."""
+        with self._conn() as conn:
+            rows = conn.execute(
+                "SELECT notice FROM outbox WHERE consultation = ? ORDER BY rowid", (consultation,)
+            ).fetchall()
+        return tuple(self._notice(text) for (text,) in rows)
 
     # ---- decoding ----------------------------------------------------------------------------------
     def _record(self, cid: str, text: str, version: int, head: str) -> Consultation:
@@ -794,7 +872,7 @@ def _rows(
         record = step.record
         cid = record.id
         records[cid] = record
-        entries.extend((cid, e.seq, e.hash, e.prev, e.model_dump_json(by_alias=True)) for e in step.entries)
+        entries.extend((cid, e.seq, e.hash, e.prev, entry_json(e)) for e in step.entries)
         notices.extend(
             (
                 n.key,
@@ -827,11 +905,18 @@ def _rows(
 
 
 def _entry(cid: str, seq: int, digest: str, prev: str, body: str) -> tuple[LogEntry | None, str]:
-    """The entry in a row, or (None, what is wrong with the row)."""
+    """The entry in a row, or (None, what is wrong with the row). The row must hold the entry's
+    canonical bytes exactly (``entry_json``): a re-serialisation that reads the same is not enough."""
     try:
         entry = LogEntry.model_validate_json(body)
     except ValidationError as exc:
         return None, f"the entry does not parse (changed outside consultflow?): {_first(exc)}"
+    try:
+        canonical = entry_json(entry) == body
+    except (InvalidInput, TypeError, ValueError):
+        canonical = False
+    if not canonical:
+        return None, "the stored entry is not in canonical form (its bytes were changed outside consultflow)"
     if entry.consultation != cid:
         return None, f"the row belongs to {cid!r} but its entry to {entry.consultation!r}"
     if entry.seq != seq:

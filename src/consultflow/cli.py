@@ -261,10 +261,17 @@ def _verify(args: argparse.Namespace) -> int:
         findings = [str(f) for f in store.audit_file()] if args.id is None else []
         unreplayed: list[str] = []
         for cid in ids:
-            found = _check(store, cid, procedures, unreplayed)
+            try:
+                found = _check(store, cid, procedures, unreplayed)
+            except IntegrityError as exc:  # SQLite cannot read its pages: damage is a finding
+                found = f"consultation {cid!r}: {_one_line(str(exc))}"
             if found is not None:
                 findings.append(found)
     except NotFound as exc:
+        return _fail(str(exc))
+    except IntegrityError as exc:
+        print(f"BROKEN consultation '(file)': {_one_line(str(exc))}")
+        return EXIT_FINDING
         return _fail(str(exc))
     except ConsultflowError as exc:
         return _fail(f"cannot read {args.db}: {exc}")

@@ -20,10 +20,14 @@ _NOBODY: Mapping[str, frozenset[Role]] = MappingProxyType({})
 
 
 def _utc(value: datetime) -> datetime:
-    """``now`` in UTC (what records keep); a naive value is left for the caller's check to refuse."""
-    if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
+    """``now`` in UTC when its offset has seconds (records could not keep it through JSON); a naive
+    value is left for the caller's check to refuse."""
+    if not isinstance(value, datetime) or value.tzinfo is None:
         return value
-    return value if value.tzinfo is UTC else value.astimezone(UTC)
+    offset = value.utcoffset()
+    if offset is None or not (offset.seconds % 60 or offset.microseconds):
+        return value
+    return value.astimezone(UTC)
 
 
 @attrs.frozen(slots=True)

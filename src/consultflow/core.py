@@ -9,7 +9,7 @@ transition, authorises, runs the guards and the effect, and assembles the log en
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, tzinfo
+from datetime import datetime
 from typing import Any
 
 from .canonical import canonical_value, record_digest, timestamp
@@ -61,15 +61,9 @@ def authorise(option_roles: frozenset[Role], record: Consultation | None, actor:
     return Failure("role_not_allowed", {"actor": actor.id, "allowed": sorted(r.value for r in option_roles)})
 
 
-def _refuse(
-    failure: Failure, guard: str, trigger: str, record: Consultation | None, zone: tzinfo | None = None
-) -> Refused:
+def _refuse(failure: Failure, guard: str, trigger: str, record: Consultation | None) -> Refused:
     trigger = str(trigger)
     data: dict[str, object] = {"action": trigger, **failure.data}
-    if zone is not None:  # records keep UTC; a refusal quotes times in the procedure's zone
-        for key, value in data.items():
-            if isinstance(value, datetime):
-                data[key] = value.astimezone(zone)
     return Refused(
         failure.code,
         guard=guard,
@@ -131,7 +125,7 @@ def _select(
             continue
         found = guard.check(params, record, command, ctx)
         if found is not None:
-            return _refuse(found, guard.name, trigger, record, params.zone)
+            return _refuse(found, guard.name, trigger, record)
     return chosen, granted
 
 

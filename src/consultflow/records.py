@@ -57,7 +57,7 @@ __all__ = [
     "invalid_fields",
 ]
 
-SCHEMA_VERSION = 2  # 2: log entries carry input and record_digest; times in UTC
+SCHEMA_VERSION = 2  # 2: log entries carry input and record_digest, times in canonical UTC
 
 #: A topic names a catalogue item as ``<category>/<item>`` (一级目录/二级目录). The one definition;
 #: the catalogue, commands and records use these patterns.
@@ -84,8 +84,12 @@ Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)]
 
 
 def _utc(value: datetime) -> datetime:
-    """Times are kept in UTC: an offset with seconds (some historical zones) survives no JSON round
-    trip, and the canonical form (``consultflow.canonical``) hashes UTC."""
+    """A time whose UTC offset has seconds (some historical zones) is kept in UTC: such an offset
+    survives no JSON round trip. Others keep their offset, for display; what is hashed is UTC either
+    way (``consultflow.canonical``)."""
+    offset = value.utcoffset()
+    if offset is None or not (offset.seconds % 60 or offset.microseconds):
+        return value
     try:
         return value.astimezone(UTC)
     except OverflowError:

@@ -752,8 +752,7 @@ class SQLiteStore(SQLiteFile):
                 "SELECT seq, hash, prev, body FROM entries WHERE consultation = ? ORDER BY seq", (cid,)
             ).fetchall()
             notices = conn.execute(
-                "SELECT key, seq, status, attempts, notice FROM outbox "
-                "WHERE consultation = ? ORDER BY rowid",
+                "SELECT key, seq, status, attempts, notice FROM outbox WHERE consultation = ? ORDER BY rowid",
                 (cid,),
             ).fetchall()
         if row is None:

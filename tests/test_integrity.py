@@ -361,3 +361,45 @@ def test_entry_json_is_what_every_store_keeps(tamper: Tamper) -> None:
         assert tamper.entry_text(cid, entry.seq) == entry_json(entry)
     record = engine.get(cid)
     assert engine.history(cid)[-1].record_digest == record_digest(record)
+
+
+# ---- docs/integrity.md: the check needs nothing but the standard library --------------------------------
+
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "integrity.md"
+
+
+def _stdlib_check() -> str:
+    text = DOCS.read_text(encoding="utf-8")
+    start = text.index("# check_log.py")
+    return text[start : text.index("# ---- trying it", start)]
+
+
+def test_the_documented_check_uses_only_the_standard_library(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import ast
+    import subprocess
+    import sys
+
+    code = _stdlib_check()
+    assert len([line for line in code.splitlines() if line.strip() and not line.startswith("#")]) <= 30
+    for node in ast.walk(ast.parse(code)):
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+            assert all(n.split(".")[0] in sys.stdlib_module_names for n in names), names
+    os.chdir(tmp_path)
+    assert main(["demo", "--db", "d.db"]) == 0
+    capsys.readouterr()
+    assert main(["show", "--db", "d.db", CID, "--json"]) == 0
+    (tmp_path / "log.jsonl").write_text(capsys.readouterr().out, encoding="utf-8")
+    script = code + (
+        "\nimport sys\nlines = open(sys.argv[1], encoding='utf-8').read().splitlines()\n"
+        "print(check(lines))\nlines[9] = lines[9].replace('\"seq\":10,', '\"seq\":10, ', 1)\nprint(check(lines))\n"
+    )
+    (tmp_path / "check_log.py").write_text(script, encoding="utf-8")
+    # -I -S: no site-packages, so no consultflow and no pydantic, only the standard library
+    done = subprocess.run(
+        [sys.executable, "-I", "-S", "check_log.py", "log.jsonl"], capture_output=True, text=True, check=True
+    )
+    head = cf.SQLiteStore(tmp_path / "d.db", readonly=True).load(CID).head
+    assert done.stdout.splitlines() == [f"ok: 47 entries, head {head[:12]}", "entry 10: not in canonical form"]

@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import Enum
@@ -55,32 +55,63 @@ def timestamp(value: datetime) -> str:
     return utc.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
-def _default(value: object) -> object:
+_quote: Callable[[str], str] = json.encoder.encode_basestring  # type: ignore[attr-defined]
+
+# A record's sub-records (and times) are immutable and shared between the record before a step and
+# the one after: each one's canonical text is made once and remembered by identity (the object is
+# kept, so its id is never reused). A cache only: the text is the same with or without it.
+_MODEL_TEXTS: dict[int, tuple[object, str]] = {}
+_MAX_MODELS = 65_536
+
+
+def _text(value: object) -> str:
+    if isinstance(value, str):
+        return _quote(value.value if isinstance(value, Enum) else value)
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, int):
+        return int.__repr__(value)
+    if isinstance(value, BaseModel):
+        hit = _MODEL_TEXTS.get(id(value))
+        if hit is not None and hit[0] is value:
+            return hit[1]
+        fields = value.__dict__
+        text = "{" + ",".join(f"{_quote(k)}:{_text(fields[k])}" for k in sorted(fields)) + "}"
+        if len(_MODEL_TEXTS) >= _MAX_MODELS:
+            _MODEL_TEXTS.clear()
+        _MODEL_TEXTS[id(value)] = (value, text)
+        return text
+    if isinstance(value, Mapping):
+        items = sorted((str(k), v) for k, v in value.items())
+        return "{" + ",".join(f"{_quote(k)}:{_text(v)}" for k, v in items) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(_text(v) for v in value) + "]"
     if isinstance(value, datetime):
-        return timestamp(value)
+        hit = _MODEL_TEXTS.get(id(value))
+        if hit is not None and hit[0] is value:
+            return hit[1]
+        text = f'"{timestamp(value)}"'
+        _MODEL_TEXTS[id(value)] = (value, text)
+        return text
     if isinstance(value, Decimal):
-        return str(value)
+        return _quote(str(value))
+    if isinstance(value, frozenset | set):
+        return "[" + ",".join(_text(v) for v in sorted(canonical_value(v) for v in value)) + "]"
+    if isinstance(value, Enum):
+        return _text(value.value)
+    if isinstance(value, float):
+        raise ValueError(f"canonical JSON has no floats ({value!r}); write a decimal as a string")
     raise TypeError(f"cannot put {type(value).__name__} into canonical JSON; use JSON values")
 
 
-def _check_no_floats(obj: object) -> None:
-    stack = [obj]
-    while stack:
-        v = stack.pop()
-        if isinstance(v, float):
-            raise ValueError(f"canonical JSON has no floats ({v!r}); write a decimal as a string")
-        if isinstance(v, dict):
-            stack.extend(v.values())
-        elif isinstance(v, list | tuple):
-            stack.extend(v)
-
-
 def canonical_json(obj: object) -> bytes:
-    """The canonical bytes of ``obj`` (JSON values; datetimes and Decimals are converted)."""
-    _check_no_floats(obj)
-    return json.dumps(
-        obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_default
-    ).encode("utf-8")
+    """The canonical bytes of ``obj`` (JSON values; records, datetimes, Decimals and enums are
+    converted as ``canonical_value`` says). A float, NaN or another type is an error."""
+    return _text(obj).encode("utf-8")
 
 
 def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -143,41 +174,14 @@ def canonical_value(value: object) -> Any:
     raise TypeError(f"cannot put {type(value).__name__} into canonical JSON")
 
 
-# ---- the record digest -----------------------------------------------------------------------------
-# The case file's lists grow one item at a time and their items are immutable: each item's digest
-# is computed once and remembered by identity (the object is kept, so its id is never reused).
-_LISTS = ("rounds", "decisions", "votes", "reviews", "publications", "progress", "feedback", "inspections")
-_ITEM_DIGESTS: dict[int, tuple[object, str]] = {}
-_MAX_ITEMS = 65_536
+# ---- the record digest -----------------------------------------------------------------------------------
 _sha256 = hashlib.sha256
 
 
-def _item_digest(item: object) -> str:
-    hit = _ITEM_DIGESTS.get(id(item))
-    if hit is not None and hit[0] is item:
-        return hit[1]
-    digest = _sha256(canonical_json(canonical_value(item))).hexdigest()
-    if len(_ITEM_DIGESTS) >= _MAX_ITEMS:
-        _ITEM_DIGESTS.clear()
-    _ITEM_DIGESTS[id(item)] = (item, digest)
-    return digest
-
-
 def record_digest(record: BaseModel) -> str:
-    """SHA-256 (hex) binding a consultation record into the last log entry of the step that made
-    it (``LogEntry.record_digest``).
-
-    It is the SHA-256 of the record's canonical JSON without ``head`` (the hash of that very entry),
-    in which each item of the case-file lists (rounds, decisions, votes, reviews, publications,
-    progress, feedback, inspections) is replaced by the SHA-256 (hex) of the item's own canonical JSON.
-    """
-    values = record.__dict__
-    top: dict[str, Any] = {}
-    for name, value in values.items():
-        if name == "head":
-            continue
-        if name in _LISTS:
-            top[name] = [_item_digest(item) for item in value]
-        else:
-            top[name] = canonical_value(value)
-    return _sha256(canonical_json(top)).hexdigest()
+    """SHA-256 (hex) of the record's canonical JSON without ``head``: what binds a consultation
+    record into the last log entry of the step that made it (``LogEntry.record_digest``); ``head``
+    is left out because it is the hash of that very entry."""
+    fields = record.__dict__
+    text = "{" + ",".join(f"{_quote(k)}:{_text(fields[k])}" for k in sorted(fields) if k != "head") + "}"
+    return _sha256(text.encode("utf-8")).hexdigest()

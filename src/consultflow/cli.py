@@ -75,8 +75,12 @@ def _count(n: int) -> str:
 
 
 def _print_json(entries: Iterable[LogEntry]) -> None:
+    """One entry per line, as a store keeps it: its canonical JSON (docs/integrity.md), so the lines
+    verify anywhere, byte for byte."""
+    from .log import entry_json
+
     for e in entries:
-        print(json.dumps(e.to_json_dict(), ensure_ascii=False, sort_keys=True))
+        print(entry_json(e))
 
 
 def _version() -> str:

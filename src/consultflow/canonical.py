@@ -55,7 +55,7 @@ def timestamp(value: datetime) -> str:
     return utc.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
-_quote: Callable[[str], str] = json.encoder.encode_basestring  # type: ignore[attr-defined]
+_quote: Callable[[str], str] = json.encoder.encode_basestring
 
 # A record's sub-records (and times) are immutable and shared between the record before a step and
 # the one after: each one's canonical text is made once and remembered by identity (the object is

@@ -34,11 +34,12 @@ from typing import Any, ClassVar
 
 import pytest
 
-from ..demo import demo_engine, run_story
+from ..demo import demo_engine, demo_procedure, run_story
 from ..errors import Conflict, ConsultflowError, IntegrityError, InvalidInput, NotFound, StoreUnavailable
-from ..log import LogEntry, verify
+from ..log import LogEntry, entry_hash, verify
 from ..notices import Notice
 from ..records import Consultation
+from ..replay import check_loaded, verify_consultation
 from ..step import Step
 from ..storage.base import Query, Store
 from ..storage.memory import MemoryStore
@@ -140,6 +141,30 @@ class StoreContract:
         check = verify(entries, head=got.head, version=got.version)
         assert check.ok, f"the stored chain must verify: {check.reason} at seq {check.seq}"
         assert list(store.find(Query(community=want.community))) == [want]
+
+    # ---- integrity: the record is what its log says (docs/integrity.md) ----------------------------
+    def test_a_stored_story_replays_to_the_stored_record(self, store: Store) -> None:
+        engine, clock = demo_engine(store)
+        cid = run_story(engine, clock)
+        record, entries = store.load(cid), tuple(store.entries(cid))
+        assert check_loaded(record, entries[-1:]) is None, (
+            "a loaded record must carry the digest its last entry binds: the store must give back the "
+            "record it was given (every field, every time to the microsecond, every decimal as written)"
+        )
+        check = verify_consultation(record, entries, {demo_procedure().key: demo_procedure()})
+        assert check.ok, f"the stored log must replay to the stored record: {check.reason}"
+        for entry in entries:
+            assert entry_hash(entry.body()) == entry.hash, f"entry {entry.seq} must hash to its own hash"
+
+    def test_times_in_any_zone_load_as_the_same_instant_and_digest(self, store: Store, maker: StepMaker) -> None:
+        odd = timezone(timedelta(hours=5, minutes=30, seconds=15))  # an offset with seconds (old LMT zones)
+        first = append(store, maker.propose("tz-1", at=datetime(2026, 4, 2, 9, 0, 0, 250_001, tzinfo=odd)))
+        step = append(store, maker.notify(first.record, at=datetime(2026, 4, 3, 9, 0, tzinfo=_SHANGHAI)))
+        loaded = store.load("tz-1")
+        assert loaded == step.record
+        assert check_loaded(loaded, tuple(store.entries("tz-1", after=1))) is None, (
+            "the loaded record's digest must be the one its last entry binds, whatever zone its times came in"
+        )
 
     def test_long_and_unicode_text_round_trips(self, store: Store, maker: StepMaker) -> None:
         text = ("小区东门夜间停车 \"quotes\" 'single' \\ back\\slash \n newline \t tab ✓ 🚗 " * 150)[:10_000]

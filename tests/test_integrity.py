@@ -92,9 +92,9 @@ def tamper(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Tamper]:
         return
     if kind == "sqlite":
         path = tmp_path / "store.db"
-        store = cf.SQLiteStore(path, synchronous="OFF")
-        yield Tamper(kind, store, str(path))
-        store.close()
+        sqlite = cf.SQLiteStore(path, synchronous="OFF")
+        yield Tamper(kind, sqlite, str(path))
+        sqlite.close()
         return
     dsn = require_postgres()
     schema = "integrity_" + hashlib.sha256(request.node.nodeid.encode()).hexdigest()[:12]

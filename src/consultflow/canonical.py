@@ -32,11 +32,13 @@ from pydantic import BaseModel
 from .errors import InvalidInput
 
 __all__ = [
+    "CASE_FILE_LISTS",
     "TIMESTAMP_PATTERN",
     "canonical_json",
     "canonical_value",
     "parse_canonical",
     "record_digest",
+    "same_digest",
     "timestamp",
 ]
 
@@ -176,12 +178,76 @@ def canonical_value(value: object) -> Any:
 
 # ---- the record digest -----------------------------------------------------------------------------------
 _sha256 = hashlib.sha256
+# Per record (by identity): the canonical ``"key":value`` piece of each field, in key order, and the
+# digest. A step changes a few fields; the others hold the very objects of the record before, whose
+# pieces are reused.
+_RECORDS: dict[int, tuple[object, list[str], str]] = {}
+_MAX_RECORDS = 4_096
+_KEYS: dict[type, tuple[str, ...]] = {}
+#: The case file's lists: in the digest, each item stands as the SHA-256 of its canonical JSON.
+CASE_FILE_LISTS = frozenset(
+    {"rounds", "decisions", "votes", "reviews", "publications", "progress", "feedback", "inspections"}
+)
+_ITEM_DIGESTS: dict[int, tuple[object, str]] = {}
 
 
-def record_digest(record: BaseModel) -> str:
-    """SHA-256 (hex) of the record's canonical JSON without ``head``: what binds a consultation
-    record into the last log entry of the step that made it (``LogEntry.record_digest``); ``head``
-    is left out because it is the hash of that very entry."""
+def _item_digest(item: object) -> str:
+    hit = _ITEM_DIGESTS.get(id(item))
+    if hit is not None and hit[0] is item:
+        return hit[1]
+    digest = _sha256(_text(item).encode()).hexdigest()
+    if len(_ITEM_DIGESTS) >= _MAX_MODELS:
+        _ITEM_DIGESTS.clear()
+    _ITEM_DIGESTS[id(item)] = (item, digest)
+    return digest
+
+
+def _piece(key: str, value: object) -> str:
+    if key in CASE_FILE_LISTS and isinstance(value, tuple | list):
+        return f"{_quote(key)}:[{','.join(f'{chr(34)}{_item_digest(v)}{chr(34)}' for v in value)}]"
+    return f"{_quote(key)}:{_text(value)}"
+
+
+def _keys(record: BaseModel) -> tuple[str, ...]:
+    keys = _KEYS.get(type(record))
+    if keys is None:
+        keys = _KEYS[type(record)] = tuple(sorted(k for k in type(record).model_fields if k != "head"))
+    return keys
+
+
+def record_digest(record: BaseModel, base: BaseModel | None = None) -> str:
+    """SHA-256 (hex) binding a consultation record into the last log entry of the step that made it
+    (``LogEntry.record_digest``): of the record's canonical JSON without ``head`` (the hash of that
+    very entry), in which each item of the case-file lists (``CASE_FILE_LISTS``: rounds, decisions,
+    votes, reviews, publications, progress, feedback, inspections) stands as the SHA-256 (hex) of its
+    own canonical JSON - so a step hashes what it changed, not the whole case file again.
+
+    ``base``, the record this one was made from, only makes it faster: a field holding the very
+    object it held in ``base`` is not written again."""
+    hit = _RECORDS.get(id(record))
+    if hit is not None and hit[0] is record:
+        return hit[2]
     fields = record.__dict__
-    text = "{" + ",".join(f"{_quote(k)}:{_text(fields[k])}" for k in sorted(fields) if k != "head") + "}"
-    return _sha256(text.encode("utf-8")).hexdigest()
+    keys = _keys(record)
+    known = _RECORDS.get(id(base)) if base is not None else None
+    if known is not None and known[0] is base and base is not None and type(base) is type(record):
+        before = base.__dict__
+        pieces = list(known[1])
+        for i, k in enumerate(keys):
+            if fields[k] is not before[k]:
+                pieces[i] = _piece(k, fields[k])
+    else:
+        pieces = [_piece(k, fields[k]) for k in keys]
+    digest = _sha256(("{" + ",".join(pieces) + "}").encode()).hexdigest()
+    if len(_RECORDS) >= _MAX_RECORDS:
+        _RECORDS.clear()
+    _RECORDS[id(record)] = (record, pieces, digest)
+    return digest
+
+
+def same_digest(record: BaseModel, source: BaseModel) -> None:
+    """Remember that ``record`` has the digest of ``source``, which differs from it in ``head`` only
+    (a step stamps its record's head once the digest is in the log)."""
+    hit = _RECORDS.get(id(source))
+    if hit is not None and hit[0] is source:
+        _RECORDS[id(record)] = (record, hit[1], hit[2])

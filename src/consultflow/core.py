@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from .canonical import canonical_value, record_digest, timestamp
+from .canonical import canonical_value, record_digest, same_digest, timestamp
 from .commands import Command
 from .context import Context
 from .deadlines import next_due
@@ -279,7 +279,7 @@ def _assemble(
     update["version"] = seq + len(events)
     update["head"] = ""
     unstamped = make(Consultation, update) if record is None else evolve(record, update)
-    bound = record_digest(unstamped)
+    bound = record_digest(unstamped, record)
     entries = []
     for i, (event, data) in enumerate(events):
         seq += 1
@@ -294,6 +294,7 @@ def _assemble(
         )
         prev = digest
     new = evolve(unstamped, {"head": prev})
+    same_digest(new, unstamped)  # remembered for the next step's digest (and a load of this very record)
     notices = []
     for entry in entries:
         audience = audience_for(entry.event, new)

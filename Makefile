@@ -41,12 +41,14 @@ unit: $(TEST_STAMP)
 bench-quick: $(TEST_STAMP)
 	$(BIN)/python benchmarks/lifecycle.py --quick
 	$(BIN)/python benchmarks/storage.py --quick
+	$(BIN)/python benchmarks/verify.py --quick
 
 test: lint typecheck unit bench-quick
 
 bench: $(TEST_STAMP)
 	$(BIN)/python benchmarks/lifecycle.py
 	$(BIN)/python benchmarks/storage.py
+	$(BIN)/python benchmarks/verify.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -48,13 +48,16 @@ TIMESTAMP_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
 
 def timestamp(value: datetime) -> str:
     """``value`` in the canonical time form: UTC, microseconds, ``Z`` (``2026-03-02T01:00:00.000000Z``)."""
-    if value.tzinfo is None or value.utcoffset() is None:
+    offset = value.utcoffset() if value.tzinfo is not None else None
+    if offset is None:
         raise InvalidInput(f"times must be aware datetimes (with a time zone), got {value!r}")
-    try:
-        utc = value.astimezone(UTC)
-    except OverflowError:
-        raise InvalidInput(f"{value!r} is out of range once converted to UTC") from None
-    return utc.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    if offset:
+        try:
+            value = value.astimezone(UTC)
+        except OverflowError:
+            raise InvalidInput(f"{value!r} is out of range once converted to UTC") from None
+    # isoformat() always writes a four-digit year and seconds; the fraction is written here
+    return f"{value.isoformat()[:19]}.{value.microsecond:06d}Z"
 
 
 _quote: Callable[[str], str] = json.encoder.encode_basestring
@@ -66,43 +69,64 @@ _MODEL_TEXTS: dict[int, tuple[object, str]] = {}
 _MAX_MODELS = 65_536
 
 
+_CACHED = 1  # a record or a time: immutable, its text remembered by identity
+_OTHER = 2
+_KINDS: dict[type, int] = {}
+
+
+def _kind(kind: type) -> int:
+    found = _KINDS.get(kind)
+    if found is None:
+        found = _KINDS[kind] = _CACHED if issubclass(kind, BaseModel | datetime) else _OTHER
+    return found
+
+
 def _text(value: object) -> str:
-    if isinstance(value, str):
-        return _quote(value.value if isinstance(value, Enum) else value)
+    kind = type(value)
+    if kind is str:
+        return _quote(value)  # type: ignore[arg-type]
+    if kind is int:
+        return int.__repr__(value)
     if value is None:
         return "null"
     if value is True:
         return "true"
     if value is False:
         return "false"
-    if isinstance(value, int):
-        return int.__repr__(value)
-    if isinstance(value, BaseModel):
+    if kind is dict:
+        items: dict[Any, Any] = value  # type: ignore[assignment]
+        return "{" + ",".join([f"{_quote(str(k))}:{_text(items[k])}" for k in sorted(items)]) + "}"
+    if kind is tuple or kind is list:
+        return "[" + ",".join([_text(v) for v in value]) + "]"  # type: ignore[attr-defined]
+    if _kind(kind) == _CACHED:
         hit = _MODEL_TEXTS.get(id(value))
         if hit is not None and hit[0] is value:
             return hit[1]
-        fields = value.__dict__
-        text = "{" + ",".join(f"{_quote(k)}:{_text(fields[k])}" for k in sorted(fields)) + "}"
+        if isinstance(value, datetime):
+            text = f'"{timestamp(value)}"'
+        else:
+            fields = value.__dict__
+            text = "{" + ",".join([f"{_quote(k)}:{_text(fields[k])}" for k in sorted(fields)]) + "}"
         if len(_MODEL_TEXTS) >= _MAX_MODELS:
             _MODEL_TEXTS.clear()
         _MODEL_TEXTS[id(value)] = (value, text)
         return text
+    return _other_text(value)
+
+
+def _other_text(value: object) -> str:
+    if isinstance(value, str):
+        return _quote(value.value if isinstance(value, Enum) else value)
+    if isinstance(value, bool | int):
+        return _text(bool(value) if isinstance(value, bool) else int(value))
     if isinstance(value, Mapping):
-        items = sorted((str(k), v) for k, v in value.items())
-        return "{" + ",".join(f"{_quote(k)}:{_text(v)}" for k, v in items) + "}"
+        return _text({str(k): v for k, v in value.items()})
     if isinstance(value, list | tuple):
-        return "[" + ",".join(_text(v) for v in value) + "]"
-    if isinstance(value, datetime):
-        hit = _MODEL_TEXTS.get(id(value))
-        if hit is not None and hit[0] is value:
-            return hit[1]
-        text = f'"{timestamp(value)}"'
-        _MODEL_TEXTS[id(value)] = (value, text)
-        return text
+        return "[" + ",".join([_text(v) for v in value]) + "]"
     if isinstance(value, Decimal):
         return _quote(str(value))
     if isinstance(value, frozenset | set):
-        return "[" + ",".join(_text(v) for v in sorted(canonical_value(v) for v in value)) + "]"
+        return "[" + ",".join([_text(v) for v in sorted(canonical_value(v) for v in value)]) + "]"
     if isinstance(value, Enum):
         return _text(value.value)
     if isinstance(value, float):

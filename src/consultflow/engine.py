@@ -285,7 +285,12 @@ class Engine:
         record's head as its hash and carry this record's digest (no replay: one entry read)."""
         if self._trusted.get(record.id) is record:
             return
-        problem = check_loaded(record, self.store.entries(record.id, after=record.version - 1))
+        try:
+            problem = check_loaded(record, self.store.entries(record.id, after=record.version - 1))
+        except IntegrityError as exc:  # the store could not vouch for the entry's bytes
+            problem = str(exc)
+        except InvalidInput:  # a version no log position can have
+            problem = f"its version {record.version!r} is no log position"
         if problem is not None:
             raise IntegrityError(
                 f"consultation {record.id!r} cannot be acted on: {problem}; nothing was written. "

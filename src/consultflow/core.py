@@ -189,15 +189,28 @@ def enact(
     return _assemble(record, update, events, target, ctx, role, step_input(procedure, record, command, ctx), bound)
 
 
+_ROLE_LISTS: dict[frozenset[Role], list[str]] = {}
+
+
+def _role_list(roles: frozenset[Role]) -> list[str]:
+    """The roles as the log writes them: their values, sorted (a fresh list each time)."""
+    found = _ROLE_LISTS.get(roles)
+    if found is None:
+        if len(_ROLE_LISTS) > 1024:
+            _ROLE_LISTS.clear()
+        found = _ROLE_LISTS[roles] = sorted(r.value for r in roles)
+    return list(found)
+
+
 def step_input(procedure: Procedure, record: Consultation | None, command: Command, ctx: Context) -> dict[str, Any]:
     """What a step's first log entry carries so that replay can do the step again: the command,
     the roles of the actor and of the people it names as the directory gave them (effects read
     them), and for a proposal the procedure it runs under. Canonical JSON values, keys sorted."""
-    people = {p: sorted(r.value for r in roles) for p, roles in ctx.people.items()}
+    people = {p: _role_list(ctx.people[p]) for p in sorted(ctx.people)}
     out: dict[str, Any] = {
-        "actor_roles": sorted(r.value for r in ctx.actor.roles),
+        "actor_roles": _role_list(ctx.actor.roles),
         "command": {"command": command.trigger.value, **canonical_value(command)},
-        "people": dict(sorted(people.items())),
+        "people": people,
     }
     if record is None:
         out["procedure"] = [procedure.name, procedure.version]

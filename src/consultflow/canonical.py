@@ -21,11 +21,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import weakref
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import Enum
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
@@ -62,11 +63,34 @@ def timestamp(value: datetime) -> str:
 
 _quote: Callable[[str], str] = json.encoder.encode_basestring
 
-# A record's sub-records (and times) are immutable and shared between the record before a step and
-# the one after: each one's canonical text is made once and remembered by identity (the object is
-# kept, so its id is never reused). A cache only: the text is the same with or without it.
-_MODEL_TEXTS: dict[int, tuple[object, str]] = {}
-_MAX_MODELS = 65_536
+V = TypeVar("V")
+
+
+class _ByIdentity(Generic[V]):
+    """A value remembered for as long as an immutable object lives, by the object's identity (a weak
+    reference: the cache never keeps an object alive, and forgets it when it goes). A cache only:
+    what it answers is what would be computed without it."""
+
+    def __init__(self) -> None:
+        self._items: dict[int, tuple[weakref.ref[object], V]] = {}
+
+    def get(self, obj: object) -> V | None:
+        hit = self._items.get(id(obj))
+        return hit[1] if hit is not None and hit[0]() is obj else None
+
+    def put(self, obj: object, value: V) -> None:
+        key = id(obj)
+        items = self._items
+
+        def forget(_: weakref.ref[object]) -> None:
+            items.pop(key, None)
+
+        items[key] = (weakref.ref(obj, forget), value)
+
+
+# A record's sub-records are immutable and shared between the record before a step and the one
+# after: each one's canonical text is made once and remembered while the object lives.
+_MODEL_TEXTS: _ByIdentity[str] = _ByIdentity()
 
 
 _CACHED = 1  # a record or a time: immutable, its text remembered by identity
@@ -99,17 +123,13 @@ def _text(value: object) -> str:
     if kind is tuple or kind is list:
         return "[" + ",".join([_text(v) for v in value]) + "]"  # type: ignore[attr-defined]
     if _kind(kind) == _CACHED:
-        hit = _MODEL_TEXTS.get(id(value))
-        if hit is not None and hit[0] is value:
-            return hit[1]
-        if isinstance(value, datetime):
-            text = f'"{timestamp(value)}"'
-        else:
+        if isinstance(value, datetime):  # no weak references to times; cheap to write anyway
+            return f'"{timestamp(value)}"'
+        text = _MODEL_TEXTS.get(value)
+        if text is None:
             fields = value.__dict__
             text = "{" + ",".join([f"{_quote(k)}:{_text(fields[k])}" for k in sorted(fields)]) + "}"
-        if len(_MODEL_TEXTS) >= _MAX_MODELS:
-            _MODEL_TEXTS.clear()
-        _MODEL_TEXTS[id(value)] = (value, text)
+            _MODEL_TEXTS.put(value, text)
         return text
     return _other_text(value)
 
@@ -205,24 +225,26 @@ _sha256 = hashlib.sha256
 # Per record (by identity): the canonical ``"key":value`` piece of each field, in key order, and the
 # digest. A step changes a few fields; the others hold the very objects of the record before, whose
 # pieces are reused.
-_RECORDS: dict[int, tuple[object, list[str], str]] = {}
-_MAX_RECORDS = 4_096
+_RECORDS: _ByIdentity[tuple[list[str], str]] = _ByIdentity()
 _KEYS: dict[type, tuple[str, ...]] = {}
 #: The case file's lists: in the digest, each item stands as the SHA-256 of its canonical JSON.
 CASE_FILE_LISTS = frozenset(
     {"rounds", "decisions", "votes", "reviews", "publications", "progress", "feedback", "inspections"}
 )
-_ITEM_DIGESTS: dict[int, tuple[object, str]] = {}
+_ITEM_DIGESTS: _ByIdentity[str] = _ByIdentity()
 
 
 def _item_digest(item: object) -> str:
-    hit = _ITEM_DIGESTS.get(id(item))
-    if hit is not None and hit[0] is item:
-        return hit[1]
-    digest = _sha256(_text(item).encode()).hexdigest()
-    if len(_ITEM_DIGESTS) >= _MAX_MODELS:
-        _ITEM_DIGESTS.clear()
-    _ITEM_DIGESTS[id(item)] = (item, digest)
+    digest = _ITEM_DIGESTS.get(item)
+    if digest is None:
+        # the item's own text is not kept (its digest is); the texts of what it holds are
+        fields = item.__dict__ if isinstance(item, BaseModel) else None
+        if fields is None:
+            text = _text(item)
+        else:
+            text = "{" + ",".join([f"{_quote(k)}:{_text(fields[k])}" for k in sorted(fields)]) + "}"
+        digest = _sha256(text.encode()).hexdigest()
+        _ITEM_DIGESTS.put(item, digest)
     return digest
 
 
@@ -248,30 +270,28 @@ def record_digest(record: BaseModel, base: BaseModel | None = None) -> str:
 
     ``base``, the record this one was made from, only makes it faster: a field holding the very
     object it held in ``base`` is not written again."""
-    hit = _RECORDS.get(id(record))
-    if hit is not None and hit[0] is record:
-        return hit[2]
+    hit = _RECORDS.get(record)
+    if hit is not None:
+        return hit[1]
     fields = record.__dict__
     keys = _keys(record)
-    known = _RECORDS.get(id(base)) if base is not None else None
-    if known is not None and known[0] is base and base is not None and type(base) is type(record):
+    known = _RECORDS.get(base) if base is not None else None
+    if known is not None and base is not None and type(base) is type(record):
         before = base.__dict__
-        pieces = list(known[1])
+        pieces = known[0].copy()
         for i, k in enumerate(keys):
             if fields[k] is not before[k]:
                 pieces[i] = _piece(k, fields[k])
     else:
         pieces = [_piece(k, fields[k]) for k in keys]
     digest = _sha256(("{" + ",".join(pieces) + "}").encode()).hexdigest()
-    if len(_RECORDS) >= _MAX_RECORDS:
-        _RECORDS.clear()
-    _RECORDS[id(record)] = (record, pieces, digest)
+    _RECORDS.put(record, (pieces, digest))
     return digest
 
 
 def same_digest(record: BaseModel, source: BaseModel) -> None:
     """Remember that ``record`` has the digest of ``source``, which differs from it in ``head`` only
     (a step stamps its record's head once the digest is in the log)."""
-    hit = _RECORDS.get(id(source))
-    if hit is not None and hit[0] is source:
-        _RECORDS[id(record)] = (record, hit[1], hit[2])
+    hit = _RECORDS.get(source)
+    if hit is not None:
+        _RECORDS.put(record, hit)

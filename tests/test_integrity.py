@@ -403,3 +403,27 @@ def test_the_documented_check_uses_only_the_standard_library(
     )
     head = cf.SQLiteStore(tmp_path / "d.db", readonly=True).load(CID).head
     assert done.stdout.splitlines() == [f"ok: 47 entries, head {head[:12]}", "entry 10: not in canonical form"]
+
+
+def test_a_copy_that_cannot_hold_wal_shared_memory_is_read_immutable(
+    demo_db: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What a read-only directory does to a WAL reader (it cannot create ``-shm``), made to happen
+    whoever runs the test (root may write anywhere): the plain read-only open fails, the immutable one
+    reads the copy."""
+    real = sqlite3.connect
+    opened: list[str] = []
+
+    def connect(database: str, *args: Any, **kwargs: Any) -> sqlite3.Connection:
+        opened.append(str(database))
+        if "mode=ro" in str(database) and "immutable=1" not in str(database):
+            raise sqlite3.OperationalError("unable to open database file")
+        return real(database, *args, **kwargs)
+
+    monkeypatch.setattr(sqlite3, "connect", connect)
+    assert main(["verify", "--db", str(demo_db)]) == 0, capsys.readouterr()
+    assert any("immutable=1" in uri for uri in opened)
+    # a -wal file holding commits is not silently ignored
+    Path(f"{demo_db}-wal").write_bytes(b"\x37\x7f\x06\x82" + b"\0" * 28)
+    assert main(["verify", "--db", str(demo_db)]) == 2
+    assert "write-ahead log" in capsys.readouterr().err

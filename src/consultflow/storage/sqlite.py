@@ -47,6 +47,7 @@ from ..errors import (
 )
 from ..log import LogEntry, verify_stored
 from ..notices import Notice
+from ..records import SCHEMA_VERSION as ENTRY_SCHEMA
 from ..records import Consultation
 from ..step import Step
 from .base import Query, Settlement
@@ -283,14 +284,16 @@ class SQLiteFile:
         non-empty ``-wal`` file holds commits that only a WAL reader would see."""
         uri = self.path.resolve().as_uri()
         timeout = self.busy_timeout
-        conn = sqlite3.connect(
-            uri + "?mode=ro", uri=True, timeout=timeout, isolation_level=None, check_same_thread=False
-        )
+        conn: sqlite3.Connection | None = None
         try:
+            conn = sqlite3.connect(
+                uri + "?mode=ro", uri=True, timeout=timeout, isolation_level=None, check_same_thread=False
+            )
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
             return conn
         except sqlite3.OperationalError as exc:
-            conn.close()
+            if conn is not None:
+                conn.close()
             if "unable to open" not in str(exc).lower() and "readonly" not in str(exc).lower():
                 raise
             wal = Path(f"{self.path}-wal")
@@ -910,6 +913,11 @@ def _entry(cid: str, seq: int, digest: str, prev: str, body: str) -> tuple[LogEn
         entry = LogEntry.model_validate_json(body)
     except ValidationError as exc:
         return None, f"the entry does not parse (changed outside consultflow?): {_first(exc)}"
+    if entry.schema_version < ENTRY_SCHEMA:
+        return None, (
+            f"the entry was written by an older consultflow (entry schema {entry.schema_version}); this one "
+            f"checks entries of schema {ENTRY_SCHEMA} (docs/integrity.md)"
+        )
     try:
         canonical = entry_json(entry) == body
     except (InvalidInput, TypeError, ValueError):

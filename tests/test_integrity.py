@@ -418,7 +418,8 @@ def test_a_copy_that_cannot_hold_wal_shared_memory_is_read_immutable(
         opened.append(str(database))
         if "mode=ro" in str(database) and "immutable=1" not in str(database):
             raise sqlite3.OperationalError("unable to open database file")
-        return real(database, *args, **kwargs)
+        conn: sqlite3.Connection = real(database, *args, **kwargs)
+        return conn
 
     monkeypatch.setattr(sqlite3, "connect", connect)
     assert main(["verify", "--db", str(demo_db)]) == 0, capsys.readouterr()

@@ -33,6 +33,7 @@ __all__ = [
     "Verification",
     "canonical_json",
     "chain_hash",
+    "entry_fast_hash",
     "entry_hash",
     "entry_json",
     "verify",
@@ -210,7 +211,7 @@ def verify(
         count = index + 1
         if isinstance(raw, LogEntry):
             body, claimed = raw.body(), raw.hash
-            actual: str | None = _entry_fast_hash(raw)
+            actual: str | None = entry_fast_hash(raw)
         else:
             body = {k: v for k, v in raw.items() if k != "hash"}
             claimed = str(raw.get("hash", ""))
@@ -261,7 +262,7 @@ def verify_stored(
     return _check_tail(count, prev, head, version)
 
 
-def _entry_fast_hash(entry: LogEntry) -> str:
+def entry_fast_hash(entry: LogEntry) -> str:
     """``entry_hash`` of an entry object by the hot path's route (``chain_hash``); the same bytes when
     its data's keys are sorted, as every entry the core makes - ``_check_body`` falls back to the
     canonical form whenever the two could differ (the hash does not match)."""

@@ -196,14 +196,20 @@ def parse_canonical(raw: str | bytes) -> tuple[dict[str, Any] | None, str]:
 
 
 def canonical_value(value: object) -> Any:
-    """A record, command or value as canonical JSON values: models as objects of their fields,
-    times as ``timestamp``, decimals as strings, enums as their values, tuples and sets as lists
-    (sets sorted)."""
+    """A record, command or value as canonical JSON values: models as objects of their fields (keys
+    in sorted order, as in every object it returns), times as ``timestamp``, decimals as strings,
+    enums as their values, tuples and sets as lists (sets sorted)."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if kind is tuple or kind is list:
+        return [canonical_value(v) for v in value]  # type: ignore[attr-defined]
     if isinstance(value, BaseModel):
-        return {k: canonical_value(v) for k, v in value.__dict__.items()}
+        fields = value.__dict__
+        return {k: canonical_value(fields[k]) for k in sorted(fields)}
     if isinstance(value, str):
         return value.value if isinstance(value, Enum) else value
-    if value is None or isinstance(value, bool | int):
+    if isinstance(value, bool | int):
         return value
     if isinstance(value, datetime):
         return timestamp(value)
@@ -214,7 +220,7 @@ def canonical_value(value: object) -> Any:
     if isinstance(value, frozenset | set):
         return sorted(canonical_value(v) for v in value)
     if isinstance(value, Mapping):
-        return {str(k): canonical_value(v) for k, v in value.items()}
+        return {str(k): canonical_value(value[k]) for k in sorted(value, key=str)}
     if isinstance(value, Enum):
         return canonical_value(value.value)
     raise TypeError(f"cannot put {type(value).__name__} into canonical JSON")

@@ -205,11 +205,12 @@ def _role_list(roles: frozenset[Role]) -> list[str]:
 def step_input(procedure: Procedure, record: Consultation | None, command: Command, ctx: Context) -> dict[str, Any]:
     """What a step's first log entry carries so that replay can do the step again: the command,
     the roles of the actor and of the people it names as the directory gave them (effects read
-    them), and for a proposal the procedure it runs under. Canonical JSON values, keys sorted."""
+    them), and for a proposal the procedure it runs under. Canonical JSON values, keys sorted at
+    every level (``log.chain_hash`` hashes them as they stand)."""
     people = {p: _role_list(ctx.people[p]) for p in sorted(ctx.people)}
     out: dict[str, Any] = {
         "actor_roles": _role_list(ctx.actor.roles),
-        "command": {"command": command.trigger.value, **canonical_value(command)},
+        "command": dict(sorted({"command": command.trigger.value, **canonical_value(command)}.items())),
         "people": people,
     }
     if record is None:

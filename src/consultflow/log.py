@@ -157,7 +157,7 @@ def chain_hash(
     form. It writes the canonical JSON directly, keys in sorted order, and serialises ``data``
     with pydantic-core, whose compact UTF-8 output is the same bytes as ``canonical_json`` when
     the data's keys are already in sorted order - which the effects guarantee and ``verify``
-    re-checks on every chain. ``input`` is small and written by ``canonical_json`` itself.
+    re-checks on every chain; so are ``input``'s (``core.step_input``).
 
     Only ``actor``, ``data`` and ``input`` can hold characters JSON must escape: the consultation
     id is validated against ``records.Id``, the states, events and roles are identifiers, ``at`` is
@@ -168,7 +168,7 @@ def chain_hash(
     digest = _sha256(f'{{"actor":{_quote(actor)},"at":"{at}","consultation":"{consultation}","data":'.encode())
     digest.update(to_json(data))
     digest.update(f',"event":"{event}","from":{src},"input":'.encode())
-    digest.update(b"null" if input is None else canonical_json(input))
+    digest.update(b"null" if input is None else to_json(input))
     digest.update(
         f',"prev":"{prev}","record_digest":"{record_digest}","role":"{role}",'
         f'"schema_version":{schema_version:d},"seq":{seq:d},"to":"{target}"}}'.encode()

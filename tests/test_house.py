@@ -16,6 +16,7 @@ SRC = Path(__file__).resolve().parent.parent / "src" / "consultflow"
 
 # Reviewed: changing this list is changing the public API (add to it on purpose, with docs).
 PUBLIC = {
+    "Attendance",
     "Ballot",
     "Body",
     "CallVote",
@@ -62,6 +63,7 @@ PUBLIC = {
     "Decision",
     "Engine",
     "Escalate",
+    "Ending",
     "Event",
     "Form",
     "Inspect",
@@ -102,6 +104,7 @@ PUBLIC = {
     "SQLiteStore",
     "Schedule",
     "SimulatedClock",
+    "MeetingFormat",
     "Stance",
     "StartSupervision",
     "State",

@@ -17,7 +17,19 @@ from pydantic_core import PydanticCustomError
 
 from .errors import InvalidInput, ValidationError
 from .roles import ID_PATTERN, Role, person_id
-from .vocabulary import FINAL_STATES, Ballot, Body, Carrier, Channel, Form, Stance, State, Verdict
+from .vocabulary import (
+    FINAL_STATES,
+    Ballot,
+    Body,
+    Carrier,
+    Channel,
+    Ending,
+    Form,
+    MeetingFormat,
+    Stance,
+    State,
+    Verdict,
+)
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -224,7 +236,11 @@ class Tally(Record):
 
 
 class Round(Record):
-    """One round of consultation (一轮协商): who attended, what they said, how it ended."""
+    """One round of consultation (一轮协商): who attended, what they said, how it ended.
+
+    ``format`` says how it met (圆桌会, hearing, online, ...) when the convenor said so; ``online``
+    lists the attendees who took part online (the others were there in person); ``abandoned``
+    says it was closed unfinished because the matter left consultation."""
 
     number: int = Field(ge=1)
     cycle: int = Field(ge=1)
@@ -237,6 +253,9 @@ class Round(Record):
     closed_at: Time | None = None
     summary: Text = ""
     tally: Tally | None = None
+    format: MeetingFormat | None = None
+    online: tuple[Id, ...] = ()
+    abandoned: bool = False
 
     @property
     def is_open(self) -> bool:
@@ -444,6 +463,8 @@ class Consultation(Record):
     inspections: tuple[Inspection, ...] = ()
     missed: tuple[str, ...] = ()
     next_due: Time | None = None
+    ended_at: Time | None = None  # when it reached a final state
+    ending: Ending | None = None  # how: done (办结), by ruling, rejected, withdrawn
 
     @model_validator(mode="after")
     def _dates_in_order(self) -> Consultation:

@@ -13,14 +13,21 @@ the same scenario and seed give the same bytes, serial or on any ``concurrent.fu
 
 from __future__ import annotations
 
+from .calibration import SEED, Calibration, Check, calibrate, fit
 from .people import Cast, cast_for, move, stance_of
+from .presets import PRESETS, gulou_2016, preset
 from .results import COLUMNS, Outcome, Results, Totals
 from .runner import simulate, simulate_communities
 from .scenario import CommunitySpec, Funds, OpinionModel, People, Scenario, Times, Turnout
+from .sweep import Sweep, summarise, sweep
 
 __all__ = [
     "COLUMNS",
+    "PRESETS",
+    "SEED",
+    "Calibration",
     "Cast",
+    "Check",
     "CommunitySpec",
     "Funds",
     "OpinionModel",
@@ -28,12 +35,19 @@ __all__ = [
     "People",
     "Results",
     "Scenario",
+    "Sweep",
     "Times",
     "Totals",
     "Turnout",
+    "calibrate",
     "cast_for",
+    "fit",
+    "gulou_2016",
     "move",
+    "preset",
     "simulate",
     "simulate_communities",
     "stance_of",
+    "summarise",
+    "sweep",
 ]

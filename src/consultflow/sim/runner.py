@@ -159,6 +159,7 @@ class Run:
         "entries",
         "escalations",
         "keep",
+        "lazy",
         "now",
         "procedure",
         "record",
@@ -166,7 +167,10 @@ class Run:
         "steps",
     )
 
-    def __init__(self, procedure: Procedure, catalogue: Catalogue, cast: Cast, at: datetime, keep: bool) -> None:
+    def __init__(
+        self, procedure: Procedure, catalogue: Catalogue, cast: Cast, at: datetime, keep: bool, lazy: bool = True
+    ) -> None:
+        self.lazy = lazy
         self.procedure = procedure
         self.catalogue = catalogue
         self.cast = cast
@@ -185,7 +189,7 @@ class Run:
     def do(self, command: Command, actor: Actor, new_id: str | None = None) -> bool:
         """Apply ``command`` as ``actor`` now; False (and counted) if the procedure refuses it."""
         ctx = Context(self.now, actor, new_id, self.catalogue, self.cast.roles)
-        result = apply(self.procedure, self.record, command, ctx, lazy=True)
+        result = apply(self.procedure, self.record, command, ctx, lazy=self.lazy)
         if isinstance(result, Refused):
             self.refusals.append(result.code)
             return False
@@ -214,8 +218,16 @@ class _Community:
     """One community over the horizon: its cast, its fund by year, its consultations in turn."""
 
     def __init__(
-        self, scenario: Scenario, procedure: Procedure, catalogue: Catalogue, spec: CommunitySpec, seed: int, keep: bool
+        self,
+        scenario: Scenario,
+        procedure: Procedure,
+        catalogue: Catalogue,
+        spec: CommunitySpec,
+        seed: int,
+        keep: bool,
+        lazy: bool = True,
     ) -> None:
+        self.lazy = lazy
         self.s = scenario
         self.procedure = procedure
         self.params = procedure.parameters
@@ -270,7 +282,7 @@ class _Community:
     def consult(self, arrival: Arrival) -> tuple[Outcome, tuple[LogEntry, ...]]:
         s, cast = self.s, self.cast
         rng = Random(derive(self.seed, arrival.id))
-        run = Run(self.procedure, self.catalogue, cast, arrival.at, self.keep)
+        run = Run(self.procedure, self.catalogue, cast, arrival.at, self.keep, self.lazy)
         committee = cast.committee[rng.randrange(len(cast.committee))]
         proposer = cast.residents[rng.randrange(len(cast.residents))]
         form: Form = _pick(rng, s.forms)
@@ -287,7 +299,8 @@ class _Community:
         )
         if run.do(propose, proposer, arrival.id):
             self._follow(run, rng, committee, proposer, form, carrier)
-        return self._outcome(run, arrival), seal(run.entries) if self.keep else ()
+        logs = (seal(run.entries) if self.lazy else tuple(run.entries)) if self.keep else ()
+        return self._outcome(run, arrival), logs
 
     def _follow(self, run: Run, rng: Random, committee: Actor, proposer: Actor, form: Form, carrier: Carrier) -> None:
         s, cast = self.s, self.cast
@@ -562,15 +575,17 @@ def simulate_communities(
     *,
     procedure: Procedure | None = None,
     keep_logs: bool = False,
+    lazy: bool = True,
 ) -> list[tuple[Outcome, tuple[LogEntry, ...]]]:
-    """The consultations of the communities at ``indices`` (the unit of parallel work), in order."""
+    """The consultations of the communities at ``indices`` (the unit of parallel work), in order.
+    ``lazy=False`` chains every entry as the engine does (slower; the same logs once sealed)."""
     proc = procedure if procedure is not None else scenario.procedure()
     specs = scenario.community_specs()
     chosen = [specs[i] for i in indices]
     catalogue = catalogue_for(scenario, chosen)
     out: list[tuple[Outcome, tuple[LogEntry, ...]]] = []
     for spec in chosen:
-        community = _Community(scenario, proc, catalogue, spec, seed, keep_logs)
+        community = _Community(scenario, proc, catalogue, spec, seed, keep_logs, lazy)
         for arrival in arrivals(scenario, seed, spec, 0):
             out.append(community.consult(arrival))
     return out
@@ -581,9 +596,11 @@ def _chunks(n: int, parts: int) -> list[list[int]]:
     return [list(range(i, n, parts)) for i in range(parts)]
 
 
-def _job(args: tuple[Scenario, int, list[int], Procedure | None, bool]) -> list[tuple[Outcome, tuple[LogEntry, ...]]]:
-    scenario, seed, indices, procedure, keep = args
-    return simulate_communities(scenario, seed, indices, procedure=procedure, keep_logs=keep)
+def _job(
+    args: tuple[Scenario, int, list[int], Procedure | None, bool, bool],
+) -> list[tuple[Outcome, tuple[LogEntry, ...]]]:
+    scenario, seed, indices, procedure, keep, lazy = args
+    return simulate_communities(scenario, seed, indices, procedure=procedure, keep_logs=keep, lazy=lazy)
 
 
 def simulate(
@@ -594,12 +611,14 @@ def simulate(
     chunks: int | None = None,
     procedure: Procedure | None = None,
     keep_logs: bool = False,
+    lazy: bool = True,
     progress: Callable[[int], None] | None = None,
 ) -> Results:
     """Simulate ``scenario`` with ``seed``: serial, or on ``executor`` (any
     ``concurrent.futures.Executor``) in ``chunks`` of communities. The results are the same
     either way. ``procedure`` runs another variant than the scenario's; ``keep_logs`` keeps every
-    consultation's log (for ``Results.logs``, e.g. to verify them)."""
+    consultation's log (for ``Results.logs``, e.g. to verify them); ``lazy=False`` chains each
+    entry as it is made, as the engine does (slower, the same logs)."""
     if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**63:
         from ..errors import InvalidInput
 
@@ -607,12 +626,12 @@ def simulate(
     n = len(scenario.community_specs())
     if executor is None:
         parts: Iterator[list[tuple[Outcome, tuple[LogEntry, ...]]]] = iter(
-            [simulate_communities(scenario, seed, range(n), procedure=procedure, keep_logs=keep_logs)]
+            [simulate_communities(scenario, seed, range(n), procedure=procedure, keep_logs=keep_logs, lazy=lazy)]
         )
         groups = [list(range(n))]
     else:
         groups = _chunks(n, chunks or 8)
-        parts = executor.map(_job, [(scenario, seed, g, procedure, keep_logs) for g in groups])
+        parts = executor.map(_job, [(scenario, seed, g, procedure, keep_logs, lazy) for g in groups])
     by_community: dict[int, list[tuple[Outcome, tuple[LogEntry, ...]]]] = {}
     specs = scenario.community_specs()
     position = {c.id: i for i, c in enumerate(specs)}

@@ -133,6 +133,22 @@ def test_every_simulated_log_verifies_and_lazy_chaining_gives_the_engines_hashes
     assert any(o.cycles > 1 for o in lazy.outcomes)  # 再次协商 or a resumed escalation
 
 
+def test_through_the_engine_the_same_scenario_gives_the_same_table_and_the_same_hashes() -> None:
+    # the baseline runs every command validated through Engine.run on a MemoryStore with a
+    # MemoryDirectory, ticking the engine's clock: the simulation's table and logs are the engine's
+    from consultflow.sim.baseline import simulate_with_engine
+    from consultflow.sim.runner import simulate_communities
+
+    scenario = small(**{"times.between_rounds": 20.0})  # slow enough for deadlines to pass
+    fast = simulate_communities(scenario, 6, range(3), keep_logs=True)
+    engine = simulate_with_engine(scenario, 6, range(3), keep_logs=True)
+    assert [row[0] for row in fast] == [row[0] for row in engine]
+    for (_, mine), (_, theirs) in zip(fast, engine, strict=True):
+        assert [e.hash for e in mine] == [e.hash for e in theirs]
+    events = {e.event for _, log in fast for e in log}
+    assert cf.Event.DEADLINE_MISSED in events  # the clock's step ran (议而不决), as Engine.tick does
+
+
 def test_the_procedure_decides_not_the_simulation_round_limit_one_escalates_disagreement() -> None:
     scenario = small(
         carriers={"decision": 1.0, "coordination": 1.0},  # hearings and advice conclude without consensus

@@ -34,13 +34,15 @@ from ..log import LogEntry, seal
 from ..procedure import Procedure
 from ..records import Consultation, Measure, make
 from ..refusals import Refused
-from ..roles import Actor
+from ..roles import Actor, Role
+from ..step import Step
 from ..steps import (
     Close,
     CloseRound,
     Decide,
     Escalate,
     Inspect,
+    MarkOverdue,
     Notify,
     OpenRound,
     Propose,
@@ -63,6 +65,8 @@ from .scenario import CommunitySpec, Scenario
 __all__ = ["Arrival", "Run", "arrivals", "simulate", "simulate_communities"]
 
 C = TypeVar("C", bound=Command)
+#: The clock, as ``Engine.tick`` acts: the library's own id and the system role.
+CLOCK = Actor.known("consultflow:clock", frozenset({Role.SYSTEM}))
 _DAY = 86400.0
 _CENT = Decimal("0.01")
 _DEFAULTS: dict[type[Command], dict[str, Any]] = {}
@@ -187,21 +191,38 @@ class Run:
         self.now += timedelta(seconds=max(60.0, round(days * _DAY)))
 
     def do(self, command: Command, actor: Actor, new_id: str | None = None) -> bool:
-        """Apply ``command`` as ``actor`` now; False (and counted) if the procedure refuses it."""
+        """Apply ``command`` as ``actor`` now; False (and counted) if the procedure refuses it.
+        First the clock's own step, as ``Engine.tick`` would take it now: deadlines that passed
+        are marked (议而不决, 决而不施) and escalate where the procedure says so."""
+        record = self.record
+        if record is not None and record.next_due is not None and record.next_due <= self.now and record.active:
+            self.tick()
         ctx = Context(self.now, actor, new_id, self.catalogue, self.cast.roles)
         result = apply(self.procedure, self.record, command, ctx, lazy=self.lazy)
         if isinstance(result, Refused):
             self.refusals.append(result.code)
             return False
-        self.record = result.record
-        self.steps += len(result.entries)
-        for entry in result.entries:
+        self._took(result)
+        return True
+
+    def tick(self) -> None:
+        """The clock's step now (``MarkOverdue`` as the clock), if the procedure finds anything overdue."""
+        overdue = _cmd(MarkOverdue, consultation=self.rec.id)
+        result = apply(
+            self.procedure, self.record, overdue, Context(self.now, CLOCK, None, self.catalogue), lazy=self.lazy
+        )
+        if not isinstance(result, Refused):
+            self._took(result)
+
+    def _took(self, step: Step) -> None:
+        self.record = step.record
+        self.steps += len(step.entries)
+        for entry in step.entries:
             if entry.event is Event.ESCALATED:
                 self.escalations += 1
         if self.keep:
-            self.entries.extend(result.entries)
+            self.entries.extend(step.entries)
         self.now += timedelta(minutes=1)
-        return True
 
     def state(self) -> State:
         """The consultation's state now (a call, so that type checkers do not narrow it)."""
@@ -226,8 +247,10 @@ class _Community:
         seed: int,
         keep: bool,
         lazy: bool = True,
+        run_class: type[Run] | None = None,
     ) -> None:
         self.lazy = lazy
+        self.run_class = run_class if run_class is not None else Run
         self.s = scenario
         self.procedure = procedure
         self.params = procedure.parameters
@@ -282,7 +305,7 @@ class _Community:
     def consult(self, arrival: Arrival) -> tuple[Outcome, tuple[LogEntry, ...]]:
         s, cast = self.s, self.cast
         rng = Random(derive(self.seed, arrival.id))
-        run = Run(self.procedure, self.catalogue, cast, arrival.at, self.keep, self.lazy)
+        run = self.run_class(self.procedure, self.catalogue, cast, arrival.at, self.keep, self.lazy)
         committee = cast.committee[rng.randrange(len(cast.committee))]
         proposer = cast.residents[rng.randrange(len(cast.residents))]
         form: Form = _pick(rng, s.forms)
@@ -408,7 +431,7 @@ class _Community:
                 online = tuple(p for p in attendees if rng.random() < att.online_share)
             opened = _cmd(OpenRound, consultation=cid, agenda="", attendees=attendees, format=fmt, online=online)
             if not run.do(opened, convenor):
-                return "stuck"
+                return "escalated" if run.state() is State.ESCALATED else "stuck"
             for actor, x in voices:
                 run.do(_cmd(RecordOpinion, consultation=cid, stance=stance_of(x, s.opinion)), actor)
             run.do(_cmd(CloseRound, consultation=cid, summary=""), convenor)
@@ -576,16 +599,18 @@ def simulate_communities(
     procedure: Procedure | None = None,
     keep_logs: bool = False,
     lazy: bool = True,
+    run_class: type[Run] | None = None,
 ) -> list[tuple[Outcome, tuple[LogEntry, ...]]]:
     """The consultations of the communities at ``indices`` (the unit of parallel work), in order.
-    ``lazy=False`` chains every entry as the engine does (slower; the same logs once sealed)."""
+    ``lazy=False`` chains every entry as the engine does (slower; the same logs once sealed);
+    ``run_class`` drives each consultation another way (``baseline.EngineRun``: through an Engine)."""
     proc = procedure if procedure is not None else scenario.procedure()
     specs = scenario.community_specs()
     chosen = [specs[i] for i in indices]
     catalogue = catalogue_for(scenario, chosen)
     out: list[tuple[Outcome, tuple[LogEntry, ...]]] = []
     for spec in chosen:
-        community = _Community(scenario, proc, catalogue, spec, seed, keep_logs, lazy)
+        community = _Community(scenario, proc, catalogue, spec, seed, keep_logs, lazy, run_class)
         for arrival in arrivals(scenario, seed, spec, 0):
             out.append(community.consult(arrival))
     return out

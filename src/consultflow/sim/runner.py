@@ -102,9 +102,30 @@ def _poisson(rng: Random, lam: float) -> int:
     return k
 
 
-def _pick(rng: Random, weights: dict[Any, float]) -> Any:
-    keys = [k for k, w in weights.items() if w > 0]
-    return rng.choices(keys, [weights[k] for k in keys])[0]
+class _Mix:
+    """A weighted choice prepared once (keys and cumulative weights)."""
+
+    __slots__ = ("cum", "keys")
+
+    def __init__(self, weights: dict[Any, float]) -> None:
+        self.keys = [k for k, w in weights.items() if w > 0]
+        total, self.cum = 0.0, []
+        for k in self.keys:
+            total += weights[k]
+            self.cum.append(total)
+
+    def draw(self, rng: Random) -> Any:
+        return rng.choices(self.keys, cum_weights=self.cum)[0]
+
+
+def _window(rng: Random, people: Sequence[Actor], n: int) -> list[Actor]:
+    """``n`` people next to each other from a random place (wrapping round): neighbours who come
+    together. One draw, where a sample of ``n`` would cost ``n``."""
+    size = len(people)
+    n = min(n, size)
+    start = rng.randrange(size) if size else 0
+    end = start + n
+    return list(people[start:end]) if end <= size else [*people[start:], *people[: end - size]]
 
 
 @attrs.frozen(slots=True)
@@ -261,6 +282,7 @@ class _Community:
         self.cast = cast_for(spec.id, scenario.people)
         self.fund: dict[int, Decimal] = {}
         self.zone = self.params.zone
+        self.forms, self.carriers, self.formats = _Mix(scenario.forms), _Mix(scenario.carriers), _Mix(scenario.formats)
 
     # ---- helpers ------------------------------------------------------------------------------------
     def _remaining(self, when: datetime) -> tuple[int, Decimal]:
@@ -308,8 +330,8 @@ class _Community:
         run = self.run_class(self.procedure, self.catalogue, cast, arrival.at, self.keep, self.lazy)
         committee = cast.committee[rng.randrange(len(cast.committee))]
         proposer = cast.residents[rng.randrange(len(cast.residents))]
-        form: Form = _pick(rng, s.forms)
-        carrier: Carrier = _pick(rng, s.carriers)
+        form: Form = self.forms.draw(rng)
+        carrier: Carrier = self.carriers.draw(rng)
         major = rng.random() < s.major
         propose = _cmd(
             Propose,
@@ -417,18 +439,19 @@ class _Community:
                 if form is Form.CLOUD
                 else MeetingFormat.HEARING
                 if carrier is Carrier.HEARING
-                else _pick(rng, s.formats)
+                else self.formats.draw(rng)
             )
             voices = [(a, x) for a, x in zip(invited, positions, strict=True) if rng.random() < att.show_up]
             crowd: list[Actor] = []
             if params.round_open_to == "invitees_and_residents":
-                n = min(_poisson(rng, att.crowd), len(cast.residents))
-                crowd = rng.sample(cast.residents, n)
+                crowd = _window(rng, cast.residents, _poisson(rng, att.crowd))
             attendees = tuple(dict.fromkeys([a.id for a, _ in voices] + [a.id for a in crowd]))
             if fmt is MeetingFormat.ONLINE:
                 online = attendees
-            else:
-                online = tuple(p for p in attendees if rng.random() < att.online_share)
+            else:  # about online_share of them, next to each other in the list
+                k = int(len(attendees) * att.online_share + rng.random())
+                start = rng.randrange(len(attendees) - k + 1) if attendees else 0
+                online = attendees[start : start + k]
             opened = _cmd(OpenRound, consultation=cid, agenda="", attendees=attendees, format=fmt, online=online)
             if not run.do(opened, convenor):
                 return "escalated" if run.state() is State.ESCALATED else "stuck"

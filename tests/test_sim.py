@@ -392,3 +392,29 @@ def test_plots_are_figures() -> None:
     assert bars.axes[0].get_xlabel() == "rounds"
     swept = sim.sweep(small(), {"parameters.round_limit": [1, 2]}, seeds=1, progress=False)
     assert len(swept.plot("parameters.round_limit", "decided_share").axes[0].lines) == 1
+
+
+def test_timelines_consultations_and_procedures_display_in_a_notebook() -> None:
+    results = sim.simulate(small(), 2, keep_logs=True)
+    first = results.outcomes[0]
+    timeline = results.timeline(first.id)
+    assert timeline.verified()
+    assert len(timeline.lines()) == first.steps + 1  # a header, then a line per entry
+    page = timeline._repr_html_()
+    assert "chain verifies" in page
+    assert first.id in page
+    assert "proposed" in str(timeline)
+    with pytest.raises(cf.InvalidInput):
+        results.timeline("no-such-id")
+    with pytest.raises(cf.InvalidInput):
+        sim.simulate(small(), 2).timeline(first.id)
+    procedure = small().procedure()
+    assert "```mermaid" in procedure._repr_markdown_()
+    assert "stateDiagram" in procedure._repr_markdown_()
+    from consultflow.testing import Driver
+
+    driver = Driver()
+    record = driver.to("closed")
+    page = record._repr_html_()
+    assert "closed (done)" in page
+    assert record.ended_at is not None

@@ -497,6 +497,23 @@ class Consultation(Record):
     def active(self) -> bool:
         return self.state not in FINAL_STATES
 
+    def _repr_html_(self) -> str:
+        """In a notebook: the case file at a glance."""
+        from html import escape
+
+        fields = {
+            "id": self.id,
+            "topic": self.topic,
+            "form / carrier": f"{self.form.value} / {self.carrier.value}",
+            "state": self.state.value + (f" ({self.ending.value})" if self.ending is not None else ""),
+            "cycle": self.cycle,
+            "rounds": len(self.rounds),
+            "decisions": len(self.decisions),
+            "version": self.version,
+        }
+        rows = "".join(f"<tr><th>{escape(k)}</th><td>{escape(str(v))}</td></tr>" for k, v in fields.items())
+        return f"<b>{escape(self.title)}</b><table>{rows}</table>"
+
     def reviewed_lawful(self) -> bool:
         """Whether the current decision has a lawful verdict."""
         d = self.current_decision

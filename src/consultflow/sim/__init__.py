@@ -16,7 +16,7 @@ from __future__ import annotations
 from .calibration import SEED, Calibration, Check, calibrate, fit
 from .people import Cast, cast_for, move, stance_of
 from .presets import PRESETS, gulou_2016, preset
-from .results import COLUMNS, Outcome, Results, Totals
+from .results import COLUMNS, Outcome, Results, Timeline, Totals
 from .runner import simulate, simulate_communities
 from .scenario import CommunitySpec, Funds, OpinionModel, People, Scenario, Times, Turnout
 from .sweep import Sweep, summarise, sweep
@@ -36,6 +36,7 @@ __all__ = [
     "Results",
     "Scenario",
     "Sweep",
+    "Timeline",
     "Times",
     "Totals",
     "Turnout",

@@ -25,7 +25,7 @@ from ..log import LogEntry
 if TYPE_CHECKING:  # pragma: no cover
     from .scenario import Scenario
 
-__all__ = ["COLUMNS", "FORMAT_COLUMNS", "Outcome", "Results", "Totals", "need"]
+__all__ = ["COLUMNS", "FORMAT_COLUMNS", "Outcome", "Results", "Timeline", "Totals", "need"]
 
 
 @attrs.frozen(slots=True)
@@ -122,6 +122,35 @@ class Totals:
         }
 
 
+@attrs.frozen(slots=True)
+class Timeline:
+    """One simulated consultation's log as people read it (``consultflow show``'s timeline), and
+    whether its chain verifies; shown as HTML in a notebook."""
+
+    consultation: str
+    entries: tuple[LogEntry, ...]
+    lang: str = "en"
+
+    def lines(self) -> list[str]:
+        from ..timeline import format_timeline
+
+        return format_timeline(self.entries, "zh" if self.lang == "zh" else "en")
+
+    def verified(self) -> bool:
+        from ..log import verify
+
+        last = self.entries[-1].hash if self.entries else None
+        return verify(self.entries, head=last, version=len(self.entries)).ok
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines())
+
+    def _repr_html_(self) -> str:
+        mark = "chain verifies" if self.verified() else "CHAIN DOES NOT VERIFY"
+        body = html.escape("\n".join(self.lines()))
+        return f"<b>{html.escape(self.consultation)}</b> ({len(self.entries)} entries, {mark})<pre>{body}</pre>"
+
+
 def _cell(value: object) -> str:
     if value is None:
         return ""
@@ -209,6 +238,17 @@ class Results:
 
     def by_year(self) -> list[dict[str, Any]]:
         return self.aggregate("year")
+
+    def timeline(self, consultation: str, lang: str = "en") -> Timeline:
+        """One consultation's timeline (needs ``simulate(..., keep_logs=True)``)."""
+        if self.logs is None:
+            raise InvalidInput(
+                "these results kept no logs: simulate(..., keep_logs=True) to read timelines", code="no_logs"
+            )
+        entries = self.logs.get(consultation)
+        if entries is None:
+            raise InvalidInput(f"no consultation {consultation!r} in these results", code="unknown_consultation")
+        return Timeline(consultation, entries, lang)
 
     # ---- exports ----------------------------------------------------------------------------------------
     def to_csv(self, path: str | Path | None = None) -> str:

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import consultflow as cf
 from consultflow import sim
@@ -253,6 +255,10 @@ def test_the_opinion_model_maps_positions_to_stances() -> None:
         ({"forms": {"council": 0.0}}, "forms"),
         ({"communities": 2, "sub_districts": 5}, "sub-districts"),
         ({"months": 0}, "months"),
+        ({"items": {"public-benefit": ("no spaces",)}}, "item"),
+        ({"communities": 100_000, "months": 600, "arrivals": {"public-benefit": 1.0}}, "split it"),
+        ({"communities": 1_000, "people": {"residents": 100_000}}, "people"),
+        ({"attendance": {"crowd": 1e9}}, "crowd"),
     ],
 )
 def test_impossible_parameters_get_a_clear_validation_error(changes: dict[str, object], field: str) -> None:
@@ -280,6 +286,8 @@ def test_a_scenario_loads_from_toml_and_a_bad_one_is_an_input_error(tmp_path: Pa
         sim.simulate(small(), -1)
     with pytest.raises(cf.InvalidInput):
         sim.preset("nowhere")
+    with pytest.raises(cf.InvalidInput, match="seed"):
+        sim.sweep(small(), {"parameters.round_limit": [1]}, seeds=[-1])
 
 
 # ---- the CLI ----------------------------------------------------------------------------------------------
@@ -418,3 +426,31 @@ def test_timelines_consultations_and_procedures_display_in_a_notebook() -> None:
     page = record._repr_html_()
     assert "closed (done)" in page
     assert record.ended_at is not None
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**63 - 1), order=st.permutations([0, 1, 2]), months=st.integers(1, 2))
+def test_each_community_comes_out_the_same_whatever_runs_with_it(seed: int, order: list[int], months: int) -> None:
+    from consultflow.sim.runner import simulate_communities
+
+    scenario = small(months=months)
+    together = simulate_communities(scenario, seed, order, keep_logs=True)
+    for index in order:
+        alone = simulate_communities(scenario, seed, [index], keep_logs=True)
+        community = scenario.community_specs()[index].id
+        mine = [row for row in together if row[0].community == community]
+        assert [row[0] for row in mine] == [row[0] for row in alone]
+        for outcome, log in alone:
+            assert cf.verify(log, head=log[-1].hash if log else None, version=outcome.steps).ok
+
+
+def test_a_progress_bar_when_asked_and_none_when_not() -> None:
+    from consultflow.sim.sweep import _progress
+
+    assert _progress(3, False) is None
+    bar = _progress(3, True)
+    if importlib.util.find_spec("tqdm") is None:
+        assert bar is None
+    else:
+        assert bar.total == 3
+        bar.close()

@@ -9,6 +9,7 @@ share with no meetings, an unknown category, a notice shorter than the procedure
 
 from __future__ import annotations
 
+import re
 import tomllib
 from datetime import date
 from decimal import Decimal
@@ -22,7 +23,7 @@ from ..catalogue import DEFAULT_CATEGORIES
 from ..errors import InvalidInput
 from ..parameters import Parameters
 from ..procedure import Procedure, six_step
-from ..records import Id, Record
+from ..records import ITEM_PATTERN, Id, Record
 from ..vocabulary import Body, Carrier, Form, MeetingFormat
 
 __all__ = [
@@ -36,7 +37,12 @@ __all__ = [
 ]
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
-Weight = Annotated[float, Field(ge=0.0, le=1e9)]
+Weight = Annotated[float, Field(ge=0.0, le=1e6)]
+Rate = Annotated[float, Field(ge=0.0, le=1_000.0)]  # proposals per community per month
+#: The most consultations one run may expect, and people it may hold: a scenario is data anyone can
+#: hand over (a TOML file), so it is bounded before it runs.
+MAX_CONSULTATIONS = 10_000_000
+MAX_PEOPLE = 5_000_000
 Days = Annotated[float, Field(ge=0.0, le=3650.0)]
 
 #: Second-level items (二级目录) each simulated community lists under each category: the seed's
@@ -59,6 +65,7 @@ DEFAULT_ITEMS: dict[str, tuple[str, ...]] = {
     "statutory": ("statutory-matters",),
 }
 _CATEGORY_SLUGS = frozenset(c.slug for c in DEFAULT_CATEGORIES)
+_ITEM = re.compile(ITEM_PATTERN)
 
 
 def _weights(name: str, weights: dict[Any, float]) -> None:
@@ -83,8 +90,8 @@ class People(Record):
     committee: int = Field(default=3, ge=1, le=1_000)  # 社区两委: convene, decide, publish, close
     working_committee: int = Field(default=3, ge=0, le=1_000)
     council: int = Field(default=7, ge=0, le=1_000)  # 理事会
-    residents: int = Field(default=200, ge=1, le=1_000_000)
-    representatives: int = Field(default=20, ge=0, le=100_000)
+    residents: int = Field(default=200, ge=1, le=100_000)
+    representatives: int = Field(default=20, ge=0, le=10_000)
     property_management: int = Field(default=2, ge=0, le=1_000)
     units: int = Field(default=3, ge=0, le=1_000)  # 驻区单位
     social_organisations: int = Field(default=2, ge=0, le=1_000)
@@ -100,9 +107,9 @@ class Turnout(Record):
     residents who sign in; some of them take part online (参与方式)."""
 
     invited_min: int = Field(default=5, ge=1, le=1_000)
-    invited_max: int = Field(default=9, ge=1, le=1_000)
+    invited_max: int = Field(default=9, ge=1, le=1_000)  # with the crowd, within a round's 10,000
     show_up: Probability = 0.9  # an invited person comes to a given round
-    crowd: float = Field(default=20.0, ge=0.0, le=10_000.0)  # residents who come besides, on average
+    crowd: float = Field(default=20.0, ge=0.0, le=5_000.0)  # residents who come besides, on average
     online_share: Probability = 0.15  # of those at an offline meeting, the share who join online
 
     @model_validator(mode="after")
@@ -172,7 +179,7 @@ class Scenario(Record):
     sub_districts: int = Field(default=1, ge=1, le=10_000)
     start: date = date(2016, 1, 1)
     months: int = Field(default=12, ge=1, le=600)
-    arrivals: dict[str, Weight] = Field(default_factory=lambda: {"public-benefit": 2.0, "public-affairs": 1.0})
+    arrivals: dict[str, Rate] = Field(default_factory=lambda: {"public-benefit": 2.0, "public-affairs": 1.0})
     items: dict[str, tuple[str, ...]] = Field(default_factory=lambda: dict(DEFAULT_ITEMS))
     forms: dict[Form, Weight] = Field(
         default_factory=lambda: {
@@ -231,6 +238,16 @@ class Scenario(Record):
                     "unknown category {category!r}; use one of {known}",
                     {"category": category, "known": ", ".join(sorted(_CATEGORY_SLUGS))},
                 )
+        for category, slugs in self.items.items():
+            for slug in slugs:
+                if not _ITEM.fullmatch(slug):
+                    raise PydanticCustomError(
+                        "item_slug",
+                        "item {item!r} of {category!r}: letters, digits, . _ - (up to 64)",
+                        {"item": slug, "category": category},
+                    )
+            if len(slugs) > 1_000:
+                raise PydanticCustomError("items", "at most 1,000 items a category")
         for category, rate in self.arrivals.items():
             if rate > 0 and not self.items.get(category):
                 raise PydanticCustomError(
@@ -255,6 +272,20 @@ class Scenario(Record):
                 "notice_too_short",
                 "times.notice ({notice} days) is shorter than the procedure's notice period ({period} days)",
                 {"notice": self.times.notice, "period": params.notice_period.total_seconds() / 86400},
+            )
+        communities = self.communities if isinstance(self.communities, int) else len(self.communities)
+        expected = communities * self.months * sum(self.arrivals.values())
+        if expected > MAX_CONSULTATIONS:
+            raise PydanticCustomError(
+                "too_large",
+                "about {expected:,.0f} consultations expected; one run takes at most {most:,}: split it",
+                {"expected": expected, "most": MAX_CONSULTATIONS},
+            )
+        p = self.people
+        per_community = sum(getattr(p, name) for name in type(p).model_fields if name != "schema_version")
+        if communities * per_community > MAX_PEOPLE:
+            raise PydanticCustomError(
+                "too_many_people", "more than {most:,} people in all; fewer communities or people", {"most": MAX_PEOPLE}
             )
         if self.attendance.invited_max > self.people.residents + self.people.representatives:
             raise PydanticCustomError("invited_max", "attendance.invited_max is more than the community's residents")

@@ -108,6 +108,9 @@ def sweep(
     seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
     if not seed_list:
         raise InvalidInput("a sweep needs at least one seed", code="no_seeds")
+    for seed in seed_list:
+        if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**63:
+            raise InvalidInput(f"a seed is a whole number from 0 to 2**63 - 1, not {seed!r}", code="bad_seed")
     names = tuple(grid)
     points = [dict(zip(names, values, strict=True)) for values in itertools.product(*(grid[n] for n in names))]
     if len(points) * len(seed_list) > MAX_RUNS:

@@ -304,7 +304,7 @@ class _Community:
 
     def _measures(self, run: Run, rng: Random) -> tuple[Measure, ...]:
         funds = self.s.funds
-        year, left = self._remaining(run.now)
+        _, left = self._remaining(run.now)
         cap = run.rec.budget if run.rec.budget is not None else self.params.budget_cap
         if cap is not None:
             left = min(left, cap)
@@ -320,8 +320,16 @@ class _Community:
                 Measure, {"title": f"measure {i + 1}", "owner": owner, "due": due, "budget": max(budget, Decimal(0))}
             )
             out.append(measure)
-        self.fund[year] = self._remaining(run.now)[1] - sum((m.budget for m in out), Decimal(0))
         return tuple(out)
+
+    def _commit(self, run: Run, sign: int) -> None:
+        """The current decision's budget leaves the year's fund when it is taken (``sign`` 1), and
+        comes back when the review finds it unlawful (-1): the fund pays only for decisions in force."""
+        decision = run.rec.current_decision
+        if decision is None:
+            return
+        year, left = self._remaining(decision.decided_at)
+        self.fund[year] = left - sign * decision.budget
 
     # ---- one consultation ------------------------------------------------------------------------------
     def consult(self, arrival: Arrival) -> tuple[Outcome, tuple[LogEntry, ...]]:
@@ -388,6 +396,8 @@ class _Community:
                 positions = self._positions(rng, len(invited))  # a new cycle: the matter looked at afresh
             elif outcome == "decided":
                 verdict = self._review(run, rng)
+                if verdict in ("unlawful", "escalated"):
+                    self._commit(run, -1)  # 依法纠正: the unlawful decision's money is not spent
                 if verdict == "lawful":
                     if not self._carry_out(run, rng, committee):
                         return
@@ -464,6 +474,7 @@ class _Community:
             if tally is not None and tally.quorum_met and (tally.consensus or heard_out):
                 run.later(s.times.to_decision)
                 if run.do(self._decision(run, rng, carrier, invited), committee):
+                    self._commit(run, 1)
                     return "decided"
             if tally is not None and not tally.consensus:
                 positions[:] = move(positions, s.opinion, rng)

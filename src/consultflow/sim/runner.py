@@ -57,7 +57,7 @@ from ..steps import (
     StartSupervision,
     Withdraw,
 )
-from ..vocabulary import Carrier, Channel, Event, Form, MeetingFormat, State, Verdict
+from ..vocabulary import FINAL_STATES, Carrier, Channel, Event, Form, MeetingFormat, State, Verdict
 from .people import Cast, cast_for, move, stance_of
 from .results import Outcome, Results
 from .scenario import CommunitySpec, Scenario
@@ -216,8 +216,10 @@ class Run:
         First the clock's own step, as ``Engine.tick`` would take it now: deadlines that passed
         are marked (议而不决, 决而不施) and escalate where the procedure says so."""
         record = self.record
-        if record is not None and record.next_due is not None and record.next_due <= self.now and record.active:
-            self.tick()
+        if record is not None:
+            due = record.next_due
+            if due is not None and due <= self.now and record.state not in FINAL_STATES:
+                self.tick()
         ctx = Context(self.now, actor, new_id, self.catalogue, self.cast.roles)
         result = apply(self.procedure, self.record, command, ctx, lazy=self.lazy)
         if isinstance(result, Refused):
@@ -465,8 +467,9 @@ class _Community:
             opened = _cmd(OpenRound, consultation=cid, agenda="", attendees=attendees, format=fmt, online=online)
             if not run.do(opened, convenor):
                 return "escalated" if run.state() is State.ESCALATED else "stuck"
-            for actor, x in voices:
-                run.do(_cmd(RecordOpinion, consultation=cid, stance=stance_of(x, s.opinion)), actor)
+            for actor, x in voices:  # the hot loop: the command's every field given, built trusted
+                opinion = {"consultation": cid, "stance": stance_of(x, s.opinion), "text": "", "on_behalf_of": None}
+                run.do(make(RecordOpinion, opinion), actor)
             run.do(_cmd(CloseRound, consultation=cid, summary=""), convenor)
             if run.state() is State.ESCALATED:
                 return "escalated"

@@ -259,6 +259,7 @@ def test_the_opinion_model_maps_positions_to_stances() -> None:
         ({"communities": 100_000, "months": 600, "arrivals": {"public-benefit": 1.0}}, "split it"),
         ({"communities": 1_000, "people": {"residents": 100_000}}, "people"),
         ({"attendance": {"crowd": 1e9}}, "crowd"),
+        ({"people": {"representatives": 2, "council": 0, "units": 0}}, "may be invited"),
     ],
 )
 def test_impossible_parameters_get_a_clear_validation_error(changes: dict[str, object], field: str) -> None:

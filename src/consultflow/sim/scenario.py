@@ -287,8 +287,14 @@ class Scenario(Record):
             raise PydanticCustomError(
                 "too_many_people", "more than {most:,} people in all; fewer communities or people", {"most": MAX_PEOPLE}
             )
-        if self.attendance.invited_max > self.people.residents + self.people.representatives:
-            raise PydanticCustomError("invited_max", "attendance.invited_max is more than the community's residents")
+        voices = p.representatives + p.property_management + p.units + p.social_organisations + p.council
+        if self.attendance.invited_max > voices:
+            raise PydanticCustomError(
+                "invited_max",
+                "attendance.invited_max ({most}) is more than the people who may be invited ({voices}: "
+                "representatives, property management, units, social organisations, council)",
+                {"most": self.attendance.invited_max, "voices": voices},
+            )
         return self
 
     def procedure_parameters(self) -> Parameters:

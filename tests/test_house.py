@@ -16,6 +16,12 @@ SRC = Path(__file__).resolve().parent.parent / "src" / "consultflow"
 
 # Reviewed: changing this list is changing the public API (add to it on purpose, with docs).
 PUBLIC = {
+    # signed checkpoints (issue 8)
+    "Checkpoint",
+    "CheckpointFinding",
+    "CheckpointReport",
+    "sign_checkpoint",
+    "verify_checkpoint",
     "Ballot",
     "Body",
     "CallVote",

@@ -19,6 +19,7 @@ __all__ = [
     "FINAL_NOTICE_STATES",
     "check_aware",
     "check_count",
+    "check_key",
     "check_position",
     "check_settled_again",
     "check_settlement",
@@ -64,6 +65,24 @@ def check_count(value: int, name: str) -> int:
     """``value`` if it is a whole number from 0 to 2**62; else ``InvalidInput`` naming the argument."""
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_COUNT:
         raise InvalidInput(f"{name} must be a whole number from 0 to 2**62, not {value!r}")
+    return value
+
+
+def check_key(value: str, name: str) -> str:
+    """``value`` if it is text a store can look up (a consultation id, a notice key): a string that is
+    valid Unicode (no lone surrogate, as a web app may pass on) without NUL; else ``InvalidInput``.
+    Any other text that names nothing (too long, odd characters) is the store's ``NotFound``."""
+    if not isinstance(value, str):
+        raise InvalidInput(f"{name} must be text (an id), not {type(value).__name__}")
+    if "\x00" in value:
+        raise InvalidInput(f"{name} holds a NUL character: no id does ({value[:40]!r})")
+    try:
+        value.encode("utf-8")
+    except UnicodeError:
+        raise InvalidInput(
+            f"{name} {value[:80]!r} is not valid Unicode text (a lone surrogate): no id is; "
+            "check how your app decodes it"
+        ) from None
     return value
 
 

@@ -54,6 +54,7 @@ from .checks import (
     FINAL_NOTICE_STATES,
     check_aware,
     check_count,
+    check_key,
     check_position,
     check_settled_again,
     check_settlement,
@@ -399,6 +400,7 @@ class PostgresStore:
 
     # ---- the contract ------------------------------------------------------------------------------
     def load(self, consultation: str) -> Consultation:
+        check_key(consultation, "load(consultation)")
         sql = f"SELECT record FROM {self._s}.consultations WHERE id = %s"
 
         def run(conn: _Connection) -> Consultation:
@@ -420,6 +422,7 @@ class PostgresStore:
         self._append_many(tuple((s, s.expected_version) for s in steps))
 
     def entries(self, consultation: str, after: int = 0) -> Sequence[LogEntry]:
+        check_key(consultation, "entries(consultation)")
         check_position(after, "entries(after)")
         sql = f"SELECT seq, entry FROM {self._s}.entries WHERE consultation = %s AND seq > %s ORDER BY seq"
         exists = f"SELECT 1 FROM {self._s}.consultations WHERE id = %s"
@@ -491,6 +494,7 @@ class PostgresStore:
         error: str = "",
         attempt: int | None = None,
     ) -> None:
+        check_key(key, "settle(key)")
         status, not_before, last_error = check_settlement(outcome, now, retry_at, error, attempt)
         values = (status, not_before, last_error, key, attempt, attempt)
 
@@ -619,6 +623,8 @@ class PostgresStore:
                     if attempt + 1 < attempts:
                         continue
                 raise self._translate(exc, what, conn.broken) from exc
+            except UnicodeError as exc:  # a safety net: text that is no valid Unicode never reaches the server
+                raise InvalidInput(f"text passed to {what}() is not valid Unicode (a lone surrogate?): {exc}") from exc
             finally:
                 self._pool.release(conn)
         raise AssertionError("unreachable")  # pragma: no cover

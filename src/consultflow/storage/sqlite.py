@@ -53,6 +53,7 @@ from .checks import (
     FINAL_NOTICE_STATES,
     check_aware,
     check_count,
+    check_key,
     check_position,
     check_settled_again,
     check_settlement,
@@ -438,6 +439,7 @@ class SQLiteStore(SQLiteFile):
 
     # ---- the contract ---------------------------------------------------------------------------
     def load(self, consultation: str) -> Consultation:
+        check_key(consultation, "load(consultation)")
         # The record's JSON is read only when the cached record is not the stored one.
         with self._lock:
             cached = self._cache.get(consultation)
@@ -534,6 +536,7 @@ class SQLiteStore(SQLiteFile):
         self._remember(records)
 
     def entries(self, consultation: str, after: int = 0) -> Sequence[LogEntry]:
+        check_key(consultation, "entries(consultation)")
         check_position(after, "entries(after)")
         with self._conn() as conn:
             rows = conn.execute(
@@ -633,6 +636,7 @@ class SQLiteStore(SQLiteFile):
         error: str = "",
         attempt: int | None = None,
     ) -> None:
+        check_key(key, "settle(key)")
         status, not_before, last_error = check_settlement(outcome, now, retry_at, error, attempt)
         with self._transaction() as conn:
             cursor = conn.execute(

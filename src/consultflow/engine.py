@@ -27,7 +27,7 @@ from .log import LogEntry, Verification, verify
 from .procedure import Procedure, six_step
 from .records import Consultation
 from .refusals import Refused
-from .roles import NEVER_GRANTED, RESERVED_PREFIX, Actor, Role, person_id
+from .roles import NEVER_GRANTED, RESERVED_PREFIX, Actor, Role, person_id, valid_id
 from .step import Step
 from .steps import MarkOverdue, Propose
 from .storage.base import Query, Store
@@ -156,7 +156,7 @@ class Engine:
         ctx = Context(
             now=now,
             actor=self._actor(by, community, now),
-            new_id=self._ids() if record is None else None,
+            new_id=self._new_id() if record is None else None,
             catalogue=self.catalogue,
             people=self._people(command, community, now),
         )
@@ -306,6 +306,16 @@ class Engine:
         if problem is not None:
             raise InvalidInput(f"the engine's clock says {problem}; check the clock")
         return now
+
+    def _new_id(self) -> str:
+        """A new consultation's id from the id factory, checked like any id (printable, no bidi)."""
+        cid = self._ids()
+        if not isinstance(cid, str) or not valid_id(cid):
+            raise InvalidInput(
+                f"the engine's id factory gave {cid!r}, which is no id: 1 to 128 printable characters without "
+                "spaces, quotes or backslashes; fix the ids=... passed to Engine"
+            )
+        return cid
 
     def _load_for(self, command: Command) -> tuple[Consultation | None, Procedure]:
         if isinstance(command, Propose):

@@ -197,6 +197,36 @@ def test_texts_and_lists_stop_at_their_limits() -> None:
         cf.Invite(consultation="c", people=many)
 
 
+@settings(max_examples=25, deadline=None)
+@given(
+    text=st.integers(limits.MAX_TEXT - 2, limits.MAX_TEXT + 2),
+    invited=st.integers(limits.MAX_INVITED - 2, limits.MAX_INVITED + 2),
+    title=st.integers(198, 202),
+    days=st.integers(3648, 3652),
+)
+def test_sizes_and_durations_around_their_limits(text: int, invited: int, title: int, days: int) -> None:
+    def takes(build: Callable[[], object]) -> bool:
+        try:
+            build()
+        except cf.ValidationError:
+            return False
+        return True
+
+    when = datetime(2026, 5, 1, tzinfo=UTC)
+    people = tuple(f"p{i}" for i in range(invited))
+    assert takes(lambda: cf.RecordOpinion(consultation="c", stance=cf.Stance.SUPPORT, text="x" * text)) == (
+        text <= limits.MAX_TEXT
+    )
+    assert takes(lambda: cf.Notify(consultation="c", meeting_at=when, invite=people)) == (invited <= limits.MAX_INVITED)
+    assert takes(lambda: cf.Invite(consultation="c", people=people)) == (invited <= limits.MAX_INVITED)
+    assert takes(
+        lambda: cf.Propose(
+            community="c", topic="a/b", title="t" * title, carrier=cf.Carrier.DECISION, form=cf.Form.INVITATION
+        )
+    ) == (title <= 200)
+    assert takes(lambda: cf.Parameters(decision_deadline=timedelta(days=days))) == (days <= 3650)
+
+
 def test_invitations_stop_at_the_limit_over_several_invites(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("consultflow.steps.notify.MAX_INVITED", len(INVITED) + 1)
     d = Driver()

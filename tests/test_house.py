@@ -195,7 +195,7 @@ FLOORS = {
 }
 RECORDS_FLOOR = (
     *("step", "log", "notices", "records", "commands", "refusals", "catalogue", "parameters", "context"),
-    *("deadlines", "vocabulary", "roles", "errors", "clock", "i18n"),
+    *("deadlines", "vocabulary", "roles", "errors", "clock", "i18n", "limits", "files"),
 )
 
 

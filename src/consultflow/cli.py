@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from .errors import ConsultflowError, IntegrityError, NotFound, ProcedureDefinitionError
+from .files import shown_path
 from .i18n import Lang
 from .procedure import Procedure, six_step
 from .procedure.io import load_definition
@@ -549,14 +550,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (OSError, ValueError):
             pass
         return EXIT_BROKEN_PIPE
-    except (ConsultflowError, OSError, UnicodeError, ValueError) as exc:
+    except (ConsultflowError, OSError, UnicodeError, ValueError, OverflowError, RecursionError) as exc:
+        # what a file or an argument can still provoke (a path too long, nesting too deep): input problems
         return _fail(_describe_error(exc))
 
 
 def _describe_error(exc: Exception) -> str:
     """An unexpected error as one readable line (``path: No such file or directory``)."""
     if isinstance(exc, OSError) and exc.strerror:
-        return f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror
+        return f"{shown_path(exc.filename)}: {exc.strerror}" if isinstance(exc.filename, str) else exc.strerror
     return str(exc) or type(exc).__name__
 
 

@@ -19,7 +19,7 @@ from .clock import Clock, SystemClock
 from .commands import Command, ConsultationCommand
 from .context import Context
 from .core import apply, check
-from .directory import Directory, TrustCallerRoles
+from .directory import Directory, Register, TrustCallerRoles
 from .errors import Conflict, ConsultflowError, InvalidInput, StoreUnavailable, UnknownProcedure
 from .i18n import Lang
 from .limits import time_problem
@@ -120,6 +120,9 @@ class Engine:
             raise InvalidInput(f"directory must have roles(person, community, at), not {type(directory).__name__}")
         self.directory = directory
         self._trusting = isinstance(directory, TrustCallerRoles)
+        # who can list a body's members: the directory, or the one a trusting directory defers to
+        lister = directory.others if isinstance(directory, TrustCallerRoles) else directory
+        self._register: Register | None = lister if isinstance(lister, Register) else None
         self.procedure = procedure if procedure is not None else six_step()
         self.store: Store = store if store is not None else MemoryStore()
         self.clock: Clock = clock if clock is not None else SystemClock()
@@ -159,6 +162,7 @@ class Engine:
             new_id=self._new_id() if record is None else None,
             catalogue=self.catalogue,
             people=self._people(command, community, now),
+            register=self._members(command, community, now),
         )
         result = apply(procedure, record, command, ctx)
         if isinstance(result, Refused):
@@ -221,6 +225,7 @@ class Engine:
             new_id="dry-run" if record is None else None,
             catalogue=self.catalogue,
             people=self._people(command, community, now),
+            register=self._members(command, community, now),
         )
         result = apply(procedure, record, command, ctx)
         return result if isinstance(result, Refused) else None
@@ -296,6 +301,14 @@ class Engine:
             return _NOBODY
         roles = self.directory.roles
         return {p: roles(p, community, now) - _NEVER_GRANTED for p in named}
+
+    def _members(self, command: Command, community: str, now: datetime) -> tuple[str, ...] | None:
+        """Who holds the roles ``command`` counts (a voting body's register) in ``community`` now,
+        if it counts any and the directory can list them."""
+        roles = command.counted_roles()
+        if roles is None or self._register is None:
+            return None
+        return self._register.members(community, now, roles)
 
     # ---- internals -----------------------------------------------------------------------------------
     def _now(self) -> datetime:

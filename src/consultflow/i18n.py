@@ -288,6 +288,25 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
         "{person} has already voted in vote {vote}",
         "{person}已在第{vote}次表决中投票",
     ),
+    "members_unknown": (
+        "say how many members {body} has (members=...): this directory cannot list them, so the engine cannot "
+        "count them",
+        "请填写{body}的成员人数：当前名册无法列出成员，系统不能自行统计",
+    ),
+    "body_has_no_members": (
+        "the directory lists no members of {body} in this community; grant them their roles before calling a vote",
+        "名册中本社区没有{body}的成员；请先登记成员后再提交表决",
+    ),
+    "members_mismatch": (
+        "{body} has {counted} members in the directory, not {stated}; leave members out to use the directory's "
+        "count, or correct the directory",
+        "名册中{body}有{counted}名成员，而不是{stated}名；不填成员人数即按名册统计，或先更正名册",
+    ),
+    "not_an_owner": (
+        "{person} is in the property register given but is not an owner in the directory; correct the register "
+        "or the directory",
+        "{person}列在所报业主名册中，但名册中不是业主；请更正业主名册或成员名册",
+    ),
     "vote_full": (
         "vote {vote} already has a ballot from each of the {members} members the register counts; correct the "
         "register and call the vote again",

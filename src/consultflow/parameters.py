@@ -107,10 +107,11 @@ class Parameters(Record):
     round_open_to: Literal["invitees", "invitees_and_residents"] = "invitees_and_residents"
     # who may record sign-in and opinions on behalf of residents at an offline meeting (代为记录)
     clerk_roles: frozenset[Role] = frozenset({Role.COMMITTEE, Role.WORKING_COMMITTEE})
-    # who decides (决策主体): the committee itself, or a body by a recorded vote; a major matter may
-    # need another body than the others (the seed: 重大事项 by the residents' representatives' meeting)
+    # who decides (决策主体): the committee itself, or a body by a recorded vote. The seed: a major
+    # matter (重大事项) is decided by the residents' representatives' meeting (居民代表会议), the
+    # others by the committee after consultation
     decided_by: Body = Body.COMMITTEE
-    major_decided_by: Body = Body.COMMITTEE
+    major_decided_by: Body = Body.REPRESENTATIVES_MEETING
     voting: dict[Body, VoteRule] = Field(default_factory=lambda: dict(DEFAULT_VOTING))
     budget_cap: Money | None = Decimal(300_000)  # 微幸福: 300,000 yuan per community a year
     consultation_day: int | None = Field(default=None, ge=1, le=28)  # e.g. the 11th

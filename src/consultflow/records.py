@@ -370,6 +370,7 @@ class Vote(Record):
     ballots: tuple[CastBallot, ...] = ()
     closed_at: Time | None = None
     tally: VoteTally | None = None
+    lapsed: bool = False  # carried, but a measure's due date had passed at the close: decided nothing
 
     @property
     def is_open(self) -> bool:

@@ -21,17 +21,18 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import attrs
+from pydantic import ConfigDict, Field, StringConstraints, model_serializer, model_validator
 
-from .errors import ConsultflowError, IntegrityError, InvalidInput, NotFound
+from .errors import ConsultflowError, IntegrityError, InvalidInput, NotFound, ValidationError
 from .files import read_file
 from .log import verify
+from .records import Record
 from .storage.base import Query, Store
 
 if TYPE_CHECKING:
@@ -54,11 +55,8 @@ __all__ = [
 ]
 
 #: The format this module writes and reads; a later format gets a new name.
-FORMAT = "consultflow-checkpoint/1"
+FORMAT: Literal["consultflow-checkpoint/1"] = "consultflow-checkpoint/1"
 
-_HEX64 = re.compile(r"[0-9a-f]{64}")
-_HEX128 = re.compile(r"[0-9a-f]{128}")
-_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
 _MAX_KEY_FILE = 64 * 1024  # a PEM key is a few hundred bytes: anything larger is not one
 
 
@@ -93,13 +91,30 @@ def merkle_root(leaves: Sequence[bytes]) -> bytes:
     return level[0]
 
 
-@attrs.frozen(slots=True)
-class Leaf:
-    """One consultation as a checkpoint saw it: its id, how many log entries it had, the last hash."""
+_Hex64 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+_STRICT = ConfigDict(frozen=True, extra="forbid", strict=True)
 
-    id: str
-    version: int
-    head: str
+
+class Leaf(Record):
+    """One consultation as a checkpoint saw it: its id, how many log entries it had (its version),
+    the hash of the last one. In the file, the row ``[id, version, head]``."""
+
+    model_config = _STRICT
+
+    id: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+    version: int = Field(ge=1)
+    head: _Hex64
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_row(cls, data: Any) -> Any:
+        if isinstance(data, list | tuple) and len(data) == 3:
+            return {"id": data[0], "version": data[1], "head": data[2]}
+        return data
+
+    @model_serializer
+    def _row(self) -> list[str | int]:
+        return [self.id, self.version, self.head]
 
     def data(self) -> bytes:
         """The leaf's bytes: the canonical JSON of ``[id, version, head]``."""
@@ -111,32 +126,26 @@ def _root(leaves: Sequence[Leaf]) -> str:
 
 
 # ---- the checkpoint --------------------------------------------------------------------------------------
-@attrs.frozen(slots=True)
-class Checkpoint:
-    """A signed statement of a store's contents. ``signed()`` is what the signature covers;
-    ``to_json()`` the file ``consultflow checkpoint`` prints."""
+class Checkpoint(Record):
+    """A signed statement of a store's contents (what ``consultflow checkpoint`` prints). ``signed()``
+    is what the signature covers; ``to_json()`` the file. Strict: a field of another type (a count
+    as text) is a changed checkpoint, not something to coerce."""
 
-    time: str
-    consultations: int
-    root: str
-    key: str  # the signer's raw public key (hex): to say which key signed, never trusted for checking
-    signature: str
+    model_config = _STRICT
+
+    format: Literal["consultflow-checkpoint/1"] = FORMAT
+    time: Annotated[str, StringConstraints(pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")]
+    consultations: int = Field(ge=0)
+    root: _Hex64
+    key: _Hex64  # the signer's raw public key: says which key signed, never trusted for checking
+    signature: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{128}$")]
     leaves: tuple[Leaf, ...]
-    format: str = FORMAT
 
     def signed(self) -> bytes:
         return _signed(self.format, self.time, self.consultations, self.root, self.key)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "format": self.format,
-            "time": self.time,
-            "consultations": self.consultations,
-            "root": self.root,
-            "key": self.key,
-            "signature": self.signature,
-            "leaves": [[leaf.id, leaf.version, leaf.head] for leaf in self.leaves],
-        }
+        return self.model_dump(mode="json")
 
     def to_json(self) -> str:
         """The file form: indented JSON with one leaf per line, readable and diffable."""
@@ -165,7 +174,7 @@ def _leaves_of(store: Store) -> list[Leaf]:
                 f"consultation {record.id!r} does not verify (entry seq {check.seq}: {check.reason}); a checkpoint "
                 "signs only a store that holds together - find out what happened first (consultflow verify)"
             )
-        leaves.append(Leaf(record.id, record.version, record.head))
+        leaves.append(Leaf(id=record.id, version=record.version, head=record.head))
     leaves.sort(key=lambda leaf: leaf.id)
     return leaves
 
@@ -187,7 +196,7 @@ def sign_checkpoint(
     root = _root(leaves)
     time = _time(when)
     signature = private.sign(_signed(FORMAT, time, len(leaves), root, public)).hex()
-    return Checkpoint(time, len(leaves), root, public, signature, leaves)
+    return Checkpoint(time=time, consultations=len(leaves), root=root, key=public, signature=signature, leaves=leaves)
 
 
 # ---- reading a checkpoint --------------------------------------------------------------------------------
@@ -199,43 +208,21 @@ def _parse(data: Checkpoint | Mapping[str, Any] | str | bytes) -> Checkpoint | s
     if isinstance(data, bytes | str):
         try:
             text = data.decode("utf-8") if isinstance(data, bytes) else data
-            data = json.loads(text)
+            parsed = json.loads(text)
         except (UnicodeError, ValueError, RecursionError) as exc:
             raise InvalidInput(f"this is not a consultflow checkpoint: not JSON ({exc})") from None
-    if not isinstance(data, Mapping) or "format" not in data:
+    else:
+        parsed = data
+    if not isinstance(parsed, Mapping) or "format" not in parsed:
         raise InvalidInput("this is not a consultflow checkpoint: a JSON object with a 'format' key is expected")
-    if data.get("format") != FORMAT:
-        return f"the checkpoint's format is {data.get('format')!r}; this consultflow reads {FORMAT!r}"
-    extra = set(data) - {"format", "time", "consultations", "root", "key", "signature", "leaves"}
-    if extra:
-        return f"the checkpoint holds fields no checkpoint has: {', '.join(sorted(map(str, extra)))}"
-    time, count, root, key, signature, rows = (
-        data.get(k) for k in ("time", "consultations", "root", "key", "signature", "leaves")
-    )
-    if not isinstance(time, str) or not _TIME.fullmatch(time):
-        return "its time is not a UTC time like 2026-03-01T08:00:00.000000Z"
-    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-        return "its number of consultations is not a whole number"
-    for name, value, pattern in (("root", root, _HEX64), ("key", key, _HEX64), ("signature", signature, _HEX128)):
-        if not isinstance(value, str) or not pattern.fullmatch(value):
-            return f"its {name} is not lower-case hex of the right length"
-    if not isinstance(rows, list):
-        return "its leaves are not a list"
-    leaves = []
-    for n, row in enumerate(rows, 1):
-        if (
-            not isinstance(row, list)
-            or len(row) != 3
-            or not isinstance(row[0], str)
-            or isinstance(row[1], bool)
-            or not isinstance(row[1], int)
-            or row[1] < 1
-            or not isinstance(row[2], str)
-            or not _HEX64.fullmatch(row[2])
-        ):
-            return f"leaf #{n} is not [id, version, head]"
-        leaves.append(Leaf(row[0], row[1], row[2]))
-    return Checkpoint(time, count, str(root), str(key), str(signature), tuple(leaves))
+    try:
+        text = json.dumps(dict(parsed), ensure_ascii=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"this is not a consultflow checkpoint: not JSON data ({exc})") from None
+    try:
+        return Checkpoint.model_validate_json(text)
+    except ValidationError as exc:
+        return exc.problems[0][0] + ": " + exc.problems[0][2] if exc.problems else str(exc)
 
 
 # ---- checking a store against a checkpoint -----------------------------------------------------------------

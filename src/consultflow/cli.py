@@ -320,6 +320,7 @@ def _procedure(args: argparse.Namespace) -> int:
 
 def _schema(args: argparse.Namespace) -> int:
     from . import records
+    from .checkpoints import Checkpoint
     from .log import LogEntry
     from .notices import Notice
 
@@ -328,8 +329,11 @@ def _schema(args: argparse.Namespace) -> int:
         "LogEntry": LogEntry,
         "Participant": records.Participant,
         "Notice": Notice,
+        "Checkpoint": Checkpoint,
     }
-    print(json.dumps({k: m.model_json_schema() for k, m in models.items()}, ensure_ascii=False, indent=2))
+    schemas = {k: m.model_json_schema() for k, m in models.items()}
+    schemas["Checkpoint"] = Checkpoint.model_json_schema(mode="serialization")  # leaves are [id, version, head]
+    print(json.dumps(schemas, ensure_ascii=False, indent=2))
     return EXIT_OK
 
 

@@ -95,6 +95,29 @@ def test_commands_from_data_and_roles_are_typed() -> None:
         cf.Actor("x", roles={"god"})
 
 
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    data=_JSON
+    | st.fixed_dictionaries(
+        {"command": st.sampled_from(["propose", "notify", "decide", "record_opinion"])}, optional={}
+    ).flatmap(lambda d: st.dictionaries(st.text(max_size=12), _JSON, max_size=6).map(lambda extra: {**extra, **d}))
+)
+def test_any_data_is_a_command_or_a_typed_error(data: Any) -> None:
+    outcome: object
+    try:
+        outcome = cf.command_from_dict(data)
+    except cf.InvalidInput as exc:  # the only way out besides a command
+        outcome = exc.code
+    assert isinstance(outcome, cf.Command) or outcome in {"not_a_command", "unknown_command", "invalid_fields"}
+
+
 # ---- times and durations -----------------------------------------------------------------------------------------
 def test_tick_refuses_what_is_no_time() -> None:
     d = Driver()

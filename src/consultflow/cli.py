@@ -251,7 +251,7 @@ def _verify(args: argparse.Namespace) -> int:
             print(_printable(f"BROKEN {finding}"))
         print(f"{len(findings)} of {_count(len(ids))} do not hold (each line names its first bad entry)")
         return EXIT_FINDING
-    print(f"{_count(len(ids))} checked in {args.db}: every chain verifies and agrees with its record")
+    print(_printable(f"{_count(len(ids))} checked in {args.db}: every chain verifies and agrees with its record"))
     return EXIT_OK
 
 

@@ -156,6 +156,14 @@ def test_a_clock_near_the_year_9999_is_refused_and_writes_nothing() -> None:
     assert d.engine.find() == ()
 
 
+def test_a_simulated_clock_moved_beyond_the_year_9999_is_refused() -> None:
+    clock = cf.SimulatedClock(datetime(9999, 1, 1, tzinfo=UTC))
+    for days in (999_999_999, 10**10, 366):
+        with pytest.raises(cf.InvalidInput):
+            clock.advance(days=days)
+    assert clock.now() == datetime(9999, 1, 1, tzinfo=UTC)
+
+
 def test_the_latest_time_with_the_longest_deadlines_does_not_overflow() -> None:
     last = limits.LATEST - timedelta(microseconds=1)
     proc = cf.six_step().variant(

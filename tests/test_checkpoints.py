@@ -266,6 +266,9 @@ def test_a_tampered_checkpoint_or_a_wrong_key_is_a_finding(key: Ed25519PrivateKe
     assert changed(leaves="everything") == [("checkpoint", None)]
     assert changed(format="consultflow-checkpoint/9") == [("checkpoint", None)]
     assert changed(extra=1) == [("checkpoint", None)]
+    text = cp.to_json()
+    doubled = text.replace('"root": ', f'"root": "{"0" * 64}",\n  "root": ', 1)  # which root does a reader see?
+    assert kinds(cf.verify_checkpoint(store, doubled, key.public_key())) == [("checkpoint", None)]
     # what is no checkpoint at all is an input problem, not a finding
     for junk in ("not json", b"\xff\xfe", "[1, 2]", json.dumps({"time": 1}), "[" * 100_000):
         with pytest.raises(cf.InvalidInput):
@@ -287,6 +290,8 @@ def test_keys_that_are_no_keys_are_input_problems(tmp_path: Path, key: Ed25519Pr
         cf.sign_checkpoint(store, public)
     with pytest.raises(cf.InvalidInput):
         cf.sign_checkpoint(store, key, now=datetime(2026, 1, 1))  # naive
+    with pytest.raises(cf.InvalidInput):
+        cf.sign_checkpoint(store, key, now=datetime.max.replace(tzinfo=UTC))
 
 
 def test_a_store_that_does_not_verify_is_never_signed(key: Ed25519PrivateKey) -> None:

@@ -31,6 +31,7 @@ from pydantic import ConfigDict, Field, StringConstraints, model_serializer, mod
 
 from .errors import ConsultflowError, IntegrityError, InvalidInput, NotFound, ValidationError
 from .files import read_file
+from .limits import time_problem
 from .log import verify
 from .records import Record
 from .storage.base import Query, Store
@@ -189,8 +190,11 @@ def sign_checkpoint(
     Every chain is verified first; a store that does not hold together is ``IntegrityError``."""
     private = _private(key)
     when = datetime.now(UTC) if now is None else now
-    if not isinstance(when, datetime) or when.utcoffset() is None:
-        raise InvalidInput(f"checkpoint(now=...) needs an aware datetime, not {when!r}")
+    if not isinstance(when, datetime):
+        raise InvalidInput(f"sign_checkpoint(now=...) needs an aware datetime, not {when!r}")
+    problem = time_problem(when)
+    if problem is not None:
+        raise InvalidInput(f"sign_checkpoint(now=...): {problem}")
     leaves = tuple(_leaves_of(store))
     public = _raw_public(private.public_key())
     root = _root(leaves)
@@ -205,16 +209,19 @@ def _parse(data: Checkpoint | Mapping[str, Any] | str | bytes) -> Checkpoint | s
     Data that is no checkpoint at all is ``InvalidInput``."""
     if isinstance(data, Checkpoint):
         return data
+    twice: list[str] = []
     if isinstance(data, bytes | str):
         try:
             text = data.decode("utf-8") if isinstance(data, bytes) else data
-            parsed = json.loads(text)
+            parsed = json.loads(text, object_pairs_hook=lambda pairs: _object(pairs, twice))
         except (UnicodeError, ValueError, RecursionError) as exc:
             raise InvalidInput(f"this is not a consultflow checkpoint: not JSON ({exc})") from None
     else:
         parsed = data
     if not isinstance(parsed, Mapping) or "format" not in parsed:
         raise InvalidInput("this is not a consultflow checkpoint: a JSON object with a 'format' key is expected")
+    if twice:  # a reader and a program could each see another value
+        return f"it gives {', '.join(repr(k) for k in dict.fromkeys(twice))} twice"
     try:
         text = json.dumps(dict(parsed), ensure_ascii=False)
     except (TypeError, ValueError) as exc:
@@ -223,6 +230,15 @@ def _parse(data: Checkpoint | Mapping[str, Any] | str | bytes) -> Checkpoint | s
         return Checkpoint.model_validate_json(text)
     except ValidationError as exc:
         return exc.problems[0][0] + ": " + exc.problems[0][2] if exc.problems else str(exc)
+
+
+def _object(pairs: list[tuple[str, Any]], twice: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            twice.append(key)
+        out[key] = value
+    return out
 
 
 # ---- checking a store against a checkpoint -----------------------------------------------------------------

@@ -281,6 +281,11 @@ def test_keys_that_are_no_keys_are_input_problems(tmp_path: Path, key: Ed25519Pr
     private, public = write_key_pair(tmp_path / "k")
     assert oct(private.stat().st_mode & 0o777) == "0o600"
     assert load_public_key(public) == load_private_key(private).public_key()
+    posted = tmp_path / "notice-board.txt"  # the 64 hex digits a notice board shows
+    posted.write_text(cp.key.upper() + "\n", encoding="ascii")
+    assert cf.verify_checkpoint(store, cp, posted).ok
+    assert cf.verify_checkpoint(store, cp, cp.key.encode()).ok
+    assert not cf.verify_checkpoint(store, cp, ("0" * 63 + "1").encode()).ok  # another (valid) key
     with pytest.raises(cf.InvalidInput, match="exists already"):
         write_key_pair(tmp_path / "k")
     for bad in (b"nonsense", str(tmp_path), str(tmp_path / "missing"), private):
@@ -342,7 +347,10 @@ def test_keygen_checkpoint_verify_from_the_command_line(tmp_path: Path, capsys: 
     db, k = tmp_path / "c.db", tmp_path / "k"
     store = cf.SQLiteStore(db)
     d = story(store)
-    assert run(["keygen", "--out", str(k)], capsys)[0] == 0
+    code, out, _ = run(["keygen", "--out", str(k)], capsys)
+    assert code == 0
+    posted = out.splitlines()[-1].rsplit(" ", 1)[1]
+    assert posted == load_public_key(f"{k}.pub").public_bytes_raw().hex()
     assert run(["keygen", "--out", str(k)], capsys)[0] == 2  # never overwrites a key
     code, out, _ = run(["checkpoint", "--db", str(db), "--key", str(k)], capsys)
     assert code == 0

@@ -419,6 +419,13 @@ def _public(key: Ed25519PublicKey | bytes | str | os.PathLike[str]) -> Ed25519Pu
         raise InvalidInput(f"a public key is an Ed25519PublicKey, PEM bytes or a file path, not {type(key).__name__}")
     if b"PRIVATE KEY" in key:
         raise InvalidInput("this is a private key; give the public key (KEY.pub) to verify")
+    raw = key.strip()
+    if len(raw) == 64 and all(c in b"0123456789abcdefABCDEF" for c in raw):
+        # the 64 hex digits a notice board can show (the checkpoint's "key" field, keygen's last line)
+        try:
+            return Ed25519PublicKey.from_public_bytes(bytes.fromhex(raw.decode("ascii")))
+        except ValueError as exc:
+            raise InvalidInput(f"these 64 hex digits are no Ed25519 public key ({_first(exc)})") from None
     try:
         loaded = load_pem_public_key(key)
     except (ValueError, TypeError, UnicodeError) as exc:
@@ -441,7 +448,8 @@ def load_private_key(path: str | os.PathLike[str]) -> Ed25519PrivateKey:
 
 
 def load_public_key(path: str | os.PathLike[str]) -> Ed25519PublicKey:
-    """The Ed25519 public key in a PEM file (``InvalidInput`` if it is none)."""
+    """The Ed25519 public key in a file: PEM (``KEY.pub``) or its 64 hex digits on one line, as a
+    notice board shows it (``InvalidInput`` if it is neither)."""
     return _public(_read_key_file(path, "public key"))
 
 

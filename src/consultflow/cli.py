@@ -342,11 +342,12 @@ _MAX_CHECKPOINT = 1 << 30  # a leaf is ~100 bytes: room for millions of consulta
 
 
 def _keygen(args: argparse.Namespace) -> int:
-    from .checkpoints import write_key_pair
+    from .checkpoints import load_public_key, write_key_pair
 
     private, public = write_key_pair(args.out)
     print(_printable(f"wrote {private} (the private key: keep it secret, sign checkpoints with it)"))
     print(_printable(f"wrote {public} (the public key: publish it with your checkpoints)"))
+    print(f"public key, to post on the notice board: {load_public_key(public).public_bytes_raw().hex()}")
     return EXIT_OK
 
 

@@ -71,6 +71,15 @@ def test_a_lone_surrogate_id_is_invalid_input_on_every_store(store: Any) -> None
     assert store.load("c-001").version == 1  # the store still works
 
 
+def test_a_lease_beyond_the_year_9999_is_invalid_input_on_every_store(store: Any) -> None:
+    Driver(store=store).propose()
+    last = datetime(9999, 12, 31, 23, 59, tzinfo=UTC)
+    for now, lease_for in ((last, timedelta(minutes=5)), (last, timedelta(days=-1)), (last, 5)):
+        with pytest.raises(cf.InvalidInput):
+            store.lease(1, now, lease_for)
+    assert store.lease(1, datetime(2026, 5, 1, tzinfo=UTC)) == ()  # the store works on
+
+
 def test_ids_refuse_control_format_and_bidi_characters() -> None:
     for bad in ("c\u202e1", "c\u2066x", "c\u200b1", "c\x901", "c\u00ad1", "c\ufeff1", "c\U000e0041"):
         with pytest.raises(cf.ValidationError):

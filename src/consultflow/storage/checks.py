@@ -8,7 +8,7 @@ for a closed store and a stale lease. See docs/storage.md, "Write your own store
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from ..errors import IntegrityError, InvalidInput, StoreUnavailable
 from ..notices import NoticeStatus
@@ -25,6 +25,7 @@ __all__ = [
     "check_settlement",
     "check_step",
     "closed_error",
+    "lease_until",
     "leased_again_error",
 ]
 
@@ -96,6 +97,18 @@ def check_aware(value: datetime, name: str) -> datetime:
             f"{name} must be an aware datetime (with a time zone), e.g. datetime.now(UTC); got {value!r}"
         )
     return value
+
+
+def lease_until(now: datetime, lease_for: timedelta) -> datetime:
+    """When a lease taken at ``now`` for ``lease_for`` ends; ``InvalidInput`` for a naive ``now``, a
+    ``lease_for`` that is no non-negative timedelta, or an end beyond what a datetime holds."""
+    check_aware(now, "lease(now)")
+    if not isinstance(lease_for, timedelta) or lease_for < timedelta(0):
+        raise InvalidInput(f"lease(lease_for) must be a timedelta of zero or more, not {lease_for!r}")
+    try:
+        return now + lease_for
+    except OverflowError:
+        raise InvalidInput(f"a lease from {now.isoformat()} for {lease_for} ends beyond the year 9999") from None
 
 
 def check_settlement(

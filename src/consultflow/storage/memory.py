@@ -25,6 +25,7 @@ from .checks import (
     check_settlement,
     check_step,
     closed_error,
+    lease_until,
     leased_again_error,
 )
 
@@ -143,7 +144,7 @@ class MemoryStore:
 
     def lease(self, limit: int, now: datetime, lease_for: timedelta = timedelta(minutes=5)) -> Sequence[Notice]:
         check_count(limit, "lease(limit)")
-        check_aware(now, "lease(now)")
+        until = lease_until(now, lease_for)
         leased: list[Notice] = []
         with self._lock:
             if self._closed:
@@ -154,9 +155,7 @@ class MemoryStore:
                 ready = n.status == "pending" and (n.not_before is None or n.not_before <= now)
                 expired = n.status == "leased" and n.not_before is not None and n.not_before <= now
                 if ready or expired:
-                    taken = n.model_copy(
-                        update={"status": "leased", "attempts": n.attempts + 1, "not_before": now + lease_for}
-                    )
+                    taken = n.model_copy(update={"status": "leased", "attempts": n.attempts + 1, "not_before": until})
                     self._outbox[key] = taken
                     leased.append(taken)
         return tuple(leased)

@@ -59,6 +59,7 @@ from .checks import (
     check_settled_again,
     check_settlement,
     check_step,
+    lease_until,
     leased_again_error,
 )
 from .encoding import RecordEncoder, entry_json
@@ -472,10 +473,10 @@ class PostgresStore:
 
     def lease(self, limit: int, now: datetime, lease_for: timedelta = timedelta(minutes=5)) -> Sequence[Notice]:
         check_count(limit, "lease(limit)")
-        check_aware(now, "lease(now=...)")
+        until = lease_until(now, lease_for)
         if limit <= 0:
             return ()
-        params = {"now": now, "until": now + lease_for, "limit": limit}
+        params = {"now": now, "until": until, "limit": limit}
 
         def run(conn: _Connection) -> Sequence[Notice]:
             rows = conn.execute(self._lease, params).fetchall()

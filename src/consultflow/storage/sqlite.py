@@ -59,6 +59,7 @@ from .checks import (
     check_settlement,
     check_step,
     closed_error,
+    lease_until,
     leased_again_error,
 )
 from .encoding import RecordEncoder
@@ -599,12 +600,11 @@ class SQLiteStore(SQLiteFile):
 
     def lease(self, limit: int, now: datetime, lease_for: timedelta = timedelta(minutes=5)) -> Sequence[Notice]:
         check_count(limit, "lease(limit)")
-        check_aware(now, "lease(now)")
+        until = lease_until(now, lease_for)
         if limit <= 0:
             if self._closed:
                 raise closed_error(self)
             return ()
-        until = now + lease_for
         with self._transaction() as conn:
             rows = conn.execute(
                 """SELECT rowid, attempts, last_error, notice FROM outbox

@@ -22,9 +22,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import consultflow as cf
-from consultflow import limits
+from consultflow import Tick, limits
 from consultflow.cli import main
-from consultflow.engine import Tick
 from consultflow.storage.memory import MemoryStore
 from consultflow.testing.driver import INVITED, Driver
 from store_support import Schemas, require_postgres, schemas_fixture

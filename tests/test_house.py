@@ -22,6 +22,9 @@ PUBLIC = {
     "CheckpointReport",
     "sign_checkpoint",
     "verify_checkpoint",
+    # what Engine.tick returns: the steps, and the records it could not handle (issue 8)
+    "Tick",
+    "TickProblem",
     "Ballot",
     "Body",
     "CallVote",

@@ -23,7 +23,7 @@ from .directory import (
     district,
     sub_district,
 )
-from .engine import Engine, Permission
+from .engine import Engine, Permission, Tick, TickProblem
 from .errors import (
     Conflict,
     ConsultflowError,
@@ -186,6 +186,8 @@ __all__ = [
     "StoreUnavailable",
     "SystemClock",
     "Tally",
+    "Tick",
+    "TickProblem",
     "TopicItem",
     "Transition",
     "Trigger",

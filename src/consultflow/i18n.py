@@ -198,6 +198,14 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
         "already invited: {people}",
         "已在邀请名单中：{people}",
     ),
+    "too_many_invited": (
+        "{invited} people are invited already; at most {limit} may be invited to one consultation",
+        "已邀请{invited}人；一项协商最多邀请{limit}人",
+    ),
+    "round_full": (
+        "round {round} holds {limit} opinions, the most one round may hold; close it and open another",
+        "第{round}轮已有{limit}条意见，达到一轮的上限；请结束本轮并开启新一轮",
+    ),
     "invitation_notice": (
         "people were invited later; the next round can open on {opens_at}, when their notice period ends",
         "已增加邀请人员，须待其告知期满，下一轮协商可于{opens_at}开始",
@@ -638,6 +646,8 @@ FIELD_PROBLEMS_ZH: Mapping[str, str] = {
     "string_too_short": "{field}不能为空",
     "string_too_long": "{field}过长：至多{max_length}个字符",
     "string_pattern_mismatch": "{field}的格式不正确",
+    "time_out_of_range": "{field}超出可用的时间范围（UTC 1970-01-01至9000-01-01）",
+    "id_invisible": "{field}含有不可见字符（控制字符、格式字符或双向控制符）",
     "too_short": "{field}至少需要{min_length}项",
     "too_long": "{field}至多{max_length}项",
     "int_type": "{field}应为整数",

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_serializer, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from .limits import MAX_DEADLINE
 from .records import Money, Record
 from .roles import Role
 from .vocabulary import VOTING_BODIES, Body
@@ -89,9 +90,11 @@ class Parameters(Record):
     consensus: ConsensusRule = ConsensusRule()
     round_limit: int = Field(default=3, ge=1, le=20)
     cycle_limit: int = Field(default=3, ge=1, le=20)
-    proposal_deadline: timedelta = Field(default=timedelta(days=14), gt=timedelta(0))
-    decision_deadline: timedelta = Field(default=timedelta(days=30), gt=timedelta(0))
-    review_deadline: timedelta = Field(default=timedelta(days=14), gt=timedelta(0))  # 合法性审查 within
+    proposal_deadline: timedelta = Field(default=timedelta(days=14), gt=timedelta(0), le=MAX_DEADLINE)
+    decision_deadline: timedelta = Field(default=timedelta(days=30), gt=timedelta(0), le=MAX_DEADLINE)
+    review_deadline: timedelta = Field(
+        default=timedelta(days=14), gt=timedelta(0), le=MAX_DEADLINE
+    )  # 合法性审查 within
     escalate_undecided: bool = True  # 议而不决 -> escalated
     escalate_unimplemented: bool = False  # 决而不施 -> flagged and notified, or escalated
     major_needs_residents: bool = True

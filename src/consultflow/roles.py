@@ -38,7 +38,9 @@ _ID = re.compile(ID_PATTERN)
 
 
 def valid_id(value: str) -> bool:
-    return _ID.fullmatch(value) is not None
+    """Whether ``value`` is an id: ``ID_PATTERN``, and printable throughout (no C1 control,
+    zero-width, bidi override or other invisible character)."""
+    return _ID.fullmatch(value) is not None and value.isprintable()
 
 
 def person_id(value: object) -> str:

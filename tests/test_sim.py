@@ -141,7 +141,8 @@ def test_through_the_engine_the_same_scenario_gives_the_same_table_and_the_same_
     from consultflow.sim.baseline import simulate_with_engine
     from consultflow.sim.runner import simulate_communities
 
-    scenario = small(**{"times.between_rounds": 20.0})  # slow enough for deadlines to pass
+    # slow enough for deadlines to pass; half the matters major, so a body votes on them (表决)
+    scenario = small(major=0.5, **{"times.between_rounds": 20.0})
     fast = simulate_communities(scenario, 6, range(3), keep_logs=True)
     engine = simulate_with_engine(scenario, 6, range(3), keep_logs=True)
     assert [row[0] for row in fast] == [row[0] for row in engine]
@@ -149,6 +150,25 @@ def test_through_the_engine_the_same_scenario_gives_the_same_table_and_the_same_
         assert [e.hash for e in mine] == [e.hash for e in theirs]
     events = {e.event for _, log in fast for e in log}
     assert cf.Event.DEADLINE_MISSED in events  # the clock's step ran (议而不决), as Engine.tick does
+    assert {cf.Event.VOTE_CALLED, cf.Event.VOTE_CAST, cf.Event.VOTE_CLOSED} <= events
+
+
+def test_a_body_decides_major_matters_by_its_members_vote() -> None:
+    scenario = small(major=1.0, carriers={cf.Carrier.DECISION: 1.0}, rejected=0.0, withdrawn=0.0, unlawful=0.0)
+    assert scenario.procedure().parameters.major_decided_by is cf.Body.REPRESENTATIVES_MEETING
+    results = sim.simulate(scenario, 4, keep_logs=True)
+    assert results.logs is not None
+    decided = [o for o in results.outcomes if o.days_to_decision is not None]
+    assert decided
+    for o in decided:
+        log = results.logs[o.id]
+        called = [e for e in log if e.event is cf.Event.VOTE_CALLED]
+        assert called
+        assert called[-1].data["members"] == 20  # the community's resident representatives
+        assert any(e.event is cf.Event.DECIDED and e.data.get("body") == "representatives_meeting" for e in log)
+    committee = sim.simulate(scenario.replace(parameters={"major_decided_by": "committee"}), 4, keep_logs=True)
+    assert committee.logs is not None
+    assert not any(e.event is cf.Event.VOTE_CALLED for log in committee.logs.values() for e in log)
 
 
 def test_the_procedure_decides_not_the_simulation_round_limit_one_escalates_disagreement() -> None:
@@ -251,7 +271,7 @@ def test_the_opinion_model_maps_positions_to_stances() -> None:
         ({"attendance": {"invited_min": 9, "invited_max": 3}}, "invited_max"),
         ({"times": {"notice": 1.0}}, "notice"),
         ({"parameters": {"round_limit": 0}}, "round_limit"),
-        ({"parameters": {"decided_by": "residents_meeting"}}, "vote"),
+        ({"parameters": {"major_decided_by": "owners_meeting"}}, "owners"),
         ({"forms": {"council": 0.0}}, "forms"),
         ({"communities": 2, "sub_districts": 5}, "sub-districts"),
         ({"months": 0}, "months"),

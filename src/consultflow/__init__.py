@@ -7,6 +7,7 @@ submodules are the house it lives in (see docs/architecture.md).
 """
 
 from .catalogue import DEFAULT_CATEGORIES, Catalogue, Category, TopicItem
+from .checkpoints import Checkpoint, CheckpointFinding, CheckpointReport, sign_checkpoint, verify_checkpoint
 from .clock import Clock, SimulatedClock, SystemClock
 from .commands import Command, ConsultationCommand
 from .context import Context
@@ -22,7 +23,7 @@ from .directory import (
     district,
     sub_district,
 )
-from .engine import Engine, Permission
+from .engine import Engine, Permission, Tick, TickProblem
 from .errors import (
     Conflict,
     ConsultflowError,
@@ -125,6 +126,9 @@ __all__ = [
     "Catalogue",
     "Category",
     "Channel",
+    "Checkpoint",
+    "CheckpointFinding",
+    "CheckpointReport",
     "Clock",
     "Close",
     "CloseRound",
@@ -200,6 +204,8 @@ __all__ = [
     "StoreUnavailable",
     "SystemClock",
     "Tally",
+    "Tick",
+    "TickProblem",
     "TopicItem",
     "Transition",
     "Trigger",
@@ -218,7 +224,9 @@ __all__ = [
     "district",
     "entry_hash",
     "overdue",
+    "sign_checkpoint",
     "six_step",
     "sub_district",
     "verify",
+    "verify_checkpoint",
 ]

@@ -59,7 +59,10 @@ class EngineRun(Run):
         self.clock = SimulatedClock(at)
         self.engine: Engine | None = None
 
-    def do(self, command: Command, actor: Actor, new_id: str | None = None) -> bool:
+    def do(
+        self, command: Command, actor: Actor, new_id: str | None = None, register: tuple[str, ...] | None = None
+    ) -> bool:
+        """As ``Run.do``, through the engine (which counts a body's members in its own directory)."""
         validated = type(command).model_validate(command.model_dump())  # as a caller builds it
         if self.engine is None:
             cid = new_id or ""

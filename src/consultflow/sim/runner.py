@@ -34,11 +34,14 @@ from ..log import LogEntry, seal
 from ..procedure import Procedure
 from ..records import Consultation, Measure, make
 from ..refusals import Refused
-from ..roles import Actor, Role
+from ..roles import BODY_MEMBERS, Actor, Role
 from ..step import Step
 from ..steps import (
+    CallVote,
+    CastVote,
     Close,
     CloseRound,
+    CloseVote,
     Decide,
     Escalate,
     Inspect,
@@ -57,7 +60,7 @@ from ..steps import (
     StartSupervision,
     Withdraw,
 )
-from ..vocabulary import FINAL_STATES, Carrier, Channel, Event, Form, MeetingFormat, State, Verdict
+from ..vocabulary import FINAL_STATES, Ballot, Body, Carrier, Channel, Event, Form, MeetingFormat, State, Verdict
 from .people import Cast, cast_for, move, stance_of
 from .results import Outcome, Results
 from .scenario import CommunitySpec, Scenario
@@ -211,7 +214,9 @@ class Run:
         """The clock moves on (never back): ``days`` later, at least a minute after the last step."""
         self.now += timedelta(seconds=max(60.0, round(days * _DAY)))
 
-    def do(self, command: Command, actor: Actor, new_id: str | None = None) -> bool:
+    def do(
+        self, command: Command, actor: Actor, new_id: str | None = None, register: tuple[str, ...] | None = None
+    ) -> bool:
         """Apply ``command`` as ``actor`` now; False (and counted) if the procedure refuses it.
         First the clock's own step, as ``Engine.tick`` would take it now: deadlines that passed
         are marked (议而不决, 决而不施) and escalate where the procedure says so."""
@@ -220,7 +225,7 @@ class Run:
             due = record.next_due
             if due is not None and due <= self.now and record.state not in FINAL_STATES:
                 self.tick()
-        ctx = Context(self.now, actor, new_id, self.catalogue, self.cast.roles)
+        ctx = Context(self.now, actor, new_id, self.catalogue, self.cast.roles, register)
         result = apply(self.procedure, self.record, command, ctx, lazy=self.lazy)
         if isinstance(result, Refused):
             self.refusals.append(result.code)
@@ -285,6 +290,7 @@ class _Community:
         self.fund: dict[int, Decimal] = {}
         self.zone = self.params.zone
         self.forms, self.carriers, self.formats = _Mix(scenario.forms), _Mix(scenario.carriers), _Mix(scenario.formats)
+        self.members: dict[Body, tuple[Actor, ...]] = {}
 
     # ---- helpers ------------------------------------------------------------------------------------
     def _remaining(self, when: datetime) -> tuple[int, Decimal]:
@@ -476,22 +482,59 @@ class _Community:
             tally = run.rec.rounds[-1].tally
             if tally is not None and tally.quorum_met and (tally.consensus or heard_out):
                 run.later(s.times.to_decision)
-                if run.do(self._decision(run, rng, carrier, invited), committee):
+                if self._decide(run, rng, carrier, invited, positions, committee):
                     self._commit(run, 1)
                     return "decided"
+                if run.state() is State.ESCALATED:
+                    return "escalated"
             if tally is not None and not tally.consensus:
                 positions[:] = move(positions, s.opinion, rng)
 
-    def _decision(self, run: Run, rng: Random, carrier: Carrier, invited: list[Actor]) -> Decide:
+    def _content(self, run: Run, rng: Random, carrier: Carrier, invited: list[Actor]) -> dict[str, Any]:
+        """What the decision says, as its carrier needs it (for ``Decide`` or a body's ``CallVote``)."""
         cid = run.rec.id
         if carrier is Carrier.DECISION:
-            return _cmd(Decide, consultation=cid, resolution="决议 resolved", measures=self._measures(run, rng))
+            return {"consultation": cid, "resolution": "决议 resolved", "measures": self._measures(run, rng)}
         if carrier is Carrier.HEARING:
-            return _cmd(Decide, consultation=cid, resolution="听证 heard", hearing_record="听证笔录 minutes")
+            return {"consultation": cid, "resolution": "听证 heard", "hearing_record": "听证笔录 minutes"}
         if carrier is Carrier.COORDINATION:
             parties = tuple(a.id for a in invited[:2]) if len(invited) >= 2 else ()
-            return _cmd(Decide, consultation=cid, resolution="协议 agreed", agreement_parties=parties)
-        return _cmd(Decide, consultation=cid, resolution="建议 advice", advice_adopted=rng.random() < 0.8)
+            return {"consultation": cid, "resolution": "协议 agreed", "agreement_parties": parties}
+        return {"consultation": cid, "resolution": "建议 advice", "advice_adopted": rng.random() < 0.8}
+
+    def _decide(
+        self, run: Run, rng: Random, carrier: Carrier, invited: list[Actor], positions: list[float], committee: Actor
+    ) -> bool:
+        """The committee decides, or - where the parameters give the matter to a body - puts the
+        decision to the body's vote (表决): its members vote as their positions lean. True if decided."""
+        content = self._content(run, rng, carrier, invited)
+        body = self.params.body_for(run.rec.major)
+        if body is Body.COMMITTEE:
+            return run.do(_cmd(Decide, **content), committee)
+        members = self._members(body)
+        register = tuple(a.id for a in members)
+        if not run.do(_cmd(CallVote, body=body, **content), committee, register=register):
+            return False
+        op, cid = self.s.opinion, run.rec.id
+        mean = sum(positions) / len(positions) if positions else op.mean
+        for member in members:
+            if rng.random() >= self.s.vote_turnout:
+                continue
+            x = rng.gauss(mean, op.spread)
+            ballot = Ballot.FOR if x > op.threshold else Ballot.AGAINST if x < -op.threshold else Ballot.ABSTAIN
+            run.do(make(CastVote, {"consultation": cid, "ballot": ballot, "on_behalf_of": None}), member)
+        run.do(_cmd(CloseVote, consultation=cid), committee)
+        return run.state() is State.DECIDED
+
+    def _members(self, body: Body) -> tuple[Actor, ...]:
+        """The body's members in the community, in the order a directory lists them (by id)."""
+        found = self.members.get(body)
+        if found is None:
+            roles = BODY_MEMBERS.get(body, frozenset())
+            everyone = {a.id: a for a in (*self.cast.residents, *self.cast.voices)}
+            found = tuple(everyone[p] for p in sorted(everyone) if not roles.isdisjoint(everyone[p].roles))
+            self.members[body] = found
+        return found
 
     def _review(self, run: Run, rng: Random) -> str:
         s, cast = self.s, self.cast

@@ -211,6 +211,7 @@ class Scenario(Record):
     new_problem: Probability = 0.05  # supervision finds a new problem (再次协商)
     resumed: Probability = 0.6  # the sub-district sends an escalated matter back to consultation
     feedback: int = Field(default=1, ge=0, le=1_000)  # residents' ratings per decision in force
+    vote_turnout: Probability = 0.8  # where a body decides (表决): the share of its members who vote
     people: People = People()
     attendance: Turnout = Turnout()
     opinion: OpinionModel = OpinionModel()
@@ -263,9 +264,9 @@ class Scenario(Record):
         if any(w > 0 for f, w in self.forms.items() if f is not Form.CLOUD):
             _weights("formats", self.formats)
         params = self.procedure_parameters()
-        if params.decided_by is not Body.COMMITTEE or params.major_decided_by is not Body.COMMITTEE:
+        if Body.OWNERS_MEETING in (params.decided_by, params.major_decided_by):
             raise PydanticCustomError(
-                "voting_bodies", "the simulation decides by the committee; a body's vote is not simulated yet"
+                "owners_meeting", "an owners' meeting votes by a property register, which the simulation has not yet"
             )
         if self.times.notice * 86400 < params.notice_period.total_seconds():
             raise PydanticCustomError(

@@ -15,6 +15,7 @@ from pydantic_core import PydanticCustomError
 
 from ..commands import Command, ConsultationCommand
 from ..context import Context
+from ..limits import MAX_OPINIONS_PER_ROUND
 from ..notices import INVITED
 from ..parameters import Parameters
 from ..records import Consultation, Opinion, PersonId, Round, Tally, Text, evolve, make
@@ -238,6 +239,8 @@ def _first_opinion_in_round(
     params: Parameters, record: Consultation, cmd: RecordOpinion, ctx: Context
 ) -> Failure | None:
     r = record.current_round
+    if r is not None and len(r.opinions) >= MAX_OPINIONS_PER_ROUND:
+        return Failure("round_full", {"round": r.number, "limit": MAX_OPINIONS_PER_ROUND})
     if r is None or _may_record_for_others(params, cmd, ctx):
         return None
     who = _participant(cmd, ctx)
@@ -458,7 +461,10 @@ STEP = StepDefinition(
         Guard("rounds_left", _rounds_left, ("round_limit",), "the round limit is not reached", bounds_loop=True),
         Guard("round_is_open", _round_is_open, ("no_open_round",), "a round is open"),
         Guard(
-            "first_opinion_in_round", _first_opinion_in_round, ("already_recorded",), "one opinion per person a round"
+            "first_opinion_in_round",
+            _first_opinion_in_round,
+            ("already_recorded", "round_full"),
+            "one opinion per person a round, and at most limits.MAX_OPINIONS_PER_ROUND in a round",
         ),
     ),
     routes=(Route("no_consensus_at_limit", _no_consensus_at_limit, "the last allowed round failed"),),

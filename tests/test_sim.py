@@ -475,3 +475,15 @@ def test_a_progress_bar_when_asked_and_none_when_not() -> None:
     else:
         assert bar.total == 3
         bar.close()
+
+
+def test_any_procedure_variant_plugs_in() -> None:
+    scenario = small()
+    by_parameters = sim.simulate(scenario.replace(**{"parameters.round_limit": 1}), 8)
+    variant = cf.six_step().variant("six-step-one-round", "1", parameters={"round_limit": 1})
+    by_procedure = sim.simulate(scenario, 8, procedure=variant, keep_logs=True)
+    assert [o.rounds for o in by_procedure.outcomes] == [o.rounds for o in by_parameters.outcomes]
+    assert by_procedure.logs is not None
+    proposed = [log[0] for log in by_procedure.logs.values()]
+    assert {e.data["procedure"] for e in proposed} == {"six-step-one-round"}
+    assert by_procedure.digest() != sim.simulate(scenario, 8).digest()

@@ -16,6 +16,7 @@ SRC = Path(__file__).resolve().parent.parent / "src" / "consultflow"
 
 # Reviewed: changing this list is changing the public API (add to it on purpose, with docs).
 PUBLIC = {
+    "Attendance",
     # signed checkpoints (issue 8)
     "Checkpoint",
     "CheckpointFinding",
@@ -71,6 +72,7 @@ PUBLIC = {
     "Decision",
     "Engine",
     "Escalate",
+    "Ending",
     "Event",
     "Form",
     "Inspect",
@@ -111,6 +113,7 @@ PUBLIC = {
     "SQLiteStore",
     "Schedule",
     "SimulatedClock",
+    "MeetingFormat",
     "Stance",
     "StartSupervision",
     "State",

@@ -90,7 +90,22 @@ from .steps import (
     command_from_dict,
 )
 from .storage import MemoryStore, PostgresStore, Query, SQLiteStore, Store
-from .vocabulary import FINAL_STATES, Ballot, Body, Carrier, Channel, Event, Form, Stance, State, Trigger, Verdict
+from .vocabulary import (
+    FINAL_STATES,
+    Attendance,
+    Ballot,
+    Body,
+    Carrier,
+    Channel,
+    Ending,
+    Event,
+    Form,
+    MeetingFormat,
+    Stance,
+    State,
+    Trigger,
+    Verdict,
+)
 
 __version__ = "0.1.0"
 
@@ -101,6 +116,7 @@ __all__ = [
     "STAKEHOLDERS",
     "THINK_TANK",
     "Actor",
+    "Attendance",
     "Ballot",
     "Body",
     "CallVote",
@@ -129,6 +145,7 @@ __all__ = [
     "Decide",
     "Decision",
     "Directory",
+    "Ending",
     "Engine",
     "Escalate",
     "Event",
@@ -142,6 +159,7 @@ __all__ = [
     "LegalityReview",
     "LogEntry",
     "Measure",
+    "MeetingFormat",
     "MemoryDirectory",
     "MemoryStore",
     "NotFound",

@@ -1,5 +1,5 @@
-"""The command line: ``consultflow demo``, ``verify``, ``show``, ``procedure``, ``schema``, and the signed
-checkpoints: ``keygen``, ``checkpoint``, ``verify --checkpoint``.
+"""The command line: ``consultflow demo``, ``verify``, ``show``, ``procedure``, ``schema``, ``simulate``, and
+the signed checkpoints: ``keygen``, ``checkpoint``, ``verify --checkpoint``.
 
 Every subcommand exits the same way (``EXIT_STATUS`` below, also in ``consultflow --help``): 0 all
 good; 1 a finding - a chain or record that does not hold, a definition that fails its checks -
@@ -530,6 +530,9 @@ def _parser() -> argparse.ArgumentParser:
         **_describe("Print the JSON Schemas of the stored records.", "0 printed; 2 a usage problem."),
     )
     schema.set_defaults(func=_schema)
+    from .sim.command import register as register_simulate
+
+    register_simulate(sub)
     return parser
 
 

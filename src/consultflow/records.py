@@ -28,7 +28,19 @@ from pydantic_core import PydanticCustomError
 from .errors import InvalidInput, ValidationError
 from .limits import time_problem
 from .roles import ID_PATTERN, Role, person_id
-from .vocabulary import FINAL_STATES, Ballot, Body, Carrier, Channel, Form, Stance, State, Verdict
+from .vocabulary import (
+    FINAL_STATES,
+    Ballot,
+    Body,
+    Carrier,
+    Channel,
+    Ending,
+    Form,
+    MeetingFormat,
+    Stance,
+    State,
+    Verdict,
+)
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -260,7 +272,11 @@ class Tally(Record):
 
 
 class Round(Record):
-    """One round of consultation (一轮协商): who attended, what they said, how it ended."""
+    """One round of consultation (一轮协商): who attended, what they said, how it ended.
+
+    ``format`` says how it met (圆桌会, hearing, online, ...) when the convenor said so; ``online``
+    lists the attendees who took part online (the others were there in person); ``abandoned``
+    says it was closed unfinished because the matter left consultation."""
 
     number: int = Field(ge=1)
     cycle: int = Field(ge=1)
@@ -273,6 +289,9 @@ class Round(Record):
     closed_at: Time | None = None
     summary: Text = ""
     tally: Tally | None = None
+    format: MeetingFormat | None = None
+    online: tuple[Id, ...] = ()
+    abandoned: bool = False
 
     @property
     def is_open(self) -> bool:
@@ -481,6 +500,8 @@ class Consultation(Record):
     inspections: tuple[Inspection, ...] = ()
     missed: tuple[str, ...] = ()
     next_due: Time | None = None
+    ended_at: Time | None = None  # when it reached a final state
+    ending: Ending | None = None  # how: done (办结), by ruling, rejected, withdrawn
 
     @model_validator(mode="after")
     def _dates_in_order(self) -> Consultation:
@@ -512,6 +533,23 @@ class Consultation(Record):
     @property
     def active(self) -> bool:
         return self.state not in FINAL_STATES
+
+    def _repr_html_(self) -> str:
+        """In a notebook: the case file at a glance."""
+        from html import escape
+
+        fields = {
+            "id": self.id,
+            "topic": self.topic,
+            "form / carrier": f"{self.form.value} / {self.carrier.value}",
+            "state": self.state.value + (f" ({self.ending.value})" if self.ending is not None else ""),
+            "cycle": self.cycle,
+            "rounds": len(self.rounds),
+            "decisions": len(self.decisions),
+            "version": self.version,
+        }
+        rows = "".join(f"<tr><th>{escape(k)}</th><td>{escape(str(v))}</td></tr>" for k, v in fields.items())
+        return f"<b>{escape(self.title)}</b><table>{rows}</table>"
 
     def reviewed_lawful(self) -> bool:
         """Whether the current decision has a lawful verdict."""

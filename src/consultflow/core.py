@@ -8,7 +8,7 @@ transition, authorises, runs the guards and the effect, and assembles the log en
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -16,7 +16,7 @@ from .canonical import canonical_value, record_digest, same_digest, timestamp
 from .commands import Command
 from .context import Context
 from .deadlines import next_due
-from .log import LogEntry, chain_hash
+from .log import GENESIS, LogEntry, chain_hash
 from .notices import Notice
 from .procedure import NEW, Option, Procedure
 from .records import SCHEMA_VERSION, Consultation, evolve, make
@@ -26,7 +26,14 @@ from .step import Step
 from .steps import EFFECTS, audience_for
 from .vocabulary import Event, State, Trigger
 
-__all__ = ["apply", "authorise", "check", "enact", "step_input"]
+__all__ = [
+    "apply",
+    "authorise",
+    "check",
+    "enact",
+    "seal",
+    "step_input",
+]
 
 # the fields next_due reads besides the state: a step that touches none of them keeps it
 _DEADLINE_FIELDS = frozenset({"cycle", "decision_due", "review_due", "decisions", "progress", "missed"})
@@ -146,12 +153,19 @@ def check(
     return selected[1], None
 
 
-def apply(procedure: Procedure, record: Consultation | None, command: Command, ctx: Context) -> Step | Refused:
+def apply(
+    procedure: Procedure, record: Consultation | None, command: Command, ctx: Context, *, lazy: bool = False
+) -> Step | Refused:
     """The heart of the library: apply ``command`` to ``record`` (``None`` for a proposal) under
     ``procedure``.
 
     Returns the ``Step`` (new record, log entries, notices) or the ``Refused`` explaining which
     guard failed. Nothing is mutated; a refusal changes nothing.
+
+    ``lazy`` (a simulation's mode) skips only what persistence needs: the record's digest is not
+    taken and the entries are left unchained (``record_digest``, ``prev``, ``hash`` and the record's
+    ``head`` empty; ``seal`` finishes them later to the very same hashes) and no outbox notices are
+    made. Every guard, route and effect runs.
     """
     trigger = command.trigger
     if record is not None and trigger is Trigger.PROPOSE:
@@ -161,7 +175,7 @@ def apply(procedure: Procedure, record: Consultation | None, command: Command, c
     if isinstance(selected, Refused):
         return selected
     chosen, granted = selected
-    return enact(procedure, record, command, ctx, granted, chosen.target)
+    return enact(procedure, record, command, ctx, granted, chosen.target, lazy=lazy)
 
 
 def enact(
@@ -172,6 +186,8 @@ def enact(
     role: str,
     target: State | None,
     bound: str | None = None,
+    *,
+    lazy: bool = False,
 ) -> Step:
     """Carry out a transition already chosen and authorised: the step's effect, then the log
     entries, the stamped record and the notices. ``target`` ``None`` keeps the state.
@@ -186,7 +202,9 @@ def enact(
             raise ValueError("a proposal always enters a state: give its target")
         target = record.state
     update, events = EFFECTS[command.trigger](procedure, record, command, ctx, role, target)
-    return _assemble(record, update, events, target, ctx, role, step_input(procedure, record, command, ctx), bound)
+    return _assemble(
+        record, update, events, target, ctx, role, step_input(procedure, record, command, ctx), bound, lazy
+    )
 
 
 _ROLE_LISTS: dict[frozenset[Role], list[str]] = {}
@@ -205,9 +223,11 @@ def _role_list(roles: frozenset[Role]) -> list[str]:
 def step_input(procedure: Procedure, record: Consultation | None, command: Command, ctx: Context) -> dict[str, Any]:
     """What a step's first log entry carries so that replay can do the step again: the command,
     the roles of the actor and of the people it names as the directory gave them (effects read
-    them), and for a proposal the procedure it runs under. Canonical JSON values, keys sorted at
+    them), a voting body's register as the directory listed it, and for a proposal the procedure
+    it runs under. Canonical JSON values, keys sorted at
     every level (``log.chain_hash`` hashes them as they stand)."""
-    people = {p: _role_list(ctx.people[p]) for p in sorted(ctx.people)}
+    named = command.named_people()
+    people = {p: _role_list(ctx.roles_of(p)) for p in sorted(set(named))} if named else {}
     out: dict[str, Any] = {
         "actor_roles": _role_list(ctx.actor.roles),
         "command": dict(sorted({"command": command.trigger.value, **canonical_value(command)}.items())),
@@ -215,6 +235,8 @@ def step_input(procedure: Procedure, record: Consultation | None, command: Comma
     }
     if record is None:
         out["procedure"] = [procedure.name, procedure.version]
+    if ctx.register is not None:  # a body's members as the directory listed them (the vote counts them)
+        out["register"] = list(ctx.register)
     return out
 
 
@@ -263,10 +285,13 @@ def _assemble(
     role: str,
     step_in: dict[str, Any],
     bound: str | None = None,
+    lazy: bool = False,
 ) -> Step:
     """Stamp the record (state, version, next deadline), chain the events into log entries - the
     first carrying the step's input, the last the digest of the record - then the record's head,
-    and make the notices. For a proposal ``update`` holds every field of the new record."""
+    and make the notices. For a proposal ``update`` holds every field of the new record.
+    ``lazy``: no digest, entries unchained, the record's head empty, no notices (see ``apply``;
+    ``log.seal`` finishes the log)."""
     if record is None:
         cid = update["id"]
         source: State | None = None
@@ -278,7 +303,6 @@ def _assemble(
         prev, seq = record.head, record.version
         base = record.__dict__
     now = ctx.now
-    at = timestamp(now)
     actor = ctx.actor.id
     last = len(events) - 1
     if target is not source or not _DEADLINE_FIELDS.isdisjoint(update):
@@ -297,6 +321,15 @@ def _assemble(
     update["version"] = seq + len(events)
     update["head"] = ""
     unstamped = make(Consultation, update) if record is None else evolve(record, update)
+    if lazy:
+        unchained = []
+        for i, (event, data) in enumerate(events):
+            seq += 1
+            to = target if i == last else (source or target)
+            entry_in = step_in if i == 0 else None
+            unchained.append(_entry(cid, seq, event, source, to, actor, role, now, data, entry_in, "", "", ""))
+        return Step(unstamped, tuple(unchained), ())
+    at = timestamp(now)
     computed = bound is None
     if bound is None:
         bound = record_digest(unstamped, record)
@@ -339,3 +372,27 @@ def _assemble(
                 )
             )
     return Step(new, tuple(entries), tuple(notices))
+
+
+def seal(steps: Iterable[Step]) -> tuple[LogEntry, ...]:
+    """The log of one consultation's steps the core made lazily (``apply(..., lazy=True)``, a
+    simulation's mode), in order: each step's last entry bound to the digest of the record that
+    step left, every entry chained - the very entries, hashes included, the core would have made."""
+    prev = GENESIS
+    before: Consultation | None = None
+    out = []
+    for step in steps:
+        bound = record_digest(step.record, before)
+        before = step.record
+        last = len(step.entries) - 1
+        for i, e in enumerate(step.entries):
+            entry_digest = bound if i == last else ""
+            digest = chain_hash(
+                e.schema_version, e.consultation, e.seq, e.event, e.source, e.target, e.actor, e.role,
+                timestamp(e.at), e.data, e.input, entry_digest, prev,
+            )  # fmt: skip
+            values = e.__dict__.copy()
+            values["record_digest"], values["prev"], values["hash"] = entry_digest, prev, digest
+            out.append(make(LogEntry, values))
+            prev = digest
+    return tuple(out)

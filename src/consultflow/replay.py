@@ -108,6 +108,7 @@ def replay(entries: Sequence[LogEntry], procedures: Mapping[tuple[str, str], Pro
                 actor=Actor.known(first.actor, _roles(step_in["actor_roles"])),
                 new_id=first.consultation if record is None else None,
                 people={str(p): _roles(r) for p, r in people.items()},
+                register=_register(step_in.get("register")),
             )
             assert procedure is not None
             # Every step's digest is in its entry's hash, which the chain check held; replay checks
@@ -225,3 +226,12 @@ def _outbox_difference(stored: Sequence[Notice], made: Sequence[Notice]) -> tupl
     for key, extra in kept.items():
         return extra.seq, f"outbox notice {key!r} was made by no step of the log"
     return None
+
+
+def _register(value: object) -> tuple[str, ...] | None:
+    """A body's register as the step's input logged it (sorted ids), or ``None``."""
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(p, str) for p in value):
+        raise ValueError("the register is not a list of ids")
+    return tuple(value)

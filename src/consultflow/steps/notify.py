@@ -15,9 +15,10 @@ from pydantic_core import PydanticCustomError
 from ..canonical import timestamp
 from ..commands import ConsultationCommand
 from ..context import Context
+from ..limits import MAX_INVITED
 from ..notices import INVITED, PROPOSER, PUBLIC
 from ..parameters import Parameters
-from ..records import Consultation, PersonId, Schedule, Text, Time, make
+from ..records import Consultation, InputTime, PersonId, Schedule, Text, make
 from ..refusals import Failure
 from ..roles import Role
 from ..vocabulary import Channel, Event, State, Trigger
@@ -30,8 +31,8 @@ class Notify(ConsultationCommand):
     """告知: announce the matter, the meeting and who is invited; starts the notice period."""
 
     trigger: ClassVar[Trigger] = Trigger.NOTIFY
-    meeting_at: Time
-    invite: tuple[PersonId, ...] = Field(default=(), max_length=10_000)
+    meeting_at: InputTime
+    invite: tuple[PersonId, ...] = Field(default=(), max_length=MAX_INVITED)
     chair: PersonId | None = None
     venue: Annotated[str, StringConstraints(max_length=200)] = ""
     channels: tuple[Channel, ...] = (Channel.NOTICE_BOARD,)
@@ -51,7 +52,7 @@ class Invite(ConsultationCommand):
     adviser, more stakeholders. The next round waits for the invitation's own notice period."""
 
     trigger: ClassVar[Trigger] = Trigger.INVITE
-    people: tuple[PersonId, ...] = Field(min_length=1, max_length=10_000)
+    people: tuple[PersonId, ...] = Field(min_length=1, max_length=MAX_INVITED)
     reason: Text = ""
 
     @model_validator(mode="after")
@@ -94,6 +95,8 @@ def _not_yet_invited(params: Parameters, record: Consultation, cmd: Invite, ctx:
     already = [p for p in cmd.people if p in record.invited]
     if already:
         return Failure("already_invited", {"people": already})
+    if len(record.invited) + len(cmd.people) > MAX_INVITED:
+        return Failure("too_many_invited", {"invited": len(record.invited), "limit": MAX_INVITED})
     return None
 
 
@@ -172,8 +175,8 @@ STEP = StepDefinition(
         Guard(
             "not_yet_invited",
             _not_yet_invited,
-            ("already_invited",),
-            "nobody is invited twice",
+            ("already_invited", "too_many_invited"),
+            "nobody is invited twice, and at most limits.MAX_INVITED people in all",
             needs_command=True,
         ),
     ),

@@ -18,17 +18,20 @@ only the Python standard library. ``record_digest`` binds a consultation record 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import operator
 import re
 import weakref
-from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime, timezone
 from decimal import Decimal
 from enum import Enum
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
+from pydantic_core import TzInfo
 
 from .errors import InvalidInput
 
@@ -37,9 +40,10 @@ __all__ = [
     "TIMESTAMP_PATTERN",
     "canonical_json",
     "canonical_value",
+    "fields_digest",
     "parse_canonical",
     "record_digest",
-    "same_digest",
+    "remember_digest",
     "timestamp",
 ]
 
@@ -47,8 +51,21 @@ __all__ = [
 TIMESTAMP_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
 
 
+# Equal fixed-offset times are the same instant and have the same canonical text: remembered by value
+# (a bounded cache). Only a fixed offset (``timezone``, pydantic's ``TzInfo``): two times in one zone
+# with daylight saving compare by wall clock and could be equal yet an hour apart (``fold``).
+_TIMES: dict[datetime, str] = {}
+_FIXED_ZONES = (timezone, TzInfo)
+_MAX_CACHED = 4096
+
+
 def timestamp(value: datetime) -> str:
     """``value`` in the canonical time form: UTC, microseconds, ``Z`` (``2026-03-02T01:00:00.000000Z``)."""
+    fixed = type(value) is datetime and type(value.tzinfo) in _FIXED_ZONES
+    if fixed:
+        hit = _TIMES.get(value)
+        if hit is not None:
+            return hit
     offset = value.utcoffset() if value.tzinfo is not None else None
     if offset is None:
         raise InvalidInput(f"times must be aware datetimes (with a time zone), got {value!r}")
@@ -58,7 +75,12 @@ def timestamp(value: datetime) -> str:
         except OverflowError:
             raise InvalidInput(f"{value!r} is out of range once converted to UTC") from None
     # isoformat() always writes a four-digit year and seconds; the fraction is written here
-    return f"{value.isoformat()[:19]}.{value.microsecond:06d}Z"
+    text = f"{value.isoformat()[:19]}.{value.microsecond:06d}Z"
+    if fixed:
+        if len(_TIMES) >= _MAX_CACHED:
+            _TIMES.clear()
+        _TIMES[value] = text
+    return text
 
 
 _quote: Callable[[str], str] = json.encoder.encode_basestring
@@ -92,46 +114,136 @@ class _ByIdentity(Generic[V]):
 # after: each one's canonical text is made once and remembered while the object lives.
 _MODEL_TEXTS: _ByIdentity[str] = _ByIdentity()
 
-
-_CACHED = 1  # a record or a time: immutable, its text remembered by identity
-_OTHER = 2
-_KINDS: dict[type, int] = {}
-
-
-def _kind(kind: type) -> int:
-    found = _KINDS.get(kind)
-    if found is None:
-        found = _KINDS[kind] = _CACHED if issubclass(kind, BaseModel | datetime) else _OTHER
-    return found
+# ---- the writers -------------------------------------------------------------------------------------------
+# ``_text`` writes a value by its type alone, so each type's writer is chosen once (``_writer_for``) and
+# looked up by type after that: no chain of type tests per value. Each writer does exactly what the rules
+# in the module docstring say; tests/test_canonical.py holds them to a plain definition byte for byte.
+Writer = Callable[[Any], str]
+_WRITERS: dict[type, Writer] = {}
 
 
 def _text(value: object) -> str:
     kind = type(value)
-    if kind is str:
-        return _quote(value)  # type: ignore[arg-type]
-    if kind is int:
-        return int.__repr__(value)
-    if value is None:
-        return "null"
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    if kind is dict:
-        items: dict[Any, Any] = value  # type: ignore[assignment]
-        return "{" + ",".join([f"{_quote(str(k))}:{_text(items[k])}" for k in sorted(items)]) + "}"
-    if kind is tuple or kind is list:
-        return "[" + ",".join([_text(v) for v in value]) + "]"  # type: ignore[attr-defined]
-    if _kind(kind) == _CACHED:
-        if isinstance(value, datetime):  # no weak references to times; cheap to write anyway
-            return f'"{timestamp(value)}"'
+    return (_WRITERS.get(kind) or _writer_for(kind))(value)
+
+
+def _null(_: object) -> str:
+    return "null"
+
+
+def _bool(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _dict_text(items: dict[Any, Any]) -> str:
+    return "{" + ",".join([f"{_quote(str(k))}:{_text(items[k])}" for k in sorted(items)]) + "}"
+
+
+def _seq_text(values: tuple[Any, ...] | list[Any]) -> str:
+    writers = _WRITERS
+    return "[" + ",".join([(writers.get(type(v)) or _writer_for(type(v)))(v) for v in values]) + "]"
+
+
+def _time_text(value: datetime) -> str:
+    return f'"{timestamp(value)}"'
+
+
+def _generic_fields(fields: dict[str, Any]) -> str:
+    return "{" + ",".join([f"{_quote(k)}:{_text(fields[k])}" for k in sorted(fields)]) + "}"
+
+
+class _Fields:
+    """How a record class is written: its field names in key order, each with its ``"key":`` prefix
+    made once. A record whose fields are not exactly the class's is written the generic way."""
+
+    __slots__ = ("count", "get", "keys", "prefixes")
+
+    def __init__(self, kind: type[BaseModel]) -> None:
+        self.keys = tuple(sorted(kind.model_fields))
+        self.prefixes = tuple(f"{_quote(k)}:" for k in self.keys)
+        self.count = len(self.keys)
+        self.get = operator.itemgetter(*self.keys) if self.count > 1 else None
+
+    def text(self, fields: dict[str, Any]) -> str:
+        """The canonical JSON of a record's ``__dict__``."""
+        if self.get is None or len(fields) != self.count:
+            return _generic_fields(fields)
+        try:
+            values = self.get(fields)
+        except KeyError:  # as many fields, not the same ones
+            return _generic_fields(fields)
+        writers = _WRITERS
+        parts = [
+            p + (writers.get(type(v)) or _writer_for(type(v)))(v) for p, v in zip(self.prefixes, values, strict=True)
+        ]
+        return "{" + ",".join(parts) + "}"
+
+
+_FIELDS: dict[type, _Fields] = {}
+
+
+def _fields_of(kind: type[BaseModel]) -> _Fields:
+    found = _FIELDS.get(kind)
+    if found is None:
+        if len(_FIELDS) >= _MAX_CACHED:
+            _FIELDS.clear()
+        found = _FIELDS[kind] = _Fields(kind)
+    return found
+
+
+def _model_writer(kind: type[BaseModel]) -> Writer:
+    fields = _fields_of(kind)
+
+    def write(value: BaseModel) -> str:
         text = _MODEL_TEXTS.get(value)
         if text is None:
-            fields = value.__dict__
-            text = "{" + ",".join([f"{_quote(k)}:{_text(fields[k])}" for k in sorted(fields)]) + "}"
+            text = fields.text(value.__dict__)
             _MODEL_TEXTS.put(value, text)
         return text
-    return _other_text(value)
+
+    return write
+
+
+def _enum_writer(kind: type[Enum]) -> Writer:
+    texts: dict[object, str] = {}
+    for member in kind:
+        with contextlib.suppress(TypeError, ValueError):  # written (and refused) when met
+            texts[member] = _other_text(member)
+
+    def write(value: Enum) -> str:
+        found = texts.get(value) if type(value) is kind else None
+        return _other_text(value) if found is None else found
+
+    return write
+
+
+def _writer_for(kind: type) -> Writer:
+    """The writer of every value of type ``kind``, chosen as the rules say and remembered."""
+    writer: Writer
+    if kind is str:
+        writer = _quote
+    elif kind is int:
+        writer = int.__repr__
+    elif kind is type(None):
+        writer = _null
+    elif kind is bool:
+        writer = _bool
+    elif kind is dict:
+        writer = _dict_text
+    elif kind is tuple or kind is list:
+        writer = _seq_text
+    elif issubclass(kind, datetime):  # no weak references to times; their texts are cached by value
+        writer = _time_text
+    elif issubclass(kind, BaseModel):
+        writer = _model_writer(kind)
+    elif issubclass(kind, Enum) and issubclass(kind, str | int):
+        writer = _enum_writer(kind)
+    else:
+        writer = _other_text
+    if len(_WRITERS) >= _MAX_CACHED:
+        _WRITERS.clear()
+    _WRITERS[kind] = writer
+    return writer
 
 
 def _other_text(value: object) -> str:
@@ -202,19 +314,46 @@ def canonical_value(value: object) -> Any:
     kind = type(value)
     if kind is str or kind is int or kind is bool or value is None:
         return value
-    if kind is tuple or kind is list:
-        return [canonical_value(v) for v in value]  # type: ignore[attr-defined]
-    if isinstance(value, BaseModel):
-        fields = value.__dict__
-        return {k: canonical_value(fields[k]) for k in sorted(fields)}
-    if isinstance(value, str):
-        return value.value if isinstance(value, Enum) else value
-    if isinstance(value, bool | int):
-        return value
-    if isinstance(value, datetime):
-        return timestamp(value)
-    if isinstance(value, Decimal):
-        return str(value)
+    return (_VALUES.get(kind) or _value_for(kind))(value)
+
+
+Converter = Callable[[Any], Any]
+_VALUES: dict[type, Converter] = {}
+
+
+def _seq_value(value: tuple[Any, ...] | list[Any]) -> list[Any]:
+    return [canonical_value(v) for v in value]
+
+
+def _model_value_of(kind: type[BaseModel]) -> Converter:
+    fields = _fields_of(kind)
+
+    def convert(value: BaseModel) -> dict[str, Any]:
+        found = value.__dict__
+        if len(found) != fields.count or not all(k in found for k in fields.keys):
+            return {k: canonical_value(found[k]) for k in sorted(found)}
+        return {k: canonical_value(found[k]) for k in fields.keys}
+
+    return convert
+
+
+def _enum_value_of(kind: type[Enum]) -> Converter:
+    values = {member: member.value for member in kind}
+
+    def convert(value: Enum) -> Any:
+        try:
+            return values[value]
+        except KeyError:  # not a member made with the class
+            return value.value
+
+    return convert
+
+
+def _same(value: object) -> object:
+    return value
+
+
+def _other_value(value: object) -> Any:
     if isinstance(value, tuple | list):
         return [canonical_value(v) for v in value]
     if isinstance(value, frozenset | set):
@@ -226,45 +365,130 @@ def canonical_value(value: object) -> Any:
     raise TypeError(f"cannot put {type(value).__name__} into canonical JSON")
 
 
+def _value_for(kind: type) -> Converter:
+    """The converter of every value of type ``kind`` (``canonical_value``), chosen once."""
+    convert: Converter
+    if kind is tuple or kind is list:
+        convert = _seq_value
+    elif issubclass(kind, BaseModel):
+        convert = _model_value_of(kind)
+    elif issubclass(kind, str):
+        convert = _enum_value_of(kind) if issubclass(kind, Enum) else _same
+    elif issubclass(kind, bool | int):
+        convert = _same
+    elif issubclass(kind, datetime):
+        convert = timestamp
+    elif issubclass(kind, Decimal):
+        convert = str
+    else:
+        convert = _other_value
+    if len(_VALUES) >= _MAX_CACHED:
+        _VALUES.clear()
+    _VALUES[kind] = convert
+    return convert
+
+
 # ---- the record digest -----------------------------------------------------------------------------------
 _sha256 = hashlib.sha256
-# Per record (by identity): the canonical ``"key":value`` piece of each field, in key order, and the
-# digest. A step changes a few fields; the others hold the very objects of the record before, whose
-# pieces are reused.
-_RECORDS: _ByIdentity[tuple[list[str], str]] = _ByIdentity()
-_KEYS: dict[type, tuple[str, ...]] = {}
 #: The case file's lists: in the digest, each item stands as the SHA-256 of its canonical JSON.
 CASE_FILE_LISTS = frozenset(
     {"rounds", "decisions", "votes", "reviews", "publications", "progress", "feedback", "inspections"}
 )
+# Per item (by identity): its digest, as the JSON string that stands for it. The item's own text is
+# not kept (its digest is); the texts of the records it holds are (``_MODEL_TEXTS``).
 _ITEM_DIGESTS: _ByIdentity[str] = _ByIdentity()
 
 
 def _item_digest(item: object) -> str:
+    if not isinstance(item, BaseModel):
+        return f'"{_sha256(_text(item).encode()).hexdigest()}"'
     digest = _ITEM_DIGESTS.get(item)
     if digest is None:
-        # the item's own text is not kept (its digest is); the texts of what it holds are
-        fields = item.__dict__ if isinstance(item, BaseModel) else None
-        if fields is None:
-            text = _text(item)
-        else:
-            text = "{" + ",".join([f"{_quote(k)}:{_text(fields[k])}" for k in sorted(fields)]) + "}"
-        digest = _sha256(text.encode()).hexdigest()
+        digest = f'"{_sha256(_fields_of(type(item)).text(item.__dict__).encode()).hexdigest()}"'
         _ITEM_DIGESTS.put(item, digest)
     return digest
 
 
-def _piece(key: str, value: object) -> str:
-    if key in CASE_FILE_LISTS and isinstance(value, tuple | list):
-        return f"{_quote(key)}:[{','.join(f'{chr(34)}{_item_digest(v)}{chr(34)}' for v in value)}]"
-    return f"{_quote(key)}:{_text(value)}"
+class _Layout:
+    """A record class as its digest is written: the fields but ``head`` in key order, and for each
+    the writer of its ``"key":value`` piece."""
+
+    __slots__ = ("index", "keys", "pieces")
+
+    def __init__(self, kind: type[BaseModel]) -> None:
+        self.keys = tuple(sorted(k for k in kind.model_fields if k != "head"))
+        self.index = {k: i for i, k in enumerate(self.keys)}
+        self.pieces: tuple[Callable[[object], str], ...] = tuple(_piece_writer(k) for k in self.keys)
 
 
-def _keys(record: BaseModel) -> tuple[str, ...]:
-    keys = _KEYS.get(type(record))
-    if keys is None:
-        keys = _KEYS[type(record)] = tuple(sorted(k for k in type(record).model_fields if k != "head"))
-    return keys
+def _piece_writer(key: str) -> Callable[[object], str]:
+    prefix = f"{_quote(key)}:"
+    listed = key in CASE_FILE_LISTS
+
+    def piece(value: object) -> str:
+        kind = type(value)
+        if listed and (kind is tuple or isinstance(value, tuple | list)):
+            return f"{prefix}[{','.join([_item_digest(v) for v in value])}]"  # type: ignore[attr-defined]
+        return prefix + (_WRITERS.get(kind) or _writer_for(kind))(value)
+
+    return piece
+
+
+_LAYOUTS: dict[type, _Layout] = {}
+
+
+def _layout(kind: type[BaseModel]) -> _Layout:
+    found = _LAYOUTS.get(kind)
+    if found is None:
+        if len(_LAYOUTS) >= _MAX_CACHED:
+            _LAYOUTS.clear()
+        found = _LAYOUTS[kind] = _Layout(kind)
+    return found
+
+
+# Per record (by identity): the canonical ``"key":value`` piece of each field, in key order, and the
+# digest. A step changes a few fields; the others hold the very objects of the record before, whose
+# pieces are reused.
+Pieces = tuple[list[str], str]
+_RECORDS: _ByIdentity[Pieces] = _ByIdentity()
+
+
+def fields_digest(
+    kind: type[BaseModel],
+    fields: Mapping[str, Any],
+    base: BaseModel | None = None,
+    changed: Iterable[str] | None = None,
+) -> Pieces:
+    """``record_digest`` of the record of class ``kind`` with these ``fields`` (every field of the
+    class), with the pieces it was made of (for ``remember_digest``) - before the record is made.
+
+    ``base``, the record these fields were made from, only makes it faster: a field holding the
+    very object it held in ``base`` is not written again. ``changed`` (with ``base``) names the
+    fields that may not: the caller vouches that every other one holds ``base``'s very object."""
+    layout = _layout(kind)
+    known = _RECORDS.get(base) if base is not None and type(base) is kind else None
+    if known is None or base is None:
+        pieces = [write(fields[k]) for k, write in zip(layout.keys, layout.pieces, strict=True)]
+    else:
+        pieces = known[0].copy()
+        writers, index = layout.pieces, layout.index
+        if changed is None:
+            before = base.__dict__
+            for i, k in enumerate(layout.keys):
+                if fields[k] is not before[k]:
+                    pieces[i] = writers[i](fields[k])
+        else:
+            for k in changed:
+                i = index.get(k, -1)
+                if i >= 0:
+                    pieces[i] = writers[i](fields[k])
+    return pieces, _sha256(("{" + ",".join(pieces) + "}").encode()).hexdigest()
+
+
+def remember_digest(record: BaseModel, known: Pieces) -> None:
+    """Remember ``fields_digest``'s answer for the record made of those fields (or one that differs
+    from them in ``head`` only): the next step's digest starts from it."""
+    _RECORDS.put(record, known)
 
 
 def record_digest(record: BaseModel, base: BaseModel | None = None) -> str:
@@ -279,25 +503,6 @@ def record_digest(record: BaseModel, base: BaseModel | None = None) -> str:
     hit = _RECORDS.get(record)
     if hit is not None:
         return hit[1]
-    fields = record.__dict__
-    keys = _keys(record)
-    known = _RECORDS.get(base) if base is not None else None
-    if known is not None and base is not None and type(base) is type(record):
-        before = base.__dict__
-        pieces = known[0].copy()
-        for i, k in enumerate(keys):
-            if fields[k] is not before[k]:
-                pieces[i] = _piece(k, fields[k])
-    else:
-        pieces = [_piece(k, fields[k]) for k in keys]
-    digest = _sha256(("{" + ",".join(pieces) + "}").encode()).hexdigest()
-    _RECORDS.put(record, (pieces, digest))
-    return digest
-
-
-def same_digest(record: BaseModel, source: BaseModel) -> None:
-    """Remember that ``record`` has the digest of ``source``, which differs from it in ``head`` only
-    (a step stamps its record's head once the digest is in the log)."""
-    hit = _RECORDS.get(source)
-    if hit is not None:
-        _RECORDS.put(record, hit)
+    known = fields_digest(type(record), record.__dict__, base)
+    _RECORDS.put(record, known)
+    return known[1]

@@ -12,14 +12,14 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from .canonical import canonical_value, record_digest, same_digest, timestamp
+from .canonical import canonical_value, fields_digest, record_digest, remember_digest, timestamp
 from .commands import Command
 from .context import Context
 from .deadlines import next_due
 from .log import GENESIS, LogEntry, chain_hash
 from .notices import Notice
 from .procedure import NEW, Option, Procedure
-from .records import SCHEMA_VERSION, Consultation, evolve, make
+from .records import SCHEMA_VERSION, Consultation, make
 from .refusals import Failure, Refused
 from .roles import RELATIONAL_ROLES, Actor, Role
 from .step import Step
@@ -220,6 +220,37 @@ def _role_list(roles: frozenset[Role]) -> list[str]:
     return list(found)
 
 
+# per command class: its fields in key order, split where the ``"command"`` key goes
+_COMMAND_KEYS: dict[type[Command], tuple[tuple[str, ...], tuple[str, ...]]] = {}
+
+
+def _command_value(command: Command) -> dict[str, Any]:
+    """The command as the log carries it: ``{"command": trigger, **fields}`` as canonical values,
+    keys sorted - ``canonical_value`` of its fields, with the key order found once per class."""
+    kind = type(command)
+    split = _COMMAND_KEYS.get(kind)
+    if split is None:
+        keys = sorted(kind.model_fields)
+        if "command" in keys:  # a field would stand for the trigger: no fast path for such a class
+            split = ((), ())
+        else:
+            cut = sum(1 for k in keys if k < "command")
+            split = (tuple(keys[:cut]), tuple(keys[cut:]))
+        _COMMAND_KEYS[kind] = split
+    fields = command.__dict__
+    before, after = split
+    if len(fields) == len(before) + len(after) and (before or after):
+        try:
+            out = {k: canonical_value(fields[k]) for k in before}
+            out["command"] = command.trigger.value
+            for k in after:
+                out[k] = canonical_value(fields[k])
+            return out
+        except KeyError:  # as many fields as the class has, not the same ones
+            pass
+    return dict(sorted({"command": command.trigger.value, **canonical_value(command)}.items()))
+
+
 def step_input(procedure: Procedure, record: Consultation | None, command: Command, ctx: Context) -> dict[str, Any]:
     """What a step's first log entry carries so that replay can do the step again: the command,
     the roles of the actor and of the people it names as the directory gave them (effects read
@@ -230,7 +261,7 @@ def step_input(procedure: Procedure, record: Consultation | None, command: Comma
     people = {p: _role_list(ctx.roles_of(p)) for p in sorted(set(named))} if named else {}
     out: dict[str, Any] = {
         "actor_roles": _role_list(ctx.actor.roles),
-        "command": dict(sorted({"command": command.trigger.value, **canonical_value(command)}.items())),
+        "command": _command_value(command),
         "people": people,
     }
     if record is None:
@@ -319,20 +350,28 @@ def _assemble(
         )
     update["state"] = target
     update["version"] = seq + len(events)
-    update["head"] = ""
-    unstamped = make(Consultation, update) if record is None else evolve(record, update)
+    # the record's fields, made once: the digest is taken from them before the record is made with
+    # its head (the hash of the entry that carries the digest)
+    if record is None:
+        values = update
+    else:
+        values = record.__dict__.copy()
+        values.update(update)
     if lazy:
+        values["head"] = ""
         unchained = []
         for i, (event, data) in enumerate(events):
             seq += 1
             to = target if i == last else (source or target)
             entry_in = step_in if i == 0 else None
             unchained.append(_entry(cid, seq, event, source, to, actor, role, now, data, entry_in, "", "", ""))
-        return Step(unstamped, tuple(unchained), ())
+        return Step(make(Consultation, values), tuple(unchained), ())
     at = timestamp(now)
-    computed = bound is None
+    known = None
     if bound is None:
-        bound = record_digest(unstamped, record)
+        # only the fields in ``update`` differ from the record's very objects
+        known = fields_digest(Consultation, values, record, update)
+        bound = known[1]
     entries = []
     for i, (event, data) in enumerate(events):
         seq += 1
@@ -346,9 +385,10 @@ def _assemble(
             _entry(cid, seq, event, source, to, actor, role, now, data, entry_in, entry_digest, prev, digest)
         )
         prev = digest
-    new = evolve(unstamped, {"head": prev})
-    if computed:
-        same_digest(new, unstamped)  # remembered for the next step's digest (and a load of this very record)
+    values["head"] = prev
+    new = make(Consultation, values)
+    if known is not None:
+        remember_digest(new, known)  # for the next step's digest (and a load of this very record)
     notices = []
     for entry in entries:
         audience = audience_for(entry.event, new)

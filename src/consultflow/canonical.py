@@ -164,19 +164,29 @@ class _Fields:
         self.count = len(self.keys)
         self.get = operator.itemgetter(*self.keys) if self.count > 1 else None
 
-    def text(self, fields: dict[str, Any]) -> str:
-        """The canonical JSON of a record's ``__dict__``."""
+    def values(self, fields: dict[str, Any]) -> tuple[Any, ...] | None:
+        """A record's field values in key order, or ``None`` if its fields are not the class's."""
         if self.get is None or len(fields) != self.count:
-            return _generic_fields(fields)
+            return None
         try:
-            values = self.get(fields)
+            found: tuple[Any, ...] = self.get(fields)
         except KeyError:  # as many fields, not the same ones
-            return _generic_fields(fields)
+            return None
+        return found
+
+    def pieces(self, values: tuple[Any, ...]) -> list[str]:
+        """The ``"key":value`` piece of each field, given ``values()``."""
         writers = _WRITERS
-        parts = [
+        return [
             p + (writers.get(type(v)) or _writer_for(type(v)))(v) for p, v in zip(self.prefixes, values, strict=True)
         ]
-        return "{" + ",".join(parts) + "}"
+
+    def text(self, fields: dict[str, Any]) -> str:
+        """The canonical JSON of a record's ``__dict__``."""
+        values = self.values(fields)
+        if values is None:
+            return _generic_fields(fields)
+        return "{" + ",".join(self.pieces(values)) + "}"
 
 
 _FIELDS: dict[type, _Fields] = {}
@@ -394,18 +404,48 @@ _sha256 = hashlib.sha256
 CASE_FILE_LISTS = frozenset(
     {"rounds", "decisions", "votes", "reviews", "publications", "progress", "feedback", "inspections"}
 )
-# Per item (by identity): its digest, as the JSON string that stands for it. The item's own text is
-# not kept (its digest is); the texts of the records it holds are (``_MODEL_TEXTS``).
-_ITEM_DIGESTS: _ByIdentity[str] = _ByIdentity()
+# Per item (by identity): its digest, as the JSON string that stands for it, and - for the last item
+# of its list, the one the next step is likely to replace (the open round, the current decision) - the
+# pieces of its text, so that the item replacing it writes only the fields it changed. The texts of the
+# records an item holds are kept too (``_MODEL_TEXTS``).
+_ITEM_DIGESTS: _ByIdentity[list[Any]] = _ByIdentity()
 
 
-def _item_digest(item: object) -> str:
+def _seq_piece(prefix: str, value: Any, old: Any, old_piece: str) -> str:
+    """The piece of a field that holds a tuple, given the tuple it held before and that one's piece:
+    a tuple that only added items to the old one writes only those (an opinion added to a round)."""
+    if type(value) is tuple and type(old) is tuple and 0 < len(old) < len(value) and all(map(operator.is_, value, old)):
+        return f"{old_piece[:-1]},{','.join([_text(v) for v in value[len(old) :]])}]"
+    return prefix + _text(value)
+
+
+def _item_digest(item: object, prior: object = None, keep: bool = False) -> str:
+    """``item``'s digest; ``prior``, the item it replaced in its list, only makes it faster."""
     if not isinstance(item, BaseModel):
         return f'"{_sha256(_text(item).encode()).hexdigest()}"'
-    digest = _ITEM_DIGESTS.get(item)
-    if digest is None:
-        digest = f'"{_sha256(_fields_of(type(item)).text(item.__dict__).encode()).hexdigest()}"'
-        _ITEM_DIGESTS.put(item, digest)
+    hit = _ITEM_DIGESTS.get(item)
+    if hit is not None:
+        return hit[0]  # type: ignore[no-any-return]
+    layout = _fields_of(type(item))
+    values = layout.values(item.__dict__)
+    if values is None:
+        text = _generic_fields(item.__dict__)
+        pieces = None
+    else:
+        known = _ITEM_DIGESTS.get(prior) if prior is not None and type(prior) is type(item) else None
+        before = layout.values(prior.__dict__) if known is not None and known[1] is not None else None
+        if known is not None and before is not None:
+            pieces = known[1].copy()
+            known[1] = None  # replaced: its pieces pass on to the item that replaced it
+            prefixes = layout.prefixes
+            for i, (now, then) in enumerate(zip(values, before, strict=True)):
+                if now is not then:
+                    pieces[i] = _seq_piece(prefixes[i], now, then, pieces[i])
+        else:
+            pieces = layout.pieces(values)
+        text = "{" + ",".join(pieces) + "}"
+    digest = f'"{_sha256(text.encode()).hexdigest()}"'
+    _ITEM_DIGESTS.put(item, [digest, pieces if keep else None])
     return digest
 
 
@@ -418,20 +458,31 @@ class _Layout:
     def __init__(self, kind: type[BaseModel]) -> None:
         self.keys = tuple(sorted(k for k in kind.model_fields if k != "head"))
         self.index = {k: i for i, k in enumerate(self.keys)}
-        self.pieces: tuple[Callable[[object], str], ...] = tuple(_piece_writer(k) for k in self.keys)
+        self.pieces: tuple[PieceWriter, ...] = tuple(_piece_writer(k) for k in self.keys)
 
 
-def _piece_writer(key: str) -> Callable[[object], str]:
+#: Writes a field's ``"key":value`` piece, given the value and the one the record before held (or None).
+PieceWriter = Callable[[object, object], str]
+
+
+def _piece_writer(key: str) -> PieceWriter:
     prefix = f"{_quote(key)}:"
-    listed = key in CASE_FILE_LISTS
 
-    def piece(value: object) -> str:
+    def piece(value: object, old: object) -> str:
         kind = type(value)
-        if listed and (kind is tuple or isinstance(value, tuple | list)):
-            return f"{prefix}[{','.join([_item_digest(v) for v in value])}]"  # type: ignore[attr-defined]
         return prefix + (_WRITERS.get(kind) or _writer_for(kind))(value)
 
-    return piece
+    def listed(value: object, old: object) -> str:
+        if not isinstance(value, tuple | list):
+            return piece(value, old)
+        last = len(value) - 1
+        if not isinstance(old, tuple | list):
+            return f"{prefix}[{','.join([_item_digest(v, None, i == last) for i, v in enumerate(value)])}]"
+        count = len(old)
+        digests = [_item_digest(v, old[i] if i < count else None, i == last) for i, v in enumerate(value)]
+        return f"{prefix}[{','.join(digests)}]"
+
+    return listed if key in CASE_FILE_LISTS else piece
 
 
 _LAYOUTS: dict[type, _Layout] = {}
@@ -468,20 +519,20 @@ def fields_digest(
     layout = _layout(kind)
     known = _RECORDS.get(base) if base is not None and type(base) is kind else None
     if known is None or base is None:
-        pieces = [write(fields[k]) for k, write in zip(layout.keys, layout.pieces, strict=True)]
+        pieces = [write(fields[k], None) for k, write in zip(layout.keys, layout.pieces, strict=True)]
     else:
         pieces = known[0].copy()
         writers, index = layout.pieces, layout.index
+        before = base.__dict__
         if changed is None:
-            before = base.__dict__
             for i, k in enumerate(layout.keys):
                 if fields[k] is not before[k]:
-                    pieces[i] = writers[i](fields[k])
+                    pieces[i] = writers[i](fields[k], before[k])
         else:
             for k in changed:
                 i = index.get(k, -1)
                 if i >= 0:
-                    pieces[i] = writers[i](fields[k])
+                    pieces[i] = writers[i](fields[k], before.get(k))
     return pieces, _sha256(("{" + ",".join(pieces) + "}").encode()).hexdigest()
 
 

@@ -94,20 +94,29 @@ class _ByIdentity(Generic[V]):
     what it answers is what would be computed without it."""
 
     def __init__(self) -> None:
-        self._items: dict[int, tuple[weakref.ref[object], V]] = {}
+        self._items: dict[int, _Ref[V]] = {}
 
     def get(self, obj: object) -> V | None:
         hit = self._items.get(id(obj))
-        return hit[1] if hit is not None and hit[0]() is obj else None
+        return hit.value if hit is not None and hit() is obj else None
 
     def put(self, obj: object, value: V) -> None:
-        key = id(obj)
-        items = self._items
+        ref: _Ref[V] = _Ref(obj, self._forget)
+        ref.key = key = id(obj)
+        ref.value = value
+        self._items[key] = ref
 
-        def forget(_: weakref.ref[object]) -> None:
-            items.pop(key, None)
+    def _forget(self, ref: weakref.ref[object]) -> None:
+        if isinstance(ref, _Ref) and self._items.get(ref.key) is ref:
+            del self._items[ref.key]
 
-        items[key] = (weakref.ref(obj, forget), value)
+
+class _Ref(weakref.ref[object], Generic[V]):
+    """A weak reference that carries the key it is filed under and the value remembered."""
+
+    __slots__ = ("key", "value")
+    key: int
+    value: V
 
 
 # A record's sub-records are immutable and shared between the record before a step and the one
@@ -411,6 +420,18 @@ CASE_FILE_LISTS = frozenset(
 _ITEM_DIGESTS: _ByIdentity[list[Any]] = _ByIdentity()
 
 
+def _differing(values: tuple[Any, ...], before: tuple[Any, ...]) -> list[int]:
+    """The positions where ``values`` holds another object than ``before`` (found without a Python
+    loop over the fields: a step changes one or two of them)."""
+    flags = list(map(operator.is_not, values, before))
+    found: list[int] = []
+    i = -1
+    for _ in range(flags.count(True)):
+        i = flags.index(True, i + 1)
+        found.append(i)
+    return found
+
+
 def _seq_piece(prefix: str, value: Any, old: Any, old_piece: str) -> str:
     """The piece of a field that holds a tuple, given the tuple it held before and that one's piece:
     a tuple that only added items to the old one writes only those (an opinion added to a round)."""
@@ -438,9 +459,8 @@ def _item_digest(item: object, prior: object = None, keep: bool = False) -> str:
             pieces = known[1].copy()
             known[1] = None  # replaced: its pieces pass on to the item that replaced it
             prefixes = layout.prefixes
-            for i, (now, then) in enumerate(zip(values, before, strict=True)):
-                if now is not then:
-                    pieces[i] = _seq_piece(prefixes[i], now, then, pieces[i])
+            for i in _differing(values, before):
+                pieces[i] = _seq_piece(prefixes[i], values[i], before[i], pieces[i])
         else:
             pieces = layout.pieces(values)
         text = "{" + ",".join(pieces) + "}"

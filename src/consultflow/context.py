@@ -22,7 +22,8 @@ _NOBODY: Mapping[str, frozenset[Role]] = MappingProxyType({})
 def _utc(value: datetime) -> datetime:
     """``now`` in UTC when its offset has seconds (records could not keep it through JSON); a naive
     value is left for the caller's check to refuse."""
-    if not isinstance(value, datetime) or value.tzinfo is None:
+    tz = value.tzinfo if isinstance(value, datetime) else None
+    if tz is None or tz is UTC:
         return value
     offset = value.utcoffset()
     if offset is None or not (offset.seconds % 60 or offset.microseconds):

@@ -19,7 +19,15 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 
 import consultflow as cf
-from consultflow.canonical import CASE_FILE_LISTS, canonical_json, canonical_value, record_digest, timestamp
+from consultflow.canonical import (
+    CASE_FILE_LISTS,
+    canonical_json,
+    canonical_value,
+    fields_digest,
+    record_digest,
+    remember_digest,
+    timestamp,
+)
 from consultflow.records import Consultation, Opinion, Round, evolve, make
 from consultflow.testing import Driver
 
@@ -255,3 +263,49 @@ def test_a_consultation_built_cold_has_the_plain_digest(zone: timezone) -> None:
     d.to("supervising")
     record = Consultation.model_validate_json(d.record.model_dump_json())  # a fresh object: nothing cached
     assert record_digest(record) == plain_digest(record) == d.history()[-1].record_digest
+
+
+EDITS = st.lists(
+    st.tuples(st.sampled_from(["append", "drop", "replace_last", "replace_first", "retitle", "opinion"]), TEXT),
+    min_size=1,
+    max_size=8,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(EDITS)
+def test_records_edited_one_after_another_keep_the_plain_digest(edits: list[tuple[str, str]]) -> None:
+    """Each record made from the one before (as a step makes it, with only the changed fields new
+    objects) has the plain digest: items added, dropped and replaced, tuples that grow inside an item."""
+    d = Driver()
+    d.propose()
+    d.notify()
+    d.hold_round(consensus=False)
+    d.hold_round()
+    before = d.record
+    assert record_digest(before) == plain_digest(before)
+    for how, text in edits:
+        rounds = before.rounds
+        last = rounds[-1] if rounds else None
+        if how == "append" and last is not None:
+            update: dict[str, Any] = {"rounds": (*rounds, evolve(last, {"number": last.number + 1}))}
+        elif how == "drop":
+            update = {"rounds": rounds[:-1]}
+        elif how == "replace_last" and last is not None:
+            update = {"rounds": (*rounds[:-1], evolve(last, {"summary": text}))}
+        elif how == "replace_first" and rounds:
+            update = {"rounds": (evolve(rounds[0], {"agenda": text}), *rounds[1:])}
+        elif how == "opinion" and last is not None:
+            opinion = evolve(last.opinions[0], {"text": text})
+            update = {"rounds": (*rounds[:-1], evolve(last, {"opinions": (*last.opinions, opinion)}))}
+        else:
+            update = {"title": text.strip() or "标题"}
+        values = {**before.__dict__, **update}
+        known = fields_digest(Consultation, values, before, update)  # as a step takes it: from what changed
+        record = make(Consultation, values)
+        assert known[1] == plain_digest(record)
+        remember_digest(record, known)
+        assert record_digest(record) == known[1]
+        other = evolve(before, update)  # the same change found by comparing with the record before
+        assert record_digest(other, before) == known[1]
+        before = record

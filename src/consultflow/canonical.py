@@ -417,7 +417,8 @@ CASE_FILE_LISTS = frozenset(
 # of its list, the one the next step is likely to replace (the open round, the current decision) - the
 # pieces of its text, so that the item replacing it writes only the fields it changed. The texts of the
 # records an item holds are kept too (``_MODEL_TEXTS``).
-_ITEM_DIGESTS: _ByIdentity[list[Any]] = _ByIdentity()
+# Kept as tuples of strings, which the cyclic garbage collector stops tracking.
+_ITEM_DIGESTS: _ByIdentity[tuple[str, tuple[str, ...] | None]] = _ByIdentity()
 
 
 def _differing(values: tuple[Any, ...], before: tuple[Any, ...]) -> list[int]:
@@ -446,7 +447,7 @@ def _item_digest(item: object, prior: object = None, keep: bool = False) -> str:
         return f'"{_sha256(_text(item).encode()).hexdigest()}"'
     hit = _ITEM_DIGESTS.get(item)
     if hit is not None:
-        return hit[0]  # type: ignore[no-any-return]
+        return hit[0]
     layout = _fields_of(type(item))
     values = layout.values(item.__dict__)
     if values is None:
@@ -454,10 +455,10 @@ def _item_digest(item: object, prior: object = None, keep: bool = False) -> str:
         pieces = None
     else:
         known = _ITEM_DIGESTS.get(prior) if prior is not None and type(prior) is type(item) else None
-        before = layout.values(prior.__dict__) if known is not None and known[1] is not None else None
-        if known is not None and before is not None:
-            pieces = known[1].copy()
-            known[1] = None  # replaced: its pieces pass on to the item that replaced it
+        kept = known[1] if known is not None else None
+        before = layout.values(prior.__dict__) if kept is not None else None
+        if kept is not None and before is not None:
+            pieces = list(kept)
             prefixes = layout.prefixes
             for i in _differing(values, before):
                 pieces[i] = _seq_piece(prefixes[i], values[i], before[i], pieces[i])
@@ -465,7 +466,7 @@ def _item_digest(item: object, prior: object = None, keep: bool = False) -> str:
             pieces = layout.pieces(values)
         text = "{" + ",".join(pieces) + "}"
     digest = f'"{_sha256(text.encode()).hexdigest()}"'
-    _ITEM_DIGESTS.put(item, [digest, pieces if keep else None])
+    _ITEM_DIGESTS.put(item, (digest, tuple(pieces) if keep and pieces is not None else None))
     return digest
 
 
@@ -481,24 +482,33 @@ class _Layout:
         self.pieces: tuple[PieceWriter, ...] = tuple(_piece_writer(k) for k in self.keys)
 
 
-#: Writes a field's ``"key":value`` piece, given the value and the one the record before held (or None).
-PieceWriter = Callable[[object, object], str]
+#: Writes a field's ``"key":value`` piece, given the value, and the value the record before held and
+#: its piece (or None, "").
+PieceWriter = Callable[[object, object, str], str]
+_DIGEST_WIDTH = 66  # a digest in a case-file list: '"' + 64 hex digits + '"'
 
 
 def _piece_writer(key: str) -> PieceWriter:
     prefix = f"{_quote(key)}:"
 
-    def piece(value: object, old: object) -> str:
+    def piece(value: object, old: object, old_piece: str) -> str:
         kind = type(value)
         return prefix + (_WRITERS.get(kind) or _writer_for(kind))(value)
 
-    def listed(value: object, old: object) -> str:
+    def listed(value: Any, old: Any, old_piece: str) -> str:
         if not isinstance(value, tuple | list):
-            return piece(value, old)
+            return piece(value, old, old_piece)
         last = len(value) - 1
         if not isinstance(old, tuple | list):
             return f"{prefix}[{','.join([_item_digest(v, None, i == last) for i, v in enumerate(value)])}]"
         count = len(old)
+        # the items it shares, in front, with the list before keep their digests in its piece
+        flags = list(map(operator.is_not, value, old))
+        same = flags.index(True) if True in flags else len(flags)
+        if same > 0 and old_piece.startswith(prefix):
+            kept = old_piece[: len(prefix) + (_DIGEST_WIDTH + 1) * same]
+            rest = [_item_digest(value[i], old[i] if i < count else None, i == last) for i in range(same, last + 1)]
+            return f"{kept}{',' if rest else ''}{','.join(rest)}]"
         digests = [_item_digest(v, old[i] if i < count else None, i == last) for i, v in enumerate(value)]
         return f"{prefix}[{','.join(digests)}]"
 
@@ -520,7 +530,7 @@ def _layout(kind: type[BaseModel]) -> _Layout:
 # Per record (by identity): the canonical ``"key":value`` piece of each field, in key order, and the
 # digest. A step changes a few fields; the others hold the very objects of the record before, whose
 # pieces are reused.
-Pieces = tuple[list[str], str]
+Pieces = tuple[tuple[str, ...], str]
 _RECORDS: _ByIdentity[Pieces] = _ByIdentity()
 
 
@@ -539,21 +549,22 @@ def fields_digest(
     layout = _layout(kind)
     known = _RECORDS.get(base) if base is not None and type(base) is kind else None
     if known is None or base is None:
-        pieces = [write(fields[k], None) for k, write in zip(layout.keys, layout.pieces, strict=True)]
+        pieces = [write(fields[k], None, "") for k, write in zip(layout.keys, layout.pieces, strict=True)]
     else:
-        pieces = known[0].copy()
+        pieces = list(known[0])
         writers, index = layout.pieces, layout.index
         before = base.__dict__
         if changed is None:
             for i, k in enumerate(layout.keys):
                 if fields[k] is not before[k]:
-                    pieces[i] = writers[i](fields[k], before[k])
+                    pieces[i] = writers[i](fields[k], before[k], pieces[i])
         else:
             for k in changed:
                 i = index.get(k, -1)
-                if i >= 0:
-                    pieces[i] = writers[i](fields[k], before.get(k))
-    return pieces, _sha256(("{" + ",".join(pieces) + "}").encode()).hexdigest()
+                if i >= 0 and fields[k] is not before.get(k):
+                    pieces[i] = writers[i](fields[k], before.get(k), pieces[i])
+    # a tuple of strings: the cyclic garbage collector stops tracking it
+    return tuple(pieces), _sha256(("{" + ",".join(pieces) + "}").encode()).hexdigest()
 
 
 def remember_digest(record: BaseModel, known: Pieces) -> None:

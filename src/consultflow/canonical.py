@@ -119,10 +119,6 @@ class _Ref(weakref.ref[object], Generic[V]):
     value: V
 
 
-# A record's sub-records are immutable and shared between the record before a step and the one
-# after: each one's canonical text is made once and remembered while the object lives.
-_MODEL_TEXTS: _ByIdentity[str] = _ByIdentity()
-
 # ---- the writers -------------------------------------------------------------------------------------------
 # ``_text`` writes a value by its type alone, so each type's writer is chosen once (``_writer_for``) and
 # looked up by type after that: no chain of type tests per value. Each writer does exactly what the rules
@@ -214,11 +210,7 @@ def _model_writer(kind: type[BaseModel]) -> Writer:
     fields = _fields_of(kind)
 
     def write(value: BaseModel) -> str:
-        text = _MODEL_TEXTS.get(value)
-        if text is None:
-            text = fields.text(value.__dict__)
-            _MODEL_TEXTS.put(value, text)
-        return text
+        return fields.text(value.__dict__)
 
     return write
 
@@ -415,8 +407,9 @@ CASE_FILE_LISTS = frozenset(
 )
 # Per item (by identity): its digest, as the JSON string that stands for it, and - for the last item
 # of its list, the one the next step is likely to replace (the open round, the current decision) - the
-# pieces of its text, so that the item replacing it writes only the fields it changed. The texts of the
-# records an item holds are kept too (``_MODEL_TEXTS``).
+# pieces of its text, so that the item replacing it writes only the fields it changed (and of a tuple
+# that grew, an opinion added to a round, only the new members). Nothing else is remembered: a record
+# an item holds is written when its item is, once a step.
 # Kept as tuples of strings, which the cyclic garbage collector stops tracking.
 _ITEM_DIGESTS: _ByIdentity[tuple[str, tuple[str, ...] | None]] = _ByIdentity()
 

@@ -1,4 +1,4 @@
-"""The command line: ``consultflow demo``, ``verify``, ``show``, ``procedure``, ``schema``.
+"""The command line: ``consultflow demo``, ``verify``, ``show``, ``procedure``, ``schema``, ``outbox``, ``dispatch``.
 
 Every subcommand exits the same way (``EXIT_STATUS`` below, also in ``consultflow --help``): 0 all
 good; 1 a finding - a chain or record that does not hold, a definition that fails its checks -
@@ -394,6 +394,10 @@ def _parser() -> argparse.ArgumentParser:
         **_describe("Print the JSON Schemas of the stored records.", "0 printed; 2 a usage problem."),
     )
     schema.set_defaults(func=_schema)
+
+    from .delivery.cli import add_commands  # outbox, dispatch: delivering notices
+
+    add_commands(sub, _describe)
     return parser
 
 

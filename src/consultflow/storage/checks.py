@@ -19,16 +19,33 @@ __all__ = [
     "FINAL_NOTICE_STATES",
     "check_aware",
     "check_count",
+    "check_notice_status",
     "check_position",
     "check_settled_again",
     "check_settlement",
     "check_step",
     "closed_error",
     "leased_again_error",
+    "not_dead_error",
 ]
 
 #: A notice in these states never changes again.
 FINAL_NOTICE_STATES: frozenset[str] = frozenset({"delivered", "dead"})
+
+
+_NOTICE_STATES: frozenset[str] = frozenset({"pending", "leased", "delivered", "dead"})
+
+
+def check_notice_status(status: NoticeStatus | None) -> NoticeStatus | None:
+    """``status`` if it is a notice status (or ``None``: all); else ``InvalidInput``."""
+    if status is not None and status not in _NOTICE_STATES:
+        raise InvalidInput(f"a notice status is pending, leased, delivered or dead, not {status!r}")
+    return status
+
+
+def not_dead_error(key: str, status: str) -> IntegrityError:
+    """The error for ``requeue`` on a notice that is not a dead letter."""
+    return IntegrityError(f"notice {key!r} is {status}, not dead; only a dead letter can be sent again")
 
 
 def leased_again_error(key: str, attempts: int, attempt: int) -> IntegrityError:

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from ..errors import Conflict, IntegrityError, NotFound
 from ..log import LogEntry
-from ..notices import Notice
+from ..notices import Notice, NoticeStatus
 from ..records import Consultation
 from ..step import Step
 from .base import Query, Settlement
@@ -17,12 +17,14 @@ from .checks import (
     FINAL_NOTICE_STATES,
     check_aware,
     check_count,
+    check_notice_status,
     check_position,
     check_settled_again,
     check_settlement,
     check_step,
     closed_error,
     leased_again_error,
+    not_dead_error,
 )
 
 __all__ = ["MemoryStore"]
@@ -164,9 +166,26 @@ class MemoryStore:
                 update={"status": status, "not_before": not_before, "last_error": last_error}
             )
 
-    def outbox(self) -> Sequence[Notice]:
-        """Every notice, in the order written (for tests and inspection)."""
-        return tuple(self._outbox.values())
+    def outbox(self, *, status: NoticeStatus | None = None) -> Sequence[Notice]:
+        """Every notice (or those in ``status``), in the order written (for tests and inspection)."""
+        check_notice_status(status)
+        with self._lock:
+            return tuple(n for n in self._outbox.values() if status is None or n.status == status)
+
+    def requeue(self, key: str, *, now: datetime) -> None:
+        """Send a dead letter again: pending from ``now``, its attempts counted afresh, its last
+        error kept until the next attempt. ``NotFound`` for an unknown key, ``IntegrityError`` for a
+        notice that is not dead."""
+        check_aware(now, "requeue(now=...)")
+        with self._lock:
+            if self._closed:
+                raise closed_error(self)
+            n = self._outbox.get(key)
+            if n is None:
+                raise NotFound(key, what="notice")
+            if n.status != "dead":
+                raise not_dead_error(key, n.status)
+            self._outbox[key] = n.model_copy(update={"status": "pending", "attempts": 0, "not_before": now})
 
     def __enter__(self) -> MemoryStore:
         return self

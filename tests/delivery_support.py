@@ -29,3 +29,21 @@ def seed(store: Any, consultations: int, prefix: str = "d") -> list[str]:
 
 def statuses(store: Any) -> dict[str, str]:
     return {n.key: n.status for n in store.outbox()}
+
+
+def dispatch_worker(spec: Any, url: str, secret: str, batch: int, results: Any) -> None:
+    """A dispatcher in its own process on the store ``spec`` names, until the outbox is empty;
+    puts its report's counts on ``results``."""
+    from consultflow.delivery import Dispatcher, WebhookChannel
+    from store_support import open_store
+
+    store = open_store(spec)
+    channel = WebhookChannel(url, secret, timeout=5)
+    dispatcher = Dispatcher(store, sinks={"hook": channel}, policy=QUICK, batch=batch)
+    try:
+        report = dispatcher.run(until="empty", poll=0.05)
+        results.put((report.delivered, report.retried, report.dead, report.lost))
+    finally:
+        dispatcher.close()
+        channel.close()
+        store.close()

@@ -24,13 +24,17 @@ __all__ = ["Receiver"]
 
 
 class Receiver:
-    def __init__(self, secret: str, *, fail_every: int = 0, hang: float = 0.0, hang_always: bool = False) -> None:
+    def __init__(
+        self, secret: str, *, fail_every: int = 0, hang: float = 0.0, hang_always: bool = False, delay: float = 0.0
+    ) -> None:
+        self.delay = delay  # every request takes this long (a slow backend)
         self.webhook = Webhook(secret)
         self.fail_every = fail_every
         self.hang = hang
         self.hang_always = hang_always
         self.accepted: dict[str, Any] = {}  # webhook-id -> verified payload, once each
         self.acceptances: Counter[str] = Counter()  # how often each id was accepted (must stay 1)
+        self.receipts: Counter[str] = Counter()  # every verified request per id, duplicates included
         self.rejected: list[str] = []  # why verification failed
         self.requests = 0
         self.lock = threading.Lock()
@@ -74,10 +78,14 @@ class Receiver:
                 self.rejected.append(str(exc))
             return 400, f"rejected: {exc}"
         msg_id = {k.lower(): v for k, v in headers.items()}["webhook-id"]
+        with self.lock:
+            self.receipts[msg_id] += 1
         if self.fail_every and n % self.fail_every == 0:
             return 503, "try again later"
         with self.lock:
             seen = msg_id in self.accepted
+        if self.delay:
+            time.sleep(self.delay)
         if self.hang and (self.hang_always or not seen):
             time.sleep(self.hang)
         with self.lock:

@@ -24,7 +24,7 @@ from ..errors import InvalidInput
 from ..i18n import LANGS, Lang, event_name, format_value, pick, state_name
 from ..notices import Notice
 from ..records import Consultation
-from ..vocabulary import Event, State
+from ..vocabulary import FINAL_STATES, Event
 from .channel import Message
 
 __all__ = ["FIELDS", "LinkTemplate", "Templates"]
@@ -61,6 +61,7 @@ NEXT: Mapping[Event, tuple[str, str]] = {
     Event.DEADLINE_MISSED: ("act on the overdue item", "尽快处理逾期事项"),
 }
 
+_FINAL_EVENTS = frozenset({Event.CLOSED, Event.REJECTED, Event.WITHDRAWN})
 _DUE = (" by $when_due", "（截止$when_due）")
 _ON = (" on $when_due", "（$when_due）")  # a meeting is on a day, not due by it
 
@@ -170,7 +171,7 @@ class Templates:
             "consultation": notice.consultation,
             "seq": str(notice.seq),
             "when": format_value(notice.created_at, lang, tz),
-            "next": pick(NEXT.get(notice.event, ("see the consultation", "查看协商详情")), lang),
+            "next": _next(notice.event, record, lang),
             "due": "",
             "link": link.build(notice.consultation, notice.seq, community) if link is not None else "",
         }
@@ -185,11 +186,19 @@ class Templates:
 
 
 _MEETINGS = frozenset({Event.NOTIFIED, Event.INVITED})
+_OVER = ("nothing more: the consultation is now {state}", "无需操作：本协商现为“{state}”")
+
+
+def _next(event: Event, record: Consultation | None, lang: Lang) -> str:
+    """What the reader may do; for a notice delivered after the matter ended, that it has ended."""
+    if record is not None and record.state in FINAL_STATES and event not in _FINAL_EVENTS:
+        return pick(_OVER, lang).format(state=state_name(record.state.value, lang))
+    return pick(NEXT.get(event, ("see the consultation", "查看协商详情")), lang)
 
 
 def _due(event: Event, record: Consultation | None) -> datetime | None:
     """By when the reader should act: the meeting for a notice, else the record's next deadline."""
-    if record is None or record.state in {State.CLOSED, State.REJECTED, State.WITHDRAWN}:
+    if record is None or record.state in FINAL_STATES:
         return None
     if event in _MEETINGS and record.schedule is not None:
         return record.schedule.meeting_at

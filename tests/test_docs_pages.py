@@ -1,4 +1,4 @@
-"""The listings of docs/storage.md, docs/lifecycle.md and docs/who-may-act.md run as pasted, and
+"""The listings of docs/storage.md, lifecycle.md, who-may-act.md and notifications.md run as pasted, and
 print what the pages say.
 
 A ```` ```python ```` listing is a complete program: each one runs alone, in a fresh namespace (as
@@ -43,7 +43,7 @@ from store_support import require_postgres
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 EXAMPLES = DOCS / "examples"
-PAGES = ("storage.md", "lifecycle.md", "who-may-act.md")
+PAGES = ("storage.md", "lifecycle.md", "who-may-act.md", "notifications.md")
 RUN = "python"
 DEFINITION = "toml"  # a procedure definition file: built, not run
 NOT_PROGRAMS = frozenset({"python-signature", ""})  # the fences that are deliberately not run

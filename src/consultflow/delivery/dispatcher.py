@@ -35,6 +35,7 @@ from .retry import RetryPolicy
 __all__ = ["SINK", "Dispatcher", "OutboxView", "Report"]
 
 log = logging.getLogger("consultflow.delivery")
+log.addHandler(logging.NullHandler())  # the app decides where warnings go; the Report carries them too
 
 _Planned = tuple[str, Channel, Delivery]
 
@@ -243,8 +244,9 @@ class Dispatcher:
 
     def _deliver(self, notice: Notice, record: Consultation | None) -> Report:
         deliveries, unreachable = self.plan(notice, record)
-        for u in unreachable:
-            log.warning("notice %s: %s cannot be reached: %s", notice.key, u.recipient, u.reason)
+        if unreachable:
+            who = "; ".join(f"{u.recipient} ({u.reason})" for u in unreachable)
+            log.warning("notice %s: cannot reach %s", notice.key, who)
         problems: list[str] = []
         transient = False
         for name, ch, delivery in deliveries:

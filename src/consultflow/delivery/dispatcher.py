@@ -161,9 +161,9 @@ class Dispatcher:
                 except NotFound:
                     records[n.consultation] = None
         if self._pool is not None and len(notices) > 1:
-            reports = list(self._pool.map(lambda n: self._deliver(n, records[n.consultation]), notices))
+            reports = list(self._pool.map(lambda n: self._deliver(n, records[n.consultation])(), notices))
         else:
-            reports = [self._deliver(n, records[n.consultation]) for n in notices]
+            reports = [self._deliver(n, records[n.consultation])() for n in notices]
         total = Report()
         for r in reports:
             total += r
@@ -242,7 +242,8 @@ class Dispatcher:
                 out.append((t.contact.channel, carrier, delivery))
         return out, unreachable
 
-    def _deliver(self, notice: Notice, record: Consultation | None) -> Report:
+    def _deliver(self, notice: Notice, record: Consultation | None) -> Callable[[], Report]:
+        """Send ``notice`` now; return its settle, to run next."""
         deliveries, unreachable = self.plan(notice, record)
         if unreachable:
             who = "; ".join(f"{u.recipient} ({u.reason})" for u in unreachable)
@@ -256,8 +257,18 @@ class Dispatcher:
             transient = transient or outcome.kind == "retry"
             problems.append(f"{delivery.recipient} via {name}: {outcome.reason}")
         error = "; ".join(problems)[:_MAX_ERROR]
-        now = self._now()
         unreached = tuple((notice.key, u) for u in unreachable)
+        return lambda: self._settle(notice, problems, transient, error, unreached)
+
+    def _settle(
+        self,
+        notice: Notice,
+        problems: list[str],
+        transient: bool,
+        error: str,
+        unreached: tuple[tuple[str, Unreachable], ...],
+    ) -> Report:
+        now = self._now()
         try:
             if not problems:
                 self.store.settle(notice.key, "delivered", now=now, attempt=notice.attempts)

@@ -62,11 +62,31 @@ NEXT: Mapping[Event, tuple[str, str]] = {
 }
 
 _FINAL_EVENTS = frozenset({Event.CLOSED, Event.REJECTED, Event.WITHDRAWN})
-_DUE = (" by $when_due", "（截止$when_due）")
-_ON = (" on $when_due", "（$when_due）")  # a meeting is on a day, not due by it
+_DUE = (" by {}", "（截止{}）")
+_ON = (" on {}", "（{}）")  # a meeting is on a day, not due by it
 
 
-def _check(text: object, where: str) -> string.Template:
+class _Compiled:
+    """A checked template, split once into literal text and fields: filling it is one join."""
+
+    __slots__ = ("parts",)
+
+    def __init__(self, template: string.Template) -> None:
+        parts: list[tuple[bool, str]] = []  # (is a field, literal text or field name)
+        text, last = template.template, 0
+        for m in template.pattern.finditer(text):
+            parts.append((False, text[last : m.start()]))
+            name = m.group("named") or m.group("braced")
+            parts.append((False, "$") if m.group("escaped") is not None else (True, name))
+            last = m.end()
+        parts.append((False, text[last:]))
+        self.parts = tuple(p for p in parts if p[0] or p[1])
+
+    def fill(self, fields: Mapping[str, str]) -> str:
+        return "".join(fields[v] if is_field else v for is_field, v in self.parts)
+
+
+def _check(text: object, where: str) -> _Compiled:
     if not isinstance(text, str) or len(text) > 4000:
         raise InvalidInput(f"{where}: a template is text of at most 4000 characters")
     template = string.Template(text)
@@ -75,7 +95,7 @@ def _check(text: object, where: str) -> string.Template:
     unknown = set(template.get_identifiers()) - FIELDS
     if unknown:
         raise InvalidInput(f"{where}: unknown field(s) {', '.join(sorted(unknown))}; use {', '.join(sorted(FIELDS))}")
-    return template
+    return _Compiled(template)
 
 
 @attrs.frozen(slots=True)
@@ -113,11 +133,11 @@ class Templates:
         *,
         names: Mapping[str, Mapping[str, str]] | None = None,
     ) -> None:
-        self._subject: dict[tuple[str, Lang], string.Template] = {}
-        self._body: dict[tuple[str, Lang], string.Template] = {}
+        self._subject: dict[tuple[str, Lang], _Compiled] = {}
+        self._body: dict[tuple[str, Lang], _Compiled] = {}
         for i, lang in enumerate(LANGS):
-            self._subject["default", lang] = string.Template(_DEFAULT_SUBJECT[i])
-            self._body["default", lang] = string.Template(_DEFAULT_BODY[i])
+            self._subject["default", lang] = _check(_DEFAULT_SUBJECT[i], "default subject")
+            self._body["default", lang] = _check(_DEFAULT_BODY[i], "default body")
         for event, by_lang in (overrides or {}).items():
             if event != "default" and event not in Event.__members__.values():
                 raise InvalidInput(f"templates: {event!r} is not an event (e.g. notified, decided, published)")
@@ -178,11 +198,11 @@ class Templates:
         due = _due(notice.event, record)
         if due is not None:
             phrase = _ON if notice.event in _MEETINGS else _DUE
-            fields["due"] = string.Template(phrase[i]).substitute(when_due=format_value(due, lang, tz))
+            fields["due"] = phrase[i].format(format_value(due, lang, tz))
         event = notice.event.value
         subject = self._subject.get((event, lang)) or self._subject["default", lang]
         body = self._body.get((event, lang)) or self._body["default", lang]
-        return Message(lang, subject.substitute(fields), body.substitute(fields).strip(), fields["link"])
+        return Message(lang, subject.fill(fields), body.fill(fields).strip(), fields["link"])
 
 
 _MEETINGS = frozenset({Event.NOTIFIED, Event.INVITED})

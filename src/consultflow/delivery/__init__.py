@@ -4,7 +4,8 @@ Every step writes its notices into the outbox in the same transaction as the ste
 delivers them after commit: ``Recipients`` resolves an audience into contacts (through the directory
 of who holds which role where), ``Templates`` renders bilingual messages, a ``Channel`` carries each
 one (memory, file, signed webhook, SMTP, Apprise), and the ``Dispatcher`` leases, sends, retries with
-backoff and dead-letters. See docs/notifications.md.
+backoff and dead-letters; ``Reminders`` adds the reminders people expect to the outbox. See
+docs/notifications.md.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from .channels import AppriseChannel, FileChannel, MemoryChannel, SMTPChannel, W
 from .dispatcher import SINK, Dispatcher, OutboxView, Report
 from .messages import FIELDS, LinkTemplate, Templates
 from .recipients import Contact, ContactBook, MemoryContacts, Person, Recipients, Resolution, Target, Unreachable
+from .reminders import Leads, Reminder, ReminderOutbox, Reminders, due_reminders
 from .retry import RetryPolicy
 
 __all__ = [
@@ -26,6 +28,7 @@ __all__ = [
     "Delivery",
     "Dispatcher",
     "FileChannel",
+    "Leads",
     "LinkTemplate",
     "MemoryChannel",
     "MemoryContacts",
@@ -35,6 +38,9 @@ __all__ = [
     "OutcomeKind",
     "Person",
     "Recipients",
+    "Reminder",
+    "ReminderOutbox",
+    "Reminders",
     "Report",
     "Resolution",
     "RetryPolicy",
@@ -43,4 +49,5 @@ __all__ = [
     "Templates",
     "Unreachable",
     "WebhookChannel",
+    "due_reminders",
 ]

@@ -176,6 +176,11 @@ def _build(args: argparse.Namespace, store: Any) -> Dispatcher:
     if args.link is not None:
         options["link"] = LinkTemplate(args.link)
     policy = _policy(args, options.pop("policy", RetryPolicy()))
+    if config is not None and config.reminders is not None:
+        from .reminders import Reminders
+
+        leads, every = config.reminders
+        options["reminders"] = Reminders(store, leads, every=every)
     return Dispatcher(
         store,
         sinks=sinks,

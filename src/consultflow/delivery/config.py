@@ -23,6 +23,7 @@ from ..i18n import Lang
 from .channel import Channel
 from .messages import LinkTemplate, Templates
 from .recipients import Contact, MemoryContacts, Person, Recipients
+from .reminders import Leads
 from .retry import RetryPolicy
 
 __all__ = ["Config", "load_config"]
@@ -88,6 +89,33 @@ class _DirectoryModel(_Strict):
     postgres_env: str | None = None
 
 
+class _RemindersModel(_Strict):
+    enabled: bool = False
+    meeting_hours: float | None = Field(default=24, gt=0, le=2160)
+    round_hours: float | None = Field(default=24, gt=0, le=2160)
+    decision_days: float | None = Field(default=3, gt=0, le=90)
+    review_days: float | None = Field(default=2, gt=0, le=90)
+    measure_days: float | None = Field(default=3, gt=0, le=90)
+    proposal_days: float | None = Field(default=2, gt=0, le=90)
+    every_minutes: float = Field(default=5, gt=0, le=1440)
+
+    def leads(self) -> Leads:
+        def h(v: float | None) -> timedelta | None:
+            return None if v is None else timedelta(hours=v)
+
+        def d(v: float | None) -> timedelta | None:
+            return None if v is None else timedelta(days=v)
+
+        return Leads(
+            h(self.meeting_hours),
+            h(self.round_hours),
+            d(self.decision_days),
+            d(self.review_days),
+            d(self.measure_days),
+            d(self.proposal_days),
+        )
+
+
 class _FileModel(_Strict):
     dispatcher: _DispatcherModel = _DispatcherModel()
     templates: _TemplatesModel = _TemplatesModel()
@@ -95,6 +123,7 @@ class _FileModel(_Strict):
     channels: dict[str, _ChannelModel] = {}
     people: dict[str, _PersonModel] = {}
     boards: dict[str, _BoardModel] = {}
+    reminders: _RemindersModel = _RemindersModel()
 
 
 @attrs.frozen
@@ -107,6 +136,7 @@ class Config:
     recipients: Recipients | None
     templates: Templates
     dispatcher: dict[str, Any]
+    reminders: tuple[Leads, timedelta] | None = None  # the leads and how often, when enabled
 
 
 def _secret(env: str | None, where: str) -> str:
@@ -206,4 +236,6 @@ def load_config(path: str | Path, *, directory: Any = None) -> Config:
     }
     if d.link is not None:
         options["link"] = LinkTemplate(d.link)
-    return Config(sinks, channels, recipients, templates, options)
+    r = spec.reminders
+    reminders = (r.leads(), timedelta(minutes=r.every_minutes)) if r.enabled else None
+    return Config(sinks, channels, recipients, templates, options, reminders)

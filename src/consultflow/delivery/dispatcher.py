@@ -30,6 +30,7 @@ from ..storage.base import Store
 from .channel import Channel, Delivery, Message, Outcome
 from .messages import LinkTemplate, Templates
 from .recipients import Recipients, Unreachable
+from .reminders import Reminders
 from .retry import RetryPolicy
 
 __all__ = ["SINK", "Dispatcher", "OutboxView", "Report"]
@@ -104,6 +105,7 @@ class Dispatcher:
         lease_for: timedelta = timedelta(minutes=5),
         workers: int = 1,
         rng: random.Random | None = None,
+        reminders: Reminders | None = None,
     ) -> None:
         self.store = store
         self.sinks = dict(sinks or {})
@@ -137,6 +139,8 @@ class Dispatcher:
         self._rng = rng if rng is not None else random.Random()
         self._rng_lock = threading.Lock()
         self._stop = threading.Event()
+        self.reminders = reminders
+        self._reminded_at: datetime | None = None
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="consultflow-dispatch") if workers > 1 else None
 
     # ---- running ----------------------------------------------------------------------------------
@@ -148,8 +152,20 @@ class Dispatcher:
     def stopping(self) -> bool:
         return self._stop.is_set()
 
+    def remind(self) -> int:
+        """Add the reminders that are due (at most once per ``reminders.every``); how many were new."""
+        if self.reminders is None:
+            return 0
+        now = self._now()
+        if self._reminded_at is not None and now - self._reminded_at < self.reminders.every:
+            return 0
+        self._reminded_at = now
+        return self.reminders.run(now)
+
     def run_once(self) -> Report:
-        """Lease one batch of ready notices, deliver and settle them."""
+        """Add the reminders that are due, then lease one batch of ready notices, deliver and
+        settle them."""
+        self.remind()
         notices = self.store.lease(self.batch, self._now(), self.lease_for)
         if not notices:
             return Report()

@@ -13,7 +13,7 @@ from __future__ import annotations
 import string
 import tomllib
 from collections.abc import Mapping
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo
@@ -26,6 +26,7 @@ from ..notices import Notice
 from ..records import Consultation
 from ..vocabulary import FINAL_STATES, Event
 from .channel import Message
+from .reminders import Leads, due_reminders, reminder_kind
 
 __all__ = ["FIELDS", "LinkTemplate", "Templates"]
 
@@ -191,13 +192,13 @@ class Templates:
             "consultation": notice.consultation,
             "seq": str(notice.seq),
             "when": format_value(notice.created_at, lang, tz),
-            "next": _next(notice.event, record, lang),
+            "next": _next(notice, record, lang),
             "due": "",
             "link": link.build(notice.consultation, notice.seq, community) if link is not None else "",
         }
-        due = _due(notice.event, record)
+        due = _due(notice, record)
         if due is not None:
-            phrase = _ON if notice.event in _MEETINGS else _DUE
+            phrase = _ON if notice.event in _MEETINGS or reminder_kind(notice) == "meeting" else _DUE
             fields["due"] = phrase[i].format(format_value(due, lang, tz))
         event = notice.event.value
         subject = self._subject.get((event, lang)) or self._subject["default", lang]
@@ -209,17 +210,42 @@ _MEETINGS = frozenset({Event.NOTIFIED, Event.INVITED})
 _OVER = ("nothing more: the consultation is now {state}", "无需操作：本协商现为“{state}”")
 
 
-def _next(event: Event, record: Consultation | None, lang: Lang) -> str:
+#: What a reminder asks, per kind of deadline (English, Chinese).
+REMIND: Mapping[str, tuple[str, str]] = {
+    "meeting": ("the consultation meeting is coming: come to it", "协商会议即将召开，请准时参加"),
+    "round": ("the round closes soon: give your opinion", "本轮协商即将结束，请发表意见"),
+    "decision": ("a decision is due", "即将到达决策期限"),
+    "review": ("the legality review is due", "即将到达合法性审查期限"),
+    "measure": ("a measure is due to be carried out", "即将到达措施落实期限"),
+    "proposal": ("the proposal is waiting for an answer", "议题待答复"),
+}
+
+
+def _next(notice: Notice, record: Consultation | None, lang: Lang) -> str:
     """What the reader may do; for a notice delivered after the matter ended, that it has ended."""
+    event = notice.event
     if record is not None and record.state in FINAL_STATES and event not in _FINAL_EVENTS:
         return pick(_OVER, lang).format(state=state_name(record.state.value, lang))
+    kind = reminder_kind(notice)
+    if kind is not None:
+        return pick(REMIND.get(kind, ("a deadline is near", "期限将至")), lang)
     return pick(NEXT.get(event, ("see the consultation", "查看协商详情")), lang)
 
 
-def _due(event: Event, record: Consultation | None) -> datetime | None:
-    """By when the reader should act: the meeting for a notice, else the record's next deadline."""
+def _due(notice: Notice, record: Consultation | None) -> datetime | None:
+    """By when the reader should act: the meeting for a notice, a reminder's own deadline, else the
+    record's next deadline."""
     if record is None or record.state in FINAL_STATES:
         return None
-    if event in _MEETINGS and record.schedule is not None:
+    kind = reminder_kind(notice)
+    if (notice.event in _MEETINGS or kind == "meeting") and record.schedule is not None:
         return record.schedule.meeting_at
+    if kind is not None:
+        deadline = notice.key.split(":remind:", 1)[1]
+        for r in due_reminders(record, notice.created_at, _EVERY):
+            if r.key == deadline:
+                return r.due
     return record.next_due
+
+
+_EVERY = Leads(*(timedelta(days=90),) * 6)  # to find a reminder's deadline again, whatever its lead

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from ..errors import IntegrityError, InvalidInput, StoreUnavailable
-from ..notices import NoticeStatus
+from ..notices import Notice, NoticeStatus
 from ..step import Step
 from .base import Settlement
 
@@ -19,6 +19,7 @@ __all__ = [
     "FINAL_NOTICE_STATES",
     "check_aware",
     "check_count",
+    "check_enqueue",
     "check_notice_status",
     "check_position",
     "check_settled_again",
@@ -41,6 +42,19 @@ def check_notice_status(status: NoticeStatus | None) -> NoticeStatus | None:
     if status is not None and status not in _NOTICE_STATES:
         raise InvalidInput(f"a notice status is pending, leased, delivered or dead, not {status!r}")
     return status
+
+
+def check_enqueue(notices: object) -> list[Notice]:
+    """The notices ``enqueue`` writes: new (pending, no attempts), each key once."""
+    items = list(notices) if isinstance(notices, list | tuple) else None
+    if items is None or not all(isinstance(n, Notice) for n in items):
+        raise InvalidInput("enqueue() takes a list of Notice records")
+    if len({n.key for n in items}) != len(items):
+        raise InvalidInput("enqueue(): a key is given twice")
+    for n in items:
+        if n.status != "pending" or n.attempts != 0:
+            raise InvalidInput(f"enqueue(): notice {n.key!r} must be new (pending, no attempts)")
+    return items
 
 
 def not_dead_error(key: str, status: str) -> IntegrityError:

@@ -17,6 +17,7 @@ from .checks import (
     FINAL_NOTICE_STATES,
     check_aware,
     check_count,
+    check_enqueue,
     check_notice_status,
     check_position,
     check_settled_again,
@@ -171,6 +172,21 @@ class MemoryStore:
         check_notice_status(status)
         with self._lock:
             return tuple(n for n in self._outbox.values() if status is None or n.status == status)
+
+    def enqueue(self, notices: Sequence[Notice]) -> int:
+        """Add notices that belong to no step (reminders: 提醒), each only if its key is not in the
+        outbox yet; returns how many were added. Many callers may enqueue the same key at once: it
+        is added once, so a reminder is sent once per deadline."""
+        items = check_enqueue(notices)
+        with self._lock:
+            if self._closed:
+                raise closed_error(self)
+            added = 0
+            for n in items:
+                if n.key not in self._outbox:
+                    self._outbox[n.key] = n
+                    added += 1
+            return added
 
     def requeue(self, key: str, *, now: datetime) -> None:
         """Send a dead letter again: pending from ``now``, its attempts counted afresh, its last

@@ -54,6 +54,7 @@ from .checks import (
     FINAL_NOTICE_STATES,
     check_aware,
     check_count,
+    check_enqueue,
     check_notice_status,
     check_position,
     check_settled_again,
@@ -534,6 +535,24 @@ class PostgresStore:
             return tuple(_decode_notice(*row) for row in conn.execute(sql, params).fetchall())
 
         return self._run("outbox", run, idempotent=True)
+
+    def enqueue(self, notices: Sequence[Notice]) -> int:
+        """Add notices that belong to no step (reminders: 提醒), each only if its key is not in the
+        outbox yet; returns how many were added. Many callers may enqueue the same key at once: it
+        is added once, so a reminder is sent once per deadline."""
+        items = check_enqueue(notices)
+        sql = (
+            f"INSERT INTO {self._s}.outbox (key, consultation, seq, status, attempts, not_before, last_error, notice) "
+            "VALUES (%s, %s, %s, 'pending', 0, NULL, '', %s) ON CONFLICT (key) DO NOTHING"
+        )
+
+        def run(conn: _Connection) -> int:
+            added = 0
+            for n in items:
+                added += conn.execute(sql, (n.key, n.consultation, n.seq, n.model_dump_json())).rowcount
+            return added
+
+        return self._run("enqueue", run, idempotent=True)
 
     def requeue(self, key: str, *, now: datetime) -> None:
         """Send a dead letter again: pending from ``now``, its attempts counted afresh, its last

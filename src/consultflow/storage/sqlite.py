@@ -53,6 +53,7 @@ from .checks import (
     FINAL_NOTICE_STATES,
     check_aware,
     check_count,
+    check_enqueue,
     check_notice_status,
     check_position,
     check_settled_again,
@@ -673,6 +674,17 @@ class SQLiteStore(SQLiteFile):
             )
             for status, attempts, not_before, last_error, text in rows
         )
+
+    def enqueue(self, notices: Sequence[Notice]) -> int:
+        """Add notices that belong to no step (reminders: 提醒), each only if its key is not in the
+        outbox yet; returns how many were added. Many callers may enqueue the same key at once: it
+        is added once, so a reminder is sent once per deadline."""
+        items = check_enqueue(notices)
+        rows = [(n.key, n.consultation, n.seq, n.status, n.attempts, None, "", n.model_dump_json()) for n in items]
+        with self._transaction() as conn:
+            before = conn.total_changes
+            conn.executemany(_INSERT_NOTICE.replace("INSERT INTO", "INSERT OR IGNORE INTO", 1), rows)
+            return conn.total_changes - before
 
     def requeue(self, key: str, *, now: datetime) -> None:
         """Send a dead letter again: pending from ``now``, its attempts counted afresh, its last

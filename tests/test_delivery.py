@@ -344,3 +344,12 @@ def test_backoff_is_capped_jittered_and_never_zero(attempt: int, draw: float) ->
     ceiling = min(policy.cap, policy.base * 2 ** min(attempt - 1, 20))
     assert ceiling / 2 <= wait <= ceiling
     assert policy.delay(attempt + 1, draw) >= wait  # never shorter for a later attempt at the same draw
+
+
+def test_a_receivers_answer_cannot_put_control_characters_on_a_terminal() -> None:
+    outcome = Outcome.retry("HTTP 500: \x1b[2J\x1b]0;pwned\x07 gone\r\nnext line" + "x" * 2000)
+    assert "\x1b" not in outcome.reason
+    assert "\n" not in outcome.reason
+    assert "\x07" not in outcome.reason
+    assert outcome.reason.startswith("HTTP 500: [2J ]0;pwned gone next line")
+    assert len(outcome.reason) <= 500

@@ -25,7 +25,10 @@ _MAX_REASON = 500
 
 
 def _reason(value: object) -> str:
-    return str(value)[:_MAX_REASON]
+    """A reason as it may be stored and printed: one line, no control characters (a receiver's
+    answer is not trusted to be harmless on a terminal), bounded."""
+    text = "".join(c if c.isprintable() else " " for c in str(value)[: _MAX_REASON * 2])
+    return " ".join(text.split())[:_MAX_REASON]
 
 
 @attrs.frozen(slots=True)

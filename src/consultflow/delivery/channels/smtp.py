@@ -71,7 +71,7 @@ class SMTPChannel:
     def send(self, delivery: Delivery) -> Outcome:
         try:
             msg = email_message(delivery, self.sender, self.domain)
-        except InvalidInput as exc:
+        except (InvalidInput, ValueError) as exc:  # a header that cannot be written (a line break in it)
             return Outcome.failed(str(exc))
         try:
             with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:

@@ -16,6 +16,8 @@ notices per second and as ratios, medians of interleaved repetitions:
 - **dispatcher, 1**: one ``Dispatcher`` with a ``WebhookChannel`` on the same file: lease a batch,
   load each record, render both languages, sign, post, settle each notice in its own transaction.
   Target: at least 0.8 of plain httpx.
+- **own cost**: one dispatcher into a ``MemoryChannel`` (no network): what the outbox adds per
+  notice, printed beside the time of one plain post.
 - **dispatchers, 4**: four dispatchers (threads, each with its own store handle and channel) on the
   same file: the leases keep them apart; every notice must arrive exactly once.
 
@@ -44,7 +46,7 @@ from typing import Any, ClassVar, Literal
 import httpx
 
 from _common import describe_machine, package_versions
-from consultflow.delivery import Dispatcher, Templates, WebhookChannel
+from consultflow.delivery import Dispatcher, MemoryChannel, Templates, WebhookChannel
 from consultflow.delivery.channel import Delivery, Message
 from consultflow.delivery.dispatcher import SINK
 from consultflow.i18n import LANGS
@@ -180,6 +182,21 @@ def run_dispatchers(path: Path, url: str, n: int, synchronous: Literal["FULL", "
     return elapsed
 
 
+def run_memory(path: Path) -> float:
+    """The dispatcher's own cost: the same work into a memory channel, no network."""
+    channel = MemoryChannel()
+    with SQLiteStore(path, synchronous="NORMAL") as store:
+        dispatcher = Dispatcher(store, sinks={"m": channel}, batch=20)
+        start = time.perf_counter()
+        dispatcher.run(until="ready")
+        elapsed = time.perf_counter() - start
+        dispatcher.close()
+        total = len(store.outbox())
+    if len(channel.accepted) != total:
+        raise SystemExit("memory channel: a notice was lost: the benchmark is broken")
+    return elapsed
+
+
 def check(sink: Sink, keys: list[str], what: str) -> None:
     seen = sink.seen
     if set(seen) != set(keys) or any(v != 1 for v in seen.values()):
@@ -220,7 +237,11 @@ def main(argv: list[str] | None = None) -> int:
                 variants[f"dispatcher x{n} ({mode})"] = variant
         rates: dict[str, list[float]] = {name: [] for name in variants}
         names = list(variants)
+        own: list[float] = []
         for r in range(reps):
+            path = Path(tmp) / f"memory-{r}.db"
+            path.write_bytes(template.read_bytes())
+            own.append(run_memory(path) / len(keys))
             for name in names[r % len(names) :] + names[: r % len(names)]:
                 sink.reset()
                 elapsed = variants[name](r)
@@ -236,6 +257,11 @@ def main(argv: list[str] | None = None) -> int:
     verdict = "met" if one / base >= TARGET else "NOT met"
     print(f"\ntarget: one dispatcher >= {TARGET:.1f}x plain httpx: {verdict} ({one / base:.2f}x)")
     print(f"4 dispatchers vs 1: {four / one:.2f}x")
+    post = 1 / base
+    print(
+        f"the dispatcher's own work per notice (lease, load, render zh+en, settle; memory channel): "
+        f"{statistics.median(own) * 1e3:.2f} ms, against {post * 1e3:.2f} ms per plain post"
+    )
     sink.close()
     if args.quick:
         print("(--quick: counts too small for the figures to mean anything)")

@@ -353,3 +353,54 @@ def test_a_receivers_answer_cannot_put_control_characters_on_a_terminal() -> Non
     assert "\x07" not in outcome.reason
     assert outcome.reason.startswith("HTTP 500: [2J ]0;pwned gone next line")
     assert len(outcome.reason) <= 500
+
+
+_OUTCOMES = st.sampled_from(["delivered", "retry", "failed", "raise", "lost"])
+
+
+@given(
+    script=st.lists(st.lists(_OUTCOMES, min_size=1, max_size=6), min_size=1, max_size=6),
+    max_attempts=st.integers(min_value=1, max_value=5),
+    workers=st.sampled_from([1, 3]),
+)
+def test_whatever_the_channel_does_every_notice_ends_settled_and_none_twice(
+    script: list[list[str]], max_attempts: int, workers: int
+) -> None:
+    """A property over any behaviour of the receiving end: every notice ends delivered or dead
+    (nothing stays pending or leased), the store says delivered only for what the channel took, and a
+    key-honouring receiver took each notice at most once. "lost" takes the notice but answers with a
+    transient failure (a timeout after the receiver accepted it)."""
+    store = MemoryStore()
+    keys = seed(store, len(script), prefix="h")
+    plan = {k: script[i // 2] for i, k in enumerate(keys)}
+    calls: dict[str, int] = {}
+    taken: dict[str, int] = {}
+
+    def behave(d: Delivery) -> Outcome:
+        n = calls[d.key] = calls.get(d.key, 0) + 1
+        what = plan[d.key][min(n, len(plan[d.key])) - 1]
+        if what == "raise":
+            raise ConnectionError("boom")
+        if what in {"delivered", "lost"}:
+            taken[d.key] = 1  # a key-honouring receiver: set, not count
+        if what == "lost":
+            return Outcome.retry("timed out")
+        return Outcome.delivered() if what == "delivered" else Outcome.failed("410 Gone")
+
+    clock = SimulatedClock(datetime(2026, 6, 1, tzinfo=UTC))
+    policy = RetryPolicy(max_attempts=max_attempts, base=timedelta(seconds=1), cap=timedelta(seconds=4))
+    dispatcher = Dispatcher(store, sinks={"m": MemoryChannel(behave)}, clock=clock, policy=policy, workers=workers)
+    try:
+        for _ in range(max_attempts + 2):
+            dispatcher.run(until="ready")
+            clock.advance(seconds=5)
+    finally:
+        dispatcher.close()
+    final = {n.key: n for n in store.outbox()}
+    assert {n.status for n in final.values()} <= {"delivered", "dead"}
+    for key, n in final.items():
+        assert n.attempts <= max_attempts
+        if n.status == "delivered":
+            assert taken.get(key) == 1
+        else:
+            assert n.last_error

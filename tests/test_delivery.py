@@ -404,3 +404,15 @@ def test_whatever_the_channel_does_every_notice_ends_settled_and_none_twice(
             assert taken.get(key) == 1
         else:
             assert n.last_error
+
+
+def test_a_notice_that_reaches_nobody_is_a_dead_letter_with_the_reasons() -> None:
+    store = MemoryStore()
+    seed(store, 1)
+    nobody = Recipients(MemoryContacts())  # no contacts, no boards, no directory
+    report = Dispatcher(store, channels={"email": MemoryChannel()}, recipients=nobody).run(until="ready")
+    assert report.dead == 2
+    for n in store.outbox():
+        assert n.status == "dead"
+        assert n.last_error.startswith("nobody could be reached: ")
+        assert "not in the contact book" in n.last_error

@@ -272,6 +272,8 @@ class Dispatcher:
                 continue
             transient = transient or outcome.kind == "retry"
             problems.append(f"{delivery.recipient} via {name}: {outcome.reason}")
+        if not deliveries and unreachable:  # it reached nobody: a dead letter, to fix and send again
+            problems = [f"nobody could be reached: {u.recipient} ({u.reason})" for u in unreachable]
         error = "; ".join(problems)[:_MAX_ERROR]
         unreached = tuple((notice.key, u) for u in unreachable)
         return lambda: self._settle(notice, problems, transient, error, unreached)

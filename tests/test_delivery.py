@@ -416,3 +416,16 @@ def test_a_notice_that_reaches_nobody_is_a_dead_letter_with_the_reasons() -> Non
         assert n.status == "dead"
         assert n.last_error.startswith("nobody could be reached: ")
         assert "not in the contact book" in n.last_error
+
+
+def test_two_addresses_on_one_channel_get_keys_of_their_own() -> None:
+    store = MemoryStore()
+    keys = seed(store, 1)
+    contacts = MemoryContacts(
+        [Person("li", [Contact("email", "li@home.example"), Contact("email", "li@work.example")])]
+    )
+    email = MemoryChannel()
+    Dispatcher(store, channels={"email": email}, recipients=Recipients(contacts)).run(until="ready")
+    sent = sorted((d.key, d.address) for d in email.sent if d.notice.key == keys[0])
+    assert sent == [(f"{keys[0]}/li/email", "li@home.example"), (f"{keys[0]}/li/email/1", "li@work.example")]
+    assert len(email.accepted) == len(email.sent)

@@ -200,3 +200,35 @@ def test_a_bad_config_is_refused_at_start_up(db: Path, tmp_path: Path, text: str
     assert done.returncode == 2
     assert says in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_outbox_and_dispatch_on_postgresql(receiver: Receiver) -> None:
+    from consultflow.storage.postgres import PostgresStore
+    from delivery_support import seed
+    from store_support import Schemas, require_postgres
+
+    dsn = require_postgres()
+    schemas = Schemas(dsn)
+    try:
+        schema = schemas.new("cli")
+        with PostgresStore(dsn, schema=schema) as pg:
+            keys = seed(pg, 3)
+        listed = cf("outbox", "--db", dsn, "--schema", schema, "--json")
+        assert listed.returncode == 0, listed.stderr
+        assert [json.loads(line)["key"] for line in listed.stdout.splitlines()] == keys
+        done = cf(
+            "dispatch", "--db", dsn, "--schema", schema, "--webhook", receiver.url, "--until-empty", secret=SECRET
+        )
+        assert done.returncode == 0, done.stderr
+        assert set(receiver.accepted) == set(keys)
+        missing = cf("outbox", "--db", dsn, "--schema", "no_such_schema_here")
+        assert missing.returncode == 2
+        assert "Traceback" not in missing.stderr
+    finally:
+        schemas.drop_all()
+
+
+def test_schema_is_only_for_postgresql(db: Path) -> None:
+    done = cf("outbox", "--db", str(db), "--schema", "x")
+    assert done.returncode == 2
+    assert "--schema is for a PostgreSQL store" in done.stderr

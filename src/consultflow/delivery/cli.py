@@ -28,6 +28,7 @@ __all__ = ["add_commands"]
 
 _STATUSES = ("pending", "leased", "delivered", "dead")
 SECRET_ENV = "CONSULTFLOW_WEBHOOK_SECRET"
+_DB_HELP = "a consultflow SQLite file, or a postgresql:// DSN (many dispatchers on many servers)"
 
 
 def add_commands(sub: Any, describe: Callable[[str, str], dict[str, Any]]) -> None:
@@ -42,7 +43,8 @@ def add_commands(sub: Any, describe: Callable[[str, str], dict[str, Any]]) -> No
             "unknown key, a key that is not dead).",
         ),
     )
-    outbox.add_argument("--db", required=True, metavar="PATH", help="a consultflow SQLite file")
+    outbox.add_argument("--db", required=True, metavar="PATH", help=_DB_HELP)
+    outbox.add_argument("--schema", help="the PostgreSQL schema (default consultflow)")
     outbox.add_argument("--status", choices=_STATUSES, help="only notices in this status")
     outbox.add_argument("--json", action="store_true", help="one JSON object per notice")
     outbox.add_argument("--retry", action="append", default=[], metavar="KEY", help="send this dead letter again")
@@ -61,7 +63,8 @@ def add_commands(sub: Any, describe: Callable[[str, str], dict[str, Any]]) -> No
             "input problem (no such file, not a store, a bad URL or secret, a bad config file).",
         ),
     )
-    dispatch.add_argument("--db", required=True, metavar="PATH", help="a consultflow SQLite file")
+    dispatch.add_argument("--db", required=True, metavar="PATH", help=_DB_HELP)
+    dispatch.add_argument("--schema", help="the PostgreSQL schema (default consultflow)")
     dispatch.add_argument("--webhook", metavar="URL", help="deliver every notice to this http(s) URL")
     dispatch.add_argument("--secret", metavar="whsec_...", help=f"the webhook's signing secret (or ${SECRET_ENV})")
     dispatch.add_argument("--config", metavar="FILE", help="a TOML file of channels, people and templates")
@@ -85,8 +88,20 @@ def _fail(message: str) -> int:
     return fail(message)
 
 
-def _open(db: str, *, readonly: bool) -> Any:
+_PG_SCHEMES = ("postgresql://", "postgres://")
+
+
+def _open(db: str, *, readonly: bool, schema: str | None = None) -> Any:
+    """A SQLite file, or a PostgreSQL store when ``--db`` is a ``postgresql://`` DSN (its schema
+    must exist: the CLI never creates one)."""
     from ..cli import _store_path
+
+    if db.startswith(_PG_SCHEMES):
+        from ..storage.postgres import PostgresStore
+
+        return PostgresStore(db, schema=schema or "consultflow", create_schema=False)
+    if schema is not None:
+        raise InvalidInput("--schema is for a PostgreSQL store (--db postgresql://...)")
     from ..storage.sqlite import SQLiteStore
 
     return SQLiteStore(_store_path(db), readonly=readonly)
@@ -112,7 +127,7 @@ def notice_json(n: Notice) -> dict[str, object]:
 def _outbox(args: argparse.Namespace) -> int:
     changing = bool(args.retry or args.retry_dead)
     try:
-        store = _open(args.db, readonly=not changing)
+        store = _open(args.db, readonly=not changing, schema=args.schema)
     except ConsultflowError as exc:
         return _fail(str(exc))
     try:
@@ -199,7 +214,7 @@ def _progress(report: Report) -> None:
 
 def _dispatch(args: argparse.Namespace) -> int:
     try:
-        store = _open(args.db, readonly=False)
+        store = _open(args.db, readonly=False, schema=args.schema)
     except ConsultflowError as exc:
         return _fail(str(exc))
     try:

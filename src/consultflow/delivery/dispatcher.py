@@ -246,6 +246,7 @@ class Dispatcher:
             resolution = self.recipients.resolve(notice.audience, record.community, notice.created_at)
             unreachable.extend(resolution.unreachable)
             rendered: dict[Lang, Message] = {}
+            used: set[str] = set()
             for t in resolution.targets:
                 carrier = self.channels.get(t.contact.channel)
                 if carrier is None:
@@ -254,6 +255,9 @@ class Dispatcher:
                 if t.lang not in rendered:
                     rendered[t.lang] = self._render(notice, record, t.lang, zone)
                 key = f"{notice.key}/{t.recipient}/{t.contact.channel}"
+                if key in used:  # a second address on the same channel: a key of its own
+                    key = f"{key}/{sum(1 for k in used if k.startswith(key))}"
+                used.add(key)
                 delivery = Delivery(key, notice, t.recipient, t.contact.address, rendered[t.lang])
                 out.append((t.contact.channel, carrier, delivery))
         return out, unreachable

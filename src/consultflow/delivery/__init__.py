@@ -17,6 +17,7 @@ from .messages import FIELDS, LinkTemplate, Templates
 from .recipients import Contact, ContactBook, MemoryContacts, Person, Recipients, Resolution, Target, Unreachable
 from .reminders import Leads, Reminder, ReminderOutbox, Reminders, due_reminders
 from .retry import RetryPolicy
+from .sqlite_contacts import SQLiteContacts
 
 __all__ = [
     "FIELDS",
@@ -45,6 +46,7 @@ __all__ = [
     "Resolution",
     "RetryPolicy",
     "SMTPChannel",
+    "SQLiteContacts",
     "Target",
     "Templates",
     "Unreachable",

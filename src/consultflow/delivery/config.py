@@ -22,7 +22,7 @@ from ..errors import InvalidInput
 from ..i18n import Lang
 from .channel import Channel
 from .messages import LinkTemplate, Templates
-from .recipients import Contact, MemoryContacts, Person, Recipients
+from .recipients import Contact, ContactBook, MemoryContacts, Person, Recipients
 from .reminders import Leads
 from .retry import RetryPolicy
 
@@ -84,6 +84,10 @@ class _TemplatesModel(_Strict):
     file: str | None = None
 
 
+class _ContactsModel(_Strict):
+    sqlite: str | None = None  # a SQLiteContacts file instead of [people] and [boards]
+
+
 class _DirectoryModel(_Strict):
     sqlite: str | None = None
     postgres_env: str | None = None
@@ -120,6 +124,7 @@ class _FileModel(_Strict):
     dispatcher: _DispatcherModel = _DispatcherModel()
     templates: _TemplatesModel = _TemplatesModel()
     directory: _DirectoryModel = _DirectoryModel()
+    contacts: _ContactsModel = _ContactsModel()
     channels: dict[str, _ChannelModel] = {}
     people: dict[str, _PersonModel] = {}
     boards: dict[str, _BoardModel] = {}
@@ -207,10 +212,18 @@ def load_config(path: str | Path, *, directory: Any = None) -> Config:
         for c in person.contacts:
             if c.channel not in channels:
                 raise InvalidInput(f"config {path}: a contact uses channel {c.channel!r}, which is not configured")
-    contacts = MemoryContacts(
-        (Person(pid, _contacts(p.contacts), lang=p.lang, offline=p.offline) for pid, p in spec.people.items()),
-        {community: _contacts(b.contacts) for community, b in spec.boards.items()},
-    )
+    contacts: ContactBook
+    if spec.contacts.sqlite is not None:
+        if spec.people or spec.boards:
+            raise InvalidInput(f"config {path}: give [contacts] sqlite or [people] and [boards], not both")
+        from .sqlite_contacts import SQLiteContacts
+
+        contacts = SQLiteContacts(base / spec.contacts.sqlite)
+    else:
+        contacts = MemoryContacts(
+            (Person(pid, _contacts(p.contacts), lang=p.lang, offline=p.offline) for pid, p in spec.people.items()),
+            {community: _contacts(b.contacts) for community, b in spec.boards.items()},
+        )
     if directory is None and spec.directory.sqlite is not None:
         from ..directory.sqlite import SQLiteDirectory
 

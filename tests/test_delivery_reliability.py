@@ -189,7 +189,8 @@ def test_a_dispatcher_sigkilled_25_times_loses_nothing_and_sends_nothing_twice(t
     assert killed_receipts > 0  # the killed runs did deliver some
 
 
-def test_sigterm_stops_gracefully_after_the_batch_in_hand(tmp_path: Path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_stops_gracefully_after_the_batch_in_hand(tmp_path: Path, sig: signal.Signals) -> None:
     db = tmp_path / "term.db"
     with SQLiteStore(db) as s:
         keys = seed(s, 30)
@@ -198,7 +199,7 @@ def test_sigterm_stops_gracefully_after_the_batch_in_hand(tmp_path: Path) -> Non
         deadline = time.monotonic() + 30
         while not receiver.accepted and time.monotonic() < deadline:
             time.sleep(0.05)
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(sig)
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err.decode()
     assert "(stopped)" in err.decode()

@@ -429,3 +429,25 @@ def test_two_addresses_on_one_channel_get_keys_of_their_own() -> None:
     sent = sorted((d.key, d.address) for d in email.sent if d.notice.key == keys[0])
     assert sent == [(f"{keys[0]}/li/email", "li@home.example"), (f"{keys[0]}/li/email/1", "li@work.example")]
     assert len(email.accepted) == len(email.sent)
+
+
+def test_wake_delivers_a_new_notice_without_waiting_for_the_poll() -> None:
+    import threading
+    import time
+
+    store = MemoryStore()
+    channel = MemoryChannel()
+    dispatcher = Dispatcher(store, sinks={"m": channel})
+    runner = threading.Thread(target=dispatcher.run, kwargs={"poll": 3600})  # would sleep an hour
+    runner.start()
+    try:
+        keys = seed(store, 1)
+        dispatcher.wake()
+        deadline = time.monotonic() + 30
+        while len(channel.accepted) < len(keys) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert set(channel.accepted) == set(keys)
+    finally:
+        dispatcher.stop()
+        runner.join(timeout=30)
+    assert not runner.is_alive()  # stop() interrupts the poll too

@@ -139,6 +139,7 @@ class Dispatcher:
         self._rng = rng if rng is not None else random.Random()
         self._rng_lock = threading.Lock()
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self.reminders = reminders
         self._reminded_at: datetime | None = None
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="consultflow-dispatch") if workers > 1 else None
@@ -147,6 +148,12 @@ class Dispatcher:
     def stop(self) -> None:
         """Stop after the batch in hand is settled (what SIGTERM and SIGINT do in the CLI)."""
         self._stop.set()
+        self._wake.set()
+
+    def wake(self) -> None:
+        """Look at the outbox now instead of at the next poll: call it after a step is committed
+        (``engine.execute(...); dispatcher.wake()``) for notices that leave at once."""
+        self._wake.set()
 
     @property
     def stopping(self) -> bool:
@@ -206,7 +213,8 @@ class Dispatcher:
                 report = self.run_once()
             except StoreUnavailable as exc:
                 log.warning("store unavailable, waiting: %s", exc)
-                self._stop.wait(poll)
+                self._wake.wait(poll)
+                self._wake.clear()
                 continue
             total += report
             if progress is not None and report.settled:
@@ -221,7 +229,8 @@ class Dispatcher:
                 if nxt is None:
                     break
                 wait = min(max((nxt - self._now()).total_seconds(), 0.01), poll)
-            self._stop.wait(wait)
+            self._wake.wait(wait)
+            self._wake.clear()
         return total
 
     def close(self) -> None:

@@ -110,7 +110,7 @@ def script_for(i: int) -> Script:
         description="Open the east lot for night parking",
         carrier=cf.Carrier.DECISION,
         form=cf.Form.CONSULTATION_DAY,
-        major=True,
+        major=False,  # the committee decides it (a major matter would go to the representatives' vote)
         budget=Decimal("120000"),
         id=cid,
     )

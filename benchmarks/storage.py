@@ -7,7 +7,7 @@ Run from the project root:
     .venv/bin/python benchmarks/storage.py --no-postgres
     .venv/bin/python benchmarks/storage.py --dir /data/bench   # SQLite files on another disk
 
-The workload is the reference story (``consultflow.demo.run_story``: 47 steps, records growing to
+The workload is the reference story (``consultflow.demo.run_story``: 59 steps, records growing to
 ~7 kB of JSON, 15 notices) on many consultations. Steps are made once, up front, by the real core
 and replayed into each store, so every variant writes exactly the same rows. Printed, as steps per
 second and as ratios:
@@ -48,7 +48,7 @@ from consultflow.storage.sqlite import SQLiteStore
 from consultflow.storage.sqlite import _rows as sqlite_rows
 
 PG_DSN = os.environ.get("CONSULTFLOW_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
-STORY_STEPS = 47
+STORY_STEPS = 59
 TARGET = 0.7
 
 

@@ -28,7 +28,7 @@ def test_an_unanswered_proposal_is_flagged_once() -> None:
     respond_by = rec.proposed_at + story.procedure.parameters.proposal_deadline
     assert rec.respond_by == rec.next_due == respond_by
 
-    assert story.engine.tick(respond_by - SECOND) == ()
+    assert story.engine.tick(respond_by - SECOND, ahead_of_clock=True) == ()
     assert story.record.version == 1
 
     story.clock.set(respond_by)
@@ -62,7 +62,7 @@ def test_an_undecided_consultation_escalates_at_its_decision_deadline() -> None:
     assert rec.decision_due == rec.next_due == due
     story.hold_round(consensus=False)  # consulting, but nobody decides
 
-    assert story.engine.tick(due - SECOND) == ()
+    assert story.engine.tick(due - SECOND, ahead_of_clock=True) == ()
     story.clock.set(due)
     (step,) = story.engine.tick()
     assert [e.event for e in step.entries] == [Event.DEADLINE_MISSED, Event.ESCALATED]
@@ -92,7 +92,7 @@ def test_an_undecided_consultation_is_only_flagged_when_escalation_is_off() -> N
     assert [e.event for e in step.entries] == [Event.DEADLINE_MISSED]
     assert story.state is State.NOTIFIED
     assert story.record.missed == ("decision:1",)
-    assert story.engine.tick(story.clock.now() + timedelta(days=365)) == ()
+    assert story.engine.tick(story.clock.now() + timedelta(days=365), ahead_of_clock=True) == ()
     # still free to go on
     story.hold_round()
     story.decide()
@@ -121,7 +121,7 @@ def test_a_measure_not_carried_out_is_flagged_and_next_due_advances() -> None:
     story.report(0)
     assert story.record.next_due == second  # measure 0 done: the next deadline is measure 1's
 
-    assert story.engine.tick(first + timedelta(days=1)) == ()  # measure 0 was carried out in time
+    assert story.engine.tick(first + timedelta(days=1), ahead_of_clock=True) == ()  # measure 0 was carried out in time
     story.clock.set(second)
     (step,) = story.engine.tick()
     assert [e.event for e in step.entries] == [Event.DEADLINE_MISSED]
@@ -129,7 +129,7 @@ def test_a_measure_not_carried_out_is_flagged_and_next_due_advances() -> None:
     assert entry.data == {"deadline": "measure:1:1", "kind": "measure", "due": second.isoformat(), "measure": 1}
     assert story.state is State.FEEDBACK  # 决而不施 is flagged; escalation is opt-in
     assert story.record.next_due is None
-    assert story.engine.tick(second + timedelta(days=90)) == ()
+    assert story.engine.tick(second + timedelta(days=90), ahead_of_clock=True) == ()
     # reporting it done later is still possible, and closing then works
     story.report(1)
     story.start_supervision()
@@ -155,7 +155,7 @@ def test_a_measure_not_carried_out_escalates_when_the_rules_say_so() -> None:
     assert [e.event for e in step.entries] == [Event.DEADLINE_MISSED, Event.ESCALATED]
     assert step.entries[-1].data == {"reason": "overdue", "deadlines": ["measure:1:0"]}
     assert story.state is State.ESCALATED
-    assert story.engine.tick(first + timedelta(days=100)) == ()
+    assert story.engine.tick(first + timedelta(days=100), ahead_of_clock=True) == ()
 
 
 def test_supervising_measures_are_watched_too() -> None:
@@ -177,8 +177,8 @@ def test_a_new_cycle_gets_a_new_decision_deadline() -> None:
     assert rec.cycle == 2
     due = story.clock.now() + story.procedure.parameters.decision_deadline
     assert rec.decision_due == rec.next_due == due
-    assert story.engine.tick(due - SECOND) == ()
-    (step,) = story.engine.tick(due)
+    assert story.engine.tick(due - SECOND, ahead_of_clock=True) == ()
+    (step,) = story.engine.tick(due, ahead_of_clock=True)
     assert step.entries[0].data["deadline"] == "decision:2"
     assert story.state is State.ESCALATED
 
@@ -189,7 +189,7 @@ def test_a_decision_awaiting_review_has_a_review_deadline_reported_once() -> Non
     rec = story.record
     assert rec.review_due is not None
     assert rec.next_due == rec.review_due  # the decision deadline no longer runs; the review's does
-    assert story.engine.tick(rec.review_due - SECOND) == ()
+    assert story.engine.tick(rec.review_due - SECOND, ahead_of_clock=True) == ()
     story.clock.set(rec.review_due + timedelta(days=1))
     (step,) = story.engine.tick()
     assert [e.event for e in step.entries] == [Event.DEADLINE_MISSED]
@@ -223,7 +223,7 @@ def test_tick_handles_many_consultations_each_once() -> None:
     assert respond_a is not None
     assert respond_c is not None
     assert respond_a < respond_c
-    assert engine.tick(respond_a - SECOND) == ()
+    assert engine.tick(respond_a - SECOND, ahead_of_clock=True) == ()
     clock.set(respond_c)
     steps = engine.tick()
     assert sorted(s.record.id for s in steps) == sorted([a, c])

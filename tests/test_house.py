@@ -16,6 +16,16 @@ SRC = Path(__file__).resolve().parent.parent / "src" / "consultflow"
 
 # Reviewed: changing this list is changing the public API (add to it on purpose, with docs).
 PUBLIC = {
+    "Attendance",
+    # signed checkpoints (issue 8)
+    "Checkpoint",
+    "CheckpointFinding",
+    "CheckpointReport",
+    "sign_checkpoint",
+    "verify_checkpoint",
+    # what Engine.tick returns: the steps, and the records it could not handle (issue 8)
+    "Tick",
+    "TickProblem",
     "Ballot",
     "Body",
     "CallVote",
@@ -62,6 +72,7 @@ PUBLIC = {
     "Decision",
     "Engine",
     "Escalate",
+    "Ending",
     "Event",
     "Form",
     "Inspect",
@@ -102,6 +113,7 @@ PUBLIC = {
     "SQLiteStore",
     "Schedule",
     "SimulatedClock",
+    "MeetingFormat",
     "Stance",
     "StartSupervision",
     "State",
@@ -192,7 +204,7 @@ FLOORS = {
 }
 RECORDS_FLOOR = (
     *("step", "log", "notices", "records", "commands", "refusals", "catalogue", "parameters", "context"),
-    *("deadlines", "vocabulary", "roles", "errors", "clock", "i18n"),
+    *("deadlines", "vocabulary", "roles", "errors", "clock", "i18n", "limits", "files"),
 )
 
 

@@ -8,7 +8,7 @@ property: the outcome logged equals an independent re-count from the log.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
@@ -20,8 +20,9 @@ from hypothesis import strategies as st
 import consultflow as cf
 from consultflow import Actor, Ballot, Body, Event, Role, State, Verdict, VoteRule
 from consultflow.records import CastBallot, Vote, make
+from consultflow.roles import NEVER_GRANTED
 from consultflow.steps.vote import count_vote
-from consultflow.testing.driver import CAST, T0, Driver
+from consultflow.testing.driver import CAST, T0, Driver, standard_catalogue
 
 F, A, X = Ballot.FOR, Ballot.AGAINST, Ballot.ABSTAIN
 
@@ -157,15 +158,21 @@ VOTERS = {
 }
 
 
+#: The representatives the directory lists: REPS and r9. The cast's own representative and owner
+#: are plain residents here, so each body has just the members this file names.
+MEMBERS = len(REPS) + 1
+
+
 def _world(**parameters: Any) -> Driver:
-    return Driver(cast={**CAST, **VOTERS}, **parameters)
+    residents = {name: Actor(name, roles={Role.RESIDENT}) for name in ("zhang", "owner")}
+    return Driver(cast={**CAST, **residents, **VOTERS}, **parameters)
 
 
 def _call(w: Driver, cid: str, body: Body = Body.REPRESENTATIVES_MEETING, **fields: Any) -> cf.CallVote:
+    """A call without ``members``: the engine counts the body's members in the directory."""
     data: dict[str, Any] = {
         "consultation": cid,
         "body": body,
-        "members": len(REPS),
         "resolution": "东侧空地夜间开放",
         "measures": (w.measure(),),
     }
@@ -275,7 +282,7 @@ def test_while_a_vote_is_open_no_round_opens_and_no_second_vote() -> None:
     assert alone is not None
     assert alone.code == "decided_by_body"
     lenient = _world()  # the committee's matter, put to a vote: while it is open, the committee waits
-    other = _ready(lenient)
+    other = _ready(lenient, major=False)
     lenient.run(_call(lenient, other), "wang")
     waiting = lenient.engine.explain(lenient.decide_command(), by="wang")
     assert waiting is not None
@@ -298,15 +305,56 @@ def test_non_members_are_refused_and_one_ballot_each() -> None:
     assert twice.code == "already_voted"
 
 
-def test_no_more_ballots_than_the_register_counts_members() -> None:
+def test_the_members_are_counted_in_the_directory_not_taken_from_the_caller() -> None:
     w = _world(**BY_REPS)
     cid = _ready(w)
-    w.run(_call(w, cid, members=2), "wang")
-    for rep in ("r1", "r2"):
+    # a committee member who states a smaller body (so that fewer ballots make a quorum) is refused
+    refusal = w.engine.explain(_call(w, cid, members=2), by="wang")
+    assert refusal is not None
+    assert (refusal.guard, refusal.code) == ("register_agrees", "members_mismatch")
+    assert (refusal.data["stated"], refusal.data["counted"]) == (2, MEMBERS)
+    assert "名册中居民代表会议有6名成员，而不是2名" in refusal.explain("zh")
+    step = w.step(_call(w, cid, members=MEMBERS), "wang")  # stated right, it is taken
+    assert step.record.votes[-1].members == MEMBERS
+    assert (step.entries[-1].data["members"], step.entries[-1].data["register"]) == (MEMBERS, "directory")
+
+
+def test_no_more_ballots_than_the_register_counted_members() -> None:
+    w = _world(**BY_REPS)
+    cid = _ready(w)
+    w.run(_call(w, cid), "wang")
+    assert w.directory is not None
+    w.directory.grant(w.community, "r7", Role.RESIDENT_REPRESENTATIVE, by="test")  # elected after the call
+    for rep in (*REPS, "r9"):
         w.run(cf.CastVote(consultation=cid, ballot=F), rep)
-    refusal = w.engine.explain(cf.CastVote(consultation=cid, ballot=A), by="r3")
+    refusal = w.engine.explain(cf.CastVote(consultation=cid, ballot=A), by="r7")
     assert refusal is not None
     assert refusal.code == "vote_full"
+
+
+def test_a_directory_that_cannot_list_members_needs_them_stated_and_the_log_says_so() -> None:
+    clock = cf.SimulatedClock(T0)
+    procedure = _world(**BY_REPS).procedure
+    cast = {**CAST, **VOTERS}
+    held = cf.MemoryDirectory()
+    for person in cast.values():
+        if person.roles - NEVER_GRANTED:
+            held.grant("taoyuan", person.id, *(person.roles - NEVER_GRANTED), by="test")
+
+    class RolesOnly:  # an app's own directory: it answers the engine's one question, and lists nobody
+        def roles(self, person: str, community: str, at: datetime) -> frozenset[Role]:
+            return held.roles(person, community, at)
+
+    engine = cf.Engine(procedure, clock=clock, catalogue=standard_catalogue(), directory=RolesOnly())
+    w = Driver(engine=engine, clock=clock, cast=cast)
+    cid = w.to("consulting_closed", major=True).id
+    refusal = w.engine.explain(_call(w, cid), by=w.actor("wang"))
+    assert refusal is not None
+    assert (refusal.guard, refusal.code) == ("register_agrees", "members_unknown")
+    assert refusal.explain("en").startswith("say how many members the residents' representatives' meeting has")
+    step = w.step(_call(w, cid, members=MEMBERS), "wang")
+    assert step.record.votes[-1].members == MEMBERS
+    assert step.entries[-1].data["register"] == "stated"
 
 
 def test_a_clerk_records_a_members_ballot() -> None:
@@ -337,22 +385,36 @@ def _register(*areas: str) -> tuple[cf.OwnerShare, ...]:
 def test_an_owners_meeting_counts_by_number_and_the_registers_floor_area() -> None:
     w = _world(major_decided_by="owners_meeting")
     cid = _ready(w)
-    register = _register("150", "20", "100")  # 30 m² of the building are not owned by anyone voting
-    step = w.step(_call(w, cid, Body.OWNERS_MEETING, members=3, owners=register), "wang")
-    assert step.record.votes[-1].area_total == Decimal(270)
+    register = _register("150", "20", "100", "60", "40")
+    # the register lists every owner the directory has, and nobody else
+    short = w.engine.explain(_call(w, cid, Body.OWNERS_MEETING, owners=register[:3]), by="wang")
+    assert short is not None
+    assert (short.code, short.data["stated"], short.data["counted"]) == ("members_mismatch", 3, 5)
+    stranger = (*register[:4], cf.OwnerShare(owner="li", area=Decimal(40)))
+    not_owner = w.engine.explain(_call(w, cid, Body.OWNERS_MEETING, owners=stranger), by="wang")
+    assert not_owner is not None
+    assert (not_owner.code, not_owner.data["person"]) == ("not_an_owner", "li")
+    step = w.step(_call(w, cid, Body.OWNERS_MEETING, owners=register), "wang")
+    assert step.record.votes[-1].area_total == Decimal(370)
+    assert step.record.votes[-1].members == 5
     assert step.entries[-1].data["owners"] == [
         {"area": "150", "owner": "o1"},
         {"area": "20", "owner": "o2"},
         {"area": "100", "owner": "o3"},
+        {"area": "60", "owner": "o4"},
+        {"area": "40", "owner": "o5"},
     ]
-    outside = w.engine.explain(cf.CastVote(consultation=cid, ballot=F), by="o4")  # an owner not in the register
+    assert w.directory is not None
+    w.directory.grant(w.community, "o6", Role.OWNER, by="test")  # bought a flat after the call
+    outside = w.engine.explain(cf.CastVote(consultation=cid, ballot=F), by=Actor("o6", roles={Role.OWNER}))
     assert outside is not None
     assert outside.code == "not_in_register"
-    for owner, ballot in (("o1", F), ("o2", F), ("o3", A)):
+    for owner, ballot in (("o1", F), ("o2", F), ("o3", A), ("o4", F)):
         w.run(cf.CastVote(consultation=cid, ballot=ballot), owner)
     rec = w.run(cf.CloseVote(consultation=cid), "wang")
     assert rec.votes[-1].ballots[0].area == Decimal(150)  # the register's, not the voter's word
-    assert rec.state is State.DECIDED  # 2 of 3 owners, 170 of 270 m²; everyone took part
+    # 4 of 5 owners and 330 of 370 m² take part; 3 of 4 owners and 230 of 330 m² are for
+    assert rec.state is State.DECIDED
     with pytest.raises(cf.ValidationError):
         cf.CallVote(consultation=cid, body=Body.OWNERS_MEETING, members=3, resolution="x")  # no register
     with pytest.raises(cf.ValidationError):
@@ -364,7 +426,7 @@ def test_an_owners_meeting_counts_by_number_and_the_registers_floor_area() -> No
 def test_the_committee_may_put_its_own_matter_to_a_vote_but_not_then_decide_it_alone() -> None:
     w = _world()
     cid = _ready(w, major=False)
-    w.run(_call(w, cid, Body.COUNCIL, members=1), "wang")
+    w.run(_call(w, cid, Body.COUNCIL), "wang")  # the cast's one council member
     rec = w.run(cf.CloseVote(consultation=cid), "wang")  # nobody voted: lost
     assert rec.state is State.CONSULTING
     refusal = w.engine.explain(w.decide_command(), by="wang")
@@ -416,15 +478,18 @@ def _recount(entries: list[cf.LogEntry], rule: VoteRule, members: int) -> bool:
     majority=st.sampled_from(["simple", "two_thirds"]),
     quorum=st.sampled_from(["none", "more_than_half", "two_thirds"]),
     abstentions=st.sampled_from(["counted", "excluded"]),
-    members=st.integers(len(REPS), 9),
+    members=st.integers(MEMBERS, 9),
 )
 def test_the_outcome_equals_an_independent_recount_from_the_log(
     ballots: list[Ballot | None], majority: str, quorum: str, abstentions: str, members: int
 ) -> None:
     rule = VoteRule.model_validate({"majority": majority, "quorum": quorum, "abstentions": abstentions})
     w = _world(voting={"representatives_meeting": rule.model_dump()}, **BY_REPS)
+    assert w.directory is not None
+    for extra in range(members - MEMBERS):  # representatives who will not vote
+        w.directory.grant(w.community, f"absent{extra}", Role.RESIDENT_REPRESENTATIVE, by="test")
     cid = _ready(w)
-    w.run(_call(w, cid, members=members), "wang")
+    w.run(_call(w, cid), "wang")
     for rep, ballot in zip(REPS, ballots, strict=True):
         if ballot is not None:  # None: absent
             w.run(cf.CastVote(consultation=cid, ballot=ballot), rep)
@@ -469,7 +534,7 @@ def test_an_owners_vote_equals_an_independent_recount_from_the_log(ballots: list
     register = _register(*(str(area) for _, area in ballots))
     w = _world(major_decided_by="owners_meeting")
     cid = _ready(w)
-    w.run(_call(w, cid, Body.OWNERS_MEETING, members=len(register), owners=register), "wang")
+    w.run(_call(w, cid, Body.OWNERS_MEETING, owners=register), "wang")
     for owner, (ballot, _) in zip(OWNER_IDS, ballots, strict=True):
         if ballot is not None:
             w.run(cf.CastVote(consultation=cid, ballot=ballot), owner)
@@ -486,3 +551,76 @@ def test_a_member_is_offered_the_ballot_while_the_vote_is_open() -> None:
     w.run(_call(w, cid), "wang")
     w.clock.advance(timedelta(days=1))
     assert [p.trigger for p in w.engine.allowed(cid, by="r1") if p.allowed] == ["cast_vote"]
+
+
+# ---- a vote that outlives its dates, who hears of a vote, the default procedure ---------------------
+def test_a_vote_whose_measure_fell_due_while_it_was_open_lapses_and_can_be_called_again() -> None:
+    w = _world(**BY_REPS)
+    cid = _ready(w)
+    w.run(_call(w, cid, measures=(w.measure(days=2),)), "wang")
+    for rep in REPS:
+        w.run(cf.CastVote(consultation=cid, ballot=F), rep)
+    w.clock.advance(timedelta(days=3))  # the measure was due yesterday: carried, it could not be carried out
+    step = w.step(cf.CloseVote(consultation=cid), "wang")
+    assert [e.event for e in step.entries] == [Event.VOTE_CLOSED]
+    closed = step.entries[-1].data
+    assert (closed["carried"], closed["lapsed"]) == (True, [1])
+    assert list(closed) == sorted(closed)
+    assert step.record.state is State.CONSULTING
+    assert step.record.decisions == ()
+    assert step.record.votes[-1].lapsed
+    # the same round may go to a new vote with new dates; no new meeting is needed
+    again = w.step(_call(w, cid, measures=(w.measure(days=30),)), "wang")
+    assert again.record.votes[-1].number == 2
+    for rep in REPS:
+        w.run(cf.CastVote(consultation=cid, ballot=F), rep)
+    assert w.run(cf.CloseVote(consultation=cid), "wang").state is State.DECIDED
+
+
+def test_a_lost_vote_does_not_lapse() -> None:
+    w = _world(**BY_REPS)
+    cid = _ready(w)
+    w.run(_call(w, cid, measures=(w.measure(days=1),)), "wang")
+    w.clock.advance(timedelta(days=2))
+    step = w.step(cf.CloseVote(consultation=cid), "wang")  # nobody voted
+    assert "lapsed" not in step.entries[-1].data
+    assert not step.record.votes[-1].lapsed
+    refusal = w.engine.explain(_call(w, cid), by="wang")
+    assert refusal is not None
+    assert refusal.code == "round_voted"
+
+
+def test_the_members_of_the_body_hear_that_a_vote_is_called_and_how_it_ended() -> None:
+    w = _world(**BY_REPS)
+    cid = _ready(w)
+    called = w.step(_call(w, cid), "wang")
+    assert "role:resident_representative" in called.notices[-1].audience
+    for rep in REPS:
+        w.run(cf.CastVote(consultation=cid, ballot=F), rep)
+    closed = w.step(cf.CloseVote(consultation=cid), "wang")
+    vote_closed = next(n for n in closed.notices if n.event is Event.VOTE_CLOSED)
+    assert "role:resident_representative" in vote_closed.audience
+    assert "role:committee" in vote_closed.audience
+    owners = _world(major_decided_by="owners_meeting")
+    other = _ready(owners)
+    step = owners.step(_call(owners, other, Body.OWNERS_MEETING, owners=_register(*["10"] * 5)), "wang")
+    assert set(OWNER_IDS) <= set(step.notices[-1].audience)  # each owner in the register, by name
+    everyone = _world(major_decided_by="residents_meeting")
+    third = _ready(everyone)
+    meeting = everyone.step(_call(everyone, third, Body.RESIDENTS_MEETING), "wang")
+    assert {"role:resident", "role:resident_representative", "public:taoyuan"} <= set(meeting.notices[-1].audience)
+
+
+def test_by_default_a_major_matter_is_decided_by_the_residents_representatives() -> None:
+    assert cf.six_step().parameters.major_decided_by is Body.REPRESENTATIVES_MEETING
+    assert cf.six_step().parameters.decided_by is Body.COMMITTEE
+    w = _world()
+    major = _ready(w)
+    refusal = w.engine.explain(w.decide_command(), by="wang")
+    assert refusal is not None
+    assert (refusal.code, refusal.data["body"]) == ("decided_by_body", "representatives_meeting")
+    assert w.decide().state is State.DECIDED  # the driver puts it to the representatives' vote
+    assert w.get(major).current_decision is not None
+    assert w.get(major).votes[-1].body is Body.REPRESENTATIVES_MEETING
+    minor = _ready(w, major=False)
+    assert w.engine.explain(w.decide_command(cid=minor), by="wang") is None  # the committee's own

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+import consultflow as cf
 from consultflow import (
     Actor,
     Ballot,
@@ -781,7 +782,20 @@ def test_major_needs_residents() -> None:
     for who in ("zhao", "unit", "ngo"):  # stakeholders, invited, but no resident
         w.opinion(who, S)
     w.close_round()
-    r = refuse(w, cid, make_command("decide", cid, w), "wang")
+    # a major matter is the residents' representatives' to decide: their vote is refused as a
+    # committee's decision would be
+    call = cf.CallVote(
+        consultation=cid, body=cf.Body.REPRESENTATIVES_MEETING, resolution="东侧空地夜间开放", measures=(w.measure(),)
+    )
+    r = refuse(w, cid, call, "wang")
+    assert (r.code, r.guard) == ("major_needs_residents", "residents_heard")
+    committee = Driver(major_decided_by="committee")
+    cid3 = committee.to("consulting", major=True).id
+    invite(committee, cid3, "unit", "ngo")
+    for who in ("zhao", "unit", "ngo"):
+        committee.opinion(who, S)
+    committee.close_round()
+    r = refuse(committee, cid3, make_command("decide", cid3, committee), "wang")
     assert (r.code, r.guard) == ("major_needs_residents", "residents_heard")
     # a rule off: the same matter may be decided
     w2 = Driver(major_needs_residents=False)

@@ -7,6 +7,7 @@ submodules are the house it lives in (see docs/architecture.md).
 """
 
 from .catalogue import DEFAULT_CATEGORIES, Catalogue, Category, TopicItem
+from .checkpoints import Checkpoint, CheckpointFinding, CheckpointReport, sign_checkpoint, verify_checkpoint
 from .clock import Clock, SimulatedClock, SystemClock
 from .commands import Command, ConsultationCommand
 from .context import Context
@@ -22,7 +23,7 @@ from .directory import (
     district,
     sub_district,
 )
-from .engine import Engine, Permission
+from .engine import Engine, Permission, Tick, TickProblem
 from .errors import (
     Conflict,
     ConsultflowError,
@@ -89,7 +90,22 @@ from .steps import (
     command_from_dict,
 )
 from .storage import MemoryStore, PostgresStore, Query, SQLiteStore, Store
-from .vocabulary import FINAL_STATES, Ballot, Body, Carrier, Channel, Event, Form, Stance, State, Trigger, Verdict
+from .vocabulary import (
+    FINAL_STATES,
+    Attendance,
+    Ballot,
+    Body,
+    Carrier,
+    Channel,
+    Ending,
+    Event,
+    Form,
+    MeetingFormat,
+    Stance,
+    State,
+    Trigger,
+    Verdict,
+)
 
 __version__ = "0.1.0"
 
@@ -100,6 +116,7 @@ __all__ = [
     "STAKEHOLDERS",
     "THINK_TANK",
     "Actor",
+    "Attendance",
     "Ballot",
     "Body",
     "CallVote",
@@ -109,6 +126,9 @@ __all__ = [
     "Catalogue",
     "Category",
     "Channel",
+    "Checkpoint",
+    "CheckpointFinding",
+    "CheckpointReport",
     "Clock",
     "Close",
     "CloseRound",
@@ -125,6 +145,7 @@ __all__ = [
     "Decide",
     "Decision",
     "Directory",
+    "Ending",
     "Engine",
     "Escalate",
     "Event",
@@ -138,6 +159,7 @@ __all__ = [
     "LegalityReview",
     "LogEntry",
     "Measure",
+    "MeetingFormat",
     "MemoryDirectory",
     "MemoryStore",
     "NotFound",
@@ -182,6 +204,8 @@ __all__ = [
     "StoreUnavailable",
     "SystemClock",
     "Tally",
+    "Tick",
+    "TickProblem",
     "TopicItem",
     "Transition",
     "Trigger",
@@ -200,7 +224,9 @@ __all__ = [
     "district",
     "entry_hash",
     "overdue",
+    "sign_checkpoint",
     "six_step",
     "sub_district",
     "verify",
+    "verify_checkpoint",
 ]

@@ -1,4 +1,6 @@
-"""The command line: ``consultflow demo``, ``verify``, ``show``, ``procedure``, ``schema``, ``outbox``, ``dispatch``.
+"""The command line: ``consultflow demo``, ``verify``, ``show``, ``procedure``, ``schema``, ``simulate``, the
+signed checkpoints: ``keygen``, ``checkpoint``, ``verify --checkpoint``; delivering notices: ``outbox``,
+``dispatch``.
 
 Every subcommand exits the same way (``EXIT_STATUS`` below, also in ``consultflow --help``): 0 all
 good; 1 a finding - a chain or record that does not hold, a definition that fails its checks -
@@ -16,11 +18,13 @@ import os
 import shlex
 import shutil
 import sys
+import unicodedata
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from .errors import ConsultflowError, IntegrityError, NotFound, ProcedureDefinitionError
+from .files import shown_path
 from .i18n import Lang
 from .procedure import Procedure, six_step
 from .procedure.io import load_definition
@@ -63,7 +67,24 @@ def _fail(message: str, code: int = EXIT_USAGE) -> int:
 
 
 def _one_line(text: str) -> str:
-    return " ".join(line.strip() for line in text.splitlines() if line.strip())
+    return " ".join(line.strip() for line in _printable(text).splitlines() if line.strip())
+
+
+def _printable(text: str) -> str:
+    """``text`` safe to print on a terminal: control characters (but new lines and tabs), bidi
+    overrides and other invisible format characters, lone surrogates and unassigned code points are
+    shown as ``<U+202E>`` instead of acting on the reader's terminal (an escape sequence, text that
+    reads backwards)."""
+    if text.isprintable():
+        return text
+    return "".join(f"<U+{ord(c):04X}>" if _unsafe(c) else c for c in text)
+
+
+_UNSAFE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})  # spaces (Zs, e.g. U+3000) are fine
+
+
+def _unsafe(c: str) -> bool:
+    return c not in "\n\t" and unicodedata.category(c) in _UNSAFE
 
 
 def _count(n: int) -> str:
@@ -72,7 +93,16 @@ def _count(n: int) -> str:
 
 def _print_json(entries: Iterable[LogEntry]) -> None:
     for e in entries:
-        print(json.dumps(e.to_json_dict(), ensure_ascii=False, sort_keys=True))
+        print(_json_line(e.to_json_dict()))
+
+
+def _json_line(value: object) -> str:
+    """One line of JSON, UTF-8 as is, but every character ``printable`` would not print as is
+    escaped (``\\u202e``): the same JSON value, harmless on a terminal."""
+    text = json.dumps(value, ensure_ascii=False, sort_keys=True)
+    if text.isprintable():
+        return text
+    return "".join(json.dumps(c)[1:-1] if _unsafe(c) else c for c in text)
 
 
 def _version() -> str:
@@ -160,7 +190,7 @@ def _demo(args: argparse.Namespace) -> int:
         view = story_view(engine, cid, lang)
     finally:
         store.close()
-    print("\n".join(view))
+    print(_printable("\n".join(view)))
     if args.store == "sqlite":
         program, db = _program(), shlex.quote(str(path))
         verify_cmd = f"{program} verify --db {db}"
@@ -180,6 +210,8 @@ def _store_path(db: str) -> Path:
         raise ConsultflowError(f"no SQLite file at {db}: it does not exist; check the path")
     if path.is_dir():
         raise ConsultflowError(f"{db} is a directory, not a consultflow store; give --db the store's file")
+    if not path.is_file():  # a FIFO or a device: opening it could block for ever
+        raise ConsultflowError(f"{db} is not a regular file (a pipe or a device?), not a consultflow store")
     try:
         with path.open("rb") as file:
             header = file.read(len(_SQLITE_HEADER))
@@ -200,6 +232,8 @@ def _open(db: str) -> SQLiteStore:
 
 
 def _verify(args: argparse.Namespace) -> int:
+    if args.checkpoint is not None or args.public_key is not None:
+        return _verify_checkpoint(args)
     try:
         store = _open(args.db)
     except ConsultflowError as exc:
@@ -215,10 +249,10 @@ def _verify(args: argparse.Namespace) -> int:
         store.close()
     if findings:
         for finding in findings:
-            print(f"BROKEN {finding}")
+            print(_printable(f"BROKEN {finding}"))
         print(f"{len(findings)} of {_count(len(ids))} do not hold (each line names its first bad entry)")
         return EXIT_FINDING
-    print(f"{_count(len(ids))} checked in {args.db}: every chain verifies and agrees with its record")
+    print(_printable(f"{_count(len(ids))} checked in {args.db}: every chain verifies and agrees with its record"))
     return EXIT_OK
 
 
@@ -248,14 +282,14 @@ def _show(args: argparse.Namespace) -> int:
         _print_json(entries)
         return EXIT_OK
     check = verify(entries, head=record.head, version=record.version)
-    print(heading(record, lang))
-    print("\n".join(format_timeline(entries, lang)))
+    print(_printable(heading(record, lang)))
+    print(_printable("\n".join(format_timeline(entries, lang))))
     print("\n" + summary_line(len(entries), check.ok, record.state.value, lang))
     if not check.ok:
         if lang == "zh":
-            print(f"已损坏：协商{record.id!r}，第{check.seq}条记录：{check.reason}")
+            print(_printable(f"已损坏：协商{record.id!r}，第{check.seq}条记录：{check.reason}"))
         else:
-            print(f"BROKEN consultation {record.id!r}, entry seq {check.seq}: {check.reason}")
+            print(_printable(f"BROKEN consultation {record.id!r}, entry seq {check.seq}: {check.reason}"))
     return EXIT_OK if check.ok else EXIT_FINDING
 
 
@@ -274,7 +308,7 @@ def _procedure(args: argparse.Namespace) -> int:
     try:
         proc = Procedure.from_dict(data) if data is not None else six_step()
     except ProcedureDefinitionError as exc:
-        print(f"{args.file}: {exc}")
+        print(_printable(f"{args.file}: {exc}"))
         return EXIT_FINDING
     if args.mermaid:
         print(proc.mermaid(), end="")
@@ -287,6 +321,7 @@ def _procedure(args: argparse.Namespace) -> int:
 
 def _schema(args: argparse.Namespace) -> int:
     from . import records
+    from .checkpoints import Checkpoint
     from .log import LogEntry
     from .notices import Notice
 
@@ -295,8 +330,76 @@ def _schema(args: argparse.Namespace) -> int:
         "LogEntry": LogEntry,
         "Participant": records.Participant,
         "Notice": Notice,
+        "Checkpoint": Checkpoint,
     }
-    print(json.dumps({k: m.model_json_schema() for k, m in models.items()}, ensure_ascii=False, indent=2))
+    schemas = {k: m.model_json_schema() for k, m in models.items()}
+    schemas["Checkpoint"] = Checkpoint.model_json_schema(mode="serialization")  # leaves are [id, version, head]
+    print(json.dumps(schemas, ensure_ascii=False, indent=2))
+    return EXIT_OK
+
+
+# ---- signed checkpoints (公开制 you can check) -----------------------------------------------------------
+_MAX_CHECKPOINT = 1 << 30  # a leaf is ~100 bytes: room for millions of consultations, not for anything
+
+
+def _keygen(args: argparse.Namespace) -> int:
+    from .checkpoints import load_public_key, write_key_pair
+
+    private, public = write_key_pair(args.out)
+    print(_printable(f"wrote {private} (the private key: keep it secret, sign checkpoints with it)"))
+    print(_printable(f"wrote {public} (the public key: publish it with your checkpoints)"))
+    print(f"public key, to post on the notice board: {load_public_key(public).public_bytes_raw().hex()}")
+    return EXIT_OK
+
+
+def _checkpoint(args: argparse.Namespace) -> int:
+    from .checkpoints import load_private_key, sign_checkpoint
+
+    key = load_private_key(args.key)
+    store = _open(args.db)
+    try:
+        signed = sign_checkpoint(store, key)
+    except IntegrityError as exc:
+        print(_printable(f"BROKEN {_one_line(str(exc))}"))
+        return EXIT_FINDING
+    finally:
+        store.close()
+    print(signed.to_json())
+    return EXIT_OK
+
+
+def _verify_checkpoint(args: argparse.Namespace) -> int:
+    """``verify --checkpoint FILE --public-key KEY.pub``: the store against a signed checkpoint,
+    then the usual audit of every chain."""
+    from .checkpoints import load_public_key, verify_checkpoint
+    from .files import read_file
+
+    if args.checkpoint is None or args.public_key is None:
+        return _fail("--checkpoint and --public-key go together: the checkpoint file and the key that signed it")
+    if args.id is not None:
+        return _fail("a checkpoint covers the whole store: give no consultation id with --checkpoint")
+    key = load_public_key(args.public_key)
+    data = read_file(args.checkpoint, limit=_MAX_CHECKPOINT, what="checkpoint")
+    store = _open(args.db)
+    try:
+        report = verify_checkpoint(store, data, key)
+        audit = store.audit()
+    finally:
+        store.close()
+    for finding in report.findings:
+        print(_printable(str(finding)))
+    for broken in audit:
+        print(_printable(f"BROKEN {broken}"))
+    if report.findings or audit:
+        print(
+            f"the store does not hold against the checkpoint of {report.time or '(unreadable)'}: "
+            f"{len(report.findings) + len(audit)} finding(s)"
+        )
+        return EXIT_FINDING
+    print(
+        f"checkpoint of {report.time} holds: nothing it covers ({_count(report.checked)}) was deleted, cut short "
+        f"or rewritten; {len(report.grown)} grew since, {len(report.new)} new; every chain verifies"
+    )
     return EXIT_OK
 
 
@@ -354,7 +457,41 @@ def _parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--db", required=True, metavar="PATH", help="a consultflow SQLite file")
     check.add_argument("id", nargs="?", help="one consultation id (default: all)")
+    check.add_argument(
+        "--checkpoint",
+        metavar="FILE",
+        help="also check the store against this signed checkpoint: nothing it covers deleted, cut or rewritten",
+    )
+    check.add_argument("--public-key", metavar="KEY.pub", help="the public key that signed --checkpoint")
     check.set_defaults(func=_verify)
+
+    keygen = sub.add_parser(
+        "keygen",
+        help="make an Ed25519 key pair to sign checkpoints with",
+        **_describe(
+            "Make an Ed25519 key pair: the private key in --out (PEM, readable by you only: keep it\n"
+            "secret) and the public key in --out.pub (publish it beside your checkpoints).",
+            "0 written; 2 a usage or input problem (a file exists already: keys are never overwritten).",
+        ),
+    )
+    keygen.add_argument("--out", required=True, metavar="KEY", help="where to write the private key (KEY.pub too)")
+    keygen.set_defaults(func=_keygen)
+
+    point = sub.add_parser(
+        "checkpoint",
+        help="print a signed checkpoint of a store (JSON), for anyone to check it against later",
+        **_describe(
+            "Print a signed checkpoint of a consultflow SQLite file: the time, the number of\n"
+            "consultations, a Merkle root over every consultation's (id, version, head), the\n"
+            "signature, and the list it covers. Publish it; `consultflow verify --checkpoint`\n"
+            "later shows whether anything it covers was deleted, cut short or rewritten.",
+            "0 printed; 1 the store does not verify now (a finding: nothing is signed); 2 a usage\n"
+            "or input problem (no such file, not a consultflow store, not a private key).",
+        ),
+    )
+    point.add_argument("--db", required=True, metavar="PATH", help="a consultflow SQLite file")
+    point.add_argument("--key", required=True, metavar="KEY", help="the private key (consultflow keygen)")
+    point.set_defaults(func=_checkpoint)
 
     show = sub.add_parser(
         "show",
@@ -394,6 +531,9 @@ def _parser() -> argparse.ArgumentParser:
         **_describe("Print the JSON Schemas of the stored records.", "0 printed; 2 a usage problem."),
     )
     schema.set_defaults(func=_schema)
+    from .sim.command import register as register_simulate
+
+    register_simulate(sub)
 
     from .delivery.cli import add_commands  # outbox, dispatch: delivering notices
 
@@ -423,14 +563,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (OSError, ValueError):
             pass
         return EXIT_BROKEN_PIPE
-    except (ConsultflowError, OSError, UnicodeError, ValueError) as exc:
+    except (ConsultflowError, OSError, UnicodeError, ValueError, OverflowError, RecursionError) as exc:
+        # what a file or an argument can still provoke (a path too long, nesting too deep): input problems
         return _fail(_describe_error(exc))
 
 
 def _describe_error(exc: Exception) -> str:
     """An unexpected error as one readable line (``path: No such file or directory``)."""
     if isinstance(exc, OSError) and exc.strerror:
-        return f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror
+        return f"{shown_path(exc.filename)}: {exc.strerror}" if isinstance(exc.filename, str) else exc.strerror
     return str(exc) or type(exc).__name__
 
 

@@ -50,13 +50,16 @@ class SimulatedClock:
         """Move forward by ``delta`` or by ``timedelta(**kwargs)``; time never goes back."""
         try:
             step = delta if delta is not None else timedelta(**kwargs)
-        except TypeError as exc:
+        except (TypeError, OverflowError) as exc:
             raise InvalidInput(f"advance() takes a timedelta or days=, hours=, ...: {exc}") from None
         if not isinstance(step, timedelta):
             raise InvalidInput(f"advance() takes a timedelta, not {type(step).__name__}")
         if step < timedelta(0):
             raise InvalidInput("a simulated clock only moves forward: advance by a positive amount")
-        self._now += step
+        try:
+            self._now += step
+        except OverflowError:
+            raise InvalidInput(f"advancing {self._now.isoformat()} by {step} goes beyond the year 9999") from None
         return self._now
 
     def set(self, when: datetime) -> datetime:

@@ -14,6 +14,7 @@ from typing import Annotated, Any, ClassVar
 from pydantic import StringConstraints
 
 from .records import Id, Record
+from .roles import Role
 from .vocabulary import Trigger
 
 __all__ = ["Command", "ConsultationCommand", "Reason"]
@@ -31,6 +32,12 @@ class Command(Record):
         """The people this command names besides its actor, whose roles the core must know (the
         engine looks them up in its directory and hands them over in ``Context.people``)."""
         return ()
+
+    def counted_roles(self) -> frozenset[Role] | None:
+        """Roles whose holders in the community this command needs listed (a voting body's
+        register), or ``None``: the engine asks its directory and hands the list over in
+        ``Context.register``."""
+        return None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form with a ``"command"`` key naming the type, for logs and replays."""

@@ -145,12 +145,18 @@ def check(
     return selected[1], None
 
 
-def apply(procedure: Procedure, record: Consultation | None, command: Command, ctx: Context) -> Step | Refused:
+def apply(
+    procedure: Procedure, record: Consultation | None, command: Command, ctx: Context, *, lazy: bool = False
+) -> Step | Refused:
     """The heart of the library: apply ``command`` to ``record`` (``None`` for a proposal) under
     ``procedure``.
 
     Returns the ``Step`` (new record, log entries, notices) or the ``Refused`` explaining which
     guard failed. Nothing is mutated; a refusal changes nothing.
+
+    ``lazy`` (a simulation's mode) skips only what persistence needs: the entries are left
+    unchained (``prev``, ``hash`` and the record's ``head`` empty; ``log.seal`` chains them later
+    to the very same hashes) and no outbox notices are made. Every guard, route and effect runs.
     """
     trigger = command.trigger
     if record is not None and trigger is Trigger.PROPOSE:
@@ -160,7 +166,7 @@ def apply(procedure: Procedure, record: Consultation | None, command: Command, c
     if isinstance(selected, Refused):
         return selected
     chosen, granted = selected
-    return enact(procedure, record, command, ctx, granted, chosen.target)
+    return enact(procedure, record, command, ctx, granted, chosen.target, lazy=lazy)
 
 
 def enact(
@@ -170,6 +176,8 @@ def enact(
     ctx: Context,
     role: str,
     target: State | None,
+    *,
+    lazy: bool = False,
 ) -> Step:
     """Carry out a transition already chosen and authorised: the step's effect, then the log
     entries, the stamped record and the notices. ``target`` ``None`` keeps the state.
@@ -182,7 +190,7 @@ def enact(
             raise ValueError("a proposal always enters a state: give its target")
         target = record.state
     update, events = EFFECTS[command.trigger](procedure, record, command, ctx, role, target)
-    return _assemble(record, update, events, target, ctx, role)
+    return _assemble(record, update, events, target, ctx, role, lazy)
 
 
 def _entry(
@@ -224,9 +232,11 @@ def _assemble(
     target: State,
     ctx: Context,
     role: str,
+    lazy: bool = False,
 ) -> Step:
     """Chain the events into log entries, stamp the record (state, version, head, next deadline)
-    and make the notices. For a proposal ``update`` holds every field of the new record."""
+    and make the notices. For a proposal ``update`` holds every field of the new record.
+    ``lazy``: entries unchained, no notices (see ``apply``)."""
     if record is None:
         cid = update["id"]
         source: State | None = None
@@ -238,14 +248,14 @@ def _assemble(
         prev, seq = record.head, record.version
         base = record.__dict__
     now = ctx.now
-    at = now.isoformat()
+    at = "" if lazy else now.isoformat()
     actor = ctx.actor.id
     last = len(events) - 1
     entries = []
     for i, (event, data) in enumerate(events):
         seq += 1
         to = target if i == last else (source or target)
-        digest = chain_hash(SCHEMA_VERSION, cid, seq, event, source, to, actor, role, at, data, prev)
+        digest = "" if lazy else chain_hash(SCHEMA_VERSION, cid, seq, event, source, to, actor, role, at, data, prev)
         entries.append(_entry(cid, seq, event, source, to, actor, role, now, data, prev, digest))
         prev = digest
     if target is not source or not _DEADLINE_FIELDS.isdisjoint(update):
@@ -265,7 +275,7 @@ def _assemble(
     update["head"] = prev
     new = make(Consultation, update) if record is None else evolve(record, update)
     notices = []
-    for entry in entries:
+    for entry in () if lazy else entries:
         audience = audience_for(entry.event, new)
         if audience:
             notices.append(

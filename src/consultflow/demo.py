@@ -1,9 +1,10 @@
 """The reference story: a major decision-carrier matter on consultation day at 小桃园社区.
 
-propose -> notify -> round 1 (no consensus) -> round 2 (consensus) -> decide -> legality review
-*unlawful*, corrected (依法纠正) -> round 3 -> decide -> review lawful -> publish, report progress ->
-supervision finds a new problem -> consult again (再次协商) -> decide -> review lawful -> feedback ->
-supervision signs off -> close. It runs through the public API only; ``consultflow demo`` prints
+propose -> notify -> round 1 (no consensus) -> round 2 (consensus) -> the residents'
+representatives' meeting votes (居民代表会议表决: a major matter is theirs to decide) -> legality
+review *unlawful*, corrected (依法纠正) -> round 3 -> vote -> review lawful -> publish, report
+progress -> supervision finds a new problem -> consult again (再次协商) -> vote -> review lawful ->
+feedback -> supervision signs off -> close. It runs through the public API only; ``consultflow demo`` prints
 its timeline and the test suite runs the same story.
 
 The story's text is logged as written (some of it in both languages, some in Chinese only);
@@ -124,7 +125,9 @@ GLOSSARY: Texts = {
 CAST: dict[str, Actor] = {
     "wang": Actor("wang", roles={Role.COMMITTEE}),  # 社区两委, convenor
     "li": Actor("li", roles={Role.RESIDENT}),  # proposer
-    "zhang": Actor("zhang", roles={Role.RESIDENT_REPRESENTATIVE}),
+    "zhang": Actor("zhang", roles={Role.RESIDENT_REPRESENTATIVE}),  # 居民代表
+    "he": Actor("he", roles={Role.RESIDENT_REPRESENTATIVE}),
+    "ma": Actor("ma", roles={Role.RESIDENT_REPRESENTATIVE}),
     "zhao": Actor("zhao", roles={Role.PROPERTY_MANAGEMENT}),
     "wu": Actor("wu", roles={Role.RESIDENT}),
     "chen": Actor("chen", roles={Role.ROTATING_CHAIR, Role.RESIDENT}),  # 轮值主席

@@ -19,21 +19,22 @@ from .clock import Clock, SystemClock
 from .commands import Command, ConsultationCommand
 from .context import Context
 from .core import apply, check
-from .directory import Directory, TrustCallerRoles
-from .errors import Conflict, InvalidInput, UnknownProcedure
+from .directory import Directory, Register, TrustCallerRoles
+from .errors import Conflict, ConsultflowError, InvalidInput, StoreUnavailable, UnknownProcedure
 from .i18n import Lang
+from .limits import time_problem
 from .log import LogEntry, Verification, verify
 from .procedure import Procedure, six_step
 from .records import Consultation
 from .refusals import Refused
-from .roles import NEVER_GRANTED, RESERVED_PREFIX, Actor, Role, person_id
+from .roles import NEVER_GRANTED, RESERVED_PREFIX, Actor, Role, person_id, valid_id
 from .step import Step
 from .steps import MarkOverdue, Propose
 from .storage.base import Query, Store
 from .storage.memory import MemoryStore
 from .vocabulary import ACTIVE_STATES
 
-__all__ = ["CLOCK_ACTOR", "Engine", "Permission"]
+__all__ = ["CLOCK_ACTOR", "Engine", "Permission", "Tick", "TickProblem"]
 
 _NEVER_GRANTED = NEVER_GRANTED
 _NO_ROLES: frozenset[Role] = frozenset()
@@ -41,6 +42,29 @@ _NOBODY: Mapping[str, frozenset[Role]] = {}
 
 #: Who marks deadlines on ``Engine.tick``: the library's own clock, never a caller.
 CLOCK_ACTOR = Actor("consultflow:clock", roles={Role.SYSTEM})
+
+
+@attrs.frozen(slots=True)
+class TickProblem:
+    """A record ``Engine.tick`` could not handle, and why (the error it met)."""
+
+    consultation: str
+    error: ConsultflowError
+
+    def __str__(self) -> str:
+        return f"consultation {self.consultation!r}: {self.error}"
+
+
+class Tick(tuple[Step, ...]):
+    """What ``Engine.tick`` did: the steps it logged (it is a tuple of them) and ``problems``, the
+    records it could not handle; the next tick meets those again."""
+
+    problems: tuple[TickProblem, ...]
+
+    def __new__(cls, steps: Iterable[Step] = (), problems: Iterable[TickProblem] = ()) -> Tick:
+        made = super().__new__(cls, steps)
+        made.problems = tuple(problems)
+        return made
 
 
 @attrs.frozen(slots=True)
@@ -96,6 +120,9 @@ class Engine:
             raise InvalidInput(f"directory must have roles(person, community, at), not {type(directory).__name__}")
         self.directory = directory
         self._trusting = isinstance(directory, TrustCallerRoles)
+        # who can list a body's members: the directory, or the one a trusting directory defers to
+        lister = directory.others if isinstance(directory, TrustCallerRoles) else directory
+        self._register: Register | None = lister if isinstance(lister, Register) else None
         self.procedure = procedure if procedure is not None else six_step()
         self.store: Store = store if store is not None else MemoryStore()
         self.clock: Clock = clock if clock is not None else SystemClock()
@@ -132,9 +159,10 @@ class Engine:
         ctx = Context(
             now=now,
             actor=self._actor(by, community, now),
-            new_id=self._ids() if record is None else None,
+            new_id=self._new_id() if record is None else None,
             catalogue=self.catalogue,
             people=self._people(command, community, now),
+            register=self._members(command, community, now),
         )
         result = apply(procedure, record, command, ctx)
         if isinstance(result, Refused):
@@ -197,34 +225,58 @@ class Engine:
             new_id="dry-run" if record is None else None,
             catalogue=self.catalogue,
             people=self._people(command, community, now),
+            register=self._members(command, community, now),
         )
         result = apply(procedure, record, command, ctx)
         return result if isinstance(result, Refused) else None
 
     # ---- time --------------------------------------------------------------------------------------
-    def tick(self, now: datetime | None = None) -> tuple[Step, ...]:
+    def tick(self, now: datetime | None = None, *, ahead_of_clock: bool = False) -> Tick:
         """Find what is overdue at ``now`` (default: the clock) and log it: unanswered proposals,
         consultations with no decision by their deadline (议而不决), measures not carried out by
         their due date (决而不施); escalate where the procedure says so.
 
-        A record changed by someone else meanwhile is left for the next tick.
+        A ``now`` ahead of the engine's clock would date entries in the future: it is refused
+        (``InvalidInput``) unless ``ahead_of_clock=True`` says the caller means it (a simulation).
+        A record changed by someone else meanwhile is left for the next tick; a record the engine
+        cannot handle (an unknown procedure, a record that disagrees with its log) does not stop
+        the others: it is reported in the result's ``problems`` and met again on the next tick.
+        A failing store (``StoreUnavailable``) stops the tick.
         """
-        when = now if now is not None else self._now()
-        if when.tzinfo is None:
-            raise InvalidInput("tick(now) needs an aware datetime")
-        steps = []
+        clock = self._now()
+        if now is None:
+            when = clock
+        else:
+            if not isinstance(now, datetime):
+                raise InvalidInput(f"tick(now) takes an aware datetime, not {type(now).__name__}: {now!r}")
+            problem = time_problem(now)
+            if problem is not None:
+                raise InvalidInput(f"tick(now): {problem}")
+            if now > clock and not ahead_of_clock:
+                raise InvalidInput(
+                    f"tick(now={now.isoformat()}) is ahead of the engine's clock ({clock.isoformat()}): its entries "
+                    "would be dated in the future; advance the clock, or pass ahead_of_clock=True if you mean it"
+                )
+            when = now
+        steps: list[Step] = []
+        problems: list[TickProblem] = []
         for record in self.store.find(Query(states=ACTIVE_STATES, due_before=when)):
-            procedure = self.procedure_of(record)
-            ctx = Context(now=when, actor=CLOCK_ACTOR, catalogue=self.catalogue)
-            result = apply(procedure, record, MarkOverdue(consultation=record.id), ctx)
-            if isinstance(result, Refused):
-                continue  # next_due was stale; nothing is overdue any more
             try:
+                procedure = self.procedure_of(record)
+                ctx = Context(now=when, actor=CLOCK_ACTOR, catalogue=self.catalogue)
+                result = apply(procedure, record, MarkOverdue(consultation=record.id), ctx)
+                if isinstance(result, Refused):
+                    continue  # next_due was stale; nothing is overdue any more
                 self.store.append(result, record.version)
             except Conflict:
                 continue
+            except StoreUnavailable:
+                raise
+            except ConsultflowError as exc:
+                problems.append(TickProblem(record.id, exc))
+                continue
             steps.append(result)
-        return tuple(steps)
+        return Tick(steps, problems)
 
     # ---- who acts -----------------------------------------------------------------------------------
     def _actor(self, by: str | Actor, community: str, now: datetime) -> Actor:
@@ -250,12 +302,33 @@ class Engine:
         roles = self.directory.roles
         return {p: roles(p, community, now) - _NEVER_GRANTED for p in named}
 
+    def _members(self, command: Command, community: str, now: datetime) -> tuple[str, ...] | None:
+        """Who holds the roles ``command`` counts (a voting body's register) in ``community`` now,
+        if it counts any and the directory can list them."""
+        roles = command.counted_roles()
+        if roles is None or self._register is None:
+            return None
+        return self._register.members(community, now, roles)
+
     # ---- internals -----------------------------------------------------------------------------------
     def _now(self) -> datetime:
         now = self.clock.now()
-        if now.tzinfo is None:
+        if not isinstance(now, datetime) or now.tzinfo is None or now.utcoffset() is None:
             raise InvalidInput("the clock returned a naive datetime; clocks must return aware datetimes (UTC)")
+        problem = time_problem(now)
+        if problem is not None:
+            raise InvalidInput(f"the engine's clock says {problem}; check the clock")
         return now
+
+    def _new_id(self) -> str:
+        """A new consultation's id from the id factory, checked like any id (printable, no bidi)."""
+        cid = self._ids()
+        if not isinstance(cid, str) or not valid_id(cid):
+            raise InvalidInput(
+                f"the engine's id factory gave {cid!r}, which is no id: 1 to 128 printable characters without "
+                "spaces, quotes or backslashes; fix the ids=... passed to Engine"
+            )
+        return cid
 
     def _load_for(self, command: Command) -> tuple[Consultation | None, Procedure]:
         if isinstance(command, Propose):

@@ -198,6 +198,14 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
         "already invited: {people}",
         "已在邀请名单中：{people}",
     ),
+    "too_many_invited": (
+        "{invited} people are invited already; at most {limit} may be invited to one consultation",
+        "已邀请{invited}人；一项协商最多邀请{limit}人",
+    ),
+    "round_full": (
+        "round {round} holds {limit} opinions, the most one round may hold; close it and open another",
+        "第{round}轮已有{limit}条意见，达到一轮的上限；请结束本轮并开启新一轮",
+    ),
     "invitation_notice": (
         "people were invited later; the next round can open on {opens_at}, when their notice period ends",
         "已增加邀请人员，须待其告知期满，下一轮协商可于{opens_at}开始",
@@ -279,6 +287,25 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
     "already_voted": (
         "{person} has already voted in vote {vote}",
         "{person}已在第{vote}次表决中投票",
+    ),
+    "members_unknown": (
+        "say how many members {body} has (members=...): this directory cannot list them, so the engine cannot "
+        "count them",
+        "请填写{body}的成员人数：当前名册无法列出成员，系统不能自行统计",
+    ),
+    "body_has_no_members": (
+        "the directory lists no members of {body} in this community; grant them their roles before calling a vote",
+        "名册中本社区没有{body}的成员；请先登记成员后再提交表决",
+    ),
+    "members_mismatch": (
+        "{body} has {counted} members in the directory, not {stated}; leave members out to use the directory's "
+        "count, or correct the directory",
+        "名册中{body}有{counted}名成员，而不是{stated}名；不填成员人数即按名册统计，或先更正名册",
+    ),
+    "not_an_owner": (
+        "{person} is in the property register given but is not an owner in the directory; correct the register "
+        "or the directory",
+        "{person}列在所报业主名册中，但名册中不是业主；请更正业主名册或成员名册",
     ),
     "vote_full": (
         "vote {vote} already has a ballot from each of the {members} members the register counts; correct the "
@@ -620,6 +647,8 @@ FIELD_PROBLEMS_ZH: Mapping[str, str] = {
     "string_too_short": "{field}不能为空",
     "string_too_long": "{field}过长：至多{max_length}个字符",
     "string_pattern_mismatch": "{field}的格式不正确",
+    "time_out_of_range": "{field}超出可用的时间范围（UTC 1970-01-01至9000-01-01）",
+    "id_invisible": "{field}含有不可见字符（控制字符、格式字符或双向控制符）",
     "too_short": "{field}至少需要{min_length}项",
     "too_long": "{field}至多{max_length}项",
     "int_type": "{field}应为整数",

@@ -18,10 +18,10 @@ import attrs
 from pydantic import AwareDatetime, Field, JsonValue
 from pydantic_core import to_json
 
-from .records import SCHEMA_VERSION, Id, Record
+from .records import SCHEMA_VERSION, Id, Record, make
 from .vocabulary import Event, State
 
-__all__ = ["GENESIS", "LogEntry", "Verification", "canonical_json", "chain_hash", "entry_hash", "verify"]
+__all__ = ["GENESIS", "LogEntry", "Verification", "canonical_json", "chain_hash", "entry_hash", "seal", "verify"]
 
 GENESIS = ""  # ``prev`` of the first entry
 
@@ -154,6 +154,23 @@ def chain_hash(
         f'"schema_version":{schema_version:d},"seq":{seq:d},"to":"{target}"}}'.encode()
     )
     return digest.hexdigest()
+
+
+def seal(entries: Iterable[LogEntry]) -> tuple[LogEntry, ...]:
+    """Chain entries the core left unchained (``apply(..., lazy=True)``, a simulation's mode): each
+    entry's ``prev`` and ``hash`` as the core would have set them, from the first entry on."""
+    prev = GENESIS
+    out = []
+    for e in entries:
+        digest = chain_hash(
+            e.schema_version, e.consultation, e.seq, e.event, e.source, e.target, e.actor, e.role,
+            e.at.isoformat(), e.data, prev,
+        )  # fmt: skip
+        values = e.__dict__.copy()
+        values["prev"], values["hash"] = prev, digest
+        out.append(make(LogEntry, values))
+        prev = digest
+    return tuple(out)
 
 
 @attrs.frozen(slots=True)

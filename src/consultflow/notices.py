@@ -14,18 +14,20 @@ from typing import Literal
 from pydantic import AwareDatetime, Field
 
 from .records import Consultation, Record
-from .roles import Role
-from .vocabulary import Event
+from .roles import BODY_MEMBERS, Role
+from .vocabulary import Body, Event
 
-__all__ = ["INVITED", "PROPOSER", "PUBLIC", "Notice", "NoticeStatus", "expand", "role_group"]
+__all__ = ["INVITED", "PROPOSER", "PUBLIC", "VOTERS", "Notice", "NoticeStatus", "expand", "role_group"]
 
 NoticeStatus = Literal["pending", "leased", "delivered", "dead"]
 
 #: Audience groups a step may name: everyone invited, the proposer, the community's public channel
-#: (``public:<community>``), or everyone holding a role (``role_group``).
+#: (``public:<community>``), the members of the body whose vote is open or last closed (``VOTERS``),
+#: or everyone holding a role (``role_group``).
 INVITED = "invited"
 PROPOSER = "proposer"
 PUBLIC = "public:"
+VOTERS = "voters"
 
 
 def role_group(role: Role) -> str:
@@ -52,10 +54,14 @@ class Notice(Record):
 
 def expand(groups: Iterable[str], record: Consultation) -> tuple[str, ...]:
     """The recipients ``groups`` name on ``record``: the invited and the proposer by id, the public
-    channel of its community, role groups as they are; each once, in order."""
+    channel of its community, role groups as they are; the voters of its current vote as the
+    owners in the register (an owners' meeting) or the role groups of the body's members (and the
+    public channel for a residents' meeting, which every resident may attend); each once, in order."""
     out: list[str] = []
     for group in groups:
-        if group == INVITED:
+        if group == VOTERS:
+            out.extend(_voters(record))
+        elif group == INVITED:
             out.extend(record.invited)
         elif group == PROPOSER:
             out.append(record.proposer)
@@ -64,3 +70,15 @@ def expand(groups: Iterable[str], record: Consultation) -> tuple[str, ...]:
         else:
             out.append(group)
     return tuple(dict.fromkeys(out))
+
+
+def _voters(record: Consultation) -> list[str]:
+    vote = record.current_vote
+    if vote is None:
+        return []
+    if vote.owners:
+        return [s.owner for s in vote.owners]
+    out = [role_group(r) for r in sorted(BODY_MEMBERS.get(vote.body, ()))]
+    if vote.body is Body.RESIDENTS_MEETING:
+        out.append(PUBLIC + record.community)
+    return out

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_serializer, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from .limits import MAX_DEADLINE
 from .records import Money, Record
 from .roles import Role
 from .vocabulary import VOTING_BODIES, Body
@@ -89,9 +90,11 @@ class Parameters(Record):
     consensus: ConsensusRule = ConsensusRule()
     round_limit: int = Field(default=3, ge=1, le=20)
     cycle_limit: int = Field(default=3, ge=1, le=20)
-    proposal_deadline: timedelta = Field(default=timedelta(days=14), gt=timedelta(0))
-    decision_deadline: timedelta = Field(default=timedelta(days=30), gt=timedelta(0))
-    review_deadline: timedelta = Field(default=timedelta(days=14), gt=timedelta(0))  # 合法性审查 within
+    proposal_deadline: timedelta = Field(default=timedelta(days=14), gt=timedelta(0), le=MAX_DEADLINE)
+    decision_deadline: timedelta = Field(default=timedelta(days=30), gt=timedelta(0), le=MAX_DEADLINE)
+    review_deadline: timedelta = Field(
+        default=timedelta(days=14), gt=timedelta(0), le=MAX_DEADLINE
+    )  # 合法性审查 within
     escalate_undecided: bool = True  # 议而不决 -> escalated
     escalate_unimplemented: bool = False  # 决而不施 -> flagged and notified, or escalated
     major_needs_residents: bool = True
@@ -104,10 +107,11 @@ class Parameters(Record):
     round_open_to: Literal["invitees", "invitees_and_residents"] = "invitees_and_residents"
     # who may record sign-in and opinions on behalf of residents at an offline meeting (代为记录)
     clerk_roles: frozenset[Role] = frozenset({Role.COMMITTEE, Role.WORKING_COMMITTEE})
-    # who decides (决策主体): the committee itself, or a body by a recorded vote; a major matter may
-    # need another body than the others (the seed: 重大事项 by the residents' representatives' meeting)
+    # who decides (决策主体): the committee itself, or a body by a recorded vote. The seed: a major
+    # matter (重大事项) is decided by the residents' representatives' meeting (居民代表会议), the
+    # others by the committee after consultation
     decided_by: Body = Body.COMMITTEE
-    major_decided_by: Body = Body.COMMITTEE
+    major_decided_by: Body = Body.REPRESENTATIVES_MEETING
     voting: dict[Body, VoteRule] = Field(default_factory=lambda: dict(DEFAULT_VOTING))
     budget_cap: Money | None = Decimal(300_000)  # 微幸福: 300,000 yuan per community a year
     consultation_day: int | None = Field(default=None, ge=1, le=28)  # e.g. the 11th

@@ -8,16 +8,39 @@ file and the log is its proof.
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Self, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 from pydantic import ValidationError as PydanticValidationError
 from pydantic_core import PydanticCustomError
 
 from .errors import InvalidInput, ValidationError
+from .limits import time_problem
 from .roles import ID_PATTERN, Role, person_id
-from .vocabulary import FINAL_STATES, Ballot, Body, Carrier, Channel, Form, Stance, State, Verdict
+from .vocabulary import (
+    FINAL_STATES,
+    Ballot,
+    Body,
+    Carrier,
+    Channel,
+    Ending,
+    Form,
+    MeetingFormat,
+    Stance,
+    State,
+    Verdict,
+)
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -26,6 +49,7 @@ __all__ = [
     "Consultation",
     "Decision",
     "Id",
+    "InputTime",
     "Inspection",
     "LegalityReview",
     "Measure",
@@ -55,7 +79,18 @@ CATEGORY_PATTERN = r"[a-z0-9-]{1,64}"
 ITEM_PATTERN = r"[A-Za-z0-9\u4e00-\u9fff._-]{1,64}"
 TOPIC_PATTERN = f"{CATEGORY_PATTERN}/{ITEM_PATTERN}"
 
-Id = Annotated[str, StringConstraints(pattern=f"^{ID_PATTERN}$")]
+
+def _printable_id(value: str) -> str:
+    if not value.isprintable():
+        raise PydanticCustomError(
+            "id_invisible", "an id holds only printable characters: no control, format or bidi characters"
+        )
+    return value
+
+
+#: An id (a consultation's, a community's, a party's): ``ID_PATTERN``, and printable throughout (no
+#: C1 control, zero-width, bidi override or other invisible character), so it reads the same to all.
+Id = Annotated[str, StringConstraints(pattern=f"^{ID_PATTERN}$"), AfterValidator(_printable_id)]
 
 
 #: A person named in a command: normalised by ``roles.person_id`` (NFKC, case-folded, nothing invisible).
@@ -72,6 +107,19 @@ Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, ma
 Text = Annotated[str, StringConstraints(max_length=10_000)]
 Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)]
 Time = AwareDatetime
+
+
+def _within_limits(value: datetime) -> datetime:
+    problem = time_problem(value)
+    if problem is not None:
+        raise PydanticCustomError("time_out_of_range", problem)
+    return value
+
+
+#: A time a caller gives (a meeting, a measure's due date): aware and within ``limits`` (1970 to 9000
+#: UTC), so that deadlines computed from it never overflow.
+InputTime = Annotated[AwareDatetime, AfterValidator(_within_limits)]
+
 Topic = Annotated[str, StringConstraints(pattern=f"^{TOPIC_PATTERN}$")]
 
 
@@ -224,7 +272,11 @@ class Tally(Record):
 
 
 class Round(Record):
-    """One round of consultation (一轮协商): who attended, what they said, how it ended."""
+    """One round of consultation (一轮协商): who attended, what they said, how it ended.
+
+    ``format`` says how it met (圆桌会, hearing, online, ...) when the convenor said so; ``online``
+    lists the attendees who took part online (the others were there in person); ``abandoned``
+    says it was closed unfinished because the matter left consultation."""
 
     number: int = Field(ge=1)
     cycle: int = Field(ge=1)
@@ -237,6 +289,9 @@ class Round(Record):
     closed_at: Time | None = None
     summary: Text = ""
     tally: Tally | None = None
+    format: MeetingFormat | None = None
+    online: tuple[Id, ...] = ()
+    abandoned: bool = False
 
     @property
     def is_open(self) -> bool:
@@ -248,7 +303,7 @@ class Measure(Record):
 
     title: Title
     owner: PersonId
-    due: Time
+    due: InputTime
     budget: Money = Decimal(0)
 
 
@@ -334,6 +389,7 @@ class Vote(Record):
     ballots: tuple[CastBallot, ...] = ()
     closed_at: Time | None = None
     tally: VoteTally | None = None
+    lapsed: bool = False  # carried, but a measure's due date had passed at the close: decided nothing
 
     @property
     def is_open(self) -> bool:
@@ -444,6 +500,8 @@ class Consultation(Record):
     inspections: tuple[Inspection, ...] = ()
     missed: tuple[str, ...] = ()
     next_due: Time | None = None
+    ended_at: Time | None = None  # when it reached a final state
+    ending: Ending | None = None  # how: done (办结), by ruling, rejected, withdrawn
 
     @model_validator(mode="after")
     def _dates_in_order(self) -> Consultation:
@@ -475,6 +533,23 @@ class Consultation(Record):
     @property
     def active(self) -> bool:
         return self.state not in FINAL_STATES
+
+    def _repr_html_(self) -> str:
+        """In a notebook: the case file at a glance."""
+        from html import escape
+
+        fields = {
+            "id": self.id,
+            "topic": self.topic,
+            "form / carrier": f"{self.form.value} / {self.carrier.value}",
+            "state": self.state.value + (f" ({self.ending.value})" if self.ending is not None else ""),
+            "cycle": self.cycle,
+            "rounds": len(self.rounds),
+            "decisions": len(self.decisions),
+            "version": self.version,
+        }
+        rows = "".join(f"<tr><th>{escape(k)}</th><td>{escape(str(v))}</td></tr>" for k, v in fields.items())
+        return f"<b>{escape(self.title)}</b><table>{rows}</table>"
 
     def reviewed_lawful(self) -> bool:
         """Whether the current decision has a lawful verdict."""

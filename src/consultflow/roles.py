@@ -14,8 +14,10 @@ from enum import StrEnum
 import attrs
 
 from .errors import InvalidInput
+from .vocabulary import Body
 
 __all__ = [
+    "BODY_MEMBERS",
     "ID_PATTERN",
     "NEVER_GRANTED",
     "RELATIONAL_ROLES",
@@ -36,7 +38,9 @@ _ID = re.compile(ID_PATTERN)
 
 
 def valid_id(value: str) -> bool:
-    return _ID.fullmatch(value) is not None
+    """Whether ``value`` is an id: ``ID_PATTERN``, and printable throughout (no C1 control,
+    zero-width, bidi override or other invisible character)."""
+    return _ID.fullmatch(value) is not None and value.isprintable()
 
 
 def person_id(value: object) -> str:
@@ -138,6 +142,16 @@ THINK_TANK: frozenset[Role] = frozenset({Role.DEPUTY, Role.EXPERT, Role.TECHNICI
 RELATIONAL_ROLES: frozenset[Role] = frozenset({Role.PROPOSER, Role.ROTATING_CHAIR, Role.INVITEE})
 #: Roles a directory never grants: they follow from the consultation, or belong to the clock.
 NEVER_GRANTED: frozenset[Role] = frozenset({Role.PROPOSER, Role.INVITEE, Role.SYSTEM})
+#: Who is a member of each voting body (决策主体), by the roles the directory grants in the
+#: community: 居民会议 residents and their representatives, 居民代表会议 the representatives,
+#: 社区协商议事会 its members, 业主大会 the owners. The vote step counts and checks them; the notices
+#: of a vote reach them.
+BODY_MEMBERS: dict[Body, frozenset[Role]] = {
+    Body.RESIDENTS_MEETING: frozenset({Role.RESIDENT, Role.RESIDENT_REPRESENTATIVE}),
+    Body.REPRESENTATIVES_MEETING: frozenset({Role.RESIDENT_REPRESENTATIVE}),
+    Body.COUNCIL: frozenset({Role.COUNCIL_MEMBER}),
+    Body.OWNERS_MEETING: frozenset({Role.OWNER}),
+}
 
 
 def _roles(value: Iterable[Role | str]) -> frozenset[Role]:

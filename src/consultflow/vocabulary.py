@@ -13,12 +13,15 @@ __all__ = [
     "FINAL_STATES",
     "IN_FORCE_STATES",
     "VOTING_BODIES",
+    "Attendance",
     "Ballot",
     "Body",
     "Carrier",
     "Channel",
+    "Ending",
     "Event",
     "Form",
+    "MeetingFormat",
     "Stance",
     "State",
     "Trigger",
@@ -126,6 +129,35 @@ class Carrier(StrEnum):
     HEARING = "hearing"  # 听证类: a hearing record
     COORDINATION = "coordination"  # 协调类: an agreement between parties
     ADVISORY = "advisory"  # 咨询类: advice, adopted or not
+
+
+class MeetingFormat(StrEnum):
+    """How a round meets (会议形式): the seed counts round tables among all activities, offline
+    venues reach older residents and online channels the young."""
+
+    ROUND_TABLE = "round_table"  # 圆桌会
+    HEART_TO_HEART = "heart_to_heart"  # 恳谈会
+    REVIEW = "review"  # 评议会
+    HEARING = "hearing"  # 听证会
+    DELIBERATION = "deliberation"  # 议事会 (the council's or the consultation day's meeting)
+    ONLINE = "online"  # 网上协商: a WeChat group, an app
+
+
+class Attendance(StrEnum):
+    """How someone took part in a round (参与方式): in person or online."""
+
+    IN_PERSON = "in_person"  # 线下
+    ONLINE = "online"  # 线上
+
+
+class Ending(StrEnum):
+    """How a consultation ended: carried out and signed off (办结), closed by the sub-district's
+    ruling after an escalation, not taken up (不予受理), or withdrawn (撤回)."""
+
+    DONE = "done"
+    RULING = "ruling"
+    REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"
 
 
 class Stance(StrEnum):

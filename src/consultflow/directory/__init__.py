@@ -2,7 +2,17 @@
 directories that ship with the library (in memory, in SQLite, in PostgreSQL). Conformance tests
 for your own directory are in ``consultflow.testing`` (``DirectoryContract``)."""
 
-from .base import LEVEL_ROLES, Directory, Grant, TrustCallerRoles, check_grant, district, level_of, sub_district
+from .base import (
+    LEVEL_ROLES,
+    Directory,
+    Grant,
+    Register,
+    TrustCallerRoles,
+    check_grant,
+    district,
+    level_of,
+    sub_district,
+)
 from .memory import MemoryDirectory
 from .postgres import PostgresDirectory
 from .sqlite import SQLiteDirectory
@@ -13,6 +23,7 @@ __all__ = [
     "Grant",
     "MemoryDirectory",
     "PostgresDirectory",
+    "Register",
     "SQLiteDirectory",
     "TrustCallerRoles",
     "check_grant",

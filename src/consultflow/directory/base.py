@@ -27,6 +27,7 @@ __all__ = [
     "LEVEL_ROLES",
     "Directory",
     "Grant",
+    "Register",
     "TrustCallerRoles",
     "check_grant",
     "district",
@@ -188,6 +189,15 @@ class Directory(Protocol):
     """
 
     def roles(self, person: str, community: str, at: datetime) -> frozenset[Role]: ...
+
+
+@runtime_checkable
+class Register(Protocol):
+    """A directory that can also list who holds a role (every reference directory can): the engine
+    then counts a voting body's members itself, so the figure a vote is counted against is the
+    directory's, not one a caller states."""
+
+    def members(self, community: str, at: datetime, roles: Iterable[Role] | None = None) -> tuple[str, ...]: ...
 
 
 class TrustCallerRoles:

@@ -17,6 +17,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from ..errors import InvalidInput, ProcedureDefinitionError
+from ..files import read_file
 from ..parameters import Parameters
 from ..roles import Role
 from ..steps import Transition
@@ -107,12 +108,7 @@ def load_definition(path: str | Path) -> object:
             f"cannot read {p}: {what} is not a supported format; a procedure definition is a .json (JSON) "
             "or .toml (TOML) file"
         )
-    try:
-        raw = p.read_bytes()
-    except OSError as exc:
-        raise InvalidInput(f"cannot read {p}: {exc.strerror or exc}") from exc
-    if len(raw) > _MAX_BYTES:
-        raise InvalidInput(f"cannot read {p}: {len(raw)} bytes; a procedure definition is at most {_MAX_BYTES}")
+    raw = read_file(p, limit=_MAX_BYTES, what="procedure definition")  # a regular file, bounded, never a FIFO
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -187,6 +187,10 @@ class Procedure:
         """The transition table as Markdown: trigger, from, to, routes, guards, roles."""
         return diagram.markdown(self.transitions)
 
+    def _repr_markdown_(self) -> str:
+        """In a notebook: the state diagram, as a Mermaid block (Jupyter renders it)."""
+        return f"**{self.name}** version {self.version}\n\n```mermaid\n{self.mermaid()}\n```\n"
+
     def __repr__(self) -> str:
         return f"Procedure({self.name!r}, {self.version!r}, {len(self.transitions)} transitions)"
 

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from pydantic import Field
+from pydantic import Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from ..commands import Command, ConsultationCommand
 from ..context import Context
+from ..limits import MAX_OPINIONS_PER_ROUND
 from ..notices import INVITED
 from ..parameters import Parameters
 from ..records import Consultation, Opinion, PersonId, Round, Tally, Text, evolve, make
 from ..refusals import Failure
 from ..roles import STAKEHOLDERS, THINK_TANK, Role
-from ..vocabulary import Carrier, Event, Stance, State, Trigger
+from ..vocabulary import Attendance, Carrier, Event, MeetingFormat, Stance, State, Trigger
 from .base import Effect, Governing, Guard, Route, StepDefinition, transition
 
 __all__ = [
@@ -57,11 +59,21 @@ _SPEAKING_ORDER = tuple(r for r in Role if r in PARTICIPANTS and r is not Role.I
 # ---- commands ----------------------------------------------------------------------------------------
 class OpenRound(ConsultationCommand):
     """Open a round of consultation (round table, heart-to-heart, online). ``attendees`` signs in
-    people present from the start; each must take part in this consultation (``takes_part``)."""
+    people present from the start; each must take part in this consultation (``takes_part``).
+    ``format`` says how the round meets (圆桌会, hearing, online, ...); ``online`` names the
+    attendees who take part online (the others are there in person)."""
 
     trigger: ClassVar[Trigger] = Trigger.OPEN_ROUND
     agenda: Text = ""
     attendees: tuple[PersonId, ...] = Field(default=(), max_length=10_000)
+    format: MeetingFormat | None = None
+    online: tuple[PersonId, ...] = Field(default=(), max_length=10_000)
+
+    @model_validator(mode="after")
+    def _online_attend(self) -> OpenRound:
+        if self.online and not set(self.online) <= set(self.attendees):
+            raise PydanticCustomError("online_not_attending", "online names only people listed in attendees")
+        return self
 
     def named_people(self) -> tuple[str, ...]:
         return self.attendees
@@ -73,6 +85,7 @@ class SignIn(ConsultationCommand):
 
     trigger: ClassVar[Trigger] = Trigger.SIGN_IN
     on_behalf_of: PersonId | None = None
+    attendance: Attendance = Attendance.IN_PERSON  # 线下 or 线上
 
     def named_people(self) -> tuple[str, ...]:
         return () if self.on_behalf_of is None else (self.on_behalf_of,)
@@ -226,6 +239,8 @@ def _first_opinion_in_round(
     params: Parameters, record: Consultation, cmd: RecordOpinion, ctx: Context
 ) -> Failure | None:
     r = record.current_round
+    if r is not None and len(r.opinions) >= MAX_OPINIONS_PER_ROUND:
+        return Failure("round_full", {"round": r.number, "limit": MAX_OPINIONS_PER_ROUND})
     if r is None or _may_record_for_others(params, cmd, ctx):
         return None
     who = _participant(cmd, ctx)
@@ -267,9 +282,15 @@ def _open_round(proc: Governing, rec: Consultation, cmd: OpenRound, ctx: Context
             "closed_at": None,
             "summary": "",
             "tally": None,
+            "format": cmd.format,
+            "online": tuple(dict.fromkeys(cmd.online)),
+            "abandoned": False,
         },
     )
-    data = {"attendees": len(rnd.attendees), "cycle": rec.cycle, "round": number}
+    data: dict[str, Any] = {"attendees": len(rnd.attendees), "cycle": rec.cycle, "round": number}
+    if cmd.format is not None or cmd.online:  # only when given: logs without them stay as they were
+        data = {**data, "format": None if cmd.format is None else cmd.format.value, "online": len(rnd.online)}
+        data = dict(sorted(data.items()))
     return {"rounds": (*rec.rounds, rnd)}, [(Event.ROUND_OPENED, data)]
 
 
@@ -315,10 +336,16 @@ def _sign_in(proc: Governing, rec: Consultation, cmd: SignIn, ctx: Context, role
     rnd = rec.rounds[-1]
     who = _participant(cmd, ctx)
     resident = rnd.resident_attended or not _RESIDENT_ROLES.isdisjoint(ctx.roles_of(who))
-    new = evolve(rnd, {"attendees": (*rnd.attendees, who), "resident_attended": resident})
+    update: dict[str, Any] = {"attendees": (*rnd.attendees, who), "resident_attended": resident}
+    online = cmd.attendance is Attendance.ONLINE
+    if online:
+        update["online"] = (*rnd.online, who)
+    new = evolve(rnd, update)
     data: dict[str, Any] = {"attended": len(new.attendees), "round": rnd.number}
     if cmd.on_behalf_of is not None:
         data = {"attended": len(new.attendees), "on_behalf_of": cmd.on_behalf_of, "round": rnd.number}
+    if online:  # only when online: logs of in-person sign-ins stay as they were
+        data = dict(sorted({**data, "attendance": Attendance.ONLINE.value}.items()))
     return {"rounds": _replace_last_round(rec, new)}, [(Event.SIGNED_IN, data)]
 
 
@@ -326,7 +353,7 @@ def close_open_round(params: Parameters, rec: Consultation, ctx: Context, summar
     """Close the open round: tally it, stamp it, log ``round_closed`` with the figures."""
     rnd = rec.rounds[-1]
     t = tally(params, rec, rnd)
-    closed = evolve(rnd, {"closed_at": ctx.now, "summary": summary, "tally": t})
+    closed = evolve(rnd, {"closed_at": ctx.now, "summary": summary, "tally": t, "abandoned": abandoned})
     data = {
         "abandoned": abandoned,
         "abstain": t.abstain,
@@ -434,7 +461,10 @@ STEP = StepDefinition(
         Guard("rounds_left", _rounds_left, ("round_limit",), "the round limit is not reached", bounds_loop=True),
         Guard("round_is_open", _round_is_open, ("no_open_round",), "a round is open"),
         Guard(
-            "first_opinion_in_round", _first_opinion_in_round, ("already_recorded",), "one opinion per person a round"
+            "first_opinion_in_round",
+            _first_opinion_in_round,
+            ("already_recorded", "round_full"),
+            "one opinion per person a round, and at most limits.MAX_OPINIONS_PER_ROUND in a round",
         ),
     ),
     routes=(Route("no_consensus_at_limit", _no_consensus_at_limit, "the last allowed round failed"),),

@@ -60,8 +60,9 @@ def _round_held(params: Parameters, record: Consultation, cmd: Command, ctx: Con
     d = record.current_decision
     if d is not None and d.round >= r.number:
         return Failure("needs_new_round", {"round": r.number})
-    # a round put to a body's vote is the body's: lost, it needs a new round; open, the vote decides
-    if any(v.cycle == record.cycle and v.round >= r.number for v in record.votes):
+    # a round put to a body's vote is the body's: lost, it needs a new round; open, the vote decides;
+    # lapsed (carried after a due date passed), it decided nothing and may be put to a vote again
+    if any(v.cycle == record.cycle and v.round >= r.number and not v.lapsed for v in record.votes):
         return Failure("needs_new_round", {"round": r.number})
     return None
 

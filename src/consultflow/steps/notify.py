@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from typing import Annotated, ClassVar
 
-from pydantic import AwareDatetime, Field, StringConstraints, model_validator
+from pydantic import Field, StringConstraints, model_validator
 from pydantic_core import PydanticCustomError
 
 from ..commands import ConsultationCommand
 from ..context import Context
+from ..limits import MAX_INVITED
 from ..notices import INVITED, PROPOSER, PUBLIC
 from ..parameters import Parameters
-from ..records import Consultation, PersonId, Schedule, Text, make
+from ..records import Consultation, InputTime, PersonId, Schedule, Text, make
 from ..refusals import Failure
 from ..roles import Role
 from ..vocabulary import Channel, Event, State, Trigger
@@ -29,8 +30,8 @@ class Notify(ConsultationCommand):
     """告知: announce the matter, the meeting and who is invited; starts the notice period."""
 
     trigger: ClassVar[Trigger] = Trigger.NOTIFY
-    meeting_at: AwareDatetime
-    invite: tuple[PersonId, ...] = Field(default=(), max_length=10_000)
+    meeting_at: InputTime
+    invite: tuple[PersonId, ...] = Field(default=(), max_length=MAX_INVITED)
     chair: PersonId | None = None
     venue: Annotated[str, StringConstraints(max_length=200)] = ""
     channels: tuple[Channel, ...] = (Channel.NOTICE_BOARD,)
@@ -50,7 +51,7 @@ class Invite(ConsultationCommand):
     adviser, more stakeholders. The next round waits for the invitation's own notice period."""
 
     trigger: ClassVar[Trigger] = Trigger.INVITE
-    people: tuple[PersonId, ...] = Field(min_length=1, max_length=10_000)
+    people: tuple[PersonId, ...] = Field(min_length=1, max_length=MAX_INVITED)
     reason: Text = ""
 
     @model_validator(mode="after")
@@ -93,6 +94,8 @@ def _not_yet_invited(params: Parameters, record: Consultation, cmd: Invite, ctx:
     already = [p for p in cmd.people if p in record.invited]
     if already:
         return Failure("already_invited", {"people": already})
+    if len(record.invited) + len(cmd.people) > MAX_INVITED:
+        return Failure("too_many_invited", {"invited": len(record.invited), "limit": MAX_INVITED})
     return None
 
 
@@ -171,8 +174,8 @@ STEP = StepDefinition(
         Guard(
             "not_yet_invited",
             _not_yet_invited,
-            ("already_invited",),
-            "nobody is invited twice",
+            ("already_invited", "too_many_invited"),
+            "nobody is invited twice, and at most limits.MAX_INVITED people in all",
             needs_command=True,
         ),
     ),

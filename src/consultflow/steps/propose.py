@@ -16,7 +16,7 @@ from ..parameters import Parameters
 from ..records import SCHEMA_VERSION, Consultation, Id, Money, Text, Title, Topic
 from ..refusals import Failure
 from ..roles import STAKEHOLDERS, Role, valid_id
-from ..vocabulary import Carrier, Event, Form, State, Trigger
+from ..vocabulary import Carrier, Ending, Event, Form, State, Trigger
 from .base import NEW, Effect, Governing, Guard, StepDefinition, transition
 from .consult import abandon_open_round
 from .vote import abandon_open_vote
@@ -148,12 +148,14 @@ def _propose(proc: Governing, rec: None, cmd: Propose, ctx: Context, role: str, 
         "inspections": (),
         "missed": (),
         "next_due": respond_by,
+        "ended_at": None,
+        "ending": None,
     }
     return record, [(Event.PROPOSED, data)]
 
 
 def _reject(proc: Governing, rec: Consultation, cmd: Reject, ctx: Context, role: str, to: State) -> Effect:
-    return {}, [(Event.REJECTED, {"reason": cmd.reason})]
+    return {"ended_at": ctx.now, "ending": Ending.REJECTED}, [(Event.REJECTED, {"reason": cmd.reason})]
 
 
 def _withdraw(proc: Governing, rec: Consultation, cmd: Withdraw, ctx: Context, role: str, to: State) -> Effect:
@@ -162,6 +164,7 @@ def _withdraw(proc: Governing, rec: Consultation, cmd: Withdraw, ctx: Context, r
     update.update(vote_update)
     events.extend(vote_events)
     events.append((Event.WITHDRAWN, {"reason": cmd.reason}))
+    update["ended_at"], update["ending"] = ctx.now, Ending.WITHDRAWN
     return update, events
 
 

@@ -16,7 +16,7 @@ from ..parameters import Parameters
 from ..records import Consultation, Inspection, Text, make
 from ..refusals import Failure
 from ..roles import Role
-from ..vocabulary import Event, State, Trigger
+from ..vocabulary import Ending, Event, State, Trigger
 from .base import Effect, Governing, Guard, StepDefinition, transition
 from .consult import new_cycle
 
@@ -118,7 +118,9 @@ def _request_reconsultation(
 
 
 def _close(proc: Governing, rec: Consultation, cmd: Close, ctx: Context, role: str, to: State) -> Effect:
-    return {}, [(Event.CLOSED, {"by_ruling": rec.state is State.ESCALATED, "summary": cmd.summary})]
+    ruling = rec.state is State.ESCALATED
+    update = {"ended_at": ctx.now, "ending": Ending.RULING if ruling else Ending.DONE}
+    return update, [(Event.CLOSED, {"by_ruling": ruling, "summary": cmd.summary})]
 
 
 STEP = StepDefinition(

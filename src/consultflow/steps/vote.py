@@ -10,14 +10,23 @@ counts it by the body's ``VoteRule``: carried, the body has decided (and the leg
 follows); lost, the matter stays in consultation, the vote on record. The committee may also put a
 matter it could decide itself to a body's vote.
 
-Members of a body are who the directory says: residents and resident representatives (居民会议),
-resident representatives (居民代表会议), council members (协商议事会), owners (业主大会). The
-register's figures - how many members; for owners, the property register (业主名册) with each owner's
-floor area - come with ``CallVote`` and are logged with it.
+Members of a body are who the directory says (``roles.BODY_MEMBERS``): residents and resident
+representatives (居民会议), resident representatives (居民代表会议), council members (协商议事会),
+owners (业主大会). The engine counts them in the directory when the vote is called, so a vote is
+counted against the directory's figure; a caller may state ``members`` too, and a figure that
+differs is refused. Only where the directory cannot list its members (a ``TrustCallerRoles``
+directory without a listing one behind it) is the stated figure taken, and the log says so. For
+owners, the property register (业主名册) with each owner's floor area comes with ``CallVote``: every
+owner in it must be an owner in the directory, and it must list them all. The figures are logged.
+
+A decision a body carries takes effect when the vote closes: if a measure's due date has passed
+by then, the vote *lapses* (counted and on record, but it decides nothing) and the committee may
+put the decision, with new dates, to a new vote on the same round.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -26,11 +35,11 @@ from pydantic_core import PydanticCustomError
 
 from ..commands import Command, ConsultationCommand
 from ..context import Context
-from ..notices import INVITED, PROPOSER, role_group
+from ..notices import INVITED, PROPOSER, VOTERS, role_group
 from ..parameters import CLERK_ROLES, Parameters, VoteRule
 from ..records import CastBallot, Consultation, OwnerShare, PersonId, Vote, VoteTally, evolve, make
 from ..refusals import Failure
-from ..roles import Role
+from ..roles import BODY_MEMBERS, Role
 from ..vocabulary import Ballot, Body, Event, State, Trigger
 from .base import Effect, Governing, Guard, Route, StepDefinition, transition
 from .decide import DecisionContent, take_decision
@@ -46,13 +55,6 @@ __all__ = [
     "count_vote",
 ]
 
-#: Who is a member of each voting body, by the roles the directory grants.
-BODY_MEMBERS: dict[Body, frozenset[Role]] = {
-    Body.RESIDENTS_MEETING: frozenset({Role.RESIDENT, Role.RESIDENT_REPRESENTATIVE}),
-    Body.REPRESENTATIVES_MEETING: frozenset({Role.RESIDENT_REPRESENTATIVE}),
-    Body.COUNCIL: frozenset({Role.COUNCIL_MEMBER}),
-    Body.OWNERS_MEETING: frozenset({Role.OWNER}),
-}
 #: Who may act on a ballot: the members of any body, and the roles a clerk may hold (the
 #: ``clerk_on_behalf`` and ``body_member`` guards then decide).
 _BALLOT_ROLES = frozenset().union(*BODY_MEMBERS.values()) | CLERK_ROLES
@@ -61,14 +63,18 @@ _BALLOT_ROLES = frozenset().union(*BODY_MEMBERS.values()) | CLERK_ROLES
 # ---- commands ----------------------------------------------------------------------------------------
 class CallVote(DecisionContent):
     """Put a decision to a body's vote (提交表决). It holds what ``Decide`` would (checked the same
-    way, by carrier) and the register's figures: ``members``, how many the body has; for an owners'
-    meeting, ``owners``, each owner's floor area from the property register (业主名册): an owner's
-    ballot counts with the area the register gives, never one the voter states."""
+    way, by carrier) and the register's figures: ``members``, how many the body has (leave it out
+    and the engine counts them in its directory; given, it must agree); for an owners' meeting,
+    ``owners``, each owner's floor area from the property register (业主名册): an owner's ballot
+    counts with the area the register gives, never one the voter states."""
 
     trigger: ClassVar[Trigger] = Trigger.CALL_VOTE
     body: Body
-    members: int = Field(ge=1, le=1_000_000)
+    members: int | None = Field(default=None, ge=1, le=1_000_000)
     owners: tuple[OwnerShare, ...] = Field(default=(), max_length=100_000)
+
+    def counted_roles(self) -> frozenset[Role] | None:
+        return BODY_MEMBERS.get(self.body)
 
     @model_validator(mode="after")
     def _body_and_area(self) -> CallVote:
@@ -82,7 +88,7 @@ class CallVote(DecisionContent):
                 )
             if len(set(owners)) != len(owners):
                 raise PydanticCustomError("register_duplicate", "the register lists an owner twice")
-            if self.members != len(owners):
+            if self.members is not None and self.members != len(owners):
                 raise PydanticCustomError("register_members", "members is the number of owners in the register")
         elif self.owners:
             raise PydanticCustomError("register_only_for_owners", "only an owners' meeting votes by the register")
@@ -181,6 +187,28 @@ def _body_may_decide(params: Parameters, record: Consultation, cmd: CallVote, ct
     return None
 
 
+def _stated_members(cmd: CallVote) -> int | None:
+    return len(cmd.owners) if cmd.owners else cmd.members
+
+
+def _register_agrees(params: Parameters, record: Consultation, cmd: CallVote, ctx: Context) -> Failure | None:
+    counted = ctx.register
+    stated = _stated_members(cmd)
+    body = cmd.body.value
+    if counted is None:
+        return Failure("members_unknown", {"body": body}) if stated is None else None
+    if not counted:
+        return Failure("body_has_no_members", {"body": body})
+    if stated is not None and stated != len(counted):
+        return Failure("members_mismatch", {"body": body, "stated": stated, "counted": len(counted)})
+    if cmd.owners:
+        listed = set(counted)
+        stray = next((s.owner for s in cmd.owners if s.owner not in listed), None)
+        if stray is not None:
+            return Failure("not_an_owner", {"person": stray})
+    return None
+
+
 def _vote_fresh(params: Parameters, record: Consultation, cmd: Command, ctx: Context) -> Failure | None:
     v = record.current_vote
     if v is None or v.cycle != record.cycle:
@@ -188,7 +216,7 @@ def _vote_fresh(params: Parameters, record: Consultation, cmd: Command, ctx: Con
     if v.is_open:
         return Failure("vote_open", {"vote": v.number})
     r = record.current_round
-    if r is not None and v.round >= r.number:
+    if r is not None and v.round >= r.number and not v.lapsed:
         return Failure("round_voted", {"round": r.number, "vote": v.number})
     return None
 
@@ -252,9 +280,15 @@ def _in_register(params: Parameters, record: Consultation, cmd: CastVote, ctx: C
     return None
 
 
+def _lapses(vote: Vote, now: datetime) -> tuple[int, ...]:
+    """The measures (numbered from 1) whose due date has passed by ``now``: a decision taken now
+    could not be carried out as voted."""
+    return tuple(i for i, m in enumerate(vote.measures, 1) if m.due <= now)
+
+
 def _carried(params: Parameters, record: Consultation, cmd: Command, ctx: Context) -> bool:
     v = _open_vote(record)
-    return v is not None and count_vote(params.voting[v.body], v).carried
+    return v is not None and count_vote(params.voting[v.body], v).carried and not _lapses(v, ctx.now)
 
 
 # ---- effects -------------------------------------------------------------------------------------------
@@ -265,6 +299,7 @@ def _area(value: Decimal | None) -> str | None:
 def _call_vote(proc: Governing, rec: Consultation, cmd: CallVote, ctx: Context, role: str, to: State) -> Effect:
     number = len(rec.votes) + 1
     r = rec.rounds[-1]
+    members = _stated_members(cmd) if ctx.register is None else len(ctx.register)
     vote = make(
         Vote,
         {
@@ -274,7 +309,7 @@ def _call_vote(proc: Governing, rec: Consultation, cmd: CallVote, ctx: Context, 
             "body": cmd.body,
             "called_by": ctx.actor.id,
             "called_at": ctx.now,
-            "members": cmd.members,
+            "members": members,
             "area_total": sum((s.area for s in cmd.owners), Decimal(0)) if cmd.owners else None,
             "owners": cmd.owners,
             "resolution": cmd.resolution,
@@ -285,6 +320,7 @@ def _call_vote(proc: Governing, rec: Consultation, cmd: CallVote, ctx: Context, 
             "ballots": (),
             "closed_at": None,
             "tally": None,
+            "lapsed": False,
         },
     )
     rule = proc.parameters.voting[cmd.body]
@@ -293,9 +329,10 @@ def _call_vote(proc: Governing, rec: Consultation, cmd: CallVote, ctx: Context, 
         "area": _area(vote.area_total),
         "body": cmd.body.value,
         "majority": rule.majority,
-        "members": cmd.members,
+        "members": members,
         "owners": [{"area": str(s.area), "owner": s.owner} for s in cmd.owners],
         "quorum": rule.quorum,
+        "register": "stated" if ctx.register is None else "directory",
         "resolution": cmd.resolution,
         "round": r.number,
         "vote": number,
@@ -327,8 +364,9 @@ def close_open_vote(params: Parameters, rec: Consultation, ctx: Context, abandon
     """Close the open vote: count it, stamp it, log ``vote_closed`` with the figures."""
     v = rec.votes[-1]
     t = count_vote(params.voting[v.body], v)
-    closed = evolve(v, {"closed_at": ctx.now, "tally": t})
-    data = {
+    lapsed = _lapses(v, ctx.now) if t.carried and not abandoned else ()
+    closed = evolve(v, {"closed_at": ctx.now, "tally": t, "lapsed": bool(lapsed)})
+    data: dict[str, Any] = {
         "abandoned": abandoned,
         "abstain": t.abstain,
         "abstentions": t.abstentions,
@@ -348,6 +386,8 @@ def close_open_vote(params: Parameters, rec: Consultation, ctx: Context, abandon
         "vote": v.number,
         "yes": t.yes,
     }
+    if lapsed:  # keys in sorted order: see base.Events
+        data = dict(sorted({**data, "lapsed": list(lapsed)}.items()))
     return {"votes": (*rec.votes[:-1], closed)}, [(Event.VOTE_CLOSED, data)]
 
 
@@ -380,6 +420,7 @@ STEP = StepDefinition(
             [Role.COMMITTEE],
             [
                 "body_may_decide",
+                "register_agrees",
                 "vote_fresh",
                 "round_held",
                 "quorum_met",
@@ -408,7 +449,20 @@ STEP = StepDefinition(
             "the vote is of the body the parameters give the matter to, if they give it to one",
             needs_command=True,
         ),
-        Guard("vote_fresh", _vote_fresh, ("vote_open", "round_voted"), "no vote is open, none on this round yet"),
+        Guard(
+            "register_agrees",
+            _register_agrees,
+            ("members_unknown", "body_has_no_members", "members_mismatch", "not_an_owner"),
+            "the body's members are counted in the directory (or stated where it cannot list them), "
+            "and the owners' register lists owners",
+            needs_command=True,
+        ),
+        Guard(
+            "vote_fresh",
+            _vote_fresh,
+            ("vote_open", "round_voted"),
+            "no vote is open, none on this round yet (unless the last one lapsed)",
+        ),
         Guard("no_vote_open", _no_vote_open, ("vote_open",), "no vote is open (a round waits for the vote)"),
         Guard("vote_is_open", _vote_is_open, ("no_open_vote",), "a vote is open"),
         Guard("body_member", _body_member, ("not_a_member",), "the voter is a member of the voting body"),
@@ -425,10 +479,16 @@ STEP = StepDefinition(
             "an owners' meeting: the voter is in the property register the vote was called with",
         ),
     ),
-    routes=(Route("carried", _carried, "the vote is carried by its body's rule"),),
+    routes=(
+        Route(
+            "carried",
+            _carried,
+            "the vote is carried by its body's rule, and no measure's due date has passed (else it lapses)",
+        ),
+    ),
     effects={Trigger.CALL_VOTE: _call_vote, Trigger.CAST_VOTE: _cast_vote, Trigger.CLOSE_VOTE: _close_vote},
     audience={
-        Event.VOTE_CALLED: (INVITED, PROPOSER),
-        Event.VOTE_CLOSED: (INVITED, PROPOSER, role_group(Role.COMMITTEE)),
+        Event.VOTE_CALLED: (VOTERS, INVITED, PROPOSER),
+        Event.VOTE_CLOSED: (VOTERS, INVITED, PROPOSER, role_group(Role.COMMITTEE)),
     },
 )

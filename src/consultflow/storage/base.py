@@ -37,8 +37,16 @@ def _states(value: Iterable[State | str]) -> frozenset[State]:
 
 
 def _text(instance: object, attribute: attrs.Attribute[str | None], value: str | None) -> None:
-    if value is not None and (not isinstance(value, str) or "\x00" in value):
-        raise InvalidInput(f"Query.{attribute.name} must be text without NUL characters, not {value!r}")
+    if value is not None and (not isinstance(value, str) or "\x00" in value or not _encodes(value)):
+        raise InvalidInput(f"Query.{attribute.name} must be valid Unicode text without NUL characters, not {value!r}")
+
+
+def _encodes(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeError:  # a lone surrogate
+        return False
+    return True
 
 
 def _limit(instance: object, attribute: attrs.Attribute[int | None], value: int | None) -> None:

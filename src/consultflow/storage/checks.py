@@ -8,7 +8,7 @@ for a closed store and a stale lease. See docs/storage.md, "Write your own store
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from ..errors import IntegrityError, InvalidInput, StoreUnavailable
 from ..notices import Notice, NoticeStatus
@@ -20,12 +20,14 @@ __all__ = [
     "check_aware",
     "check_count",
     "check_enqueue",
+    "check_key",
     "check_notice_status",
     "check_position",
     "check_settled_again",
     "check_settlement",
     "check_step",
     "closed_error",
+    "lease_until",
     "leased_again_error",
     "not_dead_error",
 ]
@@ -98,6 +100,24 @@ def check_count(value: int, name: str) -> int:
     return value
 
 
+def check_key(value: str, name: str) -> str:
+    """``value`` if it is text a store can look up (a consultation id, a notice key): a string that is
+    valid Unicode (no lone surrogate, as a web app may pass on) without NUL; else ``InvalidInput``.
+    Any other text that names nothing (too long, odd characters) is the store's ``NotFound``."""
+    if not isinstance(value, str):
+        raise InvalidInput(f"{name} must be text (an id), not {type(value).__name__}")
+    if "\x00" in value:
+        raise InvalidInput(f"{name} holds a NUL character: no id does ({value[:40]!r})")
+    try:
+        value.encode("utf-8")
+    except UnicodeError:
+        raise InvalidInput(
+            f"{name} {value[:80]!r} is not valid Unicode text (a lone surrogate): no id is; "
+            "check how your app decodes it"
+        ) from None
+    return value
+
+
 _OUTCOMES: frozenset[str] = frozenset({"delivered", "retry", "dead"})
 
 
@@ -108,6 +128,18 @@ def check_aware(value: datetime, name: str) -> datetime:
             f"{name} must be an aware datetime (with a time zone), e.g. datetime.now(UTC); got {value!r}"
         )
     return value
+
+
+def lease_until(now: datetime, lease_for: timedelta) -> datetime:
+    """When a lease taken at ``now`` for ``lease_for`` ends; ``InvalidInput`` for a naive ``now``, a
+    ``lease_for`` that is no non-negative timedelta, or an end beyond what a datetime holds."""
+    check_aware(now, "lease(now)")
+    if not isinstance(lease_for, timedelta) or lease_for < timedelta(0):
+        raise InvalidInput(f"lease(lease_for) must be a timedelta of zero or more, not {lease_for!r}")
+    try:
+        return now + lease_for
+    except OverflowError:
+        raise InvalidInput(f"a lease from {now.isoformat()} for {lease_for} ends beyond the year 9999") from None
 
 
 def check_settlement(

@@ -7,10 +7,12 @@ import threading
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
+from pydantic import JsonValue
+
 from ..errors import Conflict, IntegrityError, NotFound
 from ..log import LogEntry
 from ..notices import Notice, NoticeStatus
-from ..records import Consultation
+from ..records import Consultation, make
 from ..step import Step
 from .base import Query, Settlement
 from .checks import (
@@ -18,12 +20,14 @@ from .checks import (
     check_aware,
     check_count,
     check_enqueue,
+    check_key,
     check_notice_status,
     check_position,
     check_settled_again,
     check_settlement,
     check_step,
     closed_error,
+    lease_until,
     leased_again_error,
     not_dead_error,
 )
@@ -31,11 +35,28 @@ from .checks import (
 __all__ = ["MemoryStore"]
 
 
+def _copy(value: JsonValue) -> JsonValue:
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    return value  # str, int, float, bool, None: immutable
+
+
+def _own(entry: LogEntry) -> LogEntry:
+    """A copy of ``entry`` that shares no mutable part with it: an entry's ``data`` is a dict, and
+    what a caller does to the one it holds must never change the stored log (or the other way)."""
+    values = entry.__dict__.copy()
+    values["data"] = _copy(entry.data)
+    return make(LogEntry, values)
+
+
 class MemoryStore:
     """Consultations, logs and outbox in dicts, behind one lock.
 
     A step's entries and notices are in place before its record is, so a reader that sees a
-    record always finds its log (the same guarantee a transaction gives the other stores).
+    record always finds its log (the same guarantee a transaction gives the other stores). Entries
+    go in and come out as copies: nothing a caller holds aliases the stored log.
     """
 
     def __init__(self) -> None:
@@ -46,6 +67,7 @@ class MemoryStore:
         self._closed = False
 
     def load(self, consultation: str) -> Consultation:
+        check_key(consultation, "load(consultation)")
         if self._closed:
             raise closed_error(self)
         try:
@@ -93,23 +115,25 @@ class MemoryStore:
 
     def _write(self, step: Step) -> None:
         record = step.record
+        entries = [_own(e) for e in step.entries]  # the caller's step keeps its objects, the log its own
         log = self._logs.get(record.id)
         if log is None:
-            self._logs[record.id] = list(step.entries)
+            self._logs[record.id] = entries
         else:
-            log.extend(step.entries)
+            log.extend(entries)
         for notice in step.notices:
             self._outbox[notice.key] = notice
         self._records[record.id] = record  # last: the step is visible once its record is
 
     def entries(self, consultation: str, after: int = 0) -> Sequence[LogEntry]:
+        check_key(consultation, "entries(consultation)")
         check_position(after, "entries(after)")
         if self._closed:
             raise closed_error(self)
         log = self._logs.get(consultation)
         if log is None:
             raise NotFound(consultation)
-        return tuple(log[after:]) if after > 0 else tuple(log)
+        return tuple(_own(e) for e in (log[after:] if after > 0 else log))
 
     def find(self, query: Query) -> Sequence[Consultation]:
         if self._closed:
@@ -123,7 +147,7 @@ class MemoryStore:
 
     def lease(self, limit: int, now: datetime, lease_for: timedelta = timedelta(minutes=5)) -> Sequence[Notice]:
         check_count(limit, "lease(limit)")
-        check_aware(now, "lease(now)")
+        until = lease_until(now, lease_for)
         leased: list[Notice] = []
         with self._lock:
             if self._closed:
@@ -134,9 +158,7 @@ class MemoryStore:
                 ready = n.status == "pending" and (n.not_before is None or n.not_before <= now)
                 expired = n.status == "leased" and n.not_before is not None and n.not_before <= now
                 if ready or expired:
-                    taken = n.model_copy(
-                        update={"status": "leased", "attempts": n.attempts + 1, "not_before": now + lease_for}
-                    )
+                    taken = n.model_copy(update={"status": "leased", "attempts": n.attempts + 1, "not_before": until})
                     self._outbox[key] = taken
                     leased.append(taken)
         return tuple(leased)
@@ -151,6 +173,7 @@ class MemoryStore:
         error: str = "",
         attempt: int | None = None,
     ) -> None:
+        check_key(key, "settle(key)")
         status, not_before, last_error = check_settlement(outcome, now, retry_at, error, attempt)
         with self._lock:
             if self._closed:
@@ -192,6 +215,7 @@ class MemoryStore:
         """Send a dead letter again: pending from ``now``, its attempts counted afresh, its last
         error kept until the next attempt. ``NotFound`` for an unknown key, ``IntegrityError`` for a
         notice that is not dead."""
+        check_key(key, "requeue(key)")
         check_aware(now, "requeue(now=...)")
         with self._lock:
             if self._closed:

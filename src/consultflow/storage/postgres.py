@@ -55,11 +55,13 @@ from .checks import (
     check_aware,
     check_count,
     check_enqueue,
+    check_key,
     check_notice_status,
     check_position,
     check_settled_again,
     check_settlement,
     check_step,
+    lease_until,
     leased_again_error,
     not_dead_error,
 )
@@ -402,6 +404,7 @@ class PostgresStore:
 
     # ---- the contract ------------------------------------------------------------------------------
     def load(self, consultation: str) -> Consultation:
+        check_key(consultation, "load(consultation)")
         sql = f"SELECT record FROM {self._s}.consultations WHERE id = %s"
 
         def run(conn: _Connection) -> Consultation:
@@ -423,6 +426,7 @@ class PostgresStore:
         self._append_many(tuple((s, s.expected_version) for s in steps))
 
     def entries(self, consultation: str, after: int = 0) -> Sequence[LogEntry]:
+        check_key(consultation, "entries(consultation)")
         check_position(after, "entries(after)")
         sql = f"SELECT seq, entry FROM {self._s}.entries WHERE consultation = %s AND seq > %s ORDER BY seq"
         exists = f"SELECT 1 FROM {self._s}.consultations WHERE id = %s"
@@ -472,10 +476,10 @@ class PostgresStore:
 
     def lease(self, limit: int, now: datetime, lease_for: timedelta = timedelta(minutes=5)) -> Sequence[Notice]:
         check_count(limit, "lease(limit)")
-        check_aware(now, "lease(now=...)")
+        until = lease_until(now, lease_for)
         if limit <= 0:
             return ()
-        params = {"now": now, "until": now + lease_for, "limit": limit}
+        params = {"now": now, "until": until, "limit": limit}
 
         def run(conn: _Connection) -> Sequence[Notice]:
             rows = conn.execute(self._lease, params).fetchall()
@@ -494,6 +498,7 @@ class PostgresStore:
         error: str = "",
         attempt: int | None = None,
     ) -> None:
+        check_key(key, "settle(key)")
         status, not_before, last_error = check_settlement(outcome, now, retry_at, error, attempt)
         values = (status, not_before, last_error, key, attempt, attempt)
 
@@ -558,6 +563,7 @@ class PostgresStore:
         """Send a dead letter again: pending from ``now``, its attempts counted afresh, its last
         error kept until the next attempt. ``NotFound`` for an unknown key, ``IntegrityError`` for a
         notice that is not dead."""
+        check_key(key, "requeue(key)")
         check_aware(now, "requeue(now=...)")
         update = (
             f"UPDATE {self._s}.outbox SET status = 'pending', attempts = 0, not_before = %s "
@@ -667,6 +673,8 @@ class PostgresStore:
                     if attempt + 1 < attempts:
                         continue
                 raise self._translate(exc, what, conn.broken) from exc
+            except UnicodeError as exc:  # a safety net: text that is no valid Unicode never reaches the server
+                raise InvalidInput(f"text passed to {what}() is not valid Unicode (a lone surrogate?): {exc}") from exc
             finally:
                 self._pool.release(conn)
         raise AssertionError("unreachable")  # pragma: no cover

@@ -54,12 +54,14 @@ from .checks import (
     check_aware,
     check_count,
     check_enqueue,
+    check_key,
     check_notice_status,
     check_position,
     check_settled_again,
     check_settlement,
     check_step,
     closed_error,
+    lease_until,
     leased_again_error,
     not_dead_error,
 )
@@ -441,6 +443,7 @@ class SQLiteStore(SQLiteFile):
 
     # ---- the contract ---------------------------------------------------------------------------
     def load(self, consultation: str) -> Consultation:
+        check_key(consultation, "load(consultation)")
         # The record's JSON is read only when the cached record is not the stored one.
         with self._lock:
             cached = self._cache.get(consultation)
@@ -537,6 +540,7 @@ class SQLiteStore(SQLiteFile):
         self._remember(records)
 
     def entries(self, consultation: str, after: int = 0) -> Sequence[LogEntry]:
+        check_key(consultation, "entries(consultation)")
         check_position(after, "entries(after)")
         with self._conn() as conn:
             rows = conn.execute(
@@ -599,12 +603,11 @@ class SQLiteStore(SQLiteFile):
 
     def lease(self, limit: int, now: datetime, lease_for: timedelta = timedelta(minutes=5)) -> Sequence[Notice]:
         check_count(limit, "lease(limit)")
-        check_aware(now, "lease(now)")
+        until = lease_until(now, lease_for)
         if limit <= 0:
             if self._closed:
                 raise closed_error(self)
             return ()
-        until = now + lease_for
         with self._transaction() as conn:
             rows = conn.execute(
                 """SELECT rowid, attempts, last_error, notice FROM outbox
@@ -636,6 +639,7 @@ class SQLiteStore(SQLiteFile):
         error: str = "",
         attempt: int | None = None,
     ) -> None:
+        check_key(key, "settle(key)")
         status, not_before, last_error = check_settlement(outcome, now, retry_at, error, attempt)
         with self._transaction() as conn:
             cursor = conn.execute(
@@ -690,6 +694,7 @@ class SQLiteStore(SQLiteFile):
         """Send a dead letter again: pending from ``now``, its attempts counted afresh, its last
         error kept until the next attempt. ``NotFound`` for an unknown key, ``IntegrityError`` for a
         notice that is not dead."""
+        check_key(key, "requeue(key)")
         check_aware(now, "requeue(now=...)")
         with self._transaction() as conn:
             cursor = conn.execute(

@@ -711,6 +711,21 @@ class StoreContract:
                 store.load(cid)
         assert store.load("known").id == "known"
 
+    def test_ids_that_are_no_unicode_are_typed_errors(self, store: Store, maker: StepMaker) -> None:
+        """A lone surrogate (what a web framework hands on from a badly encoded URL) is a typed error
+        - ``InvalidInput``, or ``NotFound`` - from every call that takes an id, never a driver's
+        ``UnicodeEncodeError``; the store works on afterwards."""
+        append(store, maker.propose("known"))
+        now = datetime(2026, 5, 1, tzinfo=UTC)
+        for bad in ("c-\ud800", "\udfff", "known\udcff"):
+            with pytest.raises((NotFound, InvalidInput)):
+                store.load(bad)
+            with pytest.raises((NotFound, InvalidInput)):
+                store.entries(bad)
+            with pytest.raises((NotFound, InvalidInput)):
+                store.settle(bad, "delivered", now=now)
+        assert store.load("known").version == 1
+
     def test_naive_times_are_refused(self, store: Store, maker: StepMaker) -> None:
         (a,) = self._notices(store, maker, 1)
         naive = datetime(2026, 5, 1, 12, 0)

@@ -30,17 +30,20 @@ from typing import Any
 from ..catalogue import Catalogue
 from ..clock import SimulatedClock
 from ..commands import Command
-from ..directory import MemoryDirectory
+from ..directory import MemoryDirectory, Register, TrustCallerRoles
 from ..engine import Engine
 from ..log import LogEntry
 from ..notices import Notice
 from ..procedure import Procedure, six_step
 from ..records import Consultation, Measure
-from ..roles import NEVER_GRANTED, Actor, Role
+from ..roles import BODY_MEMBERS, NEVER_GRANTED, Actor, Role
 from ..step import Step
 from ..steps import (
+    CallVote,
+    CastVote,
     Close,
     CloseRound,
+    CloseVote,
     Decide,
     Escalate,
     Inspect,
@@ -60,7 +63,7 @@ from ..steps import (
 )
 from ..storage.base import Store
 from ..storage.memory import MemoryStore
-from ..vocabulary import Carrier, Channel, Event, Form, Stance, State, Verdict
+from ..vocabulary import Ballot, Body, Carrier, Channel, Event, Form, Stance, State, Verdict
 
 __all__ = [
     "CAST",
@@ -133,6 +136,9 @@ NO_CONSENSUS: tuple[tuple[str, Stance], ...] = (
     ("zhang", Stance.OPPOSE),
     ("zhao", Stance.AMEND),
 )
+
+#: ``call_vote`` fields that are the vote's, not the decision's.
+_VOTE_ONLY = frozenset({"members", "owners"})
 
 #: Every state ``Driver.to`` reaches. "consulting" has a round open and no opinions yet;
 #: "consulting_closed" has a closed round that reached consensus.
@@ -338,6 +344,10 @@ class Driver:
         """Run ``command`` as ``by`` under the clock policy; the consultation after it."""
         return self.step(command, by).record
 
+    def _person(self, pid: str) -> str | Actor:
+        """A person the directory lists: their cast name, or an ``Actor`` the cast does not know."""
+        return pid if pid in self.cast else Actor(pid)
+
     def _id(self, cid: str | None) -> str:
         found = cid if cid is not None else self.cid
         if not found:
@@ -471,9 +481,63 @@ class Driver:
         return Decide(**data)
 
     def decide(self, *, cid: str | None = None, by: str | Actor = "wang", **fields: Any) -> Consultation:
-        """Decide with ``decide_command``'s content (``fields`` replace parts of it)."""
+        """Decide with ``decide_command``'s content (``fields`` replace parts of it): the committee
+        itself, or - where the parameters give the matter to a body (a major matter: the residents'
+        representatives' meeting, by default) - by the body's vote (``vote``), every member for."""
+        record = self.get(cid)
+        body = self.engine.procedure_of(record).parameters.body_for(record.major)
+        if body is not Body.COMMITTEE:
+            return self.vote(body, cid=cid, by=by, **fields)
         self.moment()
         return self.run(self.decide_command(cid=cid, **fields), by)
+
+    def members(self, body: Body, *, cid: str | None = None) -> tuple[str, ...]:
+        """Who the engine's directory lists as members of ``body`` in the consultation's community now."""
+        directory = self.engine.directory
+        lister = directory.others if isinstance(directory, TrustCallerRoles) else directory
+        if not isinstance(lister, Register):
+            raise ValueError("the engine's directory cannot list members; give vote() its ballots")
+        return lister.members(self.get(cid).community, self.clock.now(), BODY_MEMBERS[body])
+
+    def call_vote(self, body: Body, *, cid: str | None = None, by: str | Actor = "wang", **fields: Any) -> Consultation:
+        """Put ``decide_command``'s content (``fields`` replace parts of it) to ``body``'s vote; the
+        engine counts the members in its directory unless ``members=`` is given."""
+        self.moment()
+        content = self.decide_command(cid=cid, **{k: v for k, v in fields.items() if k not in _VOTE_ONLY})
+        extra = {k: v for k, v in fields.items() if k in _VOTE_ONLY}
+        return self.run(CallVote(body=body, **content.model_dump(), **extra), by)
+
+    def cast_vote(
+        self, who: str | Actor, ballot: Ballot = Ballot.FOR, *, cid: str | None = None, clerk: str | Actor | None = None
+    ) -> Consultation:
+        """``who``'s ballot: cast themselves, or recorded by ``clerk`` on their behalf (代为记录)."""
+        cid = self._id(cid)
+        if clerk is None:
+            return self.run(CastVote(consultation=cid, ballot=ballot), who)
+        voter = who.id if isinstance(who, Actor) else self.actor(who).id
+        return self.run(CastVote(consultation=cid, ballot=ballot, on_behalf_of=voter), clerk)
+
+    def close_vote(self, *, cid: str | None = None, by: str | Actor = "wang") -> Consultation:
+        return self.run(CloseVote(consultation=self._id(cid)), by)
+
+    def vote(
+        self,
+        body: Body,
+        *,
+        cid: str | None = None,
+        by: str | Actor = "wang",
+        ballots: Iterable[tuple[str | Actor, Ballot]] | None = None,
+        **fields: Any,
+    ) -> Consultation:
+        """A body decides: ``call_vote``, the ballots (default: every member the directory lists,
+        for), ``close_vote``. Returns the consultation after the close (decided if it carried)."""
+        self.call_vote(body, cid=cid, by=by, **fields)
+        chosen = (
+            ballots if ballots is not None else [(self._person(p), Ballot.FOR) for p in self.members(body, cid=cid)]
+        )
+        for who, ballot in chosen:
+            self.cast_vote(who, ballot, cid=cid)
+        return self.close_vote(cid=cid, by=by)
 
     # ---- 合法性审查 review ------------------------------------------------------------------------------
     def review(

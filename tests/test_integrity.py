@@ -428,3 +428,39 @@ def test_a_copy_that_cannot_hold_wal_shared_memory_is_read_immutable(
     Path(f"{demo_db}-wal").write_bytes(b"\x37\x7f\x06\x82" + b"\0" * 28)
     assert main(["verify", "--db", str(demo_db)]) == 2
     assert "write-ahead log" in capsys.readouterr().err
+
+
+def test_reminders_in_the_outbox_are_no_finding_but_a_forged_notice_is(
+    demo_db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A reminder (提醒) is the dispatcher's, not a step's: verify passes a store with reminders in
+    its outbox; a notice under any other key that no step made is still reported."""
+    from consultflow.delivery.reminders import Reminders
+
+    store = cf.SQLiteStore(demo_db)
+    try:
+        record = store.load(CID)
+        reminder = cf.Notice(
+            key=f"{CID}:remind:measure:2:0",
+            consultation=CID,
+            seq=record.version,
+            event=cf.Event.REMINDER,
+            audience=("wang",),
+            title=record.title,
+            created_at=datetime(2026, 5, 20, tzinfo=UTC),
+        )
+        assert store.enqueue([reminder]) == 1
+        assert isinstance(Reminders(store), Reminders)  # the shipped producer writes through the same call
+    finally:
+        store.close()
+    capsys.readouterr()
+    assert main(["verify", "--db", str(demo_db)]) == 0
+    assert "every chain verifies" in capsys.readouterr().out
+    forged = reminder.model_copy(update={"key": f"{CID}:999", "event": cf.Event.DECIDED})
+    store = cf.SQLiteStore(demo_db)
+    try:
+        assert store.enqueue([forged]) == 1
+    finally:
+        store.close()
+    assert main(["verify", "--db", str(demo_db)]) == 1
+    assert f"BROKEN consultation '{CID}', entry seq 62: outbox notice '{CID}:999'" in capsys.readouterr().out

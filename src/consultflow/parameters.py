@@ -20,7 +20,7 @@ from pydantic_core import PydanticCustomError
 from .limits import MAX_DEADLINE
 from .records import Money, Record
 from .roles import Role
-from .vocabulary import VOTING_BODIES, Body
+from .vocabulary import VOTING_BODIES, Body, Carrier
 
 __all__ = ["CLERK_ROLES", "DEFAULT_VOTING", "ConsensusRule", "Parameters", "VoteRule"]
 
@@ -99,6 +99,16 @@ class Parameters(Record):
     escalate_unimplemented: bool = False  # 决而不施 -> flagged and notified, or escalated
     major_needs_residents: bool = True
     independent_review: bool = True  # whoever took the decision does not review it
+    # 合法性审查: which matters' decisions wait for a legality review before they take effect - those
+    # of these carriers, and (``review_major``) every major matter (重大事项) whatever its carrier;
+    # the others take effect when they are taken. An unlawful verdict sends the matter back to be
+    # corrected (依法纠正), at most ``correction_limit`` times a cycle (see docs/procedure.md)
+    review_carriers: frozenset[Carrier] = frozenset({Carrier.DECISION})
+    review_major: bool = True
+    correction_limit: int = Field(default=3, ge=1, le=20)
+    # 再次协商 raised by residents during implementation or supervision: how many fellow residents
+    # co-sign it (联名); the committee, supervisors and the inspection group need none
+    reconsultation_co_signers: int = Field(default=4, ge=0, le=1_000)
     # 回避: conflicts of interest
     proposer_recuses: bool = True  # the proposer neither reviews, inspects nor signs off their own matter
     voters_recuse: bool = True  # whoever gave an opinion in the deciding round does not review the decision
@@ -161,6 +171,14 @@ class Parameters(Record):
     @field_serializer("clerk_roles")
     def _clerk_roles_in_order(self, value: frozenset[Role]) -> list[str]:
         return sorted(r.value for r in value)
+
+    @field_serializer("review_carriers")
+    def _review_carriers_in_order(self, value: frozenset[Carrier]) -> list[str]:
+        return [c.value for c in Carrier if c in value]
+
+    def needs_review(self, carrier: Carrier, major: bool) -> bool:
+        """Whether a decision on such a matter waits for its legality review (合法性审查)."""
+        return carrier in self.review_carriers or (major and self.review_major)
 
     @model_validator(mode="after")
     def _deadline_after_notice(self) -> Parameters:

@@ -1,6 +1,11 @@
 """The parameters a community sets for its procedure (协商规则的参数): notice period, quorum,
-consensus rule, round and cycle limits, deadlines. Defaults follow the source's case; every one can
-be changed in Python or in a JSON/TOML procedure file.
+consensus rule, round, cycle and correction limits, deadlines, which matters need a legality review.
+Every one can be changed in Python or in a JSON/TOML procedure file.
+
+Where the defaults come from is in the table of ``docs/domain.md`` ("Defaults: from the seed, or the
+library's assumption"): a few are the seed's (a major matter heard by residents, a major matter
+reviewed, the 300,000 yuan of 微幸福 funds, Nanjing's time zone), the voting rules are the law's,
+and most are an assumption of this library that a community should check against its own rules.
 
 Words: a *parameter* is a number or switch of this module; a *guard* is a condition a step checks;
 the *consensus rule* is how a round is counted. Nothing else is called a rule.
@@ -117,9 +122,9 @@ class Parameters(Record):
     round_open_to: Literal["invitees", "invitees_and_residents"] = "invitees_and_residents"
     # who may record sign-in and opinions on behalf of residents at an offline meeting (代为记录)
     clerk_roles: frozenset[Role] = frozenset({Role.COMMITTEE, Role.WORKING_COMMITTEE})
-    # who decides (决策主体): the committee itself, or a body by a recorded vote. The seed: a major
-    # matter (重大事项) is decided by the residents' representatives' meeting (居民代表会议), the
-    # others by the committee after consultation
+    # who decides (决策主体): the committee itself, or a body by a recorded vote. Our assumption (the
+    # seed names the bodies, not who decides what): a major matter (重大事项) is decided by the
+    # residents' representatives' meeting (居民代表会议), the others by the committee after consultation
     decided_by: Body = Body.COMMITTEE
     major_decided_by: Body = Body.REPRESENTATIVES_MEETING
     voting: dict[Body, VoteRule] = Field(default_factory=lambda: dict(DEFAULT_VOTING))

@@ -419,3 +419,17 @@ def test_the_parameters_docstring_matches_the_table() -> None:
     assert "follow the source's case" not in doc
     assert "docs/domain.md" in doc
     assert "assumption" in doc
+
+
+def test_the_timeline_shows_a_decision_in_force_without_review_and_who_co_signed() -> None:
+    from consultflow.timeline import format_timeline
+
+    w = Driver()
+    w.to("consulting_closed", carrier=Carrier.ADVISORY)
+    w.decide()
+    w.reconsult(by="li", co_signers=w.co_signers())
+    en, zh = "\n".join(format_timeline(w.history(), "en")), "\n".join(format_timeline(w.history(), "zh"))
+    assert "in force without a legality review" in en
+    assert "无需合法性审查，即时生效" in zh
+    assert "co-signed by 4" in en
+    assert "4人联名" in zh

@@ -278,8 +278,10 @@ def _vote_carried(w: Driver) -> Any:
 @case("consulting", "close_vote", "feedback", "carried", "review_exempt")
 def _vote_carried_in_force(w: Driver) -> Any:
     cid = w.to("consulting_closed", carrier=Carrier.COORDINATION).id
-    content = {"resolution": "表决", "agreement_parties": ("zhao", "li")}
-    w.run(CallVote(consultation=cid, body=Body.COUNCIL, members=1, **content), "wang")
+    w.run(
+        CallVote(consultation=cid, body=Body.COUNCIL, members=1, resolution="表决", agreement_parties=("zhao", "li")),
+        "wang",
+    )
     w.run(make_command("cast_vote", cid, w), "council")
     return cid, make_command("close_vote", cid, w), "wang", ["vote_closed", "decided"]
 

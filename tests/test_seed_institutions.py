@@ -175,6 +175,26 @@ def test_a_bodys_decision_found_unlawful_at_the_round_limit_is_voted_again_on_th
     assert [d.vote for d in rec.decisions] == [1, 2]
 
 
+def test_a_correction_the_body_votes_down_leaves_the_round_used() -> None:
+    w = Driver(round_limit=1)
+    w.to("decided", major=True)
+    unlawful(w)
+    body = cf.Body.REPRESENTATIVES_MEETING
+    rec = w.vote(body, ballots=[("zhang", cf.Ballot.AGAINST)])
+    assert rec.state is State.CONSULTING
+    assert rec.votes[-1].tally is not None
+    assert not rec.votes[-1].tally.carried
+    # one corrected vote per verdict on the same round: no endless votes on a used round
+    again = refused(w, cf.CallVote(consultation=w.cid, body=body, **_content(w)), "wang")
+    assert again.code == "round_voted"
+    assert w.escalate().state is State.ESCALATED
+
+
+def _content(w: Driver) -> dict[str, Any]:
+    d = w.decide_command()
+    return {"resolution": d.resolution, "measures": d.measures}
+
+
 def test_the_correction_loop_is_bounded_and_its_end_is_an_explicit_step() -> None:
     w = Driver(round_limit=1, correction_limit=2)
     w.to("decided")

@@ -81,14 +81,20 @@ def corrections_in_cycle(record: Consultation) -> int:
 
 def correcting_on_round(params: Parameters, record: Consultation, round_number: int) -> bool:
     """依法纠正 on the same round: the round's decision was found unlawful and the cycle has no
-    rounds left, so the committee (or the body) corrects the decision without a new round."""
+    rounds left, so the committee (or the body) corrects the decision without a new round - once:
+    a body's vote on the correction that is lost leaves the round used, as any lost vote does."""
     d = record.current_decision
-    return (
+    if not (
         d is not None
         and d.cycle == record.cycle
         and d.round == round_number
         and found_unlawful(record, d.number)
         and record.rounds_in_cycle >= params.round_limit
+    ):
+        return False
+    since = 0 if d.vote is None else d.vote  # votes called after the unlawful decision was taken
+    return not any(
+        v.cycle == record.cycle and v.round == round_number and v.number > since and not v.lapsed for v in record.votes
     )
 
 

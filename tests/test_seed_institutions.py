@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import consultflow as cf
 from consultflow import Carrier, Event, State
@@ -453,3 +455,44 @@ def test_the_timeline_shows_a_decision_in_force_without_review_and_who_co_signed
     assert "无需合法性审查，即时生效" in zh
     assert "co-signed by 4" in en
     assert "4人联名" in zh
+
+
+# ---- properties ------------------------------------------------------------------------------------------
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    carriers=st.frozensets(st.sampled_from(list(Carrier))),
+    review_major=st.booleans(),
+    carrier=st.sampled_from(list(Carrier)),
+    major=st.booleans(),
+)
+def test_a_decision_waits_for_its_review_exactly_when_the_variant_says(
+    carriers: frozenset[Carrier], review_major: bool, carrier: Carrier, major: bool
+) -> None:
+    w = Driver(review_carriers=carriers, review_major=review_major)
+    w.to("consulting_closed", carrier=carrier, major=major)
+    rec = w.decide()
+    needs = carrier in carriers or (major and review_major)
+    assert rec.state is (State.DECIDED if needs else State.FEEDBACK)
+    assert (rec.review_due is not None) == needs
+    check_log_order(w.history(), w.procedure)
+
+
+@settings(max_examples=15, deadline=None)
+@given(limit=st.integers(min_value=1, max_value=4), rounds=st.integers(min_value=1, max_value=3))
+def test_every_unlawful_verdict_is_corrected_until_the_limit_and_no_further(limit: int, rounds: int) -> None:
+    w = Driver(round_limit=rounds, correction_limit=limit)
+    w.to("decided")
+    for _ in range(limit):
+        assert unlawful(w).state is State.CONSULTING
+        if w.record.rounds_in_cycle < rounds:
+            w.hold_round()
+        assert w.decide().state is State.DECIDED
+    assert unlawful(w).state is State.CONSULTING
+    if w.record.rounds_in_cycle < rounds:
+        w.hold_round()
+    assert refused(w, w.decide_command(), "wang").code == "correction_limit"
+    assert len(w.record.decisions) == limit + 1
+    assert Event.ESCALATED not in w.events()
+    check_log_order(w.history(), w.procedure)

@@ -19,7 +19,7 @@ $(DEMO_STAMP): $(BIN)/python pyproject.toml
 	touch $@
 
 $(TEST_STAMP): $(DEMO_STAMP) pyproject.toml
-	@echo "Installing the test tools (pytest, hypothesis, mypy, ruff, psycopg, the sim and dask extras, nbclient) into $(VENV) (first run only)..."
+	@echo "Installing the test tools (pytest, hypothesis, mypy, ruff, psycopg, the sim and dask extras, nbclient, delivery test servers) into $(VENV) (first run only)..."
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $@
 
@@ -41,6 +41,7 @@ unit: $(TEST_STAMP)
 bench-quick: $(TEST_STAMP)
 	$(BIN)/python benchmarks/lifecycle.py --quick
 	$(BIN)/python benchmarks/storage.py --quick
+	$(BIN)/python benchmarks/dispatch.py --quick
 	$(BIN)/python benchmarks/simulate.py --quick
 
 test: lint typecheck unit bench-quick
@@ -48,6 +49,7 @@ test: lint typecheck unit bench-quick
 bench: $(TEST_STAMP)
 	$(BIN)/python benchmarks/lifecycle.py
 	$(BIN)/python benchmarks/storage.py
+	$(BIN)/python benchmarks/dispatch.py
 	$(BIN)/python benchmarks/simulate.py
 
 clean:

@@ -1,5 +1,5 @@
-"""The listings of docs/storage.md, docs/lifecycle.md, docs/who-may-act.md, docs/checkpoints.md and
-docs/simulation.md run as pasted, and print what the pages say.
+"""The listings of docs/storage.md, lifecycle.md, who-may-act.md, checkpoints.md, simulation.md and
+notifications.md run as pasted, and print what the pages say.
 
 A ```` ```python ```` listing is a complete program: each one runs alone, in a fresh namespace (as
 ``python listing.py`` would), in a temporary working directory that is removed afterwards, so the
@@ -43,7 +43,7 @@ from store_support import require_postgres
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 EXAMPLES = DOCS / "examples"
-PAGES = ("storage.md", "lifecycle.md", "who-may-act.md", "checkpoints.md", "simulation.md")
+PAGES = ("storage.md", "lifecycle.md", "who-may-act.md", "checkpoints.md", "simulation.md", "notifications.md")
 RUN = "python"
 DEFINITION = "toml"  # a procedure definition file: built, not run
 NOT_PROGRAMS = frozenset({"python-signature", ""})  # the fences that are deliberately not run

@@ -198,6 +198,9 @@ FLOORS = {
     "procedure": ("consultflow.core", "consultflow.engine", "consultflow.storage"),
     # the directory is a plug point beside the stores: it answers who holds which role, nothing more
     "directory": ("consultflow.core", "consultflow.procedure", "consultflow.steps", "consultflow.engine"),
+    # delivering notices works from the store's outbox: it needs neither the core nor the engine
+    "delivery": ("consultflow.core", "consultflow.engine", "consultflow.demo", "consultflow.testing"),
+    "delivery/channels": ("consultflow.core", "consultflow.engine", "consultflow.demo", "consultflow.testing"),
 }
 RECORDS_FLOOR = (
     *("step", "log", "notices", "records", "commands", "refusals", "catalogue", "parameters", "context"),

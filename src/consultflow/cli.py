@@ -1,5 +1,6 @@
-"""The command line: ``consultflow demo``, ``verify``, ``show``, ``procedure``, ``schema``, ``simulate``, and
-the signed checkpoints: ``keygen``, ``checkpoint``, ``verify --checkpoint``.
+"""The command line: ``consultflow demo``, ``verify``, ``show``, ``procedure``, ``schema``, ``simulate``, the
+signed checkpoints: ``keygen``, ``checkpoint``, ``verify --checkpoint``; delivering notices: ``outbox``,
+``dispatch``.
 
 Every subcommand exits the same way (``EXIT_STATUS`` below, also in ``consultflow --help``): 0 all
 good; 1 a finding - a chain or record that does not hold, a definition that fails its checks -
@@ -533,6 +534,10 @@ def _parser() -> argparse.ArgumentParser:
     from .sim.command import register as register_simulate
 
     register_simulate(sub)
+
+    from .delivery.cli import add_commands  # outbox, dispatch: delivering notices
+
+    add_commands(sub, _describe)
     return parser
 
 

@@ -407,6 +407,7 @@ EVENT_NAMES: Mapping[str, tuple[str, str]] = {
     "resumed": ("resumed", "恢复协商"),
     "closed": ("closed", "办结"),
     "deadline_missed": ("deadline missed", "逾期"),
+    "reminder": ("reminder", "提醒"),
 }
 
 # Events whose name says which round: used when the entry's data gives the round.

@@ -109,6 +109,8 @@ class Event(StrEnum):
     RESUMED = "resumed"
     CLOSED = "closed"
     DEADLINE_MISSED = "deadline_missed"
+    #: not logged: the event of a reminder notice (提醒), which the outbox carries without a step
+    REMINDER = "reminder"
 
 
 class Form(StrEnum):

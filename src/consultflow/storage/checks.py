@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from ..errors import IntegrityError, InvalidInput, StoreUnavailable
-from ..notices import NoticeStatus
+from ..notices import Notice, NoticeStatus
 from ..step import Step
 from .base import Settlement
 
@@ -19,7 +19,9 @@ __all__ = [
     "FINAL_NOTICE_STATES",
     "check_aware",
     "check_count",
+    "check_enqueue",
     "check_key",
+    "check_notice_status",
     "check_position",
     "check_settled_again",
     "check_settlement",
@@ -27,10 +29,39 @@ __all__ = [
     "closed_error",
     "lease_until",
     "leased_again_error",
+    "not_dead_error",
 ]
 
 #: A notice in these states never changes again.
 FINAL_NOTICE_STATES: frozenset[str] = frozenset({"delivered", "dead"})
+
+
+_NOTICE_STATES: frozenset[str] = frozenset({"pending", "leased", "delivered", "dead"})
+
+
+def check_notice_status(status: NoticeStatus | None) -> NoticeStatus | None:
+    """``status`` if it is a notice status (or ``None``: all); else ``InvalidInput``."""
+    if status is not None and status not in _NOTICE_STATES:
+        raise InvalidInput(f"a notice status is pending, leased, delivered or dead, not {status!r}")
+    return status
+
+
+def check_enqueue(notices: object) -> list[Notice]:
+    """The notices ``enqueue`` writes: new (pending, no attempts), each key once."""
+    items = list(notices) if isinstance(notices, list | tuple) else None
+    if items is None or not all(isinstance(n, Notice) for n in items):
+        raise InvalidInput("enqueue() takes a list of Notice records")
+    if len({n.key for n in items}) != len(items):
+        raise InvalidInput("enqueue(): a key is given twice")
+    for n in items:
+        if n.status != "pending" or n.attempts != 0:
+            raise InvalidInput(f"enqueue(): notice {n.key!r} must be new (pending, no attempts)")
+    return items
+
+
+def not_dead_error(key: str, status: str) -> IntegrityError:
+    """The error for ``requeue`` on a notice that is not a dead letter."""
+    return IntegrityError(f"notice {key!r} is {status}, not dead; only a dead letter can be sent again")
 
 
 def leased_again_error(key: str, attempts: int, attempt: int) -> IntegrityError:

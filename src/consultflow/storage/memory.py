@@ -11,7 +11,7 @@ from pydantic import JsonValue
 
 from ..errors import Conflict, IntegrityError, NotFound
 from ..log import LogEntry
-from ..notices import Notice
+from ..notices import Notice, NoticeStatus
 from ..records import Consultation, make
 from ..step import Step
 from .base import Query, Settlement
@@ -19,7 +19,9 @@ from .checks import (
     FINAL_NOTICE_STATES,
     check_aware,
     check_count,
+    check_enqueue,
     check_key,
+    check_notice_status,
     check_position,
     check_settled_again,
     check_settlement,
@@ -27,6 +29,7 @@ from .checks import (
     closed_error,
     lease_until,
     leased_again_error,
+    not_dead_error,
 )
 
 __all__ = ["MemoryStore"]
@@ -187,9 +190,42 @@ class MemoryStore:
                 update={"status": status, "not_before": not_before, "last_error": last_error}
             )
 
-    def outbox(self) -> Sequence[Notice]:
-        """Every notice, in the order written (for tests and inspection)."""
-        return tuple(self._outbox.values())
+    def outbox(self, *, status: NoticeStatus | None = None) -> Sequence[Notice]:
+        """Every notice (or those in ``status``), in the order written (for tests and inspection)."""
+        check_notice_status(status)
+        with self._lock:
+            return tuple(n for n in self._outbox.values() if status is None or n.status == status)
+
+    def enqueue(self, notices: Sequence[Notice]) -> int:
+        """Add notices that belong to no step (reminders: 提醒), each only if its key is not in the
+        outbox yet; returns how many were added. Many callers may enqueue the same key at once: it
+        is added once, so a reminder is sent once per deadline."""
+        items = check_enqueue(notices)
+        with self._lock:
+            if self._closed:
+                raise closed_error(self)
+            added = 0
+            for n in items:
+                if n.key not in self._outbox:
+                    self._outbox[n.key] = n
+                    added += 1
+            return added
+
+    def requeue(self, key: str, *, now: datetime) -> None:
+        """Send a dead letter again: pending from ``now``, its attempts counted afresh, its last
+        error kept until the next attempt. ``NotFound`` for an unknown key, ``IntegrityError`` for a
+        notice that is not dead."""
+        check_key(key, "requeue(key)")
+        check_aware(now, "requeue(now=...)")
+        with self._lock:
+            if self._closed:
+                raise closed_error(self)
+            n = self._outbox.get(key)
+            if n is None:
+                raise NotFound(key, what="notice")
+            if n.status != "dead":
+                raise not_dead_error(key, n.status)
+            self._outbox[key] = n.model_copy(update={"status": "pending", "attempts": 0, "not_before": now})
 
     def __enter__(self) -> MemoryStore:
         return self

@@ -46,7 +46,7 @@ from ..errors import (
     ValidationError,
 )
 from ..log import LogEntry
-from ..notices import Notice
+from ..notices import Notice, NoticeStatus
 from ..records import Consultation
 from ..step import Step
 from .base import Query, Settlement
@@ -54,13 +54,16 @@ from .checks import (
     FINAL_NOTICE_STATES,
     check_aware,
     check_count,
+    check_enqueue,
     check_key,
+    check_notice_status,
     check_position,
     check_settled_again,
     check_settlement,
     check_step,
     lease_until,
     leased_again_error,
+    not_dead_error,
 )
 from .encoding import RecordEncoder, entry_json
 
@@ -516,19 +519,65 @@ class PostgresStore:
         self._pool.close()
 
     # ---- beyond the contract -----------------------------------------------------------------------
-    def outbox(self, consultation: str | None = None) -> Sequence[Notice]:
-        """Every notice (of one consultation, or all), in the order written; for tests and inspection."""
+    def outbox(self, consultation: str | None = None, *, status: NoticeStatus | None = None) -> Sequence[Notice]:
+        """Every notice (of one consultation, or all; in ``status``, or any), in the order written;
+        for tests, inspection and dispatchers waiting for the outbox to empty."""
+        check_notice_status(status)
         sql = f"SELECT notice, status, attempts, not_before, last_error FROM {self._s}.outbox"
+        where: list[str] = []
         params: tuple[Any, ...] = ()
         if consultation is not None:
-            sql += " WHERE consultation = %s"
+            where.append("consultation = %s")
             params = (consultation,)
+        if status is not None:
+            where.append("status = %s")
+            params = (*params, status)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY pos"
 
         def run(conn: _Connection) -> Sequence[Notice]:
             return tuple(_decode_notice(*row) for row in conn.execute(sql, params).fetchall())
 
         return self._run("outbox", run, idempotent=True)
+
+    def enqueue(self, notices: Sequence[Notice]) -> int:
+        """Add notices that belong to no step (reminders: 提醒), each only if its key is not in the
+        outbox yet; returns how many were added. Many callers may enqueue the same key at once: it
+        is added once, so a reminder is sent once per deadline."""
+        items = check_enqueue(notices)
+        sql = (
+            f"INSERT INTO {self._s}.outbox (key, consultation, seq, status, attempts, not_before, last_error, notice) "
+            "VALUES (%s, %s, %s, 'pending', 0, NULL, '', %s) ON CONFLICT (key) DO NOTHING"
+        )
+
+        def run(conn: _Connection) -> int:
+            added = 0
+            for n in items:
+                added += conn.execute(sql, (n.key, n.consultation, n.seq, n.model_dump_json())).rowcount
+            return added
+
+        return self._run("enqueue", run, idempotent=True)
+
+    def requeue(self, key: str, *, now: datetime) -> None:
+        """Send a dead letter again: pending from ``now``, its attempts counted afresh, its last
+        error kept until the next attempt. ``NotFound`` for an unknown key, ``IntegrityError`` for a
+        notice that is not dead."""
+        check_key(key, "requeue(key)")
+        check_aware(now, "requeue(now=...)")
+        update = (
+            f"UPDATE {self._s}.outbox SET status = 'pending', attempts = 0, not_before = %s "
+            "WHERE key = %s AND status = 'dead'"
+        )
+
+        def run(conn: _Connection) -> None:
+            if conn.execute(update, (now, key)).rowcount == 0:
+                row = conn.execute(f"SELECT status FROM {self._s}.outbox WHERE key = %s", (key,)).fetchone()
+                if row is None:
+                    raise NotFound(key, what="notice")
+                raise not_dead_error(key, str(row[0]))
+
+        self._run("requeue", run, idempotent=True)
 
     def migrate(self) -> int:
         """Create the schema or bring it up to date now (otherwise done on first use); returns the

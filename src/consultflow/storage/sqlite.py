@@ -45,7 +45,7 @@ from ..errors import (
     ValidationError,
 )
 from ..log import LogEntry, verify
-from ..notices import Notice
+from ..notices import Notice, NoticeStatus
 from ..records import Consultation
 from ..step import Step
 from .base import Query, Settlement
@@ -53,7 +53,9 @@ from .checks import (
     FINAL_NOTICE_STATES,
     check_aware,
     check_count,
+    check_enqueue,
     check_key,
+    check_notice_status,
     check_position,
     check_settled_again,
     check_settlement,
@@ -61,6 +63,7 @@ from .checks import (
     closed_error,
     lease_until,
     leased_again_error,
+    not_dead_error,
 )
 from .encoding import RecordEncoder
 
@@ -654,12 +657,16 @@ class SQLiteStore(SQLiteFile):
                 raise leased_again_error(key, int(row[1]), attempt if attempt is not None else -1)
 
     # ---- beyond the contract ----------------------------------------------------------------------
-    def outbox(self) -> Sequence[Notice]:
-        """Every notice as it stands, in the order written (for tests and inspection)."""
+    def outbox(self, *, status: NoticeStatus | None = None) -> Sequence[Notice]:
+        """Every notice (or those in ``status``) as it stands, in the order written (for tests,
+        inspection and ``consultflow outbox``)."""
+        check_notice_status(status)
+        sql = "SELECT status, attempts, not_before, last_error, notice FROM outbox"
+        args: tuple[str, ...] = ()
+        if status is not None:
+            sql, args = sql + " WHERE status = ?", (status,)
         with self._conn() as conn:
-            rows = conn.execute(
-                "SELECT status, attempts, not_before, last_error, notice FROM outbox ORDER BY rowid"
-            ).fetchall()
+            rows = conn.execute(sql + " ORDER BY rowid", args).fetchall()
         return tuple(
             self._notice(text).model_copy(
                 update={
@@ -671,6 +678,34 @@ class SQLiteStore(SQLiteFile):
             )
             for status, attempts, not_before, last_error, text in rows
         )
+
+    def enqueue(self, notices: Sequence[Notice]) -> int:
+        """Add notices that belong to no step (reminders: 提醒), each only if its key is not in the
+        outbox yet; returns how many were added. Many callers may enqueue the same key at once: it
+        is added once, so a reminder is sent once per deadline."""
+        items = check_enqueue(notices)
+        rows = [(n.key, n.consultation, n.seq, n.status, n.attempts, None, "", n.model_dump_json()) for n in items]
+        with self._transaction() as conn:
+            before = conn.total_changes
+            conn.executemany(_INSERT_NOTICE.replace("INSERT INTO", "INSERT OR IGNORE INTO", 1), rows)
+            return conn.total_changes - before
+
+    def requeue(self, key: str, *, now: datetime) -> None:
+        """Send a dead letter again: pending from ``now``, its attempts counted afresh, its last
+        error kept until the next attempt. ``NotFound`` for an unknown key, ``IntegrityError`` for a
+        notice that is not dead."""
+        check_key(key, "requeue(key)")
+        check_aware(now, "requeue(now=...)")
+        with self._transaction() as conn:
+            cursor = conn.execute(
+                "UPDATE outbox SET status = 'pending', attempts = 0, not_before = ? WHERE key = ? AND status = 'dead'",
+                (_us(now), key),
+            )
+            if cursor.rowcount == 0:
+                row = conn.execute("SELECT status FROM outbox WHERE key = ?", (key,)).fetchone()
+                if row is None:
+                    raise NotFound(key, what="notice")
+                raise not_dead_error(key, str(row[0]))
 
     def ids(self) -> tuple[str, ...]:
         """Every consultation id with a record or log entries, in order."""

@@ -20,7 +20,8 @@ store by subclassing ``StoreContract`` in a test module::
             s.close()
 
 See ``docs/storage.md``. ``DirectoryContract`` does the same for a directory (who holds which
-role where): subclass it and give it a ``directory`` fixture.
+role where): subclass it and give it a ``directory`` fixture. ``ChannelContract`` does it for a
+notification channel: give it ``channel`` and ``received`` fixtures (docs/notifications.md).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from .driver import CAST, STATES, ClockPolicy, Driver
 from .steps import COMMITTEE, COMMUNITIES, PROPOSER, TOPICS, StepMaker, append, conformance_procedure
 
 if TYPE_CHECKING:
+    from .channel_contract import ChannelContract
     from .contract import StoreContract, StoreOpener
     from .directory_contract import DirectoryContract
 
@@ -42,6 +44,7 @@ __all__ = [
     "PROPOSER",
     "STATES",
     "TOPICS",
+    "ChannelContract",
     "ClockPolicy",
     "DirectoryContract",
     "Driver",
@@ -53,12 +56,17 @@ __all__ = [
 ]
 
 # name -> the module of the kit that defines it
-_LAZY = {"StoreContract": "contract", "StoreOpener": "contract", "DirectoryContract": "directory_contract"}
+_LAZY = {
+    "StoreContract": "contract",
+    "StoreOpener": "contract",
+    "DirectoryContract": "directory_contract",
+    "ChannelContract": "channel_contract",
+}
 
 
 def __getattr__(name: str) -> Any:
-    """``StoreContract``, ``StoreOpener`` and ``DirectoryContract`` import pytest: load them on
-    first use (PEP 562)."""
+    """The conformance kits (``StoreContract``, ``StoreOpener``, ``DirectoryContract``,
+    ``ChannelContract``) import pytest: load them on first use (PEP 562)."""
     if name in _LAZY:
         try:
             kit = importlib.import_module(f"{__name__}.{_LAZY[name]}")

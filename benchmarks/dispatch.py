@@ -1,0 +1,272 @@
+"""Dispatch benchmark: what the outbox, the lease and the settle cost over posting by hand.
+
+Run from the project root:
+
+    .venv/bin/python benchmarks/dispatch.py            # the report, about 30 s on 2 shared vCPUs
+    .venv/bin/python benchmarks/dispatch.py --quick    # smoke run, a few seconds
+
+The workload: notices written by real steps (``consultflow.testing.StepMaker``: propose, notify,
+open a round; two notices per consultation) into a SQLite store, delivered to a webhook receiver on
+loopback (``http.server`` in a process of its own, HTTP/1.1 keep-alive, counting each ``webhook-id``). Printed, as
+notices per second and as ratios, medians of interleaved repetitions:
+
+- **plain httpx**: the same signed bodies (made up front by ``WebhookChannel.request``: headers,
+  signature, JSON), posted one after another with one ``httpx.Client`` - what a hand-written loop
+  with no outbox would do. The baseline.
+- **dispatcher, 1**: one ``Dispatcher`` with a ``WebhookChannel`` on the same file: lease a batch,
+  load each record, render both languages, sign, post, settle each notice in its own transaction.
+  Target: at least 0.8 of plain httpx.
+- **own cost**: one dispatcher into a ``MemoryChannel`` (no network): what the outbox adds per
+  notice, printed beside the time of one plain post.
+- **dispatchers, 4**: four dispatchers (threads, each with its own store handle and channel) on the
+  same file: the leases keep them apart; every notice must arrive exactly once.
+
+``synchronous=NORMAL`` (WAL) for the store, as for any outbox you can re-deliver from; ``--full``
+adds the figure under ``FULL`` (a disk sync per settle). The script is a report: it exits 0
+whether the target is met or not, and non-zero only if it breaks (a notice lost or sent twice).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import httpx
+
+from _common import describe_machine, package_versions
+from consultflow.delivery import Dispatcher, MemoryChannel, Templates, WebhookChannel
+from consultflow.delivery.channel import Delivery, Message
+from consultflow.delivery.dispatcher import SINK
+from consultflow.i18n import LANGS
+from consultflow.storage.sqlite import SQLiteStore
+from consultflow.testing import COMMUNITIES, TOPICS, StepMaker
+from consultflow.testing import append as append_step
+
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+TARGET = 0.8
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """Accepts each ``webhook-id`` once and counts every request; ``GET`` reports the counts and
+    ``DELETE`` clears them (the benchmark's check that nothing was lost or sent twice)."""
+
+    protocol_version = "HTTP/1.1"
+    seen: ClassVar[Counter[str]] = Counter()
+    lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+    def _answer(self, code: int, body: bytes = b"") -> None:
+        self.send_response(code)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("content-length", "0")))
+        with self.lock:
+            self.seen[self.headers.get("webhook-id", "")] += 1
+        self._answer(200)
+
+    def do_GET(self) -> None:
+        self._answer(200, json.dumps(dict(self.seen)).encode())
+
+    def do_DELETE(self) -> None:
+        self.seen.clear()
+        self._answer(200)
+
+
+def _serve(ports: Any) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)  # a thread per connection (keep-alive)
+    server.daemon_threads = True
+    ports.put(server.server_address[1])
+    server.serve_forever()
+
+
+class Sink:
+    """The receiver, in a process of its own (as a backend is): the client's costs are measured,
+    not the receiver's competing for the same interpreter."""
+
+    def __init__(self) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        ports = ctx.Queue()
+        self.process = ctx.Process(target=_serve, args=(ports,), daemon=True)
+        self.process.start()
+        self.port = int(ports.get(timeout=60))
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    @property
+    def seen(self) -> Counter[str]:
+        return Counter(httpx.get(self.url, timeout=30).json())
+
+    def reset(self) -> None:
+        httpx.delete(self.url, timeout=30)
+
+    def close(self) -> None:
+        self.process.terminate()
+        self.process.join(timeout=10)
+
+
+def make_file(path: Path, consultations: int, synchronous: Literal["FULL", "NORMAL"]) -> list[str]:
+    """A store with ``consultations`` openings (two notices each); the notice keys."""
+    maker = StepMaker()
+    with SQLiteStore(path, synchronous=synchronous) as store:
+        for i in range(consultations):
+            cid = f"b{i:06d}"
+            step = append_step(
+                store, maker.propose(cid, community=COMMUNITIES[0], topic=TOPICS[0], title="停车 parking")
+            )
+            step = append_step(store, maker.notify(step.record, invite=("a", "b", "c")))
+            append_step(store, maker.open_round(step.record))
+        keys = [n.key for n in store.outbox()]
+    return keys
+
+
+def signed_requests(path: Path, channel: WebhookChannel) -> list[tuple[str, dict[str, str], bytes]]:
+    """The exact requests the dispatcher sends (rendered in both languages, signed), made up front."""
+    templates = Templates()
+    out = []
+    with SQLiteStore(path, readonly=True) as store:
+        for notice in store.outbox():
+            record = store.load(notice.consultation)
+            messages: dict[str, Message] = {lang: templates.render(notice, record, lang) for lang in LANGS}
+            delivery = Delivery(notice.key, notice, SINK, "", messages["zh"], messages)
+            out.append(channel.request(delivery))
+    return out
+
+
+def run_plain(requests: list[tuple[str, dict[str, str], bytes]]) -> float:
+    with httpx.Client(timeout=10) as client:
+        start = time.perf_counter()
+        for url, headers, body in requests:
+            response = client.post(url, content=body, headers=headers)
+            if response.status_code != 200:
+                raise RuntimeError(f"the sink answered {response.status_code}")
+        return time.perf_counter() - start
+
+
+def run_dispatchers(path: Path, url: str, n: int, synchronous: Literal["FULL", "NORMAL"]) -> float:
+    stores = [SQLiteStore(path, synchronous=synchronous) for _ in range(n)]
+    channels = [WebhookChannel(url, SECRET, timeout=10) for _ in range(n)]
+    dispatchers = [
+        Dispatcher(s, sinks={"hook": c}, batch=20, lease_for=timedelta(minutes=5))
+        for s, c in zip(stores, channels, strict=True)
+    ]
+    threads = [threading.Thread(target=d.run, kwargs={"until": "ready"}) for d in dispatchers]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - start
+    for d, s, c in zip(dispatchers, stores, channels, strict=True):
+        d.close()
+        c.close()
+        s.close()
+    return elapsed
+
+
+def run_memory(path: Path) -> float:
+    """The dispatcher's own cost: the same work into a memory channel, no network."""
+    channel = MemoryChannel()
+    with SQLiteStore(path, synchronous="NORMAL") as store:
+        dispatcher = Dispatcher(store, sinks={"m": channel}, batch=20)
+        start = time.perf_counter()
+        dispatcher.run(until="ready")
+        elapsed = time.perf_counter() - start
+        dispatcher.close()
+        total = len(store.outbox())
+    if len(channel.accepted) != total:
+        raise SystemExit("memory channel: a notice was lost: the benchmark is broken")
+    return elapsed
+
+
+def check(sink: Sink, keys: list[str], what: str) -> None:
+    seen = sink.seen
+    if set(seen) != set(keys) or any(v != 1 for v in seen.values()):
+        lost = len(set(keys) - set(seen))
+        twice = sum(1 for v in seen.values() if v > 1)
+        raise SystemExit(f"{what}: {lost} notice(s) lost, {twice} sent twice: the benchmark is broken")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="smoke run: small counts, one repetition")
+    parser.add_argument("--consultations", type=int, default=500, help="two notices each (default 500)")
+    parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--full", action="store_true", help="also measure with synchronous=FULL")
+    args = parser.parse_args(argv)
+    consultations, reps = (30, 1) if args.quick else (args.consultations, args.reps)
+    print("dispatch benchmark: notices/s to a loopback webhook (medians of interleaved repetitions)")
+    print(describe_machine())
+    print(package_versions("httpx", "consultflow"))
+    modes: list[Literal["FULL", "NORMAL"]] = ["NORMAL", "FULL"] if args.full else ["NORMAL"]
+    sink = Sink()
+    with tempfile.TemporaryDirectory(prefix="consultflow-bench-") as tmp:
+        template = Path(tmp) / "template.db"
+        keys = make_file(template, consultations, "NORMAL")
+        signer = WebhookChannel(sink.url, SECRET)
+        requests = signed_requests(template, signer)
+        signer.close()
+        print(f"{len(keys)} notices ({consultations} consultations), {reps} repetition(s)\n")
+        variants: dict[str, Callable[[int], float]] = {"plain httpx": lambda r: run_plain(requests)}
+        for mode in modes:
+            for n in (1, 4):
+
+                def variant(r: int, n: int = n, mode: Literal["FULL", "NORMAL"] = mode) -> float:
+                    path = Path(tmp) / f"run-{mode}-{n}-{r}.db"
+                    path.write_bytes(template.read_bytes())
+                    return run_dispatchers(path, sink.url, n, mode)
+
+                variants[f"dispatcher x{n} ({mode})"] = variant
+        rates: dict[str, list[float]] = {name: [] for name in variants}
+        names = list(variants)
+        own: list[float] = []
+        for r in range(reps):
+            path = Path(tmp) / f"memory-{r}.db"
+            path.write_bytes(template.read_bytes())
+            own.append(run_memory(path) / len(keys))
+            for name in names[r % len(names) :] + names[: r % len(names)]:
+                sink.reset()
+                elapsed = variants[name](r)
+                check(sink, keys, name)
+                rates[name].append(len(keys) / elapsed)
+    base = statistics.median(rates["plain httpx"])
+    print(f"{'variant':<28} {'notices/s':>10} {'vs plain':>9}")
+    for name in names:
+        rate = statistics.median(rates[name])
+        print(f"{name:<28} {rate:>10,.0f} {rate / base:>8.2f}x")
+    one = statistics.median(rates["dispatcher x1 (NORMAL)"])
+    four = statistics.median(rates["dispatcher x4 (NORMAL)"])
+    verdict = "met" if one / base >= TARGET else "NOT met"
+    print(f"\ntarget: one dispatcher >= {TARGET:.1f}x plain httpx: {verdict} ({one / base:.2f}x)")
+    print(f"4 dispatchers vs 1: {four / one:.2f}x")
+    post = 1 / base
+    print(
+        f"the dispatcher's own work per notice (lease, load, render zh+en, settle; memory channel): "
+        f"{statistics.median(own) * 1e3:.2f} ms, against {post * 1e3:.2f} ms per plain post"
+    )
+    sink.close()
+    if args.quick:
+        print("(--quick: counts too small for the figures to mean anything)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

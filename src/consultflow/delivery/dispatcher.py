@@ -1,0 +1,357 @@
+"""The dispatcher (投递): leases due notices from the outbox, renders them, sends them per
+recipient and settles each one - delivered, retried with backoff, or dead with the last error.
+
+Any number of dispatchers (threads, processes, servers on PostgreSQL) can run against one store:
+the store's lease gives each notice to one of them at a time, and a settle from an expired lease
+changes nothing. A dispatcher killed mid-send leaves its notices leased; when the lease ends another
+takes them and sends again with the same keys, so a receiver that honours the key gets each once.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, tzinfo
+from typing import Protocol, runtime_checkable
+from zoneinfo import ZoneInfo
+
+import attrs
+
+from ..clock import Clock, SystemClock
+from ..errors import ConsultflowError, IntegrityError, InvalidInput, NotFound, StoreUnavailable
+from ..i18n import LANGS, Lang
+from ..notices import Notice, NoticeStatus
+from ..procedure import Procedure
+from ..records import Consultation
+from ..storage.base import Store
+from .channel import Channel, Delivery, Message, Outcome
+from .messages import LinkTemplate, Templates
+from .recipients import Recipients, Unreachable
+from .reminders import Reminders
+from .retry import RetryPolicy
+
+__all__ = ["SINK", "Dispatcher", "OutboxView", "Report"]
+
+log = logging.getLogger("consultflow.delivery")
+log.addHandler(logging.NullHandler())  # the app decides where warnings go; the Report carries them too
+
+_Planned = tuple[str, Channel, Delivery]
+
+#: The recipient of a whole-notice delivery (a sink: a backend's webhook, an archive file).
+SINK = "*"
+_MAX_ERROR = 1000
+
+
+@runtime_checkable
+class OutboxView(Protocol):
+    """A store that can list its outbox (every shipped store): what ``until_empty`` waits on."""
+
+    def outbox(self, *, status: NoticeStatus | None = None) -> Sequence[Notice]: ...
+
+
+@attrs.frozen(slots=True)
+class Report:
+    """What a run did: notices delivered, retried (will be tried again), dead (dead letters), leases
+    lost to another dispatcher; and each recipient that could not be reached, with the notice key."""
+
+    delivered: int = 0
+    retried: int = 0
+    dead: int = 0
+    lost: int = 0
+    unreachable: tuple[tuple[str, Unreachable], ...] = ()
+
+    def __add__(self, other: Report) -> Report:
+        return Report(
+            self.delivered + other.delivered,
+            self.retried + other.retried,
+            self.dead + other.dead,
+            self.lost + other.lost,
+            (*self.unreachable, *other.unreachable)[-1000:],
+        )
+
+    @property
+    def settled(self) -> int:
+        return self.delivered + self.retried + self.dead
+
+
+class Dispatcher:
+    """Delivers the outbox of ``store``.
+
+    ``sinks`` get every notice whole (one delivery per notice, keyed by the notice's key, the
+    message in ``sink_lang`` and every language): an app's backend, an archive. ``channels`` carry
+    per-person deliveries: ``recipients`` resolves each notice's audience into contacts, and a
+    contact's channel name picks the channel. ``procedures`` give each consultation's time zone
+    (else ``zone``). ``workers`` send the notices of a batch in parallel.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        sinks: Mapping[str, Channel] | None = None,
+        channels: Mapping[str, Channel] | None = None,
+        recipients: Recipients | None = None,
+        templates: Templates | None = None,
+        link: LinkTemplate | None = None,
+        sink_lang: Lang = "zh",
+        zone: str = "Asia/Shanghai",
+        procedures: Iterable[Procedure] = (),
+        clock: Clock | None = None,
+        policy: RetryPolicy | None = None,
+        batch: int = 20,
+        lease_for: timedelta = timedelta(minutes=5),
+        workers: int = 1,
+        rng: random.Random | None = None,
+        reminders: Reminders | None = None,
+    ) -> None:
+        self.store = store
+        self.sinks = dict(sinks or {})
+        self.channels = dict(channels or {})
+        for name, ch in (*self.sinks.items(), *self.channels.items()):
+            if not isinstance(ch, Channel):
+                raise InvalidInput(f"channel {name!r} has no send(delivery) method")
+        if not self.sinks and not self.channels:
+            raise InvalidInput("a Dispatcher needs somewhere to send: sinks={...} and/or channels={...}")
+        if self.channels and recipients is None:
+            raise InvalidInput("per-person channels need recipients=Recipients(contacts, directory)")
+        if sink_lang not in LANGS:
+            raise InvalidInput(f"sink_lang must be one of {', '.join(LANGS)}")
+        if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= 10_000:
+            raise InvalidInput("batch is a whole number from 1 to 10000")
+        if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 256:
+            raise InvalidInput("workers is a whole number from 1 to 256")
+        if not isinstance(lease_for, timedelta) or lease_for <= timedelta(0):
+            raise InvalidInput("lease_for must be a positive timedelta")
+        self.recipients = recipients
+        self.templates = templates if templates is not None else Templates()
+        self.link = link
+        self.sink_lang: Lang = sink_lang
+        self.zone = ZoneInfo(zone)
+        self._zones: dict[tuple[str, str], tzinfo] = {p.key: p.parameters.zone for p in procedures}
+        self.clock: Clock = clock if clock is not None else SystemClock()
+        self.policy = policy if policy is not None else RetryPolicy()
+        self.batch = batch
+        self.lease_for = lease_for
+        self.workers = workers
+        self._rng = rng if rng is not None else random.Random()
+        self._rng_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self.reminders = reminders
+        self._reminded_at: datetime | None = None
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="consultflow-dispatch") if workers > 1 else None
+
+    # ---- running ----------------------------------------------------------------------------------
+    def stop(self) -> None:
+        """Stop after the batch in hand is settled (what SIGTERM and SIGINT do in the CLI)."""
+        self._stop.set()
+        self._wake.set()
+
+    def wake(self) -> None:
+        """Look at the outbox now instead of at the next poll: call it after a step is committed
+        (``engine.execute(...); dispatcher.wake()``) for notices that leave at once."""
+        self._wake.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def remind(self) -> int:
+        """Add the reminders that are due (at most once per ``reminders.every``); how many were new."""
+        if self.reminders is None:
+            return 0
+        now = self._now()
+        if self._reminded_at is not None and now - self._reminded_at < self.reminders.every:
+            return 0
+        self._reminded_at = now
+        return self.reminders.run(now)
+
+    def run_once(self) -> Report:
+        """Add the reminders that are due, then lease one batch of ready notices, deliver and
+        settle them."""
+        self.remind()
+        notices = self.store.lease(self.batch, self._now(), self.lease_for)
+        if not notices:
+            return Report()
+        records: dict[str, Consultation | None] = {}
+        for n in notices:
+            if n.consultation not in records:
+                try:
+                    records[n.consultation] = self.store.load(n.consultation)
+                except NotFound:
+                    records[n.consultation] = None
+        if self._pool is not None and len(notices) > 1:
+            reports = list(self._pool.map(lambda n: self._deliver(n, records[n.consultation])(), notices))
+        else:
+            reports = [self._deliver(n, records[n.consultation])() for n in notices]
+        total = Report()
+        for r in reports:
+            total += r
+        return total
+
+    def run(
+        self,
+        *,
+        until: str = "forever",
+        poll: float = 1.0,
+        progress: Callable[[Report], None] | None = None,
+    ) -> Report:
+        """Deliver until stopped. ``until="ready"``: stop when nothing is ready now (retries stay
+        pending for later); ``"empty"``: keep going, sleeping until the next retry is due, until
+        nothing is pending or leased; ``"forever"``: poll every ``poll`` seconds until ``stop()``.
+        A store that is briefly unavailable is waited for, not fatal."""
+        if until not in {"forever", "ready", "empty"}:
+            raise InvalidInput("until is 'forever', 'ready' or 'empty'")
+        if until == "empty" and not isinstance(self.store, OutboxView):
+            raise InvalidInput("until='empty' needs a store that lists its outbox (outbox(status=...))")
+        total = Report()
+        while not self._stop.is_set():
+            try:
+                report = self.run_once()
+            except StoreUnavailable as exc:
+                log.warning("store unavailable, waiting: %s", exc)
+                self._wake.wait(poll)
+                self._wake.clear()
+                continue
+            total += report
+            if progress is not None and report.settled:
+                progress(total)
+            if report.settled or report.lost:
+                continue
+            if until == "ready":
+                break
+            wait = poll
+            if until == "empty":
+                nxt = self._next_wake()
+                if nxt is None:
+                    break
+                wait = min(max((nxt - self._now()).total_seconds(), 0.01), poll)
+            self._wake.wait(wait)
+            self._wake.clear()
+        return total
+
+    def close(self) -> None:
+        """Stop the worker threads (the store and channels are the caller's)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+
+    # ---- one notice ---------------------------------------------------------------------------------
+    def plan(self, notice: Notice, record: Consultation | None) -> tuple[list[_Planned], list[Unreachable]]:
+        """The deliveries for ``notice`` (channel name, channel, delivery) and who cannot be reached."""
+        zone = self._zone(record)
+        out: list[_Planned] = []
+        unreachable: list[Unreachable] = []
+        if self.sinks:
+            messages: dict[str, Message] = {lang: self._render(notice, record, lang, zone) for lang in LANGS}
+            for name, ch in self.sinks.items():
+                out.append((name, ch, Delivery(notice.key, notice, SINK, "", messages[self.sink_lang], messages)))
+        if self.channels and self.recipients is not None:
+            if record is None:
+                unreachable.append(Unreachable(SINK, f"consultation {notice.consultation!r} is not in the store"))
+                return out, unreachable
+            resolution = self.recipients.resolve(notice.audience, record.community, notice.created_at)
+            unreachable.extend(resolution.unreachable)
+            rendered: dict[Lang, Message] = {}
+            used: set[str] = set()
+            for t in resolution.targets:
+                carrier = self.channels.get(t.contact.channel)
+                if carrier is None:
+                    unreachable.append(Unreachable(t.recipient, f"no channel {t.contact.channel!r} is configured"))
+                    continue
+                if t.lang not in rendered:
+                    rendered[t.lang] = self._render(notice, record, t.lang, zone)
+                key = f"{notice.key}/{t.recipient}/{t.contact.channel}"
+                if key in used:  # a second address on the same channel: a key of its own
+                    key = f"{key}/{sum(1 for k in used if k.startswith(key))}"
+                used.add(key)
+                delivery = Delivery(key, notice, t.recipient, t.contact.address, rendered[t.lang])
+                out.append((t.contact.channel, carrier, delivery))
+        return out, unreachable
+
+    def _deliver(self, notice: Notice, record: Consultation | None) -> Callable[[], Report]:
+        """Send ``notice`` now; return its settle, to run next."""
+        deliveries, unreachable = self.plan(notice, record)
+        if unreachable:
+            who = "; ".join(f"{u.recipient} ({u.reason})" for u in unreachable)
+            log.warning("notice %s: cannot reach %s", notice.key, who)
+        problems: list[str] = []
+        transient = False
+        for name, ch, delivery in deliveries:
+            outcome = _send(ch, delivery)
+            if outcome.kind == "delivered":
+                continue
+            transient = transient or outcome.kind == "retry"
+            problems.append(f"{delivery.recipient} via {name}: {outcome.reason}")
+        if not deliveries and unreachable:  # it reached nobody: a dead letter, to fix and send again
+            problems = [f"nobody could be reached: {u.recipient} ({u.reason})" for u in unreachable]
+        error = "; ".join(problems)[:_MAX_ERROR]
+        unreached = tuple((notice.key, u) for u in unreachable)
+        return lambda: self._settle(notice, problems, transient, error, unreached)
+
+    def _settle(
+        self,
+        notice: Notice,
+        problems: list[str],
+        transient: bool,
+        error: str,
+        unreached: tuple[tuple[str, Unreachable], ...],
+    ) -> Report:
+        now = self._now()
+        try:
+            if not problems:
+                self.store.settle(notice.key, "delivered", now=now, attempt=notice.attempts)
+                return Report(delivered=1, unreachable=unreached)
+            if transient and not self.policy.gives_up(notice.attempts):
+                with self._rng_lock:
+                    draw = self._rng.random()
+                retry_at = now + self.policy.delay(notice.attempts, draw)
+                self.store.settle(notice.key, "retry", now=now, retry_at=retry_at, error=error, attempt=notice.attempts)
+                return Report(retried=1, unreachable=unreached)
+            self.store.settle(notice.key, "dead", now=now, error=error, attempt=notice.attempts)
+            log.warning("notice %s is dead after %d attempt(s): %s", notice.key, notice.attempts, error)
+            return Report(dead=1, unreachable=unreached)
+        except IntegrityError as exc:  # our lease expired and another dispatcher took the notice
+            log.info("notice %s: %s", notice.key, exc)
+            return Report(lost=1, unreachable=unreached)
+
+    # ---- helpers -------------------------------------------------------------------------------------
+    def _render(self, notice: Notice, record: Consultation | None, lang: Lang, zone: tzinfo) -> Message:
+        return self.templates.render(notice, record, lang, zone=zone, link=self.link)
+
+    def _zone(self, record: Consultation | None) -> tzinfo:
+        if record is None:
+            return self.zone
+        return self._zones.get((record.procedure, record.procedure_version), self.zone)
+
+    def _next_wake(self) -> datetime | None:
+        """When the next pending or leased notice becomes ready; ``None`` when there is none."""
+        assert isinstance(self.store, OutboxView)
+        waiting = [*self.store.outbox(status="pending"), *self.store.outbox(status="leased")]
+        if not waiting:
+            return None
+        now = self._now()
+        return min((n.not_before or now for n in waiting), default=now)
+
+    def _now(self) -> datetime:
+        now = self.clock.now()
+        if now.tzinfo is None:
+            raise InvalidInput("the clock returned a naive datetime; clocks must return aware datetimes")
+        return now
+
+
+def _send(channel: Channel, delivery: Delivery) -> Outcome:
+    """A channel's outcome; a channel that raises instead is a transient failure, recorded with
+    the exception, so a bug in one channel neither kills the dispatcher nor loses the notice."""
+    try:
+        outcome = channel.send(delivery)
+    except ConsultflowError as exc:
+        return Outcome.retry(f"{type(exc).__name__}: {exc}")
+    except Exception as exc:
+        log.exception("channel raised on %s", delivery.key)
+        return Outcome.retry(f"channel raised {type(exc).__name__}: {exc}")
+    if not isinstance(outcome, Outcome):
+        return Outcome.retry(f"channel returned {type(outcome).__name__}, not an Outcome")
+    return outcome

@@ -36,6 +36,9 @@ def check_log_order(entries: Sequence[LogEntry], procedure: cf.Procedure | None 
     assert first.source is None
     assert first.target is State.PROPOSED
     carrier = Carrier(str(first.data["carrier"]))
+    # which matters wait for a legality review: the variant's carriers, and major matters if it says so
+    reviewed = carrier in params.review_carriers or (bool(first.data["major"]) and params.review_major)
+    unlawful_in_cycle = 0  # corrections asked for in this cycle (依法纠正)
     state = State.PROPOSED
     cycle = 1
     rounds_in_cycle = 0
@@ -77,7 +80,13 @@ def check_log_order(entries: Sequence[LogEntry], procedure: cf.Procedure | None 
             assert e.data["quorum_met"] or not e.data["consensus"]
         elif ev is Event.DECIDED:
             assert e.source is State.CONSULTING
-            assert e.target is State.DECIDED
+            if reviewed:
+                assert e.target is State.DECIDED, f"{where}: a decision that needs a review took effect"
+                assert "review" not in e.data
+            else:
+                assert e.target is State.FEEDBACK, f"{where}: a decision that needs no review waits for one"
+                assert e.data["review"] == "not_required"
+            assert unlawful_in_cycle <= params.correction_limit, f"{where}: decided past the correction limit"
             assert fresh_round, f"{where}: decided without a closed round in cycle {cycle}"
             assert not round_open
             assert not vote_open, f"{where}: decided while a vote is open"
@@ -87,7 +96,8 @@ def check_log_order(entries: Sequence[LogEntry], procedure: cf.Procedure | None 
             assert e.data["decision"] == decision
             measures = len(e.data["measures"])  # type: ignore[arg-type]
             fresh_round = False
-            lawful = published = signed_off = False
+            lawful = not reviewed  # in force at once where no review is needed
+            published = signed_off = False
             done = set()
         elif ev is Event.LEGALITY_REVIEWED:
             assert e.source is State.DECIDED
@@ -98,7 +108,10 @@ def check_log_order(entries: Sequence[LogEntry], procedure: cf.Procedure | None 
             else:
                 assert e.data["legal_basis"], f"{where}: unlawful without a legal basis"
                 assert e.data["correction"], f"{where}: unlawful without a correction"
-                assert e.target in (State.CONSULTING, State.DECIDED)  # DECIDED: an escalation follows
+                assert e.target is State.CONSULTING, f"{where}: an unlawful verdict is corrected, never escalated"
+                unlawful_in_cycle += 1
+                # no round left: the decision may be corrected on the round it rested on
+                fresh_round = rounds_in_cycle >= params.round_limit
         elif ev is Event.PUBLISHED:
             assert e.source in (State.FEEDBACK, State.SUPERVISING)
             assert e.data["decision"] == decision
@@ -117,7 +130,7 @@ def check_log_order(entries: Sequence[LogEntry], procedure: cf.Procedure | None 
             assert e.source is State.SUPERVISING
             signed_off = bool(e.data["passed"])
         elif ev is Event.RECONSULTATION_REQUESTED:
-            assert e.source is State.SUPERVISING
+            assert e.source in (State.FEEDBACK, State.SUPERVISING)
             assert e.target is State.CONSULTING
             cycle += 1
             assert e.data["cycle"] == cycle
@@ -170,11 +183,14 @@ def check_log_order(entries: Sequence[LogEntry], procedure: cf.Procedure | None 
         else:  # pragma: no cover - a new event needs a rule here
             raise AssertionError(f"{where}: unknown event")
         if ev in (Event.RECONSULTATION_REQUESTED, Event.RESUMED):
-            rounds_in_cycle = 0
+            rounds_in_cycle = unlawful_in_cycle = 0
             round_open = fresh_round = False
-        # entering feedback: only by a lawful review of the current decision
+        # entering feedback: only by a lawful review of the current decision, or by a decision that
+        # needs none
         if e.target is State.FEEDBACK and e.source is not State.FEEDBACK:
-            assert ev is Event.LEGALITY_REVIEWED, f"{where}: feedback entered by {ev.value}"
+            assert ev is Event.LEGALITY_REVIEWED or (ev is Event.DECIDED and not reviewed), (
+                f"{where}: feedback entered by {ev.value}"
+            )
             assert lawful, f"{where}: feedback without a lawful review"
         if e.target is State.SUPERVISING and e.source is not State.SUPERVISING:
             assert ev is Event.SUPERVISION_STARTED

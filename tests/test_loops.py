@@ -124,25 +124,6 @@ def test_an_unlawful_review_sends_the_matter_back_and_needs_a_new_round() -> Non
     check_log_order(story.history())
 
 
-def test_an_unlawful_review_at_the_round_limit_escalates() -> None:
-    story = Driver()
-    story.propose()
-    story.notify()
-    story.hold_round(consensus=False)
-    story.hold_round(consensus=False)
-    story.hold_round()
-    story.decide()
-    rec = story.review(lawful=False)
-    assert rec.state is State.ESCALATED
-    reviewed, escalated = story.history()[-2:]
-    assert reviewed.event is Event.LEGALITY_REVIEWED
-    assert reviewed.data["verdict"] == "unlawful"
-    assert (reviewed.source, reviewed.target) == (State.DECIDED, State.DECIDED)
-    assert escalated.event is Event.ESCALATED
-    assert escalated.data == {"reason": "unlawful_at_round_limit", "rounds": 3}
-    check_log_order(story.history())
-
-
 def test_the_decider_may_not_review_their_own_decision() -> None:
     story = Driver()
     story.to("decided")

@@ -101,7 +101,8 @@ EXPECTED_BY_TRIGGER: dict[str, set[Role]] = {
     "record_feedback": set(STAKEHOLDERS),
     "start_supervision": {R.COMMITTEE},
     "inspect": {R.INSPECTION_GROUP, R.SUPERVISOR, R.SUB_DISTRICT},
-    "request_reconsultation": {R.INSPECTION_GROUP, R.SUPERVISOR, R.COMMITTEE},
+    # residents too (联名: with co-signers, the co_signed guard)
+    "request_reconsultation": {R.INSPECTION_GROUP, R.SUPERVISOR, R.COMMITTEE, R.RESIDENT, R.RESIDENT_REPRESENTATIVE},
     "escalate": {R.COMMITTEE, R.SUB_DISTRICT},
     "resume": {R.SUB_DISTRICT},
     "mark_overdue": {R.SYSTEM},

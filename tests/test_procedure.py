@@ -125,7 +125,7 @@ def test_decision_straight_to_feedback_is_refused() -> None:
 def test_effect_entered_by_an_unlawful_route_is_refused() -> None:
     # an unlawful verdict that leads into feedback would let an unlawful decision take effect
     def bent(t: Transition) -> Transition:
-        if t.trigger is Trigger.REVIEW and "has_rounds_left" in t.routes:
+        if t.trigger is Trigger.REVIEW and "unlawful" in t.routes:
             return t.model_copy(update={"target": State.FEEDBACK.value})
         return t
 
@@ -486,10 +486,11 @@ def test_table_order_is_transitions_own_evaluation_order() -> None:
     assert checked > 100
 
 
-def test_review_options_in_order_lawful_then_consult_again_then_escalate() -> None:
+def test_review_options_in_order_lawful_then_correct() -> None:
+    # 依法纠正: an unlawful verdict always goes back to be corrected, never up because a counter ran out
     opts = six_step().options("decided", "review") or ()
-    assert [o.target for o in opts] == [State.FEEDBACK, State.CONSULTING, State.ESCALATED]
-    assert [o.transition.routes for o in opts] == [("lawful",), ("unlawful", "has_rounds_left"), ("unlawful",)]
+    assert [o.target for o in opts] == [State.FEEDBACK, State.CONSULTING]
+    assert [o.transition.routes for o in opts] == [("lawful",), ("unlawful",)]
 
 
 # ---- exchange and diagrams ------------------------------------------------------------------------
@@ -524,7 +525,7 @@ def test_mermaid_mentions_every_state() -> None:
     for s in State:
         assert f" {s.value} " in text or f" {s.value}\n" in text, s
     assert "decided --> feedback: review [lawful]" in text
-    assert "decided --> consulting: review [unlawful, has_rounds_left]" in text
+    assert "decided --> consulting: review [unlawful]" in text
     assert "consulting --> escalated: close_round [no_consensus_at_limit]" in text
     for final in ("closed", "rejected", "withdrawn"):
         assert f"{final} --> [*]" in text

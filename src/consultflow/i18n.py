@@ -140,6 +140,12 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
         "round {round} was already used for a decision; hold another round first",
         "第{round}轮协商已用于一次决策，请先再进行一轮协商",
     ),
+    "correction_limit": (
+        "the decisions of this cycle were found unlawful {used} time(s), over the procedure's limit of {limit} "
+        "corrections: hand the matter to the sub-district (escalate), which resumes it in a new cycle or rules on it",
+        "本周期的决策已{used}次被审查为不合法，超出协商规则规定的依法纠正上限（{limit}次）；"
+        "请提请街道督办，由街道恢复协商（新的协商周期）或作出裁定",
+    ),
     "quorum_not_met": (
         "too few attended: at least {required} needed, {attended} attended",
         "到会人数不足：应到至少{required}人，实到{attended}人",
@@ -249,6 +255,18 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
     "measures_unfinished": (
         "measures not yet carried out: {pending}",
         "尚未落实的措施：{pending}",
+    ),
+    "co_signer_is_actor": (
+        "{person} raises the request and cannot also co-sign it; name other residents as co-signers",
+        "{person}是提出人，不能同时作为联名人；请列出其他居民作为联名人",
+    ),
+    "co_signer_not_resident": (
+        "{person} is not a resident of community {community} in the directory, so cannot co-sign",
+        "根据人员名录，{person}不是{community}社区的居民，不能联名",
+    ),
+    "co_signers_required": (
+        "a resident raises re-consultation with at least {required} co-signing residents; {given} named",
+        "居民提出再次协商须有至少{required}名居民联名，现有{given}名",
     ),
     "cycle_limit": (
         "{used} cycle(s) of consultation held (re-consultations included), the limit is {limit}: "
@@ -679,6 +697,7 @@ FIELD_PROBLEMS_ZH: Mapping[str, str] = {
     "dict_type": "{field}应为对象",
     "invite_duplicate": "邀请名单重复列出了同一人；每人只列一次",
     "parties_duplicate": "协议当事人重复列出了同一方",
+    "co_signers_duplicate": "联名人重复列出了同一人；每人只列一次",
     "unlawful_needs_basis": "认定不合法须写明法律依据和纠正意见（依法纠正）",
     "schedule_order": "时间顺序有误：告知时间≤告知期结束≤会议时间",
     "deadline_after_notice": "决策期限须长于告知期，否则无法作出决策",

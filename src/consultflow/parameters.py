@@ -1,6 +1,11 @@
 """The parameters a community sets for its procedure (协商规则的参数): notice period, quorum,
-consensus rule, round and cycle limits, deadlines. Defaults follow the source's case; every one can
-be changed in Python or in a JSON/TOML procedure file.
+consensus rule, round, cycle and correction limits, deadlines, which matters need a legality review.
+Every one can be changed in Python or in a JSON/TOML procedure file.
+
+Where the defaults come from is in the table of ``docs/domain.md`` ("Defaults: from the seed, or the
+library's assumption"): a few are the seed's (a major matter heard by residents, a major matter
+reviewed, the 300,000 yuan of 微幸福 funds, Nanjing's time zone), the voting rules are the law's,
+and most are an assumption of this library that a community should check against its own rules.
 
 Words: a *parameter* is a number or switch of this module; a *guard* is a condition a step checks;
 the *consensus rule* is how a round is counted. Nothing else is called a rule.
@@ -20,7 +25,7 @@ from pydantic_core import PydanticCustomError
 from .limits import MAX_DEADLINE
 from .records import Money, Record
 from .roles import Role
-from .vocabulary import VOTING_BODIES, Body
+from .vocabulary import VOTING_BODIES, Body, Carrier
 
 __all__ = ["CLERK_ROLES", "DEFAULT_VOTING", "ConsensusRule", "Parameters", "VoteRule"]
 
@@ -99,6 +104,16 @@ class Parameters(Record):
     escalate_unimplemented: bool = False  # 决而不施 -> flagged and notified, or escalated
     major_needs_residents: bool = True
     independent_review: bool = True  # whoever took the decision does not review it
+    # 合法性审查: which matters' decisions wait for a legality review before they take effect - those
+    # of these carriers, and (``review_major``) every major matter (重大事项) whatever its carrier;
+    # the others take effect when they are taken. An unlawful verdict sends the matter back to be
+    # corrected (依法纠正), at most ``correction_limit`` times a cycle (see docs/procedure.md)
+    review_carriers: frozenset[Carrier] = frozenset({Carrier.DECISION})
+    review_major: bool = True
+    correction_limit: int = Field(default=3, ge=1, le=20)
+    # 再次协商 raised by residents during implementation or supervision: how many fellow residents
+    # co-sign it (联名); the committee, supervisors and the inspection group need none
+    reconsultation_co_signers: int = Field(default=4, ge=0, le=1_000)
     # 回避: conflicts of interest
     proposer_recuses: bool = True  # the proposer neither reviews, inspects nor signs off their own matter
     voters_recuse: bool = True  # whoever gave an opinion in the deciding round does not review the decision
@@ -107,9 +122,9 @@ class Parameters(Record):
     round_open_to: Literal["invitees", "invitees_and_residents"] = "invitees_and_residents"
     # who may record sign-in and opinions on behalf of residents at an offline meeting (代为记录)
     clerk_roles: frozenset[Role] = frozenset({Role.COMMITTEE, Role.WORKING_COMMITTEE})
-    # who decides (决策主体): the committee itself, or a body by a recorded vote. The seed: a major
-    # matter (重大事项) is decided by the residents' representatives' meeting (居民代表会议), the
-    # others by the committee after consultation
+    # who decides (决策主体): the committee itself, or a body by a recorded vote. Our assumption (the
+    # seed names the bodies, not who decides what): a major matter (重大事项) is decided by the
+    # residents' representatives' meeting (居民代表会议), the others by the committee after consultation
     decided_by: Body = Body.COMMITTEE
     major_decided_by: Body = Body.REPRESENTATIVES_MEETING
     voting: dict[Body, VoteRule] = Field(default_factory=lambda: dict(DEFAULT_VOTING))
@@ -161,6 +176,14 @@ class Parameters(Record):
     @field_serializer("clerk_roles")
     def _clerk_roles_in_order(self, value: frozenset[Role]) -> list[str]:
         return sorted(r.value for r in value)
+
+    @field_serializer("review_carriers")
+    def _review_carriers_in_order(self, value: frozenset[Carrier]) -> list[str]:
+        return [c.value for c in Carrier if c in value]
+
+    def needs_review(self, carrier: Carrier, major: bool) -> bool:
+        """Whether a decision on such a matter waits for its legality review (合法性审查)."""
+        return carrier in self.review_carriers or (major and self.review_major)
 
     @model_validator(mode="after")
     def _deadline_after_notice(self) -> Parameters:

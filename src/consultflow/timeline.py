@@ -79,6 +79,8 @@ WORDS: Mapping[str, tuple[str, str]] = {
     "abandoned": ("closed unfinished", "未完成即结束"),
     "decision": ("decision {number}", "第{number}次决策"),
     "by_body": ("by {body}, vote {vote}", "由{body}第{vote}次表决作出"),
+    "no_review": ("in force without a legality review", "无需合法性审查，即时生效"),
+    "co_signed": ("co-signed by {count}", "{count}人联名"),
     "vote_called": ("vote {vote} of {body} on: {text}", "{body}第{vote}次表决：{text}"),
     "ballot": ("vote {vote}: {ballot}", "第{vote}次表决：{ballot}"),
     "area": ("{area} m²", "{area}平方米"),
@@ -106,6 +108,7 @@ WORDS: Mapping[str, tuple[str, str]] = {
     "missed": ("{what} was due {when}", "{what}期限{when}已过"),
     # why a matter was escalated (the ``reason`` codes the steps log)
     "no_consensus_at_round_limit": ("no consensus by the round limit", "达到轮次上限仍未达成共识"),
+    # only in logs written before an unlawful verdict was always corrected (依法纠正)
     "unlawful_at_round_limit": ("unlawful with no rounds left", "审查不合法且已无剩余轮次"),
     "overdue": ("deadlines passed", "逾期未办"),
     # which deadline was missed (``deadlines.Deadline.kind``)
@@ -345,6 +348,8 @@ def _detail(e: LogEntry, lang: Lang, t: _Translate, tz: tzinfo, measures: Mappin
         parts.append(decided)
         if d.get("budget") is not None:
             parts.append(_w("budget", lang, money=_money(d["budget"], lang)))
+        if d.get("review") == "not_required":
+            parts.append(_w("no_review", lang))
     elif ev == "legality_reviewed":
         verdict = verdict_name(str(d.get("verdict", "")), lang)
         parts.append(_w("verdict", lang, number=d.get("decision"), verdict=verdict))
@@ -377,6 +382,8 @@ def _detail(e: LogEntry, lang: Lang, t: _Translate, tz: tzinfo, measures: Mappin
         why = d.get("problems") if ev == "reconsultation_requested" else d.get("instructions")
         reason = ("（" + t(why) + "）" if lang == "zh" else f" ({t(why)})") if why else ""
         parts.append(_w("cycle", lang, cycle=d.get("cycle")) + reason)
+        if d.get("co_signers"):
+            parts.append(_w("co_signed", lang, count=len(_items(d["co_signers"]))))
     elif ev == "closed":
         if d.get("summary"):
             parts.append(t(d["summary"]))

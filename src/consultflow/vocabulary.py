@@ -35,7 +35,7 @@ class State(StrEnum):
     PROPOSED = "proposed"  # 提议
     NOTIFIED = "notified"  # 告知
     CONSULTING = "consulting"  # 协商
-    DECIDED = "decided"  # 决策, awaiting the legality review (合法性审查)
+    DECIDED = "decided"  # 决策, awaiting the legality review (合法性审查) where the matter needs one
     FEEDBACK = "feedback"  # 反馈: published, carried out, reported back
     SUPERVISING = "supervising"  # 监督
     CLOSED = "closed"
@@ -48,7 +48,8 @@ class State(StrEnum):
 FINAL_STATES: frozenset[State] = frozenset({State.CLOSED, State.REJECTED, State.WITHDRAWN})
 #: States from which the procedure still goes on (deadlines apply, ``Engine.tick`` looks at them).
 ACTIVE_STATES: frozenset[State] = frozenset(State) - FINAL_STATES
-#: States in which a decision is in force (反馈, 监督): reached only through a lawful legality review.
+#: States in which a decision is in force (反馈, 监督): reached only through a lawful legality review,
+#: or straight from a decision on a matter the parameters exempt from review (``Parameters.needs_review``).
 IN_FORCE_STATES: frozenset[State] = frozenset({State.FEEDBACK, State.SUPERVISING})
 
 
@@ -199,7 +200,7 @@ class Verdict(StrEnum):
     """The legality review's verdict (合法性审查)."""
 
     LAWFUL = "lawful"
-    UNLAWFUL = "unlawful"  # 依法纠正: corrected according to law, consulted again
+    UNLAWFUL = "unlawful"  # 依法纠正: corrected according to law (a new round, or a corrected decision)
 
 
 class Channel(StrEnum):

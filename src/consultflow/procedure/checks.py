@@ -149,18 +149,36 @@ def _lawful_review(t: Transition) -> bool:
     return t.trigger is Trigger.REVIEW and "lawful" in t.routes
 
 
+#: The triggers that take a decision: only they may put one in force without a review, and only
+#: on a route that holds where the parameters exempt the matter from review.
+_DECIDING = frozenset({Trigger.DECIDE, Trigger.CLOSE_VOTE})
+
+
+def _exempt_from_review(t: Transition) -> bool:
+    # a decision taken on a matter the parameters exempt from review (``Parameters.needs_review``):
+    # the route holds only then, and only a decision (never a review) may take it
+    return t.trigger in _DECIDING and any(ROUTES[r].exempts_review for r in t.routes if r in ROUTES)
+
+
+def _into_force(t: Transition) -> bool:
+    return _lawful_review(t) or _exempt_from_review(t)
+
+
 def review_before_effect(defined: Sequence[Transition]) -> list[str]:
-    """A decision is in force (feedback, supervision) only through a lawful legality review."""
+    """A decision is in force (feedback, supervision) only through a lawful legality review, or - for
+    a matter the variant's parameters exempt from review - straight from the decision, on the route
+    that holds only for such matters (``review_exempt``)."""
     in_force = {s.value for s in IN_FORCE_STATES}
-    unreviewed = _edges(defined, lambda t: not _lawful_review(t))
+    unreviewed = _edges(defined, lambda t: not _into_force(t))
     problems = [
-        f"state '{s}' can be reached without a lawful legality review; every effect must pass 'review' [lawful]"
+        f"state '{s}' can be reached without a lawful legality review; every effect must pass 'review' [lawful] "
+        "(or, for a matter the parameters exempt from review, a decision on the 'review_exempt' route)"
         for s in sorted(_reach(NEW, unreviewed) & in_force)
     ]
     problems.extend(
         f"{t.trigger.value} from {t.source} enters {t.target} without a lawful review"
         for t in defined
-        if t.target in in_force and t.source not in in_force and not _lawful_review(t)
+        if t.target in in_force and t.source not in in_force and not _into_force(t)
     )
     return problems
 
@@ -194,7 +212,10 @@ def loops_bounded(defined: Sequence[Transition]) -> list[str]:
     cycle = _find_cycle(_edges(defined, unbounded))
     if cycle is None:
         return []
-    return [f"unbounded loop {' -> '.join(cycle)}: put a bounding guard (rounds_left, cycles_left) on one of its steps"]
+    return [
+        f"unbounded loop {' -> '.join(cycle)}: put a bounding guard (rounds_left, cycles_left, corrections_left) "
+        "on one of its steps"
+    ]
 
 
 STRUCTURE_CHECKS: tuple[Check, ...] = (

@@ -401,8 +401,15 @@ class _Community:
         op = s.opinion
         positions = self._positions(rng, len(invited))
         # one cycle of consultation after another: rounds, a decision, its review, its effect
+        correct_on_round = False
         while True:
-            outcome = self._rounds(run, rng, convenor, committee, invited, positions, form, carrier)
+            if correct_on_round and self._decide(run, rng, carrier, invited, positions, committee):
+                # 依法纠正 with no rounds left: the decision is corrected on the same round
+                self._commit(run, 1)
+                outcome = "decided"
+            else:
+                outcome = self._rounds(run, rng, convenor, committee, invited, positions, form, carrier)
+            correct_on_round = False
             if outcome == "escalated":
                 if not self._ruling(run, rng):
                     return
@@ -421,6 +428,7 @@ class _Community:
                     positions = self._positions(rng, len(invited))
                 elif verdict == "unlawful":  # 依法纠正: corrected, consulted again in this cycle
                     positions = move(positions, op, rng)
+                    correct_on_round = run.rec.rounds_in_cycle >= self.params.round_limit
                 else:
                     return
             else:
@@ -543,6 +551,8 @@ class _Community:
 
     def _review(self, run: Run, rng: Random) -> str:
         s, cast = self.s, self.cast
+        if run.state() is State.FEEDBACK:  # the parameters exempt the matter from review: in force
+            return "lawful"
         run.later(s.times.to_review)
         reviewer = cast.supervisors[rng.randrange(len(cast.supervisors))]
         unlawful = rng.random() < s.unlawful
@@ -616,11 +626,12 @@ class _Community:
             person_times += len(r.attendees)
             online += len(r.online)
             people.update(r.attendees)
+        reviewed = self.params.needs_review(rec.carrier, rec.major)
         in_force = next(
             (
                 d
                 for d in rec.decisions
-                if any(v.decision == d.number and v.verdict is Verdict.LAWFUL for v in rec.reviews)
+                if not reviewed or any(v.decision == d.number and v.verdict is Verdict.LAWFUL for v in rec.reviews)
             ),
             None,
         )

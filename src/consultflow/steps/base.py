@@ -87,13 +87,17 @@ class Guard:
 
 @attrs.frozen(slots=True)
 class Route:
-    """A test that chooses between the transitions of one trigger from one state."""
+    """A test that chooses between the transitions of one trigger from one state.
+    ``exempts_review`` marks the one route that may let a decision take effect without a lawful
+    legality review: it holds only where the parameters say the matter needs none (the build
+    check accepts no other way into force)."""
 
     name: str
     test: RouteFn
     doc: str
     needs_command: bool = False
     bounds_loop: bool = False
+    exempts_review: bool = False
 
 
 class Transition(Record):

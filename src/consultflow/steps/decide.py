@@ -1,7 +1,14 @@
 """决策 decide: the committee decides on a closed round of this cycle that had its quorum and
 reached consensus; a major matter (重大事项) must have heard residents first. What a decision holds
 depends on its carrier: measures with owners, due dates and budget; a hearing record; the parties
-of an agreement; whether advice is adopted. A decision waits for its legality review (review.py).
+of an agreement; whether advice is adopted. A decision on a matter the parameters send to review
+(``Parameters.needs_review``: by default decision carriers and major matters) waits for its
+legality review (review.py); any other takes effect at once (feedback).
+
+After an unlawful verdict (依法纠正) the decision is corrected: on a new round while the cycle has
+rounds left, else on the same round. A cycle takes at most ``correction_limit`` corrected
+decisions; then the decision is refused (``correction_limit``) and the matter goes up to the
+sub-district (``Escalate``, or the clock's escalation when the decision deadline passes).
 """
 
 from __future__ import annotations
@@ -20,11 +27,19 @@ from ..parameters import Parameters
 from ..records import Consultation, Decision, Id, Measure, Text, Vote, make
 from ..refusals import Failure
 from ..roles import Role
-from ..vocabulary import Body, Carrier, Event, State, Trigger
-from .base import Effect, Governing, Guard, StepDefinition, transition
+from ..vocabulary import Body, Carrier, Event, State, Trigger, Verdict
+from .base import Effect, Governing, Guard, Route, StepDefinition, transition
 from .consult import HEARD_OUT
 
-__all__ = ["STEP", "Decide", "take_decision"]
+__all__ = [
+    "DECISION_GUARDS",
+    "STEP",
+    "Decide",
+    "correcting_on_round",
+    "corrections_in_cycle",
+    "found_unlawful",
+    "take_decision",
+]
 
 
 class DecisionContent(ConsultationCommand):
@@ -52,12 +67,46 @@ class Decide(DecisionContent):
     trigger: ClassVar[Trigger] = Trigger.DECIDE
 
 
+def found_unlawful(record: Consultation, decision: int) -> bool:
+    """Whether the decision numbered ``decision`` was found unlawful by its legality review."""
+    return any(v.decision == decision and v.verdict is Verdict.UNLAWFUL for v in record.reviews)
+
+
+def corrections_in_cycle(record: Consultation) -> int:
+    """How many decisions of this cycle were found unlawful (each one asks for a correction)."""
+    cycle = record.cycle
+    return sum(
+        1 for v in record.reviews if v.verdict is Verdict.UNLAWFUL and record.decisions[v.decision - 1].cycle == cycle
+    )
+
+
+def correcting_on_round(params: Parameters, record: Consultation, round_number: int) -> bool:
+    """依法纠正 on the same round: the round's decision was found unlawful and the cycle has no
+    rounds left, so the committee (or the body) corrects the decision without a new round - once:
+    a body's vote on the correction that is lost leaves the round used, as any lost vote does."""
+    d = record.current_decision
+    if not (
+        d is not None
+        and d.cycle == record.cycle
+        and d.round == round_number
+        and found_unlawful(record, d.number)
+        and record.rounds_in_cycle >= params.round_limit
+    ):
+        return False
+    since = 0 if d.vote is None else d.vote  # votes called after the unlawful decision was taken
+    return not any(
+        v.cycle == record.cycle and v.round == round_number and v.number > since and not v.lapsed for v in record.votes
+    )
+
+
 def _round_held(params: Parameters, record: Consultation, cmd: Command, ctx: Context) -> Failure | None:
     r = record.current_round
     if r is None or r.cycle != record.cycle:
         return Failure("no_round")
     if r.closed_at is None:
         return Failure("round_open", {"round": r.number})
+    if correcting_on_round(params, record, r.number):
+        return None
     d = record.current_decision
     if d is not None and d.round >= r.number:
         return Failure("needs_new_round", {"round": r.number})
@@ -66,6 +115,17 @@ def _round_held(params: Parameters, record: Consultation, cmd: Command, ctx: Con
     if any(v.cycle == record.cycle and v.round >= r.number and not v.lapsed for v in record.votes):
         return Failure("needs_new_round", {"round": r.number})
     return None
+
+
+def _corrections_left(params: Parameters, record: Consultation, cmd: Command, ctx: Context) -> Failure | None:
+    used = corrections_in_cycle(record)
+    if used > params.correction_limit:
+        return Failure("correction_limit", {"used": used, "limit": params.correction_limit})
+    return None
+
+
+def _review_exempt(params: Parameters, record: Consultation, cmd: Command, ctx: Context) -> bool:
+    return not params.needs_review(record.carrier, record.major)
 
 
 def _quorum_met(params: Parameters, record: Consultation, cmd: Command, ctx: Context) -> Failure | None:
@@ -183,7 +243,11 @@ def take_decision(
     }
     if body is not Body.COMMITTEE:  # keys in sorted order: see base.Events
         data = dict(sorted({**data, "body": body.value, "vote": vote}.items()))
-    update = {"decisions": (*rec.decisions, d), "review_due": ctx.now + proc.parameters.review_deadline}
+    reviewed = proc.parameters.needs_review(rec.carrier, rec.major)
+    if not reviewed:  # keys in sorted order: see base.Events; logs of reviewed matters stay as they were
+        data = dict(sorted({**data, "review": "not_required"}.items()))
+    review_due = ctx.now + proc.parameters.review_deadline if reviewed else None
+    update = {"decisions": (*rec.decisions, d), "review_due": review_due}
     return update, [(Event.DECIDED, data)]
 
 
@@ -191,24 +255,30 @@ def _decide(proc: Governing, rec: Consultation, cmd: Decide, ctx: Context, role:
     return take_decision(proc, rec, cmd, ctx, round_number=rec.rounds[-1].number)
 
 
+#: The guards every decision needs, whoever takes it (the committee's ``Decide``, a body's ``CallVote``).
+DECISION_GUARDS = ("round_held", "quorum_met", "consensus_reached", "residents_heard", "carrier_outcome")
+
+
 STEP = StepDefinition(
     name="decide 决策",
     commands=(Decide,),
     transitions=(
+        # a matter the parameters exempt from review: the decision takes effect at once
+        transition(
+            Trigger.DECIDE,
+            State.CONSULTING,
+            State.FEEDBACK,
+            [Role.COMMITTEE],
+            ["committee_decides", "no_vote_open", *DECISION_GUARDS],
+            ["review_exempt"],
+        ),
+        # any other waits for its legality review; a corrected decision only within the limit
         transition(
             Trigger.DECIDE,
             State.CONSULTING,
             State.DECIDED,
             [Role.COMMITTEE],
-            [
-                "committee_decides",
-                "no_vote_open",
-                "round_held",
-                "quorum_met",
-                "consensus_reached",
-                "residents_heard",
-                "carrier_outcome",
-            ],
+            ["committee_decides", "no_vote_open", "corrections_left", *DECISION_GUARDS],
         ),
     ),
     guards=(
@@ -240,6 +310,21 @@ STEP = StepDefinition(
             ),
             "the decision holds what its carrier needs",
             needs_command=True,
+        ),
+        Guard(
+            "corrections_left",
+            _corrections_left,
+            ("correction_limit",),
+            "the cycle's decisions were found unlawful at most correction_limit times (依法纠正)",
+            bounds_loop=True,
+        ),
+    ),
+    routes=(
+        Route(
+            "review_exempt",
+            _review_exempt,
+            "the parameters exempt the matter from the legality review (review_carriers, review_major)",
+            exempts_review=True,
         ),
     ),
     effects={Trigger.DECIDE: _decide},

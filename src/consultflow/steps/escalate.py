@@ -1,7 +1,8 @@
 """Escalation (提请街道督办): the committee or the sub-district hands a stalled matter up; the
 sub-district sends it back for a new cycle of consultation (within the cycle limit) or closes it by
-its ruling (supervise.py). Escalations also follow from a last failing round (consult.py), an
-unlawful verdict with no rounds left (review.py) and overdue deadlines (overdue.py).
+its ruling (supervise.py). Escalations also follow from a last failing round (consult.py) and
+overdue deadlines (overdue.py); the committee escalates a matter whose corrections reached the
+limit (decide.py's ``correction_limit``). An unlawful verdict itself never escalates: it is corrected.
 """
 
 from __future__ import annotations

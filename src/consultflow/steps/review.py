@@ -1,9 +1,13 @@
 """合法性审查 review: the legality gate between a decision and its effect.
 
-A supervisor or the sub-district reviews the current decision. Lawful: it takes effect (feedback).
-Unlawful: the legal basis and the correction are recorded (依法纠正), with a note on legal education
-(法治宣传教育), and the matter goes back to consultation - or, with no rounds left in the cycle, up
-to the sub-district. Whoever took the decision may not review it (回避).
+Which matters need it is the parameters' (``Parameters.needs_review``: by default decision
+carriers and major matters). A supervisor, the legal adviser or the sub-district reviews the
+current decision. Lawful: it takes effect (feedback). Unlawful: the legal basis and the correction
+are recorded (依法纠正), with a note on legal education (法治宣传教育), and the matter always goes
+back to consultation to be corrected - on a new round, or on the same round when the cycle has no
+rounds left (decide.py); never up to the sub-district because a counter ran out. The correction
+loop is bounded by ``correction_limit`` on the next decision (decide.py's ``corrections_left``).
+Whoever took the decision may not review it (回避).
 """
 
 from __future__ import annotations
@@ -56,10 +60,6 @@ def _unlawful(params: Parameters, record: Consultation, cmd: ReviewLegality, ctx
     return cmd.verdict is Verdict.UNLAWFUL
 
 
-def _has_rounds_left(params: Parameters, record: Consultation, cmd: Command, ctx: Context) -> bool:
-    return record.rounds_in_cycle < params.round_limit
-
-
 def _independent_reviewer(params: Parameters, record: Consultation, cmd: Command, ctx: Context) -> Failure | None:
     # 回避: whoever took the decision, proposed the matter or spoke in the deciding round does not review it
     d = record.current_decision
@@ -108,11 +108,8 @@ def _review(proc: Governing, rec: Consultation, cmd: ReviewLegality, ctx: Contex
     events: Events = [(Event.LEGALITY_REVIEWED, data)]
     update: dict[str, Any] = {"reviews": (*rec.reviews, review), "review_due": None}
     if cmd.verdict is Verdict.UNLAWFUL:
-        if to is State.ESCALATED:
-            events.append((Event.ESCALATED, {"reason": "unlawful_at_round_limit", "rounds": rec.rounds_in_cycle}))
-        else:
-            # 依法纠正: the corrected decision gets a deadline of its own, counted from the verdict
-            update["decision_due"] = ctx.now + proc.parameters.decision_deadline
+        # 依法纠正: the corrected decision gets a deadline of its own, counted from the verdict
+        update["decision_due"] = ctx.now + proc.parameters.decision_deadline
     return update, events
 
 
@@ -121,15 +118,7 @@ STEP = StepDefinition(
     commands=(ReviewLegality,),
     transitions=(
         transition(Trigger.REVIEW, State.DECIDED, State.FEEDBACK, REVIEWERS, ["independent_reviewer"], ["lawful"]),
-        transition(
-            Trigger.REVIEW,
-            State.DECIDED,
-            State.CONSULTING,
-            REVIEWERS,
-            ["independent_reviewer"],
-            ["unlawful", "has_rounds_left"],
-        ),
-        transition(Trigger.REVIEW, State.DECIDED, State.ESCALATED, REVIEWERS, ["independent_reviewer"], ["unlawful"]),
+        transition(Trigger.REVIEW, State.DECIDED, State.CONSULTING, REVIEWERS, ["independent_reviewer"], ["unlawful"]),
     ),
     guards=(
         Guard(
@@ -149,7 +138,6 @@ STEP = StepDefinition(
     routes=(
         Route("lawful", _lawful, "the verdict is lawful", needs_command=True),
         Route("unlawful", _unlawful, "the verdict is unlawful", needs_command=True),
-        Route("has_rounds_left", _has_rounds_left, "another round is allowed", bounds_loop=True),
     ),
     effects={Trigger.REVIEW: _review},
     audience={Event.LEGALITY_REVIEWED: (PROPOSER, role_group(Role.COMMITTEE))},

@@ -42,7 +42,7 @@ from ..refusals import Failure
 from ..roles import BODY_MEMBERS, Role
 from ..vocabulary import Ballot, Body, Event, State, Trigger
 from .base import Effect, Governing, Guard, Route, StepDefinition, transition
-from .decide import DecisionContent, take_decision
+from .decide import DECISION_GUARDS, DecisionContent, correcting_on_round, take_decision
 
 __all__ = [
     "BODY_MEMBERS",
@@ -216,7 +216,7 @@ def _vote_fresh(params: Parameters, record: Consultation, cmd: Command, ctx: Con
     if v.is_open:
         return Failure("vote_open", {"vote": v.number})
     r = record.current_round
-    if r is not None and v.round >= r.number and not v.lapsed:
+    if r is not None and v.round >= r.number and not v.lapsed and not correcting_on_round(params, record, r.number):
         return Failure("round_voted", {"round": r.number, "vote": v.number})
     return None
 
@@ -402,7 +402,7 @@ def abandon_open_vote(params: Parameters, rec: Consultation, ctx: Context) -> Ef
 def _close_vote(proc: Governing, rec: Consultation, cmd: CloseVote, ctx: Context, role: str, to: State) -> Effect:
     v = rec.votes[-1]
     update, events = close_open_vote(proc.parameters, rec, ctx, abandoned=False)
-    if to is State.DECIDED:
+    if to in (State.DECIDED, State.FEEDBACK):
         more, decided = take_decision(proc, rec, v, ctx, round_number=v.round, body=v.body, vote=v.number)
         update.update(more)
         events.extend(decided)
@@ -418,16 +418,7 @@ STEP = StepDefinition(
             State.CONSULTING,
             None,
             [Role.COMMITTEE],
-            [
-                "body_may_decide",
-                "register_agrees",
-                "vote_fresh",
-                "round_held",
-                "quorum_met",
-                "consensus_reached",
-                "residents_heard",
-                "carrier_outcome",
-            ],
+            ["body_may_decide", "register_agrees", "vote_fresh", "corrections_left", *DECISION_GUARDS],
         ),
         transition(
             Trigger.CAST_VOTE,
@@ -436,8 +427,23 @@ STEP = StepDefinition(
             _BALLOT_ROLES,
             ["vote_is_open", "clerk_on_behalf", "body_member", "first_ballot", "in_register"],
         ),
+        # carried: the body has decided; the decision takes effect at once where the parameters exempt
+        # the matter from review, else it waits for the review (within the correction limit)
         transition(
-            Trigger.CLOSE_VOTE, State.CONSULTING, State.DECIDED, [Role.COMMITTEE], ["vote_is_open"], ["carried"]
+            Trigger.CLOSE_VOTE,
+            State.CONSULTING,
+            State.FEEDBACK,
+            [Role.COMMITTEE],
+            ["vote_is_open"],
+            ["carried", "review_exempt"],
+        ),
+        transition(
+            Trigger.CLOSE_VOTE,
+            State.CONSULTING,
+            State.DECIDED,
+            [Role.COMMITTEE],
+            ["vote_is_open", "corrections_left"],
+            ["carried"],
         ),
         transition(Trigger.CLOSE_VOTE, State.CONSULTING, None, [Role.COMMITTEE], ["vote_is_open"]),
     ),

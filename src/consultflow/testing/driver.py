@@ -311,6 +311,15 @@ class Driver:
         if roles:
             self.directory.grant(community or self.community, person.id, *roles, by="driver")
 
+    def co_signers(self, count: int | None = None, *, prefix: str = "neighbour") -> tuple[str, ...]:
+        """``count`` residents of the community (by default as many as the parameters ask of a
+        resident's request to consult again, 联名), enrolled in the directory; their ids."""
+        n = self.engine.procedure.parameters.reconsultation_co_signers if count is None else count
+        people = tuple(Actor(f"{prefix}-{i}", roles={Role.RESIDENT}) for i in range(1, n + 1))
+        for person in people:
+            self.enrol(person)
+        return tuple(p.id for p in people)
+
     def actor(self, who: str | Actor) -> Actor:
         """``who`` as an ``Actor``: a name in the cast, or an ``Actor`` - enrolled in the driver's
         directory with the roles it shows, so that the engine finds them there."""
@@ -612,10 +621,16 @@ class Driver:
         return self.run(Inspect(consultation=self._id(cid), passed=passed, findings=findings), by)
 
     def reconsult(
-        self, *, cid: str | None = None, by: str | Actor = "zhou", problems: str = "新问题 a new problem"
+        self,
+        *,
+        cid: str | None = None,
+        by: str | Actor = "zhou",
+        problems: str = "新问题 a new problem",
+        co_signers: tuple[str, ...] = (),
     ) -> Consultation:
-        """再次协商: supervision sends the matter back for a new cycle."""
-        return self.run(RequestReconsultation(consultation=self._id(cid), problems=problems), by)
+        """再次协商: supervision (or, with ``co_signers``, residents) sends the matter back for a new cycle."""
+        command = RequestReconsultation(consultation=self._id(cid), problems=problems, co_signers=co_signers)
+        return self.run(command, by)
 
     def close(self, *, cid: str | None = None, by: str | Actor = "wang", summary: str = "办结") -> Consultation:
         return self.run(Close(consultation=self._id(cid), summary=summary), by)
@@ -655,9 +670,12 @@ class Driver:
         if state == "consulting_closed":
             return rec
         rec = self.decide()
-        if state == "decided":
-            return rec
-        rec = self.review()
+        if rec.state is State.DECIDED:
+            if state == "decided":
+                return rec
+            rec = self.review()
+        elif state == "decided":  # the parameters exempt the matter from review: in force at once
+            raise ValueError(f"{rec.id} takes effect without a legality review; it never waits in 'decided'")
         if state == "feedback":
             return rec
         self.publish()

@@ -13,12 +13,11 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Iterable
-from datetime import UTC, datetime
 from pathlib import Path
 
-from ..errors import IntegrityError, InvalidInput, StoreUnavailable
+from ..errors import IntegrityError, InvalidInput
 from ..roles import person_id
-from ..storage.sqlite import Migration, SQLiteFile, Synchronous
+from ..storage.sqlite import Migration, SQLiteFile, Synchronous, run_migrations
 from .recipients import Contact, Person
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SQLiteContacts"]
@@ -48,16 +47,6 @@ MIGRATIONS: tuple[Migration, ...] = (
 )
 SCHEMA_VERSION: int = MIGRATIONS[-1].version
 
-_VERSION_TABLE = """CREATE TABLE IF NOT EXISTS contacts_schema (
-    version     INTEGER PRIMARY KEY,
-    description TEXT NOT NULL,
-    applied_at  TEXT NOT NULL
-)"""
-_STORE_TABLE = """CREATE TABLE IF NOT EXISTS consultflow_schema (
-    version     INTEGER PRIMARY KEY,
-    description TEXT NOT NULL,
-    applied_at  TEXT NOT NULL
-)"""
 _OURS = frozenset({"consultflow_schema", "directory_schema", "contacts_schema"})
 
 
@@ -171,34 +160,13 @@ class SQLiteContacts(SQLiteFile):
 def migrate(conn: sqlite3.Connection, path: Path | str = "", *, target: int = SCHEMA_VERSION) -> int:
     """Bring the contact book's tables to ``target`` in one transaction; refuses a newer schema or a
     file holding tables consultflow did not create."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()}
-        if not tables & _OURS and tables - {"sqlite_sequence"}:
-            raise StoreUnavailable(
-                f"{path} holds tables that consultflow did not create ({', '.join(sorted(tables))}); "
-                "give the contact book its own file, or the store's"
-            )
-        conn.execute(_STORE_TABLE)
-        conn.execute(_VERSION_TABLE)
-        current = int(conn.execute("SELECT coalesce(max(version), 0) FROM contacts_schema").fetchone()[0])
-        if current > SCHEMA_VERSION:
-            raise StoreUnavailable(
-                f"{path} has contact book schema version {current}, newer than this consultflow knows "
-                f"({SCHEMA_VERSION}); upgrade consultflow to open it"
-            )
-        for m in MIGRATIONS:
-            if current < m.version <= target:
-                for statement in m.statements:
-                    conn.execute(statement)
-                conn.execute(
-                    "INSERT INTO contacts_schema (version, description, applied_at) VALUES (?, ?, ?)",
-                    (m.version, m.description, datetime.now(UTC).isoformat(timespec="seconds")),
-                )
-                current = m.version
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-    return current
+    return run_migrations(
+        conn,
+        path,
+        MIGRATIONS,
+        target=target,
+        table="contacts_schema",
+        marks=_OURS,
+        label="contact book ",
+        own_file="give the contact book its own file, or the store's",
+    )

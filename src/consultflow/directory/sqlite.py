@@ -24,13 +24,13 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from ..errors import IntegrityError, InvalidInput, StoreUnavailable
 from ..roles import Role
-from ..storage.sqlite import Migration, SQLiteFile, Synchronous, _dt, _us
+from ..storage.sqlite import Migration, SQLiteFile, Synchronous, _dt, _us, run_migrations
 from .base import Grant, as_person, check_grant, check_instant, check_place, storable_id, wanted_roles
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SQLiteDirectory"]
@@ -71,18 +71,6 @@ MIGRATIONS: tuple[Migration, ...] = (
 #: The directory schema version this code writes.
 SCHEMA_VERSION: int = MIGRATIONS[-1].version
 
-_VERSION_TABLE = """CREATE TABLE IF NOT EXISTS directory_schema (
-    version     INTEGER PRIMARY KEY,
-    description TEXT NOT NULL,
-    applied_at  TEXT NOT NULL
-)"""
-# The store's version table (the same statement as ``SQLiteStore``'s). A file the directory creates
-# gets it, empty, so that a store opening the file later knows it for consultflow's own.
-_STORE_TABLE = """CREATE TABLE IF NOT EXISTS consultflow_schema (
-    version     INTEGER PRIMARY KEY,
-    description TEXT NOT NULL,
-    applied_at  TEXT NOT NULL
-)"""
 _OURS = frozenset({"consultflow_schema", "directory_schema"})
 
 # The community's own grants and its levels', at one instant: a seek per scope in directory_grants_held.
@@ -233,37 +221,16 @@ def migrate(conn: sqlite3.Connection, path: Path | str = "", *, target: int = SC
     """Bring the directory's tables in ``conn``'s database to ``target`` (default: the latest), in
     one transaction holding the write lock. Returns the version reached. Refuses a file of a newer
     directory schema, or one that holds tables consultflow did not create."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()}
-        if not tables & _OURS and tables - {"sqlite_sequence"}:
-            raise StoreUnavailable(
-                f"{path} holds tables that consultflow did not create ({', '.join(sorted(tables))}); "
-                "give the directory its own file, or the store's"
-            )
-        conn.execute(_STORE_TABLE)
-        conn.execute(_VERSION_TABLE)
-        current = int(conn.execute("SELECT coalesce(max(version), 0) FROM directory_schema").fetchone()[0])
-        if current > SCHEMA_VERSION:
-            raise StoreUnavailable(
-                f"{path} has directory schema version {current}, newer than this consultflow knows "
-                f"({SCHEMA_VERSION}); upgrade consultflow to open it"
-            )
-        for m in MIGRATIONS:
-            if current < m.version <= target:
-                for statement in m.statements:
-                    conn.execute(statement)
-                conn.execute(
-                    "INSERT INTO directory_schema (version, description, applied_at) VALUES (?, ?, ?)",
-                    (m.version, m.description, datetime.now(UTC).isoformat(timespec="seconds")),
-                )
-                current = m.version
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-    return current
+    return run_migrations(
+        conn,
+        path,
+        MIGRATIONS,
+        target=target,
+        table="directory_schema",
+        marks=_OURS,
+        label="directory ",
+        own_file="give the directory its own file, or the store's",
+    )
 
 
 def _role(value: Any, where: object) -> Role:

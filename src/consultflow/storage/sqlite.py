@@ -80,6 +80,7 @@ __all__ = [
     "SQLiteStore",
     "Synchronous",
     "migrate",
+    "run_migrations",
 ]
 
 Synchronous = Literal["FULL", "NORMAL", "OFF"]
@@ -988,27 +989,52 @@ def migrate(conn: sqlite3.Connection, path: Path | str = "", *, target: int = SC
     """Bring the schema of ``conn``'s database to ``target`` (default: the latest), in one
     transaction that holds the write lock, so processes opening a new file at once agree.
     Returns the version reached. Refuses a file of a newer schema, or one that holds other tables."""
+    return run_migrations(
+        conn, path, MIGRATIONS, target=target, table="consultflow_schema", marks=frozenset({"consultflow_schema"}),
+        label="", own_file="give the store its own file",
+    )  # fmt: skip
+
+
+def run_migrations(
+    conn: sqlite3.Connection,
+    path: Path | str,
+    migrations: Sequence[Migration],
+    *,
+    target: int,
+    table: str,
+    marks: frozenset[str],
+    label: str,
+    own_file: str,
+) -> int:
+    """Apply the ``migrations`` a file lacks, up to ``target``, recording each in its version
+    ``table``, in one transaction holding the write lock: the one way every consultflow SQLite
+    schema (the store's, the directory's, the contact book's) is made and moved on. A file with
+    tables but none of ``marks`` is someone else's (``own_file`` says what to do); one at a newer
+    version than ``migrations`` know needs a newer consultflow. Every file gets the store's version
+    table, so a store opening it later knows it for consultflow's own."""
+    latest = migrations[-1].version
     conn.execute("BEGIN IMMEDIATE")
     try:
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()}
-        if "consultflow_schema" not in tables and tables - {"sqlite_sequence"}:
+        if not tables & marks and tables - {"sqlite_sequence"}:
             raise StoreUnavailable(
-                f"{path} holds tables that consultflow did not create ({', '.join(sorted(tables))}); "
-                "give the store its own file"
+                f"{path} holds tables that consultflow did not create ({', '.join(sorted(tables))}); {own_file}"
             )
         conn.execute(_SCHEMA_TABLE)
-        current = int(conn.execute("SELECT coalesce(max(version), 0) FROM consultflow_schema").fetchone()[0])
-        if current > SCHEMA_VERSION:
+        if table != "consultflow_schema":
+            conn.execute(_SCHEMA_TABLE.replace("consultflow_schema", table, 1))
+        current = int(conn.execute(f"SELECT coalesce(max(version), 0) FROM {table}").fetchone()[0])
+        if current > latest:
             raise StoreUnavailable(
-                f"{path} has schema version {current}, newer than this consultflow knows ({SCHEMA_VERSION}); "
+                f"{path} has {label}schema version {current}, newer than this consultflow knows ({latest}); "
                 "upgrade consultflow to open it"
             )
-        for m in MIGRATIONS:
+        for m in migrations:
             if current < m.version <= target:
                 for statement in m.statements:
                     conn.execute(statement)
                 conn.execute(
-                    "INSERT INTO consultflow_schema (version, description, applied_at) VALUES (?, ?, ?)",
+                    f"INSERT INTO {table} (version, description, applied_at) VALUES (?, ?, ?)",
                     (m.version, m.description, datetime.now(UTC).isoformat(timespec="seconds")),
                 )
                 current = m.version

@@ -19,7 +19,8 @@ from .clock import Clock, SystemClock
 from .commands import Command, ConsultationCommand
 from .context import Context
 from .core import apply, check
-from .directory import Directory, Register, TrustCallerRoles
+from .directory import Directory, TrustCallerRoles
+from .directory.base import register_of
 from .errors import Conflict, ConsultflowError, IntegrityError, InvalidInput, StoreUnavailable, UnknownProcedure
 from .i18n import Lang
 from .limits import time_problem
@@ -121,9 +122,7 @@ class Engine:
             raise InvalidInput(f"directory must have roles(person, community, at), not {type(directory).__name__}")
         self.directory = directory
         self._trusting = isinstance(directory, TrustCallerRoles)
-        # who can list a body's members: the directory, or the one a trusting directory defers to
-        lister = directory.others if isinstance(directory, TrustCallerRoles) else directory
-        self._register: Register | None = lister if isinstance(lister, Register) else None
+        self._register = register_of(directory)  # who can list a voting body's members
         self.procedure = procedure if procedure is not None else six_step()
         self.store: Store = store if store is not None else MemoryStore()
         self.clock: Clock = clock if clock is not None else SystemClock()

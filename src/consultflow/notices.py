@@ -17,7 +17,18 @@ from .records import Consultation, Record
 from .roles import BODY_MEMBERS, Role
 from .vocabulary import Body, Event
 
-__all__ = ["INVITED", "PROPOSER", "PUBLIC", "VOTERS", "Notice", "NoticeStatus", "expand", "role_group"]
+__all__ = [
+    "INVITED",
+    "PROPOSER",
+    "PUBLIC",
+    "REMINDER_MARK",
+    "VOTERS",
+    "Notice",
+    "NoticeStatus",
+    "expand",
+    "reminder_deadline",
+    "role_group",
+]
 
 NoticeStatus = Literal["pending", "leased", "delivered", "dead"]
 
@@ -28,6 +39,21 @@ INVITED = "invited"
 PROPOSER = "proposer"
 PUBLIC = "public:"
 VOTERS = "voters"
+
+
+#: A reminder (提醒) is no step's notice: its key goes on from its consultation's id with this mark and
+#: the deadline it is about (``{consultation}:remind:{deadline}``), where a step's is
+#: ``{consultation}:{seq}``.
+REMINDER_MARK = ":remind:"
+
+
+def reminder_deadline(notice: Notice) -> str | None:
+    """The deadline a reminder notice is about (``meeting:1``, ``measure:2:0``, ...); ``None`` for
+    any other notice. The one test of "is this a reminder" for the dispatcher and ``verify`` alike."""
+    prefix = notice.consultation + REMINDER_MARK
+    if notice.event is not Event.REMINDER or not notice.key.startswith(prefix):
+        return None
+    return notice.key[len(prefix) :]
 
 
 def role_group(role: Role) -> str:

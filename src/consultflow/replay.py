@@ -24,12 +24,11 @@ from .context import Context
 from .core import enact
 from .errors import ConsultflowError
 from .log import LogEntry, Verification, entry_fast_hash, entry_hash, verify
-from .notices import Notice
+from .notices import Notice, reminder_deadline
 from .procedure import Procedure
 from .records import Consultation
 from .roles import Actor, Role
 from .steps import COMMANDS
-from .vocabulary import Event
 
 __all__ = ["Replayed", "check_loaded", "first_difference", "replay", "verify_consultation"]
 
@@ -225,14 +224,10 @@ def _outbox_difference(stored: Sequence[Notice], made: Sequence[Notice]) -> tupl
             if canonical_value(getattr(have, name)) != canonical_value(getattr(notice, name)):
                 return notice.seq, f"outbox notice {notice.key!r} was changed: its {name} is not what the step made"
     for key, extra in kept.items():
-        if extra.event is Event.REMINDER and key.startswith(f"{extra.consultation}{_REMINDER_KEY}"):
+        if reminder_deadline(extra) is not None:
             continue  # a reminder (提醒) is no step's: the dispatcher adds it, it is not evidence
         return extra.seq, f"outbox notice {key!r} was made by no step of the log"
     return None
-
-
-#: How a reminder's key goes on from its consultation's id (``delivery.reminders``).
-_REMINDER_KEY = ":remind:"
 
 
 def _register(value: object) -> tuple[str, ...] | None:

@@ -22,7 +22,7 @@ import attrs
 
 from ..errors import InvalidInput
 from ..i18n import LANGS, Lang, event_name, format_value, pick, state_name
-from ..notices import Notice
+from ..notices import Notice, reminder_deadline
 from ..records import Consultation
 from ..vocabulary import FINAL_STATES, Event
 from .channel import Message
@@ -241,7 +241,7 @@ def _due(notice: Notice, record: Consultation | None) -> datetime | None:
     if (notice.event in _MEETINGS or kind == "meeting") and record.schedule is not None:
         return record.schedule.meeting_at
     if kind is not None:
-        deadline = notice.key.split(":remind:", 1)[1]
+        deadline = reminder_deadline(notice)
         for r in due_reminders(record, notice.created_at, _EVERY):
             if r.key == deadline:
                 return r.due

@@ -20,7 +20,7 @@ import attrs
 
 from ..deadlines import pending_deadlines
 from ..errors import InvalidInput
-from ..notices import INVITED, PROPOSER, Notice, expand, role_group
+from ..notices import INVITED, PROPOSER, REMINDER_MARK, Notice, expand, reminder_deadline, role_group
 from ..records import Consultation
 from ..roles import Role
 from ..storage.base import Query, Store
@@ -28,8 +28,6 @@ from ..storage.checks import check_aware
 from ..vocabulary import ACTIVE_STATES, Event, State
 
 __all__ = ["Leads", "Reminder", "ReminderOutbox", "Reminders", "due_reminders", "reminder_kind"]
-
-_MARK = ":remind:"
 
 
 def _lead(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -108,9 +106,8 @@ def due_reminders(record: Consultation, now: datetime, leads: Leads) -> list[Rem
 def reminder_kind(notice: Notice) -> str | None:
     """The kind of deadline a reminder notice is about (``meeting``, ``decision``, ...); ``None``
     for any other notice."""
-    if notice.event is not Event.REMINDER or _MARK not in notice.key:
-        return None
-    return notice.key.split(_MARK, 1)[1].split(":", 1)[0]
+    deadline = reminder_deadline(notice)
+    return None if deadline is None else deadline.split(":", 1)[0]
 
 
 @runtime_checkable
@@ -150,7 +147,7 @@ class Reminders:
                     continue
                 out.append(
                     Notice(
-                        key=f"{record.id}{_MARK}{r.key}",
+                        key=f"{record.id}{REMINDER_MARK}{r.key}",
                         consultation=record.id,
                         seq=max(record.version, 1),
                         event=Event.REMINDER,

@@ -32,6 +32,7 @@ __all__ = [
     "check_grant",
     "district",
     "level_of",
+    "register_of",
     "sub_district",
 ]
 
@@ -67,6 +68,26 @@ def as_person(value: object) -> str | None:
     except InvalidInput:
         return None
     return pid if storable_id(pid) else None
+
+
+def grants_filter(person: str | None, scope: str | None, placeholder: str) -> tuple[str, list[str]] | None:
+    """The ``WHERE`` clause (with ``placeholder`` for each value) and its values that a database
+    directory's ``grants(person=..., scope=...)`` asks with, or ``None`` when no grant can match (a
+    person or scope no one could have): every directory filters the same way."""
+    where: list[str] = []
+    args: list[str] = []
+    if person is not None:
+        person = as_person(person)  # LI and ｌｉ ask about li
+        if person is None:  # no one has that id
+            return None
+    for column, value in (("person", person), ("scope", scope)):
+        if value is None:
+            continue
+        if not storable_id(value):
+            return None
+        where.append(f"{column} = {placeholder}")
+        args.append(value)
+    return (" WHERE " + " AND ".join(where) if where else ""), args
 
 
 def storable_id(value: object) -> bool:
@@ -221,3 +242,10 @@ class TrustCallerRoles:
 
     def __repr__(self) -> str:
         return "TrustCallerRoles()" if self.others is None else f"TrustCallerRoles(others={self.others!r})"
+
+
+def register_of(directory: Directory) -> Register | None:
+    """Who can list a voting body's members for ``directory``: itself, or the directory a trusting
+    one defers to - ``None`` if neither can list them (the caller then states the count)."""
+    lister = directory.others if isinstance(directory, TrustCallerRoles) else directory
+    return lister if isinstance(lister, Register) else None

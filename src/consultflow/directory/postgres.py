@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import ConsultflowError, IntegrityError, InvalidInput, StoreUnavailable
 from ..roles import Role
-from ..storage.postgres import _SCHEMA_NAME, PostgresStore, _first_line, _lock_key, _Pool, _psycopg
-from .base import Grant, as_person, check_grant, check_instant, check_place, storable_id, wanted_roles
+from ..storage.postgres import _SCHEMA_NAME, PostgresStore, _first_line, _Pool, _psycopg, run_migrations
+from .base import Grant, check_grant, check_instant, check_place, grants_filter, storable_id, wanted_roles
 from .sqlite import _grant, _role
 
 if TYPE_CHECKING:
@@ -244,21 +244,11 @@ class PostgresDirectory:
     def grants(self, *, person: str | None = None, scope: str | None = None) -> tuple[Grant, ...]:
         """Every grant recorded (revoked ones too), optionally of one person or scope, oldest first."""
         self._check_open()
-        where: list[str] = []
-        args: list[str] = []
-        if person is not None:
-            person = as_person(person)  # LI and ｌｉ ask about li
-            if person is None:  # no one has that id
-                self._check_open()
-                return ()
-        for column, value in (("person", person), ("scope", scope)):
-            if value is None:
-                continue
-            if not storable_id(value):
-                return ()
-            where.append(f"{column} = %s::text")
-            args.append(value)
-        sql = self._sql["grants"] + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id"
+        found = grants_filter(person, scope, "%s::text")
+        if found is None:
+            return ()
+        where, args = found
+        sql = self._sql["grants"] + where + " ORDER BY id"
 
         def run(conn: _Connection) -> tuple[Grant, ...]:
             return tuple(_grant(row, self, _same) for row in conn.execute(sql, args).fetchall())
@@ -369,41 +359,19 @@ class PostgresDirectory:
             self._ready = True
 
     def _migrate(self, conn: _Connection) -> None:
-        s = self._s
-        table = f"{s}.directory_schema_version"
-        if self._current_version(conn, table) == SCHEMA_VERSION:
-            return  # the common case: nothing to do, no lock, no DDL
-        if not self.create_schema:
-            raise StoreUnavailable(
+        run_migrations(
+            conn,
+            MIGRATIONS,
+            schema=self.schema,
+            table=f"{self._s}.directory_schema_version",
+            create=self.create_schema,
+            not_current=(
                 f"the directory's tables in schema {self.schema!r} at {self._where} are not at version "
                 f"{SCHEMA_VERSION}; run PostgresDirectory(..., create_schema=True).migrate() once with a role "
                 "that may create tables"
-            )
-        with conn.transaction():
-            # The store's lock for this schema: stores and directories starting together take turns.
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_lock_key(self.schema),))
-            conn.execute(f"CREATE SCHEMA IF NOT EXISTS {s}")
-            conn.execute(
-                f"CREATE TABLE IF NOT EXISTS {table} (version integer PRIMARY KEY, description text NOT NULL, "
-                "applied_at timestamptz NOT NULL DEFAULT now())"
-            )
-            current = self._current_version(conn, table) or 0
-            for version, description, statements in MIGRATIONS:
-                if version <= current:
-                    continue
-                for statement in statements:
-                    conn.execute(statement.format(s=s))
-                conn.execute(f"INSERT INTO {table} (version, description) VALUES (%s, %s)", (version, description))
-
-    def _current_version(self, conn: _Connection, table: str) -> int | None:
-        row = conn.execute("SELECT to_regclass(%s)", (table,)).fetchone()
-        if row is None or row[0] is None:
-            return None
-        found = conn.execute(f"SELECT max(version) FROM {table}").fetchone()
-        version = int(found[0] or 0) if found is not None else 0
-        if version > SCHEMA_VERSION:
-            raise StoreUnavailable(
+            ),
+            newer=lambda version: (
                 f"the directory's tables in schema {self.schema!r} at {self._where} are at version {version}, "
                 f"newer than this consultflow knows ({SCHEMA_VERSION}); upgrade consultflow"
-            )
-        return version
+            ),
+        )

@@ -31,7 +31,7 @@ from typing import Any
 from ..errors import IntegrityError, InvalidInput, StoreUnavailable
 from ..roles import Role
 from ..storage.sqlite import Migration, SQLiteFile, Synchronous, _dt, _us, run_migrations
-from .base import Grant, as_person, check_grant, check_instant, check_place, storable_id, wanted_roles
+from .base import Grant, check_grant, check_instant, check_place, grants_filter, storable_id, wanted_roles
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SQLiteDirectory"]
 
@@ -161,22 +161,12 @@ class SQLiteDirectory(SQLiteFile):
 
     def grants(self, *, person: str | None = None, scope: str | None = None) -> tuple[Grant, ...]:
         """Every grant recorded (revoked ones too), optionally of one person or scope, oldest first."""
-        where: list[str] = []
-        args: list[str] = []
-        if person is not None:
-            person = as_person(person)  # LI and ｌｉ ask about li
-            if person is None:  # no one has that id
-                self._check_open()
-                return ()
-        for column, value in (("person", person), ("scope", scope)):
-            if value is None:
-                continue
-            if not storable_id(value):
-                self._check_open()
-                return ()
-            where.append(f"{column} = ?")
-            args.append(value)
-        sql = _GRANTS + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id"
+        found = grants_filter(person, scope, "?")
+        if found is None:  # no grant can match
+            self._check_open()
+            return ()
+        where, args = found
+        sql = _GRANTS + where + " ORDER BY id"
         with self._conn() as conn:
             rows = conn.execute(sql, args).fetchall()
         return tuple(_grant(row, self.path, _dt) for row in rows)

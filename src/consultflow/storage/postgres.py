@@ -216,6 +216,53 @@ def _lock_key(schema: str) -> int:
     return int.from_bytes(hashlib.sha256(f"consultflow:{schema}".encode()).digest()[:8], "big", signed=True)
 
 
+def run_migrations(
+    conn: _Connection,
+    migrations: Sequence[Migration],
+    *,
+    schema: str,
+    table: str,
+    create: bool,
+    not_current: str,
+    newer: Callable[[int], str],
+) -> None:
+    """Bring the tables of ``schema`` to the last of ``migrations``, recording each in its version
+    ``table``: the one way the store's and the directory's PostgreSQL tables are made and moved on.
+    At the latest version it does nothing (no lock, no DDL). Else, unless ``create`` (refused with
+    ``not_current``), it takes the schema's advisory lock - servers, stores and directories starting
+    together take turns - and applies what is missing; a newer version than known is ``newer``'s."""
+    latest = migrations[-1][0]
+    if _schema_version(conn, table, latest, newer) == latest:
+        return
+    if not create:
+        raise StoreUnavailable(not_current)
+    quoted = table.rpartition(".")[0]
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_lock_key(schema),))
+        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quoted}")
+        conn.execute(
+            f"CREATE TABLE IF NOT EXISTS {table} (version integer PRIMARY KEY, description text NOT NULL, "
+            "applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        current = _schema_version(conn, table, latest, newer) or 0
+        for version, description, statements in migrations:
+            if version <= current:
+                continue
+            for statement in statements:
+                conn.execute(statement.format(s=quoted))
+            conn.execute(f"INSERT INTO {table} (version, description) VALUES (%s, %s)", (version, description))
+
+
+def _schema_version(conn: _Connection, table: str, latest: int, newer: Callable[[int], str]) -> int | None:
+    """The version recorded in ``table``, ``None`` if there is no such table yet."""
+    if _scalar(conn.execute("SELECT to_regclass(%s)", (table,))) is None:
+        return None
+    version = int(_scalar(conn.execute(f"SELECT max(version) FROM {table}")) or 0)
+    if version > latest:
+        raise StoreUnavailable(newer(version))
+    return version
+
+
 def _step_params(
     step: Step, expected_version: int, encode: Callable[[Consultation], str] = Consultation.model_dump_json
 ) -> dict[str, Any]:
@@ -721,43 +768,21 @@ class PostgresStore:
             self._ready = True
 
     def _migrate(self, conn: _Connection) -> None:
-        s = self._s
-        table = f"{s}.schema_version"
-        if self._current_version(conn, table) == SCHEMA_VERSION:
-            return  # the common case: nothing to do, no lock, no DDL
-        if not self.create_schema:
-            raise StoreUnavailable(
+        run_migrations(
+            conn,
+            MIGRATIONS,
+            schema=self.schema,
+            table=f"{self._s}.schema_version",
+            create=self.create_schema,
+            not_current=(
                 f"schema {self.schema!r} at {self._where} is not at storage version {SCHEMA_VERSION}; "
                 "run PostgresStore(..., create_schema=True).migrate() once with a role that may create tables"
-            )
-        with conn.transaction():
-            # Servers starting together: one migrates, the others wait here and then find it done.
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_lock_key(self.schema),))
-            conn.execute(f"CREATE SCHEMA IF NOT EXISTS {s}")
-            conn.execute(
-                f"CREATE TABLE IF NOT EXISTS {table} (version integer PRIMARY KEY, description text NOT NULL, "
-                "applied_at timestamptz NOT NULL DEFAULT now())"
-            )
-            current = self._current_version(conn, table) or 0
-            for version, description, statements in MIGRATIONS:
-                if version <= current:
-                    continue
-                for statement in statements:
-                    conn.execute(statement.format(s=s))
-                conn.execute(f"INSERT INTO {table} (version, description) VALUES (%s, %s)", (version, description))
-
-    def _current_version(self, conn: _Connection, table: str) -> int | None:
-        exists = _scalar(conn.execute("SELECT to_regclass(%s)", (table,)))
-        if exists is None:
-            return None
-        found = _scalar(conn.execute(f"SELECT max(version) FROM {table}"))
-        version = int(found or 0)
-        if version > SCHEMA_VERSION:
-            raise StoreUnavailable(
+            ),
+            newer=lambda version: (
                 f"schema {self.schema!r} at {self._where} is at storage version {version}, newer than this "
                 f"consultflow knows ({SCHEMA_VERSION}); upgrade consultflow"
-            )
-        return version
+            ),
+        )
 
     @staticmethod
     def _describe(psycopg: Any, dsn: str) -> str:

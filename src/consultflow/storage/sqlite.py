@@ -46,11 +46,10 @@ from ..errors import (
     ValidationError,
 )
 from ..log import LogEntry, verify_stored
-from ..notices import Notice, NoticeStatus
+from ..notices import Notice, NoticeStatus, reminder_deadline
 from ..records import SCHEMA_VERSION as ENTRY_SCHEMA
 from ..records import Consultation
 from ..step import Step
-from ..vocabulary import Event
 from .base import Query, Settlement
 from .checks import (
     FINAL_NOTICE_STATES,
@@ -844,12 +843,11 @@ class SQLiteStore(SQLiteFile):
                 notice = Notice.model_validate_json(text)
             except ValidationError as exc:
                 return Finding(cid, seq, f"outbox notice {key!r} does not parse: {_first(exc)}")
-            # a step's notice is keyed {consultation}:{seq}; a reminder (提醒, no step's) is
-            # {consultation}:remind:{deadline}
-            expected = key.startswith(f"{cid}:remind:") if notice.event is Event.REMINDER else key == f"{cid}:{seq}"
+            reminder = reminder_deadline(notice) is not None  # no step's (提醒): keyed by its deadline
+            expected = reminder or key == f"{cid}:{seq}"
             if (notice.key, notice.consultation, notice.seq) != (key, cid, seq) or not expected:
                 return Finding(cid, seq, f"outbox notice {key!r} disagrees with its columns (key, consultation, seq)")
-            if notice.event is not Event.REMINDER and events.get(seq) is not notice.event:
+            if not reminder and events.get(seq) is not notice.event:
                 return Finding(cid, seq, f"outbox notice {key!r} is for {notice.event.value!r}, not for its log entry")
             if status not in ("pending", "leased", "delivered", "dead") or not isinstance(attempts, int):
                 return Finding(

@@ -30,7 +30,8 @@ from typing import Any
 from ..catalogue import Catalogue
 from ..clock import SimulatedClock
 from ..commands import Command
-from ..directory import MemoryDirectory, Register, TrustCallerRoles
+from ..directory import MemoryDirectory
+from ..directory.base import register_of
 from ..engine import Engine
 from ..log import LogEntry
 from ..notices import Notice
@@ -502,9 +503,8 @@ class Driver:
 
     def members(self, body: Body, *, cid: str | None = None) -> tuple[str, ...]:
         """Who the engine's directory lists as members of ``body`` in the consultation's community now."""
-        directory = self.engine.directory
-        lister = directory.others if isinstance(directory, TrustCallerRoles) else directory
-        if not isinstance(lister, Register):
+        lister = register_of(self.engine.directory)
+        if lister is None:
             raise ValueError("the engine's directory cannot list members; give vote() its ballots")
         return lister.members(self.get(cid).community, self.clock.now(), BODY_MEMBERS[body])
 

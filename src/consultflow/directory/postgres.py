@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import ConsultflowError, IntegrityError, InvalidInput, StoreUnavailable
 from ..roles import Role
-from ..storage.postgres import _SCHEMA_NAME, PostgresStore, _first_line, _Pool, _psycopg, run_migrations
+from ..storage.postgres import _SCHEMA_NAME, PostgresStore, _connector, _first_line, _Pool, _psycopg, run_migrations
 from .base import Grant, check_grant, check_instant, check_place, grants_filter, storable_id, wanted_roles
 from .sqlite import _grant, _role
 
@@ -148,29 +148,7 @@ class PostgresDirectory:
                 ("grants", _GRANTS),
             )
         }
-        options: dict[str, Any] = {
-            "autocommit": True,
-            "connect_timeout": max(1, round(connect_timeout)),
-            "application_name": application_name,
-        }
-        if statement_timeout is not None:
-            options["options"] = f"-c statement_timeout={int(statement_timeout * 1000)}"
-        options.update(connect_options or {})
-
-        def connect() -> _Connection:
-            try:
-                conn: _Connection = psycopg.connect(dsn, **options)
-            except psycopg.Error as exc:
-                raise StoreUnavailable(
-                    f"cannot connect to PostgreSQL at {self._where}: {_first_line(exc)}; check that the server "
-                    "runs and that the DSN is right"
-                ) from exc
-            try:
-                conn.execute("SET TIME ZONE 'UTC'")
-            except psycopg.Error as exc:
-                conn.close()
-                raise StoreUnavailable(f"PostgreSQL at {self._where} failed a new session: {_first_line(exc)}") from exc
-            return conn
+        connect = _connector(dsn, self._where, connect_timeout, application_name, statement_timeout, connect_options)
 
         self._pool = _Pool(connect, max_connections, pool_timeout)
         self._closed = False

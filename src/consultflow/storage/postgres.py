@@ -211,6 +211,44 @@ _SETTLE = (
 )
 
 
+def _connector(
+    dsn: str,
+    where: str,
+    connect_timeout: float,
+    application_name: str,
+    statement_timeout: float | None,
+    connect_options: Mapping[str, Any] | None,
+) -> Callable[[], _Connection]:
+    """How the store and the directory open a PostgreSQL session: autocommit, the timeouts given,
+    the session in UTC; a failure is ``StoreUnavailable`` saying where and what to check."""
+    psycopg = _psycopg()
+    options: dict[str, Any] = {
+        "autocommit": True,
+        "connect_timeout": max(1, round(connect_timeout)),
+        "application_name": application_name,
+    }
+    if statement_timeout is not None:
+        options["options"] = f"-c statement_timeout={int(statement_timeout * 1000)}"
+    options.update(connect_options or {})
+
+    def connect() -> _Connection:
+        try:
+            conn: _Connection = psycopg.connect(dsn, **options)
+        except psycopg.Error as exc:
+            raise StoreUnavailable(
+                f"cannot connect to PostgreSQL at {where}: {_first_line(exc)}; check that the server "
+                "runs and that the DSN (CONSULTFLOW_PG_DSN in the tests) is right"
+            ) from exc
+        try:
+            conn.execute("SET TIME ZONE 'UTC'")
+        except psycopg.Error as exc:
+            conn.close()
+            raise StoreUnavailable(f"PostgreSQL at {where} failed a new session: {_first_line(exc)}") from exc
+        return conn
+
+    return connect
+
+
 def _lock_key(schema: str) -> int:
     """A stable advisory-lock key for this schema's migrations (signed 64-bit)."""
     return int.from_bytes(hashlib.sha256(f"consultflow:{schema}".encode()).digest()[:8], "big", signed=True)
@@ -421,30 +459,7 @@ class PostgresStore:
         self._update_step = _UPDATE_STEP.format(s=s)
         self._lease = _LEASE.format(s=s)
         self._settle = _SETTLE.format(s=s)
-        options: dict[str, Any] = {
-            "autocommit": True,
-            "connect_timeout": max(1, round(connect_timeout)),
-            "application_name": application_name,
-        }
-        if statement_timeout is not None:
-            options["options"] = f"-c statement_timeout={int(statement_timeout * 1000)}"
-        options.update(connect_options or {})
-
-        def connect() -> _Connection:
-            try:
-                conn: _Connection = psycopg.connect(dsn, **options)
-            except psycopg.Error as exc:
-                raise StoreUnavailable(
-                    f"cannot connect to PostgreSQL at {self._where}: {_first_line(exc)}; check that the server "
-                    "runs and that the DSN (CONSULTFLOW_PG_DSN in the tests) is right"
-                ) from exc
-            try:
-                conn.execute("SET TIME ZONE 'UTC'")
-            except psycopg.Error as exc:
-                conn.close()
-                raise StoreUnavailable(f"PostgreSQL at {self._where} failed a new session: {_first_line(exc)}") from exc
-            return conn
-
+        connect = _connector(dsn, self._where, connect_timeout, application_name, statement_timeout, connect_options)
         self._pool = _Pool(connect, max_connections, pool_timeout)
         self._ready = False
         self._ready_lock = threading.Lock()

@@ -39,7 +39,8 @@ class Context:
     looked up by the engine in its directory - a person not in it holds none. ``register`` lists,
     sorted, who holds the roles the command counts (``Command.counted_roles``: a body's members)
     in this community now, or is ``None`` when the command counts nobody or the directory cannot
-    list its members."""
+    list its members. ``salt`` is the step's secret salt (hex; the engine draws 16 random bytes, a
+    simulation may give none): personal values enter the entries' hashes only salted."""
 
     now: datetime = attrs.field(converter=_utc)
     actor: Actor
@@ -47,6 +48,9 @@ class Context:
     catalogue: Catalogue = _EMPTY_CATALOGUE
     people: Mapping[str, frozenset[Role]] = _NOBODY
     register: tuple[str, ...] | None = None
+    # the step's salt (hex) for the commitments that stand for personal values in its entries'
+    # hashes (``consultflow.privacy``): drawn by the engine, kept in the entries, reused by replay
+    salt: str = ""
 
     def roles_of(self, person: str) -> frozenset[Role]:
         """The roles ``person`` holds here now: the actor's own, or those the engine looked up."""

@@ -203,8 +203,30 @@ def enact(
         target = record.state
     update, events = EFFECTS[command.trigger](procedure, record, command, ctx, role, target)
     return _assemble(
-        record, update, events, target, ctx, role, step_input(procedure, record, command, ctx), bound, lazy
+        record,
+        update,
+        events,
+        target,
+        ctx,
+        role,
+        step_input(procedure, record, command, ctx),
+        bound,
+        lazy,
+        _private_keys(procedure.parameters.private_text),
     )
+
+
+_PRIVATE: dict[frozenset[str], tuple[str, ...]] = {}
+
+
+def _private_keys(keys: frozenset[str]) -> tuple[str, ...]:
+    """The free-text keys an entry keeps out of its hash, as it lists them: sorted (found once)."""
+    found = _PRIVATE.get(keys)
+    if found is None:
+        if len(_PRIVATE) > 256:
+            _PRIVATE.clear()
+        found = _PRIVATE[keys] = tuple(sorted(keys))
+    return found
 
 
 _ROLE_LISTS: dict[frozenset[Role], list[str]] = {}
@@ -285,6 +307,8 @@ def _entry(
     record_digest: str,
     prev: str,
     digest: str,
+    private: tuple[str, ...],
+    salt: str,
 ) -> LogEntry:
     return make(
         LogEntry,
@@ -303,6 +327,8 @@ def _entry(
             "record_digest": record_digest,
             "prev": prev,
             "hash": digest,
+            "private": private,
+            "salt": salt,
         },
     )
 
@@ -317,6 +343,7 @@ def _assemble(
     step_in: dict[str, Any],
     bound: str | None = None,
     lazy: bool = False,
+    private: tuple[str, ...] = (),
 ) -> Step:
     """Stamp the record (state, version, next deadline), chain the events into log entries - the
     first carrying the step's input, the last the digest of the record - then the record's head,
@@ -335,6 +362,7 @@ def _assemble(
         base = record.__dict__
     now = ctx.now
     actor = ctx.actor.id
+    salt = ctx.salt
     last = len(events) - 1
     if target is not source or not _DEADLINE_FIELDS.isdisjoint(update):
         decisions = update.get("decisions", base["decisions"])
@@ -364,7 +392,9 @@ def _assemble(
             seq += 1
             to = target if i == last else (source or target)
             entry_in = step_in if i == 0 else None
-            unchained.append(_entry(cid, seq, event, source, to, actor, role, now, data, entry_in, "", "", ""))
+            unchained.append(
+                _entry(cid, seq, event, source, to, actor, role, now, data, entry_in, "", "", "", private, salt)
+            )
         return Step(make(Consultation, values), tuple(unchained), ())
     at = timestamp(now)
     known = None
@@ -379,10 +409,14 @@ def _assemble(
         entry_in = step_in if i == 0 else None
         entry_digest = bound if i == last else ""
         digest = chain_hash(
-            SCHEMA_VERSION, cid, seq, event, source, to, actor, role, at, data, entry_in, entry_digest, prev
-        )
+            SCHEMA_VERSION, cid, seq, event, source, to, actor, role, at, data, entry_in, entry_digest, prev,
+            private, salt,
+        )  # fmt: skip
         entries.append(
-            _entry(cid, seq, event, source, to, actor, role, now, data, entry_in, entry_digest, prev, digest)
+            _entry(
+                cid, seq, event, source, to, actor, role, now, data, entry_in, entry_digest, prev, digest,
+                private, salt,
+            )  # fmt: skip
         )
         prev = digest
     values["head"] = prev
@@ -429,7 +463,7 @@ def seal(steps: Iterable[Step]) -> tuple[LogEntry, ...]:
             entry_digest = bound if i == last else ""
             digest = chain_hash(
                 e.schema_version, e.consultation, e.seq, e.event, e.source, e.target, e.actor, e.role,
-                timestamp(e.at), e.data, e.input, entry_digest, prev,
+                timestamp(e.at), e.data, e.input, entry_digest, prev, e.private, e.salt,
             )  # fmt: skip
             values = e.__dict__.copy()
             values["record_digest"], values["prev"], values["hash"] = entry_digest, prev, digest

@@ -7,6 +7,8 @@ clock, new ids from the injected factory; nothing else here decides anything.
 
 from __future__ import annotations
 
+import re
+import secrets
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
@@ -93,11 +95,22 @@ def _uuid() -> str:
     return str(uuid.uuid4())
 
 
+def _salt() -> str:
+    """16 random bytes (hex): a step's salt for the commitments to its personal values."""
+    return secrets.token_hex(16)
+
+
+_SALT = re.compile("^([0-9a-f]{2}){0,64}$")
+
+
 class Engine:
     """Runs commands against a store under a procedure.
 
     ``procedure`` is used for new proposals (``variants`` may give a community its own);
-    ``procedures`` lists older definitions so records made under them still load.
+    ``procedures`` lists older definitions so records made under them still load. ``salts`` gives
+    each step's salt (hex) for the commitments to its personal values (``consultflow.privacy``):
+    by default 16 random bytes; a test or a reproducible demo may give a fixed sequence, but a store
+    meant for a public export needs unguessable salts.
     """
 
     def __init__(
@@ -111,6 +124,7 @@ class Engine:
         procedures: Iterable[Procedure] = (),
         ids: Callable[[], str] = _uuid,
         directory: Directory | None = None,
+        salts: Callable[[], str] = _salt,
     ) -> None:
         if directory is None:
             raise InvalidInput(
@@ -138,6 +152,7 @@ class Engine:
                     "give a changed definition a new version so stored records keep their definition"
                 )
         self._ids = ids
+        self._salts = salts
         # The records this engine wrote or checked, by id: a load that hands back the very same
         # object (a memory store, SQLite's record cache) needs no second check.
         self._trusted: dict[str, Consultation] = {}
@@ -167,6 +182,7 @@ class Engine:
             catalogue=self.catalogue,
             people=self._people(command, community, now),
             register=self._members(command, community, now),
+            salt=self._salt(),
         )
         result = apply(procedure, record, command, ctx)
         if isinstance(result, Refused):
@@ -275,7 +291,7 @@ class Engine:
             try:
                 self._check_loaded(record)  # a record that disagrees with its log: IntegrityError, reported
                 procedure = self.procedure_of(record)
-                ctx = Context(now=when, actor=CLOCK_ACTOR, catalogue=self.catalogue)
+                ctx = Context(now=when, actor=CLOCK_ACTOR, catalogue=self.catalogue, salt=self._salt())
                 result = apply(procedure, record, MarkOverdue(consultation=record.id), ctx)
                 if isinstance(result, Refused):
                     continue  # next_due was stale; nothing is overdue any more
@@ -342,6 +358,13 @@ class Engine:
                 "spaces, quotes or backslashes; fix the ids=... passed to Engine"
             )
         return cid
+
+    def _salt(self) -> str:
+        """A step's salt from the salt factory (``salts=``; default 16 random bytes), checked: hex."""
+        salt = self._salts()
+        if not isinstance(salt, str) or not _SALT.match(salt):
+            raise InvalidInput(f"the engine's salt factory gave {salt!r}: give up to 64 bytes as lower-case hex")
+        return salt
 
     def _load_for(self, command: Command) -> tuple[Consultation | None, Procedure]:
         if isinstance(command, Propose):

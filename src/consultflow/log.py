@@ -1,10 +1,11 @@
 """The log (公开制, 承诺制): one entry per event, each hash-chained to the one before.
 
-The hash of an entry is SHA-256 over its canonical JSON (``consultflow.canonical``: sorted keys,
-no spaces, UTF-8, integers only, times as UTC ``...ffffffZ``) without the ``hash`` field. A store
-keeps each entry as the canonical JSON of the whole entry, hash included (``entry_json``);
-``verify_stored`` checks those bytes themselves. Entries never carry personal data; participants
-appear by id.
+The hash of an entry is SHA-256 over the canonical JSON (``consultflow.canonical``: sorted keys,
+no spaces, UTF-8, integers only, times as UTC ``...ffffffZ``) of its hashed form: every field but
+``hash`` and ``salt``, with person ids and private text as salted commitments
+(``consultflow.privacy``), so that a public export without them still verifies. A store keeps each
+entry as the canonical JSON of the whole entry, hash and salt included (``entry_json``);
+``verify_stored`` checks those bytes themselves. Entries carry no names: participants appear by id.
 
 What a step did is in its entries, so the record can be rebuilt from them (``consultflow.replay``):
 the first entry of a step carries its ``input`` (the command and the roles its effect read), the last
@@ -24,6 +25,7 @@ from pydantic import AwareDatetime, Field, JsonValue
 from pydantic_core import to_json
 
 from .canonical import TIMESTAMP_PATTERN, canonical_json, parse_canonical, timestamp
+from .privacy import blind, commit, hidden_keys, is_person, public_form
 from .records import SCHEMA_VERSION, Id, Record
 from .vocabulary import Event, State
 
@@ -60,6 +62,10 @@ class LogEntry(Record):
     record_digest: str = ""  # last entry of a step: ``canonical.record_digest`` of the record it left
     prev: str
     hash: str
+    # the free-text keys kept out of the hash (``Parameters.private_text``) and the step's salt for
+    # the commitments that stand for personal values in it (``consultflow.privacy``; never exported)
+    private: tuple[str, ...] = ()
+    salt: str = Field(default="", pattern="^([0-9a-f]{2}){0,64}$")
 
     model_config = Record.model_config | {"populate_by_name": True}
 
@@ -79,6 +85,8 @@ class LogEntry(Record):
             self.input,
             self.record_digest,
             self.prev,
+            self.private,
+            self.salt,
         )
 
     def to_json_dict(self) -> dict[str, Any]:
@@ -111,6 +119,8 @@ def entry_body(
     input: Mapping[str, Any] | None,
     record_digest: str,
     prev: str,
+    private: tuple[str, ...] = (),
+    salt: str = "",
 ) -> dict[str, Any]:
     return {
         "schema_version": schema_version,
@@ -126,12 +136,15 @@ def entry_body(
         "input": input,
         "record_digest": record_digest,
         "prev": prev,
+        "private": list(private),
+        "salt": salt,
     }
 
 
 def entry_hash(body: Mapping[str, Any]) -> str:
-    """SHA-256 (hex) of an entry body's canonical JSON."""
-    return hashlib.sha256(canonical_json(body)).hexdigest()
+    """SHA-256 (hex) of the canonical JSON of an entry body's hashed form (``privacy.public_form``:
+    personal values as salted commitments, no salt); a body without ``salt`` is in that form already."""
+    return hashlib.sha256(canonical_json(public_form(body))).hexdigest()
 
 
 _quote: Callable[[str], str] = json.encoder.encode_basestring
@@ -152,6 +165,8 @@ def chain_hash(
     input: Mapping[str, Any] | None,
     record_digest: str,
     prev: str,
+    private: tuple[str, ...] = (),
+    salt: str = "",
 ) -> str:
     """``entry_hash`` of the body these fields make, without building the body: the hot path's
     form. It writes the canonical JSON directly, keys in sorted order, and serialises ``data``
@@ -165,12 +180,18 @@ def chain_hash(
     hold this function to ``entry_hash`` byte for byte.
     """
     src = "null" if source is None else f'"{source}"'
-    digest = _sha256(f'{{"actor":{_quote(actor)},"at":"{at}","consultation":"{consultation}","data":'.encode())
-    digest.update(to_json(data))
+    key = bytes.fromhex(salt) if salt else b""
+    hidden = hidden_keys(private)
+    who = commit(key, actor) if is_person(actor) else _quote(actor)[1:-1]
+    digest = _sha256(f'{{"actor":"{who}","at":"{at}","consultation":"{consultation}","data":'.encode())
+    digest.update(to_json(blind(data, hidden, key)))
     digest.update(f',"event":"{event}","from":{src},"input":'.encode())
-    digest.update(b"null" if input is None else to_json(input))
+    digest.update(b"null" if input is None else to_json(blind(input, hidden, key)))
+    bound = commit(key, record_digest) if record_digest else ""
+    digest.update(f',"prev":"{prev}","private":'.encode())
+    digest.update(to_json(private))
     digest.update(
-        f',"prev":"{prev}","record_digest":"{record_digest}","role":"{role}",'
+        f',"record_digest":"{bound}","role":"{role}",'
         f'"schema_version":{schema_version:d},"seq":{seq:d},"to":"{target}"}}'.encode()
     )
     return digest.hexdigest()
@@ -234,7 +255,8 @@ def verify_stored(
     """``verify`` on the bytes a store keeps (``entry_json``: one entry's canonical JSON, hash
     included), without parsing them into entries first: each row must be exactly the canonical
     JSON of what it holds (no duplicated key, no ``2.0`` for ``2``, no space, keys in order, times
-    as ``...ffffffZ``), and its hash must be the SHA-256 of those bytes less the ``hash`` member."""
+    as ``...ffffffZ``), with its salt, and its hash must be the SHA-256 of its hashed form
+    (``privacy.public_form``: those values, personal ones as commitments)."""
     prev = GENESIS
     consultation: object = None
     state: object = None
@@ -247,11 +269,11 @@ def verify_stored(
         claimed = obj.pop("hash", None)
         if not isinstance(claimed, str):
             return Verification(False, count, index, _int(obj.get("seq")), "the stored entry has no hash")
-        data = raw.encode("utf-8") if isinstance(raw, str) else bytes(raw)
-        member = f',"hash":{_quote(claimed)}'.encode()
-        # the stored bytes themselves, less the hash member (keys are sorted: the rest is the body)
-        hashed = data.replace(member, b"", 1) if data.count(member) == 1 else canonical_json(obj)
-        found = _check_body(index, obj, claimed, consultation, prev, state, _sha256(hashed).hexdigest())
+        if not isinstance(obj.get("salt"), str):  # a stored entry holds its values and their salt
+            return Verification(False, count, index, _int(obj.get("seq")), "the stored entry has no salt")
+        # the stored bytes are exactly the canonical JSON of ``obj`` (parse_canonical): its hashed form
+        # (personal values as commitments, ``privacy.public_form``) is hashed
+        found = _check_body(index, obj, claimed, consultation, prev, state)
         if found is None and not (isinstance(obj.get("at"), str) and TIMESTAMP_PATTERN.match(obj["at"])):
             found = "the entry's time is not a canonical UTC time (YYYY-MM-DDTHH:MM:SS.ffffffZ)"
         if found is not None:
@@ -280,6 +302,8 @@ def entry_fast_hash(entry: LogEntry) -> str:
         entry.input,
         entry.record_digest,
         entry.prev,
+        entry.private,
+        entry.salt,
     )
 
 

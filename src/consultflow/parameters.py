@@ -131,6 +131,10 @@ class Parameters(Record):
     budget_cap: Money | None = Decimal(300_000)  # 微幸福: 300,000 yuan per community a year
     consultation_day: int | None = Field(default=None, ge=1, le=28)  # e.g. the 11th
     timezone: str = "Asia/Shanghai"
+    # ---- public export (issue 8.4) ----
+    # free-text keys of an entry's data and input kept out of its hash and out of a public export
+    # (what one resident said: an opinion's text, a feedback comment); ``consultflow.privacy``
+    private_text: frozenset[str] = frozenset({"comment", "text"})
 
     @field_validator("timezone")
     @classmethod
@@ -176,6 +180,18 @@ class Parameters(Record):
     @field_serializer("clerk_roles")
     def _clerk_roles_in_order(self, value: frozenset[Role]) -> list[str]:
         return sorted(r.value for r in value)
+
+    @field_validator("private_text")
+    @classmethod
+    def _private_keys(cls, value: frozenset[str]) -> frozenset[str]:
+        for key in value:
+            if not key.isidentifier() or len(key) > 64:
+                raise PydanticCustomError("private_text", "private_text names keys of an entry: {key!r} is none", {"key": key})
+        return value
+
+    @field_serializer("private_text")
+    def _private_text_in_order(self, value: frozenset[str]) -> list[str]:
+        return sorted(value)
 
     @field_serializer("review_carriers")
     def _review_carriers_in_order(self, value: frozenset[Carrier]) -> list[str]:

@@ -109,6 +109,7 @@ def replay(entries: Sequence[LogEntry], procedures: Mapping[tuple[str, str], Pro
                 new_id=first.consultation if record is None else None,
                 people={str(p): _roles(r) for p, r in people.items()},
                 register=_register(step_in.get("register")),
+                salt=first.salt,
             )
             assert procedure is not None
             # Every step's digest is in its entry's hash, which the chain check held; replay checks

@@ -35,6 +35,7 @@ from .errors import (
     UnknownProcedure,
     ValidationError,
 )
+from .export import ExportFinding, ExportReport, export_public, pseudonym, verify_export
 from .log import LogEntry, Verification, canonical_json, entry_hash, verify
 from .notices import Notice
 from .parameters import ConsensusRule, Parameters, VoteRule
@@ -149,6 +150,8 @@ __all__ = [
     "Engine",
     "Escalate",
     "Event",
+    "ExportFinding",
+    "ExportReport",
     "Form",
     "Grant",
     "Inspect",
@@ -223,10 +226,13 @@ __all__ = [
     "command_from_dict",
     "district",
     "entry_hash",
+    "export_public",
     "overdue",
+    "pseudonym",
     "sign_checkpoint",
     "six_step",
     "sub_district",
     "verify",
     "verify_checkpoint",
+    "verify_export",
 ]

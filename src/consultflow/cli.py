@@ -1,6 +1,6 @@
 """The command line: ``consultflow demo``, ``verify``, ``show``, ``procedure``, ``schema``, ``simulate``, the
-signed checkpoints: ``keygen``, ``checkpoint``, ``verify --checkpoint``; delivering notices: ``outbox``,
-``dispatch``.
+signed checkpoints: ``keygen``, ``checkpoint``, ``verify --checkpoint``; the public export: ``export``,
+``verify --export``; delivering notices: ``outbox``, ``dispatch``.
 
 Every subcommand exits the same way (``EXIT_STATUS`` below, also in ``consultflow --help``): 0 all
 good; 1 a finding - a chain or record that does not hold, a definition that fails its checks -
@@ -285,6 +285,12 @@ def _check(
 
 
 def _verify(args: argparse.Namespace) -> int:
+    if args.export is not None:
+        from .export_cli import verify_export_command
+
+        return verify_export_command(args)
+    if args.db is None:
+        return _fail("verify needs --db PATH (a store) or --export FILE (a public export)")
     if args.checkpoint is not None or args.public_key is not None:
         return _verify_checkpoint(args)
     try:
@@ -535,7 +541,7 @@ def _parser() -> argparse.ArgumentParser:
             "input problem (no such file, not a consultflow store, an unknown id).",
         ),
     )
-    check.add_argument("--db", required=True, metavar="PATH", help="a consultflow SQLite file")
+    check.add_argument("--db", metavar="PATH", help="a consultflow SQLite file")
     check.add_argument("id", nargs="?", help="one consultation id (default: all)")
     check.add_argument("--procedure", action="append", metavar="FILE", help=PROCEDURE_HELP)
     check.add_argument(
@@ -544,6 +550,11 @@ def _parser() -> argparse.ArgumentParser:
         help="also check the store against this signed checkpoint: nothing it covers deleted, cut or rewritten",
     )
     check.add_argument("--public-key", metavar="KEY.pub", help="the public key that signed --checkpoint")
+    check.add_argument(
+        "--export",
+        metavar="FILE",
+        help="instead of --db: check a public export (consultflow export) offline against --checkpoint",
+    )
     check.set_defaults(func=_verify)
 
     keygen = sub.add_parser(
@@ -573,6 +584,10 @@ def _parser() -> argparse.ArgumentParser:
     point.add_argument("--db", required=True, metavar="PATH", help="a consultflow SQLite file")
     point.add_argument("--key", required=True, metavar="KEY", help="the private key (consultflow keygen)")
     point.set_defaults(func=_checkpoint)
+
+    from .export_cli import add_export  # the public export (issue 8.4)
+
+    add_export(sub, _describe)
 
     show = sub.add_parser(
         "show",

@@ -414,9 +414,8 @@ def _assemble(
         )  # fmt: skip
         entries.append(
             _entry(
-                cid, seq, event, source, to, actor, role, now, data, entry_in, entry_digest, prev, digest,
-                private, salt,
-            )  # fmt: skip
+                cid, seq, event, source, to, actor, role, now, data, entry_in, entry_digest, prev, digest, private, salt
+            )
         )
         prev = digest
     values["head"] = prev

@@ -23,10 +23,9 @@ import hmac
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from .canonical import TIMESTAMP_PATTERN, canonical_json, parse_canonical
 from .checkpoints import Checkpoint, _check_signature, _parse, _private, _public, _raw_public
@@ -34,6 +33,9 @@ from .errors import IntegrityError, InvalidInput
 from .log import LogEntry, verify
 from .privacy import PERSON_KEYS, commit, hidden_keys, is_person, public_form
 from .storage.base import Query, Store
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 __all__ = [
     "EXPORT_FORMAT",
@@ -67,9 +69,7 @@ def _pseudonymise(key: str, value: Any, name: Callable[[str], str]) -> Any:
     return value
 
 
-def _collect(
-    value: Any, hidden: frozenset[str], salt: bytes, name: Callable[[str], str], out: dict[str, Any]
-) -> None:
+def _collect(value: Any, hidden: frozenset[str], salt: bytes, name: Callable[[str], str], out: dict[str, Any]) -> None:
     """The pseudonyms of every person value ``privacy.blind`` commits to in ``value``, by commitment."""
     if isinstance(value, dict):
         for k, v in value.items():
@@ -289,17 +289,23 @@ def verify_export(
             findings.append(ExportFinding("export", cid, f"entry seq {people_problem} names people by no commitment"))
         check = verify({k: v for k, v in r.items() if k != "people"} for r in rows)
         if not check.ok:
-            findings.append(ExportFinding("broken", cid, f"its chain does not verify (entry seq {check.seq}: {check.reason})"))
+            findings.append(
+                ExportFinding("broken", cid, f"its chain does not verify (entry seq {check.seq}: {check.reason})")
+            )
         heads[cid] = [str(r.get("hash")) for r in rows]
     covered = set()
     for leaf in parsed.leaves:
         covered.add(leaf.id)
         have = heads.get(leaf.id)
         if have is None:
-            findings.append(ExportFinding("deleted", leaf.id, f"the checkpoint covers {leaf.version} entries; the export has none"))
+            findings.append(
+                ExportFinding("deleted", leaf.id, f"the checkpoint covers {leaf.version} entries; the export has none")
+            )
         elif len(have) < leaf.version:
             findings.append(
-                ExportFinding("truncated", leaf.id, f"the checkpoint covers {leaf.version} entries; the export has {len(have)}")
+                ExportFinding(
+                    "truncated", leaf.id, f"the checkpoint covers {leaf.version} entries; the export has {len(have)}"
+                )
             )
         elif have[leaf.version - 1] != leaf.head:
             findings.append(

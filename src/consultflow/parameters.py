@@ -186,7 +186,9 @@ class Parameters(Record):
     def _private_keys(cls, value: frozenset[str]) -> frozenset[str]:
         for key in value:
             if not key.isidentifier() or len(key) > 64:
-                raise PydanticCustomError("private_text", "private_text names keys of an entry: {key!r} is none", {"key": key})
+                raise PydanticCustomError(
+                    "private_text", "private_text names keys of an entry: {key!r} is none", {"key": key}
+                )
         return value
 
     @field_serializer("private_text")

@@ -81,6 +81,8 @@ def test_exported_dict_has_the_documented_shape() -> None:
         "record_digest",
         "prev",
         "hash",
+        "private",
+        "salt",
     }
     assert d["from"] == "proposed"
     assert d["to"] == "notified"

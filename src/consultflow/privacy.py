@@ -25,6 +25,8 @@ the Driver produce is exported and searched for every id of the directory):
 from __future__ import annotations
 
 import hashlib
+import json
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -35,6 +37,7 @@ __all__ = [
     "PERSON_KEYS",
     "blind",
     "commit",
+    "hidden",
     "hidden_keys",
     "is_person",
     "public_actor",
@@ -77,44 +80,59 @@ PERSON_KEYS = frozenset(
 )
 
 _sha256 = hashlib.sha256
-_HIDDEN: dict[tuple[str, ...], frozenset[str]] = {}
+_quote = json.encoder.encode_basestring
+_NESTED = frozenset({dict, list, tuple})
+_HIDDEN: dict[tuple[str, ...], tuple[frozenset[str], re.Pattern[bytes]]] = {}
 
 
 def hidden_keys(private: Iterable[str]) -> frozenset[str]:
     """The keys blinded in an entry whose ``private`` field lists ``private``: the person keys and those."""
-    key = tuple(private)
-    found = _HIDDEN.get(key)
+    return hidden(tuple(private))[0]
+
+
+def hidden(private: tuple[str, ...]) -> tuple[frozenset[str], re.Pattern[bytes]]:
+    """``hidden_keys`` and a pattern that finds, in the compact JSON of data or input, every place
+    where ``blind`` could change something: one of those keys with a value that is not ``null``, a
+    number, a boolean, ``{}`` or ``[]``. No match: the JSON is its own blinded form (the hot path
+    hashes it as it is)."""
+    found = _HIDDEN.get(private)
     if found is None:
         if len(_HIDDEN) > 256:
             _HIDDEN.clear()
-        found = _HIDDEN[key] = PERSON_KEYS | frozenset(key)
+        keys = PERSON_KEYS | frozenset(private)
+        names = "|".join(re.escape(k) for k in sorted(keys))
+        pattern = re.compile(f'"(?:{names})":(?!null|true|false|-|[0-9]|{{}}|\\[\\])'.encode())
+        found = _HIDDEN[private] = (keys, pattern)
     return found
 
 
 def commit(salt: bytes, value: object) -> str:
     """The commitment to ``value`` under ``salt``: ``sha256:`` and SHA-256(salt ‖ canonical JSON), hex."""
-    return "sha256:" + _sha256(salt + canonical_json(value)).hexdigest()
-
-
-def _holds_text(value: object) -> bool:
-    return isinstance(value, str) or (isinstance(value, list | dict | tuple) and len(value) > 0)
+    text = _quote(value).encode() if type(value) is str else canonical_json(value)
+    return "sha256:" + _sha256(salt + text).hexdigest()
 
 
 def blind(value: Any, keys: frozenset[str], salt: bytes) -> Any:
     """``value`` (data or input, canonical JSON values) with the value of every key in ``keys``, at
     any depth, replaced by its commitment when it holds text. Keys keep their order."""
-    if isinstance(value, dict):
+    kind = type(value)
+    if kind is dict:
         out: dict[str, Any] = {}
         for k, v in value.items():
-            if k in keys and _holds_text(v):
+            t = type(v)
+            if k in keys and (t is str or ((t is list or t is dict or t is tuple) and v)):
                 out[k] = commit(salt, v)
-            elif isinstance(v, dict | list):
+            elif t is dict or t is list or t is tuple:
                 out[k] = blind(v, keys, salt)
             else:
                 out[k] = v
         return out
-    if isinstance(value, list):
-        return [blind(v, keys, salt) if isinstance(v, dict | list) else v for v in value]
+    if kind is list or kind is tuple:
+        return [blind(v, keys, salt) if type(v) in _NESTED else v for v in value]
+    if isinstance(value, Mapping):  # not built by the core: the same, less fast
+        return blind(dict(value), keys, salt)
+    if isinstance(value, list | tuple):
+        return blind(list(value), keys, salt)
     return value
 
 

@@ -73,6 +73,7 @@ class EngineRun(Run):
                 catalogue=self.catalogue,
                 ids=lambda: cid,
                 directory=_directory(self.cast),
+                salts=str,  # a simulation's logs are unsalted, as the runner makes them (never exported)
             )
         self.clock.set(self.now)
         if self.record is not None:

@@ -541,7 +541,13 @@ def _parser() -> argparse.ArgumentParser:
             "input problem (no such file, not a consultflow store, an unknown id).",
         ),
     )
-    check.add_argument("--db", metavar="PATH", help="a consultflow SQLite file")
+    what = check.add_mutually_exclusive_group(required=True)
+    what.add_argument("--db", metavar="PATH", help="a consultflow SQLite file")
+    what.add_argument(
+        "--export",
+        metavar="FILE",
+        help="instead of --db: check a public export (consultflow export) offline against --checkpoint",
+    )
     check.add_argument("id", nargs="?", help="one consultation id (default: all)")
     check.add_argument("--procedure", action="append", metavar="FILE", help=PROCEDURE_HELP)
     check.add_argument(
@@ -550,11 +556,6 @@ def _parser() -> argparse.ArgumentParser:
         help="also check the store against this signed checkpoint: nothing it covers deleted, cut or rewritten",
     )
     check.add_argument("--public-key", metavar="KEY.pub", help="the public key that signed --checkpoint")
-    check.add_argument(
-        "--export",
-        metavar="FILE",
-        help="instead of --db: check a public export (consultflow export) offline against --checkpoint",
-    )
     check.set_defaults(func=_verify)
 
     keygen = sub.add_parser(

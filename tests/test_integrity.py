@@ -389,9 +389,14 @@ def test_the_documented_check_uses_only_the_standard_library(
             assert all(n.split(".")[0] in sys.stdlib_module_names for n in names), names
     os.chdir(tmp_path)
     assert main(["demo", "--db", "d.db"]) == 0
+    assert main(["keygen", "--out", "k"]) == 0
+    (tmp_path / "secret").write_bytes(b"s" * 32)
     capsys.readouterr()
-    assert main(["show", "--db", "d.db", CID, "--json"]) == 0
-    (tmp_path / "log.jsonl").write_text(capsys.readouterr().out, encoding="utf-8")
+    # the public export (person ids as commitments and pseudonyms) is what anyone checks
+    assert main(["export", "--db", "d.db", "--public", "--secret-file", "secret", "--key", "k"]) == 0
+    exported = [line for line in capsys.readouterr().out.splitlines() if f'"consultation":"{CID}"' in line]
+    assert len(exported) == 62 and '"actor":"li"' not in exported[0]
+    (tmp_path / "log.jsonl").write_text("".join(line + "\n" for line in exported), encoding="utf-8")
     script = code + (
         "\nimport sys\nlines = open(sys.argv[1], encoding='utf-8').read().splitlines()\n"
         "print(check(lines))\nlines[9] = lines[9].replace('\"seq\":10,', '\"seq\":10, ', 1)\nprint(check(lines))\n"

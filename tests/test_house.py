@@ -137,6 +137,12 @@ PUBLIC = {
     "overdue",
     "six_step",
     "verify",
+    # the public export (issue 8.4)
+    "ExportFinding",
+    "ExportReport",
+    "export_public",
+    "pseudonym",
+    "verify_export",
 }
 
 
@@ -205,6 +211,7 @@ FLOORS = {
 RECORDS_FLOOR = (
     *("step", "log", "notices", "records", "commands", "refusals", "catalogue", "parameters", "context"),
     *("deadlines", "vocabulary", "roles", "errors", "clock", "i18n", "limits", "files", "canonical"),
+    "privacy",
 )
 
 

@@ -447,6 +447,23 @@ def test_a_variant_may_mark_more_free_text_private() -> None:
         cf.Parameters.model_validate({"private_text": ["not a key"]})
 
 
+def test_a_log_written_without_salt_is_never_exported() -> None:
+    store = MemoryStore()
+    catalogue = cf.Catalogue().with_community("c", {"public-affairs/parking": "停车"})
+    engine = cf.Engine(
+        store=store, clock=cf.SimulatedClock(NOW), catalogue=catalogue, directory=cf.TrustCallerRoles(), salts=str
+    )
+    engine.execute(
+        cf.Propose(community="c", topic="public-affairs/parking", title="停车", carrier=cf.Carrier.DECISION,
+                   form=cf.Form.INVITATION),
+        by=Actor("li", roles={Role.RESIDENT}),
+    )  # fmt: skip
+    with pytest.raises(cf.InvalidInput, match="without a salt"):
+        cf.export_public(store, SECRET, _KEY)
+    with pytest.raises(cf.InvalidInput, match="at least 16 bytes"):
+        cf.export_public(MemoryStore(), b"short", _KEY)
+
+
 # ---- the declaration ---------------------------------------------------------------------------------------------
 def _names_people(annotation: Any) -> bool:
     marker = typing.get_args(PersonId)[1]

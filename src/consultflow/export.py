@@ -132,7 +132,13 @@ def export_public(
                 "nothing was exported",
                 consultation=record.id,
             )
-        lines.extend(public_line(e, secret) for e in entries)
+        for e in entries:
+            if not e.salt:
+                raise InvalidInput(
+                    f"consultation {record.id!r} entry seq {e.seq} was written without a salt (a simulation's "
+                    "log): its commitments could be tried against guessed ids; it is not exported"
+                )
+            lines.append(public_line(e, secret))
     when = (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     trailer: dict[str, Any] = {
         "consultations": len(records),
@@ -239,6 +245,15 @@ def _check_trailer(lines: list[str], public: Ed25519PublicKey) -> tuple[ExportFi
     return None, time
 
 
+def _people_hold(row: Mapping[str, Any]) -> bool:
+    """Every commitment ``people`` gives pseudonyms for stands in the entry's hashed form."""
+    people = row["people"]
+    if not people:
+        return True
+    hashed = canonical_json({k: v for k, v in row.items() if k != "people"}).decode("utf-8")
+    return all(isinstance(k, str) and k.startswith("sha256:") and f'"{k}"' in hashed for k in people)
+
+
 def verify_export(
     export: str | bytes | Iterable[str],
     checkpoint: Checkpoint | Mapping[str, Any] | str | bytes,
@@ -281,10 +296,7 @@ def verify_export(
         findings.append(ExportFinding("export", None, "its consultations are not each together, in order of id"))
     heads: dict[str, list[str]] = {}
     for cid, rows in chains.items():
-        people_problem = next(
-            (r["seq"] for r in rows if not all(isinstance(k, str) and k.startswith("sha256:") for k in r["people"])),
-            None,
-        )
+        people_problem = next((r.get("seq") for r in rows if not _people_hold(r)), None)
         if people_problem is not None:
             findings.append(ExportFinding("export", cid, f"entry seq {people_problem} names people by no commitment"))
         check = verify({k: v for k, v in r.items() if k != "people"} for r in rows)

@@ -611,6 +611,8 @@ def _other(value: Any) -> Any:
         return "x"
     if isinstance(value, dict):
         return {**value, "extra": 1}
+    if isinstance(value, list):  # an entry's ``private`` keys
+        return [*value, "extra"]
     raise AssertionError(f"no other value for {value!r}")
 
 

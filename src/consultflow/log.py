@@ -181,17 +181,13 @@ def chain_hash(
     """
     src = "null" if source is None else f'"{source}"'
     key = bytes.fromhex(salt) if salt else b""
-    keys, personal = hidden(private)
+    keys = hidden(private)[0]
     who = _actor_commitment(key, actor)
     digest = _sha256(f'{{"actor":"{who}","at":"{at}","consultation":"{consultation}","data":'.encode())
-    text = to_json(data)
-    digest.update(to_json(blind(data, keys, key)) if personal.search(text) else text)
+    digest.update(to_json(blind(data, keys, key)))
     digest.update(f',"event":"{event}","from":{src},"input":'.encode())
-    if input is None:
-        digest.update(b"null")
-    else:
-        text = to_json(input)
-        digest.update(to_json(blind(input, keys, key)) if personal.search(text) else text)
+    # a step's input nearly always names someone (its people, a register, a chair): blinded at once
+    digest.update(b"null" if input is None else to_json(blind(input, keys, key)))
     bound = commit(key, record_digest) if record_digest else ""
     digest.update(f',"prev":"{prev}","private":'.encode())
     digest.update(to_json(private))

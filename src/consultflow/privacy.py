@@ -28,7 +28,9 @@ import hashlib
 import json
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, cast
+
+from pydantic_core import to_json
 
 from .canonical import canonical_json
 
@@ -108,7 +110,14 @@ def hidden(private: tuple[str, ...]) -> tuple[frozenset[str], re.Pattern[bytes]]
 
 def commit(salt: bytes, value: object) -> str:
     """The commitment to ``value`` under ``salt``: ``sha256:`` and SHA-256(salt ‖ canonical JSON), hex."""
-    text = _quote(value).encode() if type(value) is str else canonical_json(value)
+    kind = type(value)
+    # the core's values (keys sorted, JSON values only) write the same bytes with pydantic-core
+    if kind is str:
+        text = _quote(cast(str, value)).encode()
+    elif kind is dict or kind is list:
+        text = to_json(value)
+    else:
+        text = canonical_json(value)
     return "sha256:" + _sha256(salt + text).hexdigest()
 
 
@@ -117,13 +126,17 @@ def blind(value: Any, keys: frozenset[str], salt: bytes) -> Any:
     any depth, replaced by its commitment when it holds text. Keys keep their order."""
     kind = type(value)
     if kind is dict:
+        if keys.isdisjoint(value) and _NESTED.isdisjoint(map(type, value.values())):
+            return value  # nothing to blind here (found without a Python loop): the very object
         out: dict[str, Any] = {}
         for k, v in value.items():
             t = type(v)
             if k in keys and (t is str or ((t is list or t is dict or t is tuple) and v)):
                 out[k] = commit(salt, v)
-            elif t is dict or t is list or t is tuple:
+            elif t is dict:
                 out[k] = blind(v, keys, salt)
+            elif (t is list or t is tuple) and not _NESTED.isdisjoint(map(type, v)):
+                out[k] = blind(v, keys, salt)  # a list of scalars (roles, channels) stays as it is
             else:
                 out[k] = v
         return out

@@ -25,7 +25,7 @@ from pydantic import AwareDatetime, Field, JsonValue
 from pydantic_core import to_json
 
 from .canonical import TIMESTAMP_PATTERN, canonical_json, parse_canonical, timestamp
-from .privacy import blind, commit, hidden, is_person, public_form
+from .privacy import blind, commit, hidden_keys, is_person, public_form
 from .records import SCHEMA_VERSION, Id, Record
 from .vocabulary import Event, State
 
@@ -181,7 +181,7 @@ def chain_hash(
     """
     src = "null" if source is None else f'"{source}"'
     key = bytes.fromhex(salt) if salt else b""
-    keys = hidden(private)[0]
+    keys = hidden_keys(private)
     who = _actor_commitment(key, actor)
     digest = _sha256(f'{{"actor":"{who}","at":"{at}","consultation":"{consultation}","data":'.encode())
     digest.update(to_json(blind(data, keys, key)))

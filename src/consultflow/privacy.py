@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Iterable, Mapping
 from typing import Any, cast
 
@@ -39,7 +38,6 @@ __all__ = [
     "PERSON_KEYS",
     "blind",
     "commit",
-    "hidden",
     "hidden_keys",
     "is_person",
     "public_actor",
@@ -84,27 +82,18 @@ PERSON_KEYS = frozenset(
 _sha256 = hashlib.sha256
 _quote = json.encoder.encode_basestring
 _NESTED = frozenset({dict, list, tuple})
-_HIDDEN: dict[tuple[str, ...], tuple[frozenset[str], re.Pattern[bytes]]] = {}
+_HIDDEN: dict[tuple[str, ...], frozenset[str]] = {}
 
 
 def hidden_keys(private: Iterable[str]) -> frozenset[str]:
-    """The keys blinded in an entry whose ``private`` field lists ``private``: the person keys and those."""
-    return hidden(tuple(private))[0]
-
-
-def hidden(private: tuple[str, ...]) -> tuple[frozenset[str], re.Pattern[bytes]]:
-    """``hidden_keys`` and a pattern that finds, in the compact JSON of data or input, every place
-    where ``blind`` could change something: one of those keys with a value that is not ``null``, a
-    number, a boolean, ``{}`` or ``[]``. No match: the JSON is its own blinded form (the hot path
-    hashes it as it is)."""
-    found = _HIDDEN.get(private)
+    """The keys blinded in an entry whose ``private`` field lists ``private``: the person keys and those
+    (remembered per list: the hot path asks once an entry)."""
+    key = private if type(private) is tuple else tuple(private)
+    found = _HIDDEN.get(key)
     if found is None:
         if len(_HIDDEN) > 256:
             _HIDDEN.clear()
-        keys = PERSON_KEYS | frozenset(private)
-        names = "|".join(re.escape(k) for k in sorted(keys))
-        pattern = re.compile(f'"(?:{names})":(?!null|true|false|-|[0-9]|{{}}|\\[\\])'.encode())
-        found = _HIDDEN[private] = (keys, pattern)
+        found = _HIDDEN[key] = PERSON_KEYS | frozenset(key)
     return found
 
 

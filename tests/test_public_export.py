@@ -464,6 +464,47 @@ def test_a_log_written_without_salt_is_never_exported() -> None:
         cf.export_public(MemoryStore(), b"short", _KEY)
 
 
+KEYS = st.sampled_from(sorted(PERSON_KEYS | {"text", "comment", "round", "stance", "summary", "channels"}))
+IDS = st.sampled_from(["li", "wu", "chen", "owner-1", "neighbour-2", "王芳"])
+VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 5) | IDS,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(KEYS | IDS, inner, max_size=3),
+    max_leaves=10,
+)
+DATA = st.dictionaries(KEYS, VALUES, max_size=5).map(lambda d: json.loads(cf.canonical_json(d)))
+
+
+@settings(max_examples=200, deadline=None, derandomize=True, database=None)
+@given(data=DATA, step_in=st.none() | DATA, salt=st.sampled_from(["", "ab" * 16]), actor=IDS)
+def test_the_hot_paths_hash_is_the_hashed_forms_and_hides_every_person_value(
+    data: dict[str, Any], step_in: dict[str, Any] | None, salt: str, actor: str
+) -> None:
+    from consultflow.canonical import timestamp
+    from consultflow.log import chain_hash, entry_body, entry_hash
+    from consultflow.privacy import public_form
+
+    args = (2, "c-001", 3, cf.Event.OPINION_RECORDED, cf.State.CONSULTING, cf.State.CONSULTING, actor, "resident")
+    private = ("comment", "text")
+    body = entry_body(*args, NOW, data, step_in, "cd" * 32, "ef" * 32, private, salt)
+    assert chain_hash(*args, timestamp(NOW), data, step_in, "cd" * 32, "ef" * 32, private, salt) == entry_hash(body)
+    hashed = public_form(body)
+    assert "salt" not in hashed
+    assert hashed["actor"].startswith("sha256:")
+    assert hashed["record_digest"].startswith("sha256:")
+
+    def leaks(value: Any, under_person: bool) -> bool:  # a person's id in the clear where a key names people
+        if isinstance(value, str):
+            return under_person and not value.startswith("sha256:")
+        if isinstance(value, dict):
+            return any(leaks(v, under_person or k in PERSON_KEYS or k in private) for k, v in value.items())
+        if isinstance(value, list):
+            return any(leaks(v, under_person) for v in value)
+        return False
+
+    assert not leaks(hashed["data"], False)
+    assert not leaks(hashed["input"], False)
+
+
 # ---- the declaration ---------------------------------------------------------------------------------------------
 def _names_people(annotation: Any) -> bool:
     marker = typing.get_args(PersonId)[1]

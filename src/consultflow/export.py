@@ -60,8 +60,12 @@ def _pseudonymise(key: str, value: Any, name: Callable[[str], str]) -> Any:
     map's keys, a list's ids, a nested record's person fields (a measure's owner)."""
     if isinstance(value, str):
         return name(value)
-    if isinstance(value, list | tuple):
-        return [_pseudonymise(key, v, name) for v in value]
+    if isinstance(value, list | tuple | set | frozenset):
+        return (
+            sorted(_pseudonymise(key, v, name) for v in value)
+            if isinstance(value, set | frozenset)
+            else [_pseudonymise(key, v, name) for v in value]
+        )
     if isinstance(value, dict):
         if key == "people":  # {person: roles}
             return {name(k): v for k, v in value.items()}
@@ -73,7 +77,7 @@ def _collect(value: Any, hidden: frozenset[str], salt: bytes, name: Callable[[st
     """The pseudonyms of every person value ``privacy.blind`` commits to in ``value``, by commitment."""
     if isinstance(value, dict):
         for k, v in value.items():
-            if k in hidden and (isinstance(v, str) or (isinstance(v, list | tuple | dict) and v)):
+            if k in hidden and (isinstance(v, str) or (isinstance(v, list | tuple | dict | set | frozenset) and v)):
                 if k in PERSON_KEYS:
                     out[commit(salt, v)] = _pseudonymise(k, v, name)
             elif isinstance(v, dict | list | tuple):

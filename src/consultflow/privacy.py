@@ -81,7 +81,7 @@ PERSON_KEYS = frozenset(
 
 _sha256 = hashlib.sha256
 _quote = json.encoder.encode_basestring
-_NESTED = frozenset({dict, list, tuple})
+_NESTED = frozenset({dict, list, tuple, set, frozenset})
 _HIDDEN: dict[tuple[str, ...], frozenset[str]] = {}
 
 
@@ -120,7 +120,7 @@ def blind(value: Any, keys: frozenset[str], salt: bytes) -> Any:
         out: dict[str, Any] = {}
         for k, v in value.items():
             t = type(v)
-            if k in keys and (t is str or ((t is list or t is dict or t is tuple) and v)):
+            if k in keys and (t is str or (t in _NESTED and v)):
                 out[k] = commit(salt, v)
             elif t is dict:
                 out[k] = blind(v, keys, salt)

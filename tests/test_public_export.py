@@ -241,6 +241,10 @@ def test_pseudonyms_are_stable_for_one_secret_and_differ_for_another(key: Ed2551
     assert engine.history(cid)[1].actor == "wang"
 
 
+def ids_of_cast() -> set[str]:
+    return {p.id for p in DEMO_CAST.values()}
+
+
 def test_a_commitment_cannot_be_tried_against_guessed_ids(key: Ed25519PrivateKey) -> None:
     import hashlib
 
@@ -249,11 +253,20 @@ def test_a_commitment_cannot_be_tried_against_guessed_ids(key: Ed25519PrivateKey
     cid = run_story(engine, clock)
     entries = engine.history(cid)
     lines = [json.loads(line) for line in cf.export_public(store, SECRET, key, now=NOW)[:-1]]
-    guesses = {"sha256:" + hashlib.sha256(json.dumps(p.id).encode()).hexdigest() for p in DEMO_CAST.values()}
-    commitments = {line["actor"] for line in lines}
-    assert not guesses & commitments, "an unsalted hash of an id would be no commitment"
-    # each step has its own salt: the same actor stands as another commitment in every step
-    by_chen = [line["actor"] for line, e in zip(lines, entries, strict=True) if e.actor == "chen" and e.input]
+    from consultflow.privacy import commitment, public_form
+
+    # the actor stands as a marker; the entry's one commitment covers its private values, salted
+    assert all(line["actor"] == "#0" for line, e in zip(lines, entries, strict=True) if e.actor in ids_of_cast())
+    for line, e in zip(lines, entries, strict=True):
+        values: list[object] = []
+        public_form(e.body(), None, values)
+        assert values
+        assert line["commitment"] == commitment(bytes.fromhex(e.salt), values)
+        assert line["commitment"] != commitment(b"", values), "an unsalted hash of ids would be no commitment"
+    guesses = {"sha256:" + hashlib.sha256(json.dumps([p.id]).encode()).hexdigest() for p in DEMO_CAST.values()}
+    assert not guesses & {line["commitment"] for line in lines}
+    # each step has its own salt: the same actor's steps have other commitments
+    by_chen = [line["commitment"] for line, e in zip(lines, entries, strict=True) if e.actor == "chen" and e.input]
     assert len(by_chen) > 3
     assert len(set(by_chen)) == len(by_chen)
     assert len({e.salt for e in entries if e.input is not None}) == sum(1 for e in entries if e.input is not None)
@@ -440,7 +453,9 @@ def test_a_variant_may_mark_more_free_text_private() -> None:
     closed = [e for e in d.history() if e.event is cf.Event.ROUND_CLOSED][-1]
     assert closed.private == ("comment", "summary", "text")
     line = json.loads(cf.export_public(d.store, SECRET, _KEY, now=NOW)[len(d.history()) - 1])
-    assert line["data"]["summary"].startswith("sha256:")
+    marker = line["data"]["summary"]
+    assert re.fullmatch("#[0-9]+", marker)
+    assert marker not in line["people"]
     assert cf.verify(d.history()).ok
     assert d.engine.verify(d.cid).ok
     with pytest.raises(cf.ValidationError):
@@ -481,20 +496,28 @@ def test_the_hot_paths_hash_is_the_hashed_forms_and_hides_every_person_value(
 ) -> None:
     from consultflow.canonical import timestamp
     from consultflow.log import chain_hash, entry_body, entry_hash
-    from consultflow.privacy import public_form
+    from consultflow.privacy import commitment, public_form
 
     args = (2, "c-001", 3, cf.Event.OPINION_RECORDED, cf.State.CONSULTING, cf.State.CONSULTING, actor, "resident")
     private = ("comment", "text")
     body = entry_body(*args, NOW, data, step_in, "cd" * 32, "ef" * 32, private, salt)
     assert chain_hash(*args, timestamp(NOW), data, step_in, "cd" * 32, "ef" * 32, private, salt) == entry_hash(body)
-    hashed = public_form(body)
+    values: list[Any] = []
+    hashed = public_form(body, None, values)
     assert "salt" not in hashed
-    assert hashed["actor"].startswith("sha256:")
-    assert hashed["record_digest"].startswith("sha256:")
+    if not salt:  # a simulation's entry: no commitment, the values themselves (never exported)
+        assert hashed == {**{k: v for k, v in body.items() if k != "salt"}, "commitment": ""}
+        return
+    assert hashed["actor"] == "#0"
+    assert hashed["record_digest"] == f"#{len(values) - 1}"
+    assert hashed["commitment"] == commitment(bytes.fromhex(salt), values)
+    marks: list[str] = []
 
     def leaks(value: Any, under_person: bool) -> bool:  # a person's id in the clear where a key names people
         if isinstance(value, str):
-            return under_person and not value.startswith("sha256:")
+            if under_person and re.fullmatch("#[0-9]+", value):
+                marks.append(value)
+            return under_person and not re.fullmatch("#[0-9]+", value)
         if isinstance(value, dict):
             return any(leaks(v, under_person or k in PERSON_KEYS or k in private) for k, v in value.items())
         if isinstance(value, list):
@@ -503,6 +526,8 @@ def test_the_hot_paths_hash_is_the_hashed_forms_and_hides_every_person_value(
 
     assert not leaks(hashed["data"], False)
     assert not leaks(hashed["input"], False)
+    # the markers, in the order of the canonical JSON, number the committed values
+    assert ["#0", *marks, hashed["record_digest"]] == [f"#{i}" for i in range(len(values))]
 
 
 # ---- the declaration ---------------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -31,7 +32,7 @@ from .canonical import TIMESTAMP_PATTERN, canonical_json, parse_canonical
 from .checkpoints import Checkpoint, _check_signature, _parse, _private, _public, _raw_public
 from .errors import IntegrityError, InvalidInput
 from .log import LogEntry, verify
-from .privacy import PERSON_KEYS, commit, hidden_keys, is_person, public_form
+from .privacy import PERSON_KEYS, mark, public_form
 from .storage.base import Query, Store
 
 if TYPE_CHECKING:
@@ -73,34 +74,21 @@ def _pseudonymise(key: str, value: Any, name: Callable[[str], str]) -> Any:
     return value
 
 
-def _collect(value: Any, hidden: frozenset[str], salt: bytes, name: Callable[[str], str], out: dict[str, Any]) -> None:
-    """The pseudonyms of every person value ``privacy.blind`` commits to in ``value``, by commitment."""
-    if isinstance(value, dict):
-        for k, v in value.items():
-            if k in hidden and (isinstance(v, str) or (isinstance(v, list | tuple | dict | set | frozenset) and v)):
-                if k in PERSON_KEYS:
-                    out[commit(salt, v)] = _pseudonymise(k, v, name)
-            elif isinstance(v, dict | list | tuple):
-                _collect(v, hidden, salt, name, out)
-    elif isinstance(value, list | tuple):
-        for v in value:
-            _collect(v, hidden, salt, name, out)
-
-
 def public_line(entry: LogEntry, secret: bytes) -> str:
     """One entry of a public export: its hashed form, its hash and the pseudonyms of its people."""
 
     def name(person: str) -> str:
         return pseudonym(secret, person)
 
-    salt = bytes.fromhex(entry.salt)
-    out = public_form(entry.body())
+    names: list[str] = []
+    found: list[Any] = []
+    out = public_form(entry.body(), names, found)
     people: dict[str, Any] = {}
-    if is_person(entry.actor):
-        people[out["actor"]] = name(entry.actor)
-    hidden = hidden_keys(entry.private)
-    _collect(entry.data, hidden, salt, name, people)
-    _collect(entry.input, hidden, salt, name, people)
+    for i, key in enumerate(names):
+        if key == "actor" and i == 0:
+            people[mark(0)] = name(found[0])
+        elif key in PERSON_KEYS:
+            people[mark(i)] = _pseudonymise(key, found[i], name)
     out["hash"] = entry.hash
     out["people"] = people
     return canonical_json(out).decode("utf-8")
@@ -249,13 +237,19 @@ def _check_trailer(lines: list[str], public: Ed25519PublicKey) -> tuple[ExportFi
     return None, time
 
 
+_MARK = re.compile(r"#(0|[1-9][0-9]{0,5})")
+
+
 def _people_hold(row: Mapping[str, Any]) -> bool:
-    """Every commitment ``people`` gives pseudonyms for stands in the entry's hashed form."""
+    """Every marker ``people`` gives pseudonyms for stands in the entry's hashed form, which has a
+    commitment."""
     people = row["people"]
     if not people:
         return True
+    if not row.get("commitment"):
+        return False
     hashed = canonical_json({k: v for k, v in row.items() if k != "people"}).decode("utf-8")
-    return all(isinstance(k, str) and k.startswith("sha256:") and f'"{k}"' in hashed for k in people)
+    return all(isinstance(k, str) and _MARK.fullmatch(k) and f'"{k}"' in hashed for k in people)
 
 
 def verify_export(

@@ -25,7 +25,7 @@ from pydantic import AwareDatetime, Field, JsonValue
 from pydantic_core import to_json
 
 from .canonical import TIMESTAMP_PATTERN, canonical_json, parse_canonical, timestamp
-from .privacy import blind, commit, hidden_keys, is_person, public_form
+from .privacy import LIBRARY_PREFIX, commitment, hidden_keys, mark, public_form, seal
 from .records import SCHEMA_VERSION, Id, Record
 from .vocabulary import Event, State
 
@@ -180,36 +180,41 @@ def chain_hash(
     hold this function to ``entry_hash`` byte for byte.
     """
     src = "null" if source is None else f'"{source}"'
-    key = bytes.fromhex(salt) if salt else b""
-    keys = hidden_keys(private)
-    who = _actor_commitment(key, actor)
-    digest = _sha256(f'{{"actor":"{who}","at":"{at}","consultation":"{consultation}","data":'.encode())
-    digest.update(to_json(blind(data, keys, key)))
-    digest.update(f',"event":"{event}","from":{src},"input":'.encode())
-    # a step's input nearly always names someone (its people, a register, a chair): blinded at once
-    digest.update(b"null" if input is None else to_json(blind(input, keys, key)))
-    bound = commit(key, record_digest) if record_digest else ""
-    digest.update(f',"prev":"{prev}","private":'.encode())
-    digest.update(to_json(private))
-    digest.update(
-        f',"record_digest":"{bound}","role":"{role}",'
-        f'"schema_version":{schema_version:d},"seq":{seq:d},"to":"{target}"}}'.encode()
-    )
-    return digest.hexdigest()
-
-
-_last_actor: list[tuple[bytes, str, str]] = [(b"", "", "")]
-
-
-def _actor_commitment(salt: bytes, actor: str) -> str:
-    """The actor as the hash covers it (``privacy.public_actor``), JSON-escaped; a step's entries
-    share actor and salt, so the last answer is kept."""
-    last = _last_actor[0]
-    if last[1] == actor and last[0] == salt:
-        return last[2]
-    found = commit(salt, actor) if is_person(actor) else _quote(actor)[1:-1]
-    _last_actor[0] = (salt, actor, found)
-    return found
+    if not salt:  # unsalted (a simulation's): the values themselves, no commitment (privacy)
+        who, bound, sealed = _quote(actor), record_digest, ""
+        data_json = to_json(data)
+        input_json = b"null" if input is None else to_json(input)
+    else:
+        keys = hidden_keys(private)
+        found: list[Any] = []
+        if actor.startswith(LIBRARY_PREFIX):
+            who = _quote(actor)
+        else:
+            who = '"#0"'
+            found.append(actor)
+        data_json = to_json(seal(data, keys, found))
+        # a step's input nearly always names someone (its people, a register, a chair)
+        input_json = b"null" if input is None else to_json(seal(input, keys, found))
+        if record_digest:
+            bound = mark(len(found))
+            found.append(record_digest)
+        else:
+            bound = ""
+        sealed = commitment(bytes.fromhex(salt), found)
+    return _sha256(
+        b"".join(
+            (
+                f'{{"actor":{who},"at":"{at}","commitment":"{sealed}","consultation":"{consultation}","data":'.encode(),
+                data_json,
+                f',"event":"{event}","from":{src},"input":'.encode(),
+                input_json,
+                f',"prev":"{prev}","private":'.encode(),
+                to_json(private),
+                f',"record_digest":"{bound}","role":"{role}",'
+                f'"schema_version":{schema_version:d},"seq":{seq:d},"to":"{target}"}}'.encode(),
+            )
+        )
+    ).hexdigest()
 
 
 @attrs.frozen(slots=True)

@@ -172,6 +172,9 @@ def demo_engine(store: Store | None = None, clock: SimulatedClock | None = None)
     catalogue = demo_catalogue()
     procedure = demo_procedure()
     counter = iter(range(1, 1_000_000))
+    # a counter for the steps' salts too, so the demo's log (and its head) is the same on every run; a
+    # store meant for a public export needs the engine's default, unguessable salts
+    salts = iter(range(1, 1_000_000))
     engine = Engine(
         procedure,
         store,
@@ -179,6 +182,7 @@ def demo_engine(store: Store | None = None, clock: SimulatedClock | None = None)
         catalogue=catalogue,
         ids=lambda: f"{COMMUNITY}-2026-{next(counter):03d}",
         directory=demo_directory(),
+        salts=lambda: f"{next(salts):032x}",
     )
     return engine, clock
 

@@ -2,11 +2,11 @@
 that anyone can check against a checkpoint and nobody can read a person's id or private text from.
 
 Each entry line is the entry's **hashed form** (``privacy.public_form``: person ids, private text and
-the record digest as salted commitments, no salt) with its ``hash``, plus ``people``: for each
-commitment that stands for people, their **pseudonyms** - ``p-`` and the first 20 hex digits of
-HMAC-SHA256(secret, id), the secret kept by the operator: the same person has the same pseudonym
-throughout an export, and across exports made with the same secret. Private text has no entry in
-``people``: it is gone, only its commitment is left.
+the record digest as markers ``#0``, ``#1``…, and one salted commitment to them; no salt) with its
+``hash``, plus ``people``: for each marker that stands for people, their **pseudonyms** - ``p-`` and
+the first 20 hex digits of HMAC-SHA256(secret, id), the secret kept by the operator: the same person
+has the same pseudonym throughout an export, and across exports made with the same secret. Private
+text has no entry in ``people``: it is gone, only the commitment covers it.
 
 The hash of an entry line is SHA-256 of its canonical JSON less ``hash`` and ``people`` - the very
 hash of the stored entry - so every chain can be checked, and compared with a checkpoint's heads,
@@ -296,7 +296,9 @@ def verify_export(
     for cid, rows in chains.items():
         people_problem = next((r.get("seq") for r in rows if not _people_hold(r)), None)
         if people_problem is not None:
-            findings.append(ExportFinding("export", cid, f"entry seq {people_problem} names people by no commitment"))
+            findings.append(
+                ExportFinding("export", cid, f"entry seq {people_problem} names people by no marker of its commitment")
+            )
         check = verify({k: v for k, v in r.items() if k != "people"} for r in rows)
         if not check.ok:
             findings.append(

@@ -2,7 +2,7 @@
 
 The hash of an entry is SHA-256 over the canonical JSON (``consultflow.canonical``: sorted keys,
 no spaces, UTF-8, integers only, times as UTC ``...ffffffZ``) of its hashed form: every field but
-``hash`` and ``salt``, with person ids and private text as salted commitments
+``hash`` and ``salt``, with person ids and private text as markers under one salted commitment
 (``consultflow.privacy``), so that a public export without them still verifies. A store keeps each
 entry as the canonical JSON of the whole entry, hash and salt included (``entry_json``);
 ``verify_stored`` checks those bytes themselves. Entries carry no names: participants appear by id.

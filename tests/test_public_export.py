@@ -627,3 +627,40 @@ def test_export_and_verify_from_the_command_line(tmp_path: Path, capsys: pytest.
     short.write_bytes(b"short")
     assert main([*args[:4], "--secret-file", str(short), "--key", str(keyfile)]) == 2
     assert "at least 16 bytes" in capsys.readouterr().err
+
+
+# ---- replay after the chain check ----------------------------------------------------------------------------
+def _rechained(entries: list[cf.LogEntry], at: int, data: dict[str, Any]) -> list[cf.LogEntry]:
+    """``entries`` with entry ``at``'s data changed and every hash from there made to hold again."""
+    from consultflow.log import entry_hash
+
+    out = entries[:at]
+    prev = out[-1].hash if out else ""
+    for i, e in enumerate(entries[at:]):
+        changed = e.model_copy(update={"prev": prev, **({"data": data} if i == 0 else {})})
+        prev = entry_hash(changed.body())
+        out.append(changed.model_copy(update={"hash": prev}))
+    return out
+
+
+@pytest.mark.parametrize("change", ["the same in Python (False as 0)", "another fact"])
+def test_replay_holds_every_entry_it_makes_to_the_logged_one(change: str) -> None:
+    """Replay after the chain check takes the logged hashes instead of hashing again, so it must hold
+    each entry it makes to the logged one exactly: a re-hashed chain whose entry says ``0`` where the
+    procedure writes ``false`` (equal in Python, not in JSON) is reported as one with another fact."""
+    from consultflow.replay import verify_consultation
+
+    d = Driver()
+    d.to("consulting_closed")
+    entries = list(d.history())
+    at, flag = next((i, k) for i, e in enumerate(entries) for k, v in e.data.items() if v is False)
+    data = {**entries[at].data, flag: 0} if change.startswith("the same") else {**entries[at].data, "extra": 1}
+    forged = _rechained(entries, at, data)
+    assert cf.verify(forged).ok  # the chain holds again: only replay can tell
+    record = d.engine.get(d.cid).model_copy(update={"head": forged[-1].hash})
+    procedures = {p.key: p for p in [d.engine.procedure]}
+    assert verify_consultation(d.engine.get(d.cid), entries, procedures).ok
+    found = verify_consultation(record, forged, procedures)
+    assert not found.ok
+    assert found.seq == forged[at].seq
+    assert "replay differs" in found.reason

@@ -8,7 +8,7 @@ transition, authorises, runs the guards and the effect, and assembles the log en
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -188,6 +188,7 @@ def enact(
     bound: str | None = None,
     *,
     lazy: bool = False,
+    hashes: Sequence[str] | None = None,
 ) -> Step:
     """Carry out a transition already chosen and authorised: the step's effect, then the log
     entries, the stamped record and the notices. ``target`` ``None`` keeps the state.
@@ -195,7 +196,9 @@ def enact(
     ``apply`` calls it after its checks; a caller that chose the transition some other way (a
     benchmark's baseline dispatch) gets the very same step from it. It checks nothing itself.
     ``bound`` is for replay alone: the record digest to write instead of computing it (replay
-    checks the digest of the record it ends with, once).
+    checks the digest of the record it ends with, once). So is ``hashes``: the hashes of the logged
+    entries of this step, which the chain check has held, written instead of hashing again - replay
+    then holds each entry it makes to the logged one field for field (``replay._same``).
     """
     if target is None:
         if record is None:
@@ -213,6 +216,7 @@ def enact(
         bound,
         lazy,
         _private_keys(procedure.parameters.private_text),
+        hashes if hashes is not None and len(hashes) == len(events) else None,
     )
 
 
@@ -344,6 +348,7 @@ def _assemble(
     bound: str | None = None,
     lazy: bool = False,
     private: tuple[str, ...] = (),
+    hashes: Sequence[str] | None = None,
 ) -> Step:
     """Stamp the record (state, version, next deadline), chain the events into log entries - the
     first carrying the step's input, the last the digest of the record - then the record's head,
@@ -408,10 +413,13 @@ def _assemble(
         to = target if i == last else (source or target)
         entry_in = step_in if i == 0 else None
         entry_digest = bound if i == last else ""
-        digest = chain_hash(
-            SCHEMA_VERSION, cid, seq, event, source, to, actor, role, at, data, entry_in, entry_digest, prev,
-            private, salt,
-        )  # fmt: skip
+        if hashes is None:
+            digest = chain_hash(
+                SCHEMA_VERSION, cid, seq, event, source, to, actor, role, at, data, entry_in, entry_digest, prev,
+                private, salt,
+            )  # fmt: skip
+        else:
+            digest = hashes[i]  # replay's: the logged entry's, held by the chain check (``enact``)
         entries.append(
             _entry(
                 cid, seq, event, source, to, actor, role, now, data, entry_in, entry_digest, prev, digest, private, salt

@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
+from pydantic_core import to_json
 
 from .canonical import canonical_value, record_digest
 from .context import Context
@@ -63,10 +64,15 @@ def _first_field(stored: Mapping[str, Any], made: Mapping[str, Any]) -> str:
     return "the entries differ"
 
 
-def replay(entries: Sequence[LogEntry], procedures: Mapping[tuple[str, str], Procedure]) -> Replayed:
+def replay(
+    entries: Sequence[LogEntry], procedures: Mapping[tuple[str, str], Procedure], *, verified: bool = False
+) -> Replayed:
     """Run the logged steps again from nothing; ``procedures`` maps (name, version) to definitions.
 
-    Expects a chain that ``log.verify`` accepts (it checks the steps, not the hashes again)."""
+    Expects a chain that ``log.verify`` accepts (it checks the steps, not the hashes again). Say
+    ``verified`` when that check has just held every hash (``verify_consultation``): replay then
+    does not hash the entries it makes again but holds each to the logged one field for field - the
+    same fields, the same hash."""
     record: Consultation | None = None
     procedure: Procedure | None = None
     notices: list[Notice] = []
@@ -116,12 +122,13 @@ def replay(entries: Sequence[LogEntry], procedures: Mapping[tuple[str, str], Pro
             # the one that matters - the record it ends with - once, below, not at every step.
             last = end == len(entries) - 1
             bound = None if last else entries[end].record_digest
-            step = enact(procedure, record, command, ctx, first.role, entries[end].target, bound)
+            hashes = [e.hash for e in entries[i : end + 1]] if verified else None
+            step = enact(procedure, record, command, ctx, first.role, entries[end].target, bound, hashes=hashes)
         except _BAD_INPUT as exc:
             return Replayed(None, first.seq, f"the step cannot be replayed from its input: {exc}")
         stored = entries[i : end + 1]
         for made, kept in zip(step.entries, stored, strict=False):
-            if made.hash != kept.hash:
+            if made.hash != kept.hash or (verified and not _same(made, kept)):
                 return Replayed(None, kept.seq, "replay differs - " + _first_field(kept.body(), made.body()))
         if len(step.entries) != len(stored):
             return Replayed(
@@ -135,6 +142,14 @@ def replay(entries: Sequence[LogEntry], procedures: Mapping[tuple[str, str], Pro
     if record is None:
         return Replayed(None, None, "the log is empty")
     return Replayed(record, notices=tuple(notices))
+
+
+def _same(made: LogEntry, kept: LogEntry) -> bool:
+    """The entry replay made is the logged one, field for field, its data and input as the same JSON
+    (``True`` is not ``1`` there, nor a key order another): so its canonical form, and its hash, are
+    the logged entry's - which the chain check held."""
+    a, b = made.__dict__, kept.__dict__
+    return a == b and to_json(a["data"]) == to_json(b["data"]) and to_json(a["input"]) == to_json(b["input"])
 
 
 def _walk(path: str, stored: Any, made: Any) -> str | None:
@@ -196,7 +211,7 @@ def verify_consultation(
     chain = verify(entries, head=record.head, version=record.version)
     if not chain.ok:
         return chain
-    rebuilt = replay(entries, procedures)
+    rebuilt = replay(entries, procedures, verified=True)
     if rebuilt.record is None:
         index = None if rebuilt.seq is None else rebuilt.seq - 1
         return Verification(False, chain.checked, index, rebuilt.seq, rebuilt.reason)

@@ -309,3 +309,30 @@ def test_records_edited_one_after_another_keep_the_plain_digest(edits: list[tupl
         other = evolve(before, update)  # the same change found by comparing with the record before
         assert record_digest(other, before) == known[1]
         before = record
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=6) | st.floats(allow_nan=False, allow_infinity=False),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.text(max_size=6), JSON_VALUES, max_size=5), st.booleans())
+def test_parse_canonical_takes_exactly_the_canonical_bytes(value: dict[str, Any], sort: bool) -> None:
+    """``parse_canonical`` checks most rows with the standard library's encoder: it must accept exactly
+    what ``canonical_json`` writes (any text, control characters included) and nothing else - another
+    key order, a float, spaces."""
+    from consultflow.canonical import parse_canonical
+
+    written = json.dumps(value, sort_keys=sort, separators=(",", ":"), ensure_ascii=False).encode()
+    try:
+        canonical = canonical_json(value)
+    except (TypeError, ValueError):  # a float: never canonical
+        canonical = None
+    parsed, why = parse_canonical(written)
+    assert (parsed is not None) == (written == canonical), why
+    if canonical is not None:
+        assert parse_canonical(canonical)[0] == value
+        assert parse_canonical(json.dumps(value, sort_keys=True, ensure_ascii=False).encode())[0] is None or not value

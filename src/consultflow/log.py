@@ -405,9 +405,13 @@ def _stored_fast_hash(obj: Mapping[str, Any]) -> str | None:
         return None
     if type(obj["data"]) is not dict or not (obj["input"] is None or type(obj["input"]) is dict):
         return None
-    if type(obj["actor"]) is not str or not (source is None or _plain(source)):
+    if type(obj["actor"]) is not str:
         return None
-    if not all(_plain(obj[k]) for k in _PLAIN) or not all(_plain(k) for k in private):
+    try:  # every text written as it stands: one check over all of them (a non-text is a TypeError)
+        plain = "".join([obj[k] for k in _PLAIN]) + "".join(private) + ("" if source is None else source)
+    except TypeError:
+        return None
+    if not _plain(plain):
         return None
     try:
         return chain_hash(

@@ -307,12 +307,14 @@ def parse_canonical(raw: str | bytes) -> tuple[dict[str, Any] | None, str]:
     reported, even where a lenient parser would read the same value."""
     data = raw.encode("utf-8") if isinstance(raw, str) else bytes(raw)
     floats: list[str] = []
+
+    def number(text: str) -> float:
+        floats.append(text)  # never canonical: the writer below says why
+        return float(text)
+
     try:
         value = json.loads(
-            data.decode("utf-8"),
-            object_pairs_hook=_pairs,
-            parse_constant=_no_constant,
-            parse_float=lambda text: floats.append(text) or float(text),
+            data.decode("utf-8"), object_pairs_hook=_pairs, parse_constant=_no_constant, parse_float=number
         )
     except (ValueError, UnicodeDecodeError) as exc:
         return None, f"not valid JSON ({exc})"

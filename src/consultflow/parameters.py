@@ -131,6 +131,10 @@ class Parameters(Record):
     budget_cap: Money | None = Decimal(300_000)  # 微幸福: 300,000 yuan per community a year
     consultation_day: int | None = Field(default=None, ge=1, le=28)  # e.g. the 11th
     timezone: str = "Asia/Shanghai"
+    # 承诺制 (pledges): how many times the committee may move one pledge's due date (延期), and how far
+    # past the date the decision set it may move it in all; a pledge past its date is missed (决而不施)
+    pledge_delay_limit: int = Field(default=2, ge=0, le=10)
+    pledge_delay_max: timedelta = Field(default=timedelta(days=180), gt=timedelta(0), le=MAX_DEADLINE)
 
     @field_validator("timezone")
     @classmethod

@@ -122,7 +122,8 @@ def check_log_order(entries: Sequence[LogEntry], procedure: cf.Procedure | None 
             assert published, f"{where}: a pledge before its decision was published"
             assert e.data["decision"] == decision
             assert 0 <= int(e.data["measure"]) < measures  # type: ignore[arg-type]
-            assert e.data["owner"] and e.data["title"] and e.data["due"], f"{where}: a pledge names who, what, when"
+            for said in ("owner", "title", "due", "budget"):  # who, what, by when, how much
+                assert e.data[said], f"{where}: a pledge without its {said}"
         elif ev is Event.PLEDGE_DELAYED:
             assert e.source in (State.FEEDBACK, State.SUPERVISING)
             assert e.target is e.source

@@ -412,7 +412,7 @@ def test_the_html_page_escapes_text_and_holds_no_personal_data() -> None:
     )
     roadmap = build_roadmap([d.record], COMMUNITY, people=[zhao], link="https://app.example/c/{consultation}")
     for lang in ("en", "zh"):
-        page = roadmap_html(roadmap, lang)  # type: ignore[arg-type]
+        page = roadmap_html(roadmap, lang)
         assert "<script" not in page
         assert "<img" not in page
         assert "<b>" not in page

@@ -20,6 +20,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    WithJsonSchema,
     model_validator,
 )
 from pydantic import ValidationError as PydanticValidationError
@@ -451,7 +452,11 @@ def _photo_hash(value: object) -> str:
 
 #: A photo of the work as the log holds it: the SHA-256 (hex, lower case) of the file's bytes, so anyone
 #: holding the photo can check it is the one reported, and no image enters the log.
-Photo = Annotated[str, BeforeValidator(_photo_hash)]
+Photo = Annotated[
+    str,
+    BeforeValidator(_photo_hash),
+    WithJsonSchema({"type": "string", "pattern": "^[0-9a-fA-F]{64}$", "description": "SHA-256 of the photo"}),
+]
 
 
 def _distinct_photos(value: tuple[str, ...]) -> tuple[str, ...]:

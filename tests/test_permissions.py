@@ -60,7 +60,7 @@ from consultflow.directory import LEVEL_ROLES
 from consultflow.procedure import NEW
 from consultflow.refusals import Failure
 from consultflow.roles import NEVER_GRANTED, STAKEHOLDERS, THINK_TANK, person_id
-from consultflow.steps import MarkOverdue
+from consultflow.steps import DelayPledge, MarkOverdue
 from consultflow.testing.driver import CAST, COMMUNITY, INVITED, TOPIC, Driver, only, standard_catalogue
 
 R = Role
@@ -106,6 +106,7 @@ EXPECTED_BY_TRIGGER: dict[str, set[Role]] = {
     "escalate": {R.COMMITTEE, R.SUB_DISTRICT},
     "resume": {R.SUB_DISTRICT},
     "mark_overdue": {R.SYSTEM},
+    "delay_pledge": {R.COMMITTEE},  # 承诺制: the committee moves a pledge's date, with a reason
 }
 EXPECTED_BY_KEY: dict[tuple[str, str], set[Role]] = {
     ("supervising", "close"): {R.COMMITTEE},
@@ -596,6 +597,9 @@ def _command(trigger: str, cid: str, now: datetime) -> Command:
         "escalate": lambda: Escalate(consultation=cid, reason="久拖不决"),
         "resume": lambda: Resume(consultation=cid, instructions="继续协商"),
         "close": lambda: Close(consultation=cid, summary="办结"),
+        "delay_pledge": lambda: DelayPledge(
+            consultation=cid, measure=0, due=now + timedelta(days=60), reason="材料延误 materials late"
+        ),
     }
     return commands[trigger]()
 

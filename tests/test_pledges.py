@@ -583,3 +583,14 @@ def test_the_status_follows_the_reports_and_delays(actions: list[int]) -> None:
         else PledgeStatus.PLEDGED
     )
     assert d.record.pledges[0].status is expected
+
+
+def test_a_definition_cannot_delay_a_pledge_of_a_decision_not_in_force() -> None:
+    from consultflow.steps import default_transitions
+
+    bent = cf.Transition(
+        trigger=cf.Trigger.DELAY_PLEDGE, source="decided", target=None, roles=frozenset({cf.Role.COMMITTEE})
+    )
+    with pytest.raises(cf.ProcedureDefinitionError) as caught:
+        cf.Procedure("bent", "1", transitions=[*default_transitions(), bent])
+    assert any("delay_pledge from decided acts on a decision that is not in force" in p for p in caught.value.problems)

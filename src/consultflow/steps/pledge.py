@@ -22,7 +22,7 @@ from ..context import Context
 from ..deadlines import Deadline
 from ..notices import PLEDGE_OWNER, PUBLIC
 from ..parameters import Parameters
-from ..records import Consultation, Decision, InputTime, Pledge, PledgeDelay, ProgressReport, make
+from ..records import Consultation, Decision, InputTime, Pledge, PledgeDelay, ProgressReport, evolve, make
 from ..refusals import Failure
 from ..roles import Role
 from ..vocabulary import IN_FORCE_STATES, Event, PledgeStatus, State, Trigger
@@ -82,16 +82,6 @@ def _status(current: PledgeStatus, delayed: bool, percent: int | None) -> Pledge
     return PledgeStatus.IN_PROGRESS if percent else PledgeStatus.PLEDGED
 
 
-def _pledge(values: dict[str, Any]) -> Pledge:
-    return make(Pledge, values)
-
-
-def _with(p: Pledge, **changes: Any) -> Pledge:
-    values = p.__dict__.copy()
-    values.update(changes)
-    return _pledge(values)
-
-
 def publish_pledges(record: Consultation, decision: Decision, ctx: Context) -> tuple[dict[str, Any], Events]:
     """承诺制 at publication: each measure of ``decision`` becomes a pledge, once (a later
     publication of the same decision, on another channel, publishes none again); the pledges of an
@@ -103,7 +93,7 @@ def publish_pledges(record: Consultation, decision: Decision, ctx: Context) -> t
     kept = tuple(
         p
         if p.status is PledgeStatus.DONE or p.status is PledgeStatus.SUPERSEDED
-        else _with(p, status=PledgeStatus.SUPERSEDED)
+        else evolve(p, {"status": PledgeStatus.SUPERSEDED})
         for p in record.pledges
     )
     made: list[Pledge] = []
@@ -114,7 +104,8 @@ def publish_pledges(record: Consultation, decision: Decision, ctx: Context) -> t
         if status is not PledgeStatus.DONE and f"measure:{number}:{index}" in record.missed:
             status = PledgeStatus.MISSED  # its date passed before it was published
         made.append(
-            _pledge(
+            make(
+                Pledge,
                 {
                     "decision": number,
                     "measure": index,
@@ -126,7 +117,7 @@ def publish_pledges(record: Consultation, decision: Decision, ctx: Context) -> t
                     "published_at": ctx.now,
                     "status": status,
                     "delays": (),
-                }
+                },
             )
         )
         events.append(
@@ -156,7 +147,7 @@ def pledges_after_progress(
     status = _status(found.status, bool(found.delays), percent)
     if status is found.status:
         return None
-    return tuple(_with(p, status=status) if p is found else p for p in record.pledges)
+    return tuple(evolve(p, {"status": status}) if p is found else p for p in record.pledges)
 
 
 def pledges_missed(record: Consultation, missed: Iterable[Deadline]) -> tuple[Pledge, ...] | None:
@@ -171,7 +162,7 @@ def pledges_missed(record: Consultation, missed: Iterable[Deadline]) -> tuple[Pl
     keep = (PledgeStatus.DONE, PledgeStatus.MISSED)
     number = decision.number
     out = tuple(
-        _with(p, status=PledgeStatus.MISSED)
+        evolve(p, {"status": PledgeStatus.MISSED})
         if p.decision == number and p.measure in late and p.status not in keep
         else p
         for p in record.pledges
@@ -217,7 +208,7 @@ def _delay_pledge(proc: Governing, rec: Consultation, cmd: DelayPledge, ctx: Con
     delay = make(
         PledgeDelay, {"from_due": found.due, "to_due": cmd.due, "reason": cmd.reason, "by": ctx.actor.id, "at": ctx.now}
     )
-    moved = _with(found, due=cmd.due, delays=(*found.delays, delay), status=PledgeStatus.DELAYED)
+    moved = evolve(found, {"due": cmd.due, "delays": (*found.delays, delay), "status": PledgeStatus.DELAYED})
     data = {
         "decision": decision,
         "delays": len(moved.delays),

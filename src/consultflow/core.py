@@ -259,11 +259,11 @@ def step_input(procedure: Procedure, record: Consultation | None, command: Comma
     every level (``log.chain_hash`` hashes them as they stand)."""
     named = command.named_people()
     people = {p: _role_list(ctx.roles_of(p)) for p in sorted(set(named))} if named else {}
-    out: dict[str, Any] = {
-        "actor_roles": _role_list(ctx.actor.roles),
-        "command": _command_value(command),
-        "people": people,
-    }
+    out: dict[str, Any] = {"actor_roles": _role_list(ctx.actor.roles)}
+    if ctx.added_items:  # catalogue items an earlier step of the community added (提议: 列入二级目录)
+        out["added_items"] = [canonical_value(i) for i in ctx.added_items]
+    out["command"] = _command_value(command)
+    out["people"] = people
     if record is None:
         out["procedure"] = [procedure.name, procedure.version]
     if ctx.register is not None:  # a body's members as the directory listed them (the vote counts them)

@@ -131,6 +131,11 @@ class Parameters(Record):
     budget_cap: Money | None = Decimal(300_000)  # 微幸福: 300,000 yuan per community a year
     consultation_day: int | None = Field(default=None, ge=1, le=28)  # e.g. the 11th
     timezone: str = "Asia/Shanghai"
+    # proposal intake (提议). Assumptions of this library (the seed names neither): how many residents
+    # of the community co-sign (联名) a proposal before it is submitted (0: any one may put a matter
+    # forward), and how long the proposer has to appeal a rejection (申请复核; None: a rejection is final)
+    proposal_co_signers: int = Field(default=0, ge=0, le=1_000)
+    appeal_period: timedelta | None = Field(default=timedelta(days=15), gt=timedelta(0), le=MAX_DEADLINE)
 
     @field_validator("timezone")
     @classmethod

@@ -16,7 +16,7 @@ from ..parameters import Parameters
 from ..records import Consultation
 from ..refusals import Failure
 from ..roles import Role
-from ..vocabulary import Event, State, Trigger
+from ..vocabulary import Ending, Event, State, Trigger
 from .base import Effect, Events, Governing, Guard, Route, StepDefinition, transition
 from .consult import abandon_open_round
 from .vote import abandon_open_vote
@@ -46,6 +46,9 @@ def _unimplemented_escalates(params: Parameters, record: Consultation, cmd: Comm
 
 def _mark_overdue(proc: Governing, rec: Consultation, cmd: Command, ctx: Context, role: str, to: State) -> Effect:
     missed = overdue(rec, ctx.now)
+    if to is State.REJECTED:  # the time to appeal a rejection ran out (steps/intake.py): it is final
+        data = {"appeal_by": None if rec.respond_by is None else timestamp(rec.respond_by)}
+        return {"ended_at": ctx.now, "ending": Ending.REJECTED}, [(Event.REJECTION_FINAL, data)]
     events: Events = [
         (
             Event.DEADLINE_MISSED,

@@ -242,7 +242,8 @@ def test_the_tree_shows_the_six_steps_and_the_review() -> None:
     modules = {p.stem for p in (SRC / "steps").glob("*.py")}
     assert set(SEED_STEPS) <= modules
     assert {"escalate", "overdue"} <= modules
-    extra = ("vote", "escalate", "overdue")  # 表决: a body decides (in the decide step of the seed)
+    # 表决: a body decides (in the decide step of the seed); intake: 提议's drafts, edits, co-signers, appeals
+    extra = ("vote", "intake", "escalate", "overdue")
     assert set(extra) <= modules
     declared = {importlib.import_module(f"consultflow.steps.{m}").STEP for m in (*SEED_STEPS, *extra)}
     assert declared == set(STEPS)

@@ -149,12 +149,6 @@ def _edit_changes(params: Parameters, record: Consultation, cmd: EditProposal, c
     return None
 
 
-def _edit_topic(params: Parameters, record: Consultation, cmd: EditProposal, ctx: Context) -> Failure | None:
-    if cmd.topic is None or cmd.topic == record.topic:
-        return None
-    return topic_known(record.community, cmd.topic, ctx)
-
-
 def _edit_budget(params: Parameters, record: Consultation, cmd: EditProposal, ctx: Context) -> Failure | None:
     cap = params.budget_cap
     if cap is not None and cmd.budget is not None and cmd.budget > cap:
@@ -177,10 +171,6 @@ def _enough_co_signers(params: Parameters, record: Consultation | None, cmd: Com
     if have < need:
         return Failure("too_few_co_signers", {"have": have, "need": need})
     return None
-
-
-def _submit_topic(params: Parameters, record: Consultation, cmd: Submit, ctx: Context) -> Failure | None:
-    return topic_known(record.community, record.topic, ctx)
 
 
 def _topic_is_other(params: Parameters, record: Consultation, cmd: AddTopic, ctx: Context) -> Failure | None:
@@ -264,9 +254,8 @@ def _reconsider(proc: Governing, rec: Consultation, cmd: Reconsider, ctx: Contex
     return update, [(Event.RECONSIDERED, {"ruling": cmd.ruling, "upheld": cmd.upheld})]
 
 
-_EDIT_GUARDS = ["edit_changes", "edit_topic_in_catalogue", "edit_budget_within_cap"]
+_EDIT_GUARDS = ["edit_changes", "topics_in_catalogue", "edit_budget_within_cap"]
 _CO_SIGN = sorted(CO_SIGNERS)
-_CLOCK = [Role.SYSTEM]
 
 STEP = StepDefinition(
     name="intake 提议受理",
@@ -277,9 +266,8 @@ STEP = StepDefinition(
             State.DRAFT,
             State.PROPOSED,
             [Role.PROPOSER],
-            ["submit_topic_in_catalogue", "enough_co_signers"],
+            ["topics_in_catalogue", "enough_co_signers"],
         ),
-        transition(Trigger.WITHDRAW, State.DRAFT, State.WITHDRAWN, [Role.PROPOSER]),
         transition(Trigger.EDIT_PROPOSAL, State.DRAFT, None, [Role.PROPOSER], _EDIT_GUARDS),
         transition(Trigger.EDIT_PROPOSAL, State.PROPOSED, None, [Role.PROPOSER, Role.COMMITTEE], _EDIT_GUARDS),
         transition(Trigger.CO_SIGN, State.DRAFT, None, _CO_SIGN, ["may_co_sign"]),
@@ -295,9 +283,6 @@ STEP = StepDefinition(
             ["rejection_upheld"],
         ),
         transition(Trigger.RECONSIDER, State.APPEALED, State.PROPOSED, [Role.SUB_DISTRICT], ["not_who_rejected"]),
-        # the appeal period runs out: the rejection is final; an appeal not reconsidered in time is overdue
-        transition(Trigger.MARK_OVERDUE, State.APPEALABLE, State.REJECTED, _CLOCK, ["something_overdue"]),
-        transition(Trigger.MARK_OVERDUE, State.APPEALED, None, _CLOCK, ["something_overdue"]),
     ),
     guards=(
         Guard(
@@ -305,13 +290,6 @@ STEP = StepDefinition(
             _edit_changes,
             ("nothing_changed",),
             "an edit changes at least one field",
-            needs_command=True,
-        ),
-        Guard(
-            "edit_topic_in_catalogue",
-            _edit_topic,
-            ("unknown_community", "unknown_topic"),
-            "an edited topic is an item of the community's catalogue",
             needs_command=True,
         ),
         Guard(
@@ -332,12 +310,6 @@ STEP = StepDefinition(
             _enough_co_signers,
             ("too_few_co_signers",),
             "as many co-signers as the procedure requires before a proposal is submitted",
-        ),
-        Guard(
-            "submit_topic_in_catalogue",
-            _submit_topic,
-            ("unknown_community", "unknown_topic"),
-            "the draft's topic is an item of the community's catalogue",
         ),
         Guard("topic_is_other", _topic_is_other, ("not_other_topic",), "the proposal is filed under an 'other' item"),
         Guard(

@@ -77,6 +77,9 @@ STEP = StepDefinition(
     transitions=(
         transition(Trigger.MARK_OVERDUE, State.PROPOSED, None, _CLOCK, _OVERDUE),
         transition(Trigger.MARK_OVERDUE, State.DECIDED, None, _CLOCK, _OVERDUE),
+        # 提议 intake: the time to appeal a rejection ran out (it is final); an appeal not reconsidered in time
+        transition(Trigger.MARK_OVERDUE, State.APPEALABLE, State.REJECTED, _CLOCK, _OVERDUE),
+        transition(Trigger.MARK_OVERDUE, State.APPEALED, None, _CLOCK, _OVERDUE),
         *(
             row
             for s in (State.NOTIFIED, State.CONSULTING)

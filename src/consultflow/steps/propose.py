@@ -104,6 +104,17 @@ def _topic_in_catalogue(params: Parameters, record: None, cmd: Propose, ctx: Con
     return topic_known(cmd.community, cmd.topic, ctx)
 
 
+def _topics_in_catalogue(params: Parameters, record: Consultation, cmd: Command, ctx: Context) -> Failure | None:
+    """The topics a command puts the matter under (``Command.named_topics``: a submitted draft's, an
+    edit's new one) are items of the community's catalogue."""
+    for topic in cmd.named_topics(record):
+        if topic != record.topic or record.state is State.DRAFT:
+            found = topic_known(record.community, topic, ctx)
+            if found is not None:
+                return found
+    return None
+
+
 def _as_draft(params: Parameters, record: None, cmd: Propose, ctx: Context) -> bool:
     return cmd.draft
 
@@ -232,6 +243,7 @@ STEP = StepDefinition(
             transition(Trigger.WITHDRAW, s, State.WITHDRAWN, [Role.PROPOSER, Role.COMMITTEE])
             for s in (State.PROPOSED, State.NOTIFIED, State.CONSULTING)
         ),
+        transition(Trigger.WITHDRAW, State.DRAFT, State.WITHDRAWN, [Role.PROPOSER]),  # a draft is discarded
     ),
     guards=(
         Guard(
@@ -239,6 +251,13 @@ STEP = StepDefinition(
             _topic_in_catalogue,
             ("unknown_community", "unknown_topic"),
             "the topic is an item of the community's catalogue",
+            needs_command=True,
+        ),
+        Guard(
+            "topics_in_catalogue",
+            _topics_in_catalogue,
+            ("unknown_community", "unknown_topic"),
+            "the topic a draft is submitted under, or an edit names, is an item of the community's catalogue",
             needs_command=True,
         ),
         Guard(

@@ -156,7 +156,8 @@ def check_log_order(entries: Sequence[LogEntry], procedure: cf.Procedure | None 
             assert e.source is State.PROPOSED
             assert e.target in (State.APPEALABLE, State.REJECTED)
             if e.target is State.APPEALABLE:
-                assert appeals == 0 and params.appeal_period is not None, f"{where}: a second appeal opened"
+                assert appeals == 0, f"{where}: a second appeal opened"
+                assert params.appeal_period is not None
         # 提议 intake: drafts, edits, co-signers, the catalogue, appeals - all before notice
         elif ev in (Event.DRAFT_EDITED, Event.PROPOSAL_EDITED, Event.CO_SIGNED, Event.TOPIC_ADDED):
             assert e.target is e.source

@@ -17,6 +17,15 @@ SRC = Path(__file__).resolve().parent.parent / "src" / "consultflow"
 # Reviewed: changing this list is changing the public API (add to it on purpose, with docs).
 PUBLIC = {
     "Attendance",
+    # proposal intake (提议, issue 11)
+    "AddTopic",
+    "Appeal",
+    "CoSign",
+    "EditProposal",
+    "Reconsider",
+    "Submit",
+    "Rejection",
+    "CatalogueAddition",
     # signed checkpoints (issue 8)
     "Checkpoint",
     "CheckpointFinding",

@@ -268,7 +268,7 @@ def _overturned(w: Driver) -> Any:
 def _appeal_lapses(w: Driver) -> Any:
     cid = w.to("appealable").id
     w.clock.advance(days=16)  # the appeal period is 15 days
-    return cid, make_command("mark_overdue", cid, w), CLOCK_ACTOR, ["rejection_final"]
+    return cid, make_command("mark_overdue", cid, w), CLOCK_ACTOR, ["deadline_missed", "rejection_final"]
 
 
 @case("appealed", "mark_overdue", None)

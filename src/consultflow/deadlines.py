@@ -55,7 +55,8 @@ def pending_deadlines(
         if key not in missed:
             yield Deadline(key, "proposal", respond_by)
     elif state is State.APPEALABLE and respond_by is not None:  # 申请复核: the proposer's time to appeal
-        yield Deadline("appeal", "appeal", respond_by)
+        if "appeal" not in missed:
+            yield Deadline("appeal", "appeal", respond_by)
     elif state is State.APPEALED and respond_by is not None:  # the sub-district's time to reconsider
         if "reconsideration" not in missed:
             yield Deadline("reconsideration", "reconsideration", respond_by)

@@ -116,6 +116,9 @@ WORDS: Mapping[str, tuple[str, str]] = {
     "deadline:decision": ("the decision", "作出决策"),
     "deadline:review": ("the legality review", "合法性审查"),
     "deadline:measure": ("measure {number}", "第{number}项措施"),
+    # 提议 intake: the proposer's time to appeal a rejection, the sub-district's to reconsider it
+    "deadline:appeal": ("the appeal of the rejection", "申请复核"),
+    "deadline:reconsideration": ("the reconsideration of the appeal", "复核"),
 }
 
 

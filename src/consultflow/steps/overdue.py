@@ -46,9 +46,6 @@ def _unimplemented_escalates(params: Parameters, record: Consultation, cmd: Comm
 
 def _mark_overdue(proc: Governing, rec: Consultation, cmd: Command, ctx: Context, role: str, to: State) -> Effect:
     missed = overdue(rec, ctx.now)
-    if to is State.REJECTED:  # the time to appeal a rejection ran out (steps/intake.py): it is final
-        data = {"appeal_by": None if rec.respond_by is None else timestamp(rec.respond_by)}
-        return {"ended_at": ctx.now, "ending": Ending.REJECTED}, [(Event.REJECTION_FINAL, data)]
     events: Events = [
         (
             Event.DEADLINE_MISSED,
@@ -57,6 +54,11 @@ def _mark_overdue(proc: Governing, rec: Consultation, cmd: Command, ctx: Context
         for d in missed
     ]
     update: dict[str, Any] = {"missed": (*rec.missed, *(d.key for d in missed))}
+    if to is State.REJECTED:  # the time to appeal a rejection ran out (steps/intake.py): it is final
+        update["ended_at"], update["ending"] = ctx.now, Ending.REJECTED
+        events.append(
+            (Event.REJECTION_FINAL, {"appeal_by": None if rec.respond_by is None else timestamp(rec.respond_by)})
+        )
     if to is State.ESCALATED:
         abandoned, closing = abandon_open_round(proc.parameters, rec, ctx, "escalated: overdue")
         update.update(abandoned)

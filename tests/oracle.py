@@ -39,7 +39,7 @@ def check_log_order(entries: Sequence[LogEntry], procedure: cf.Procedure | None 
     # which matters wait for a legality review: the variant's carriers, and major matters if it says so
     reviewed = carrier in params.review_carriers or (bool(first.data["major"]) and params.review_major)
     unlawful_in_cycle = 0  # corrections asked for in this cycle (依法纠正)
-    state = first.target
+    state: State = first.target
     appeals = 0  # a matter is appealed once (申请复核)
     cycle = 1
     rounds_in_cycle = 0

@@ -353,9 +353,9 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
         "{person}已联名该提议",
     ),
     "too_few_co_signers": (
-        "a proposal needs {need} co-signer(s) before it is submitted, it has {have}: save it as a draft and ask "
-        "residents of the community to co-sign it",
-        "提议须有{need}名居民联名方可提交，现有{have}名：请先保存为草稿，邀请本社区居民联名",
+        "a proposal needs {need} co-signer(s) before it is submitted, it has {have}: residents of the community "
+        "co-sign its draft first",
+        "提议须有{need}名本社区居民联名方可提交，现有{have}名：请先请居民在草稿上联名",
     ),
     "not_other_topic": (
         "only a proposal filed under an “other” item can become a new catalogue item; this one is under {topic}",

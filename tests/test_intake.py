@@ -375,3 +375,24 @@ def test_the_timeline_reads_the_intake_events() -> None:
     w.reconsider(False, ruling="应予受理")
     assert "rejection overturned: 应予受理" in "\n".join(format_timeline(w.history(), "en"))
     assert "撤销不予受理：应予受理" in "\n".join(format_timeline(w.history(), "zh"))
+
+
+def test_each_intake_step_keeps_the_next_deadline_right() -> None:
+    """Submission, a rejection open to appeal, an appeal and an overturn each set ``respond_by``; the
+    record's ``next_due`` (what ``Engine.tick`` asks the store for) follows it."""
+    w = Driver()
+    w.draft()
+    w.clock.advance(days=30)
+    rec = w.submit()
+    assert rec.next_due == rec.respond_by == w.clock.now() + timedelta(days=14)
+    rec = w.reject()
+    assert rec.next_due == rec.respond_by == w.clock.now() + timedelta(days=15)
+    rec = w.appeal()
+    assert rec.next_due == rec.respond_by == w.clock.now() + timedelta(days=14)
+    rec = w.reconsider(False)
+    assert rec.next_due == rec.respond_by == w.clock.now() + timedelta(days=14)
+    w.clock.advance(days=13)
+    assert w.engine.tick() == ()
+    w.clock.advance(days=2)
+    (step,) = w.engine.tick()
+    assert step.entries[0].data["kind"] == "proposal"

@@ -36,7 +36,7 @@ __all__ = [
 ]
 
 # the fields next_due reads besides the state: a step that touches none of them keeps it
-_DEADLINE_FIELDS = frozenset({"cycle", "decision_due", "review_due", "decisions", "progress", "missed"})
+_DEADLINE_FIELDS = frozenset({"cycle", "respond_by", "decision_due", "review_due", "decisions", "progress", "missed"})
 _ROLE_ORDER: Mapping[Role, int] = {r: i for i, r in enumerate(Role)}
 
 
@@ -341,7 +341,7 @@ def _assemble(
         update["next_due"] = next_due(
             target,
             update.get("cycle", base["cycle"]),
-            base["respond_by"],
+            update.get("respond_by", base["respond_by"]),  # 提议 intake: submission, appeal and its ruling set it
             update.get("decision_due", base["decision_due"]),
             update.get("review_due", base["review_due"]),
             decisions[-1] if decisions else None,

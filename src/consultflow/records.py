@@ -529,6 +529,8 @@ class Consultation(Record):
     procedure_version: str
     cycle: int = Field(default=1, ge=1)
     proposed_at: Time
+    # the answer due before notice: the committee's to a proposal, the proposer's time to appeal a
+    # rejection (appealable), the sub-district's to an appeal (appealed); none for a draft
     respond_by: Time | None = None
     schedule: Schedule | None = None
     decision_due: Time | None = None  # this cycle's deadline for a decision (议而不决)

@@ -32,14 +32,15 @@ def check_log_order(entries: Sequence[LogEntry], procedure: cf.Procedure | None 
     edges = procedure_edges(procedure)
     assert entries, "a consultation always has at least its proposal in the log"
     first = entries[0]
-    assert first.event is Event.PROPOSED, first
+    assert first.event in (Event.PROPOSED, Event.DRAFTED), first
     assert first.source is None
-    assert first.target is State.PROPOSED
+    assert first.target is (State.PROPOSED if first.event is Event.PROPOSED else State.DRAFT)
     carrier = Carrier(str(first.data["carrier"]))
     # which matters wait for a legality review: the variant's carriers, and major matters if it says so
     reviewed = carrier in params.review_carriers or (bool(first.data["major"]) and params.review_major)
     unlawful_in_cycle = 0  # corrections asked for in this cycle (依法纠正)
-    state = State.PROPOSED
+    state: State = first.target
+    appeals = 0  # a matter is appealed once (申请复核)
     cycle = 1
     rounds_in_cycle = 0
     round_open = False
@@ -168,6 +169,32 @@ def check_log_order(entries: Sequence[LogEntry], procedure: cf.Procedure | None 
             assert e.role == Role.SYSTEM.value
         elif ev is Event.REJECTED:
             assert e.source is State.PROPOSED
+            assert e.target in (State.APPEALABLE, State.REJECTED)
+            if e.target is State.APPEALABLE:
+                assert appeals == 0, f"{where}: a second appeal opened"
+                assert params.appeal_period is not None
+        # 提议 intake: drafts, edits, co-signers, the catalogue, appeals - all before notice
+        elif ev in (Event.DRAFT_EDITED, Event.PROPOSAL_EDITED, Event.CO_SIGNED, Event.TOPIC_ADDED):
+            assert e.target is e.source
+            assert e.source is (State.DRAFT if ev is Event.DRAFT_EDITED else e.source)
+            assert e.source in (State.DRAFT, State.PROPOSED), f"{where}: changed after notice"
+            if ev is Event.TOPIC_ADDED:
+                assert str(e.data["from_topic"]).endswith("/other")
+        elif ev is Event.SUBMITTED:
+            assert (e.source, e.target) == (State.DRAFT, State.PROPOSED)
+        elif ev is Event.DRAFT_DISCARDED:
+            assert (e.source, e.target) == (State.DRAFT, State.WITHDRAWN)
+        elif ev is Event.APPEALED:
+            assert (e.source, e.target) == (State.APPEALABLE, State.APPEALED)
+            appeals += 1
+            assert appeals == 1
+        elif ev is Event.RECONSIDERED:
+            assert e.source is State.APPEALED
+            assert e.target is (State.REJECTED if e.data["upheld"] else State.PROPOSED)
+            assert e.role == Role.SUB_DISTRICT.value
+        elif ev is Event.REJECTION_FINAL:
+            assert (e.source, e.target) == (State.APPEALABLE, State.REJECTED)
+            assert e.role == Role.SYSTEM.value
         elif ev is Event.WITHDRAWN:
             assert e.source in (State.PROPOSED, State.NOTIFIED, State.CONSULTING)
         elif ev is Event.FEEDBACK_RECEIVED:

@@ -17,6 +17,15 @@ SRC = Path(__file__).resolve().parent.parent / "src" / "consultflow"
 # Reviewed: changing this list is changing the public API (add to it on purpose, with docs).
 PUBLIC = {
     "Attendance",
+    # proposal intake (提议, issue 11)
+    "AddTopic",
+    "Appeal",
+    "CoSign",
+    "EditProposal",
+    "Reconsider",
+    "Submit",
+    "Rejection",
+    "CatalogueAddition",
     # signed checkpoints (issue 8)
     "Checkpoint",
     "CheckpointFinding",
@@ -247,8 +256,9 @@ def test_the_tree_shows_the_six_steps_and_the_review() -> None:
     modules = {p.stem for p in (SRC / "steps").glob("*.py")}
     assert set(SEED_STEPS) <= modules
     assert {"escalate", "overdue"} <= modules
-    # 表决: a body decides (in the decide step of the seed); 承诺制: pledges (in its feedback step)
-    extra = ("vote", "pledge", "escalate", "overdue")
+    # 表决: a body decides (in the decide step of the seed); 承诺制: pledges (in its feedback step);
+    # intake: 提议's drafts, edits, co-signers, appeals
+    extra = ("vote", "intake", "pledge", "escalate", "overdue")
     assert set(extra) <= modules
     declared = {importlib.import_module(f"consultflow.steps.{m}").STEP for m in (*SEED_STEPS, *extra)}
     assert declared == set(STEPS)

@@ -202,6 +202,29 @@ def build(trigger: Trigger, record: Consultation, now: Any, draw: Any, good: boo
         base = pledge.due if good and pledge is not None else now
         due = base + timedelta(days=draw(st.integers(1, 30) if good else st.integers(-5, 400)), hours=1)
         return cf.DelayPledge(consultation=cid, measure=measure, due=due, reason=draw(REASON))
+    # 提议 intake
+    if trigger is Trigger.SUBMIT:
+        return cf.Submit(consultation=cid)
+    if trigger is Trigger.EDIT_PROPOSAL:
+        if good:
+            return cf.EditProposal(consultation=cid, title=draw(REASON), note=draw(TEXT))
+        return cf.EditProposal(
+            consultation=cid,
+            topic=draw(st.sampled_from([None, TOPIC, "public-affairs/other", "policy/not-listed"])),
+            budget=draw(st.sampled_from([None, Decimal("100"), Decimal("999999")])),
+            major=draw(st.sampled_from([None, True, False])),
+        )
+    if trigger is Trigger.CO_SIGN:
+        return cf.CoSign(consultation=cid)
+    if trigger is Trigger.ADD_TOPIC:
+        slug = draw(
+            st.sampled_from(["stray-cats", "stray-cats", "night-parking", "other"] if not good else ["stray-cats"])
+        )
+        return cf.AddTopic(consultation=cid, slug=slug, name="流浪猫")
+    if trigger is Trigger.APPEAL:
+        return cf.Appeal(consultation=cid, grounds=draw(REASON))
+    if trigger is Trigger.RECONSIDER:
+        return cf.Reconsider(consultation=cid, upheld=draw(st.booleans()), ruling=draw(REASON))
     raise AssertionError(trigger)  # pragma: no cover
 
 
@@ -224,8 +247,13 @@ FORWARD = (
     Trigger.RECORD_FEEDBACK,
     Trigger.REQUEST_RECONSULTATION,
     Trigger.RESUME,
+    # 提议 intake
+    Trigger.SUBMIT,
+    Trigger.EDIT_PROPOSAL,
+    Trigger.CO_SIGN,
+    Trigger.ADD_TOPIC,
 )
-GIVING_UP = (Trigger.ESCALATE, Trigger.WITHDRAW, Trigger.REJECT)
+GIVING_UP = (Trigger.ESCALATE, Trigger.WITHDRAW, Trigger.REJECT, Trigger.APPEAL, Trigger.RECONSIDER)
 WEIGHT = {Trigger.RECORD_OPINION: 4, Trigger.REPORT_PROGRESS: 3}  # a round needs several opinions
 
 
@@ -359,7 +387,10 @@ class ConsultationMachine(RuleBasedStateMachine):
     @precondition(lambda self: len(self.ids) < MAX_CONSULTATIONS)
     @rule(
         actor=st.sampled_from((LI, WANG, ZHANG, *MEMBERS, *OUTSIDERS)),
-        topic=st.sampled_from([TOPIC, TOPIC, "public-benefit/micro-greening", "policy/not-listed"]),
+        topic=st.sampled_from(
+            [TOPIC, TOPIC, "public-benefit/micro-greening", "policy/not-listed", "public-affairs/other"]
+        ),
+        draft=st.sampled_from([False, False, True]),
         carrier=st.sampled_from(Carrier),
         form=st.sampled_from(Form),
         major=st.booleans(),
@@ -375,9 +406,17 @@ class ConsultationMachine(RuleBasedStateMachine):
         major: bool,
         budget: Decimal | None,
         title: str,
+        draft: bool,
     ) -> None:
         command = cf.Propose(
-            community=COMMUNITY, topic=topic, title=title, carrier=carrier, form=form, major=major, budget=budget
+            community=COMMUNITY,
+            topic=topic,
+            title=title,
+            carrier=carrier,
+            form=form,
+            major=major,
+            budget=budget,
+            draft=draft,
         )
         outcome = self.execute(command, actor)
         if actor in OUTSIDERS:

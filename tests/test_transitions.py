@@ -15,6 +15,8 @@ import pytest
 import consultflow as cf
 from consultflow import (
     Actor,
+    AddTopic,
+    Appeal,
     Ballot,
     Body,
     CallVote,
@@ -27,7 +29,9 @@ from consultflow import (
     Command,
     Conflict,
     Consultation,
+    CoSign,
     Decide,
+    EditProposal,
     Escalate,
     Form,
     Inspect,
@@ -39,6 +43,7 @@ from consultflow import (
     OpenRound,
     Propose,
     Publish,
+    Reconsider,
     RecordFeedback,
     RecordOpinion,
     Refused,
@@ -52,6 +57,7 @@ from consultflow import (
     Stance,
     StartSupervision,
     State,
+    Submit,
     Trigger,
     Verdict,
     Withdraw,
@@ -102,6 +108,13 @@ def make_command(trigger: str, cid: str, w: Driver) -> Command:
         "delay_pledge": lambda: DelayPledge(
             consultation=cid, measure=0, due=now + timedelta(days=60), reason="材料延误 materials late"
         ),
+        # 提议 intake
+        "submit": lambda: Submit(consultation=cid),
+        "edit_proposal": lambda: EditProposal(consultation=cid, title="新标题 a new title"),
+        "co_sign": lambda: CoSign(consultation=cid),
+        "add_topic": lambda: AddTopic(consultation=cid, slug="stray-cats", name="流浪猫"),
+        "appeal": lambda: Appeal(consultation=cid, grounds="本社区事务"),
+        "reconsider": lambda: Reconsider(consultation=cid, upheld=False, ruling="应予受理"),
     }
     return factories[trigger]()
 
@@ -175,10 +188,97 @@ def _propose(w: Driver) -> Any:
     return "", cmd, "li", ["proposed"]
 
 
-@case("proposed", "reject", "rejected")
+@case("proposed", "reject", "rejected", appeal_period=None)
 def _reject(w: Driver) -> Any:
     cid = w.to("proposed").id
     return cid, make_command("reject", cid, w), "wang", ["rejected"]
+
+
+# ---- 提议 intake: drafts, edits, co-signers, the catalogue, appeals ----------------------------------
+
+
+@case("new", "propose", "draft", "as_draft")
+def _draft(w: Driver) -> Any:
+    cmd = Propose(
+        community=COMMUNITY, topic=TOPIC, title="夜间停车", carrier=Carrier.DECISION, form=Form.COUNCIL, draft=True
+    )
+    return "", cmd, "li", ["drafted"]
+
+
+@case("proposed", "reject", "appealable", "appeal_open")
+def _reject_open_to_appeal(w: Driver) -> Any:
+    cid = w.to("proposed").id
+    return cid, make_command("reject", cid, w), "wang", ["rejected"]
+
+
+@case("draft", "withdraw", "withdrawn")
+def _discard_draft(w: Driver) -> Any:
+    cid = w.to("draft").id
+    return cid, make_command("withdraw", cid, w), "li", ["draft_discarded"]
+
+
+@case("draft", "submit", "proposed")
+def _submit(w: Driver) -> Any:
+    cid = w.to("draft").id
+    return cid, make_command("submit", cid, w), "li", ["submitted"]
+
+
+@case("draft", "edit_proposal", None)
+def _edit_draft(w: Driver) -> Any:
+    cid = w.to("draft").id
+    return cid, make_command("edit_proposal", cid, w), "li", ["draft_edited"]
+
+
+@case("proposed", "edit_proposal", None)
+def _edit_proposal(w: Driver) -> Any:
+    cid = w.to("proposed").id
+    return cid, make_command("edit_proposal", cid, w), "wang", ["proposal_edited"]
+
+
+for _state in ("draft", "proposed"):
+
+    @case(_state, "co_sign", None)
+    def _co_sign(w: Driver, state: str = _state) -> Any:
+        cid = w.to(state).id
+        return cid, make_command("co_sign", cid, w), "wu", ["co_signed"]
+
+
+@case("proposed", "add_topic", None)
+def _add_topic(w: Driver) -> Any:
+    cid = w.to("proposed", topic="public-affairs/other").id
+    return cid, make_command("add_topic", cid, w), "wang", ["topic_added"]
+
+
+@case("appealable", "appeal", "appealed")
+def _appeal(w: Driver) -> Any:
+    cid = w.to("appealable").id
+    return cid, make_command("appeal", cid, w), "li", ["appealed"]
+
+
+@case("appealed", "reconsider", "rejected", "rejection_upheld")
+def _upheld(w: Driver) -> Any:
+    cid = w.to("appealed").id
+    return cid, Reconsider(consultation=cid, upheld=True, ruling="维持"), "jie", ["reconsidered"]
+
+
+@case("appealed", "reconsider", "proposed")
+def _overturned(w: Driver) -> Any:
+    cid = w.to("appealed").id
+    return cid, make_command("reconsider", cid, w), "jie", ["reconsidered"]
+
+
+@case("appealable", "mark_overdue", "rejected")
+def _appeal_lapses(w: Driver) -> Any:
+    cid = w.to("appealable").id
+    w.clock.advance(days=16)  # the appeal period is 15 days
+    return cid, make_command("mark_overdue", cid, w), CLOCK_ACTOR, ["deadline_missed", "rejection_final"]
+
+
+@case("appealed", "mark_overdue", None)
+def _reconsideration_overdue(w: Driver) -> Any:
+    cid = w.to("appealed").id
+    w.clock.advance(days=15)  # the sub-district reconsiders within the proposal deadline (14 days)
+    return cid, make_command("mark_overdue", cid, w), CLOCK_ACTOR, ["deadline_missed"]
 
 
 for _state in ("proposed", "notified", "consulting"):

@@ -13,7 +13,7 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import StringConstraints
 
-from .records import Id, Record
+from .records import Consultation, Id, Record
 from .roles import Role
 from .vocabulary import Trigger
 
@@ -31,6 +31,11 @@ class Command(Record):
     def named_people(self) -> tuple[str, ...]:
         """The people this command names besides its actor, whose roles the core must know (the
         engine looks them up in its directory and hands them over in ``Context.people``)."""
+        return ()
+
+    def named_topics(self, record: Consultation | None) -> tuple[str, ...]:
+        """The catalogue topics this command puts a matter under (on ``record``), whose items the
+        core checks: the engine hands over those an earlier step added (``Context.added_items``)."""
         return ()
 
     def counted_roles(self) -> frozenset[Role] | None:

@@ -10,7 +10,7 @@ from types import MappingProxyType
 
 import attrs
 
-from .catalogue import Catalogue
+from .catalogue import Catalogue, TopicItem
 from .roles import Actor, Role
 
 __all__ = ["Context"]
@@ -39,7 +39,9 @@ class Context:
     looked up by the engine in its directory - a person not in it holds none. ``register`` lists,
     sorted, who holds the roles the command counts (``Command.counted_roles``: a body's members)
     in this community now, or is ``None`` when the command counts nobody or the directory cannot
-    list its members."""
+    list its members. ``added_items`` are the second-level items the command's topics name that
+    the catalogue does not list but an earlier step of this community added (``AddTopic``, 列入二级目录),
+    as the engine found them in its store; the step's input carries them."""
 
     now: datetime = attrs.field(converter=_utc)
     actor: Actor
@@ -47,6 +49,7 @@ class Context:
     catalogue: Catalogue = _EMPTY_CATALOGUE
     people: Mapping[str, frozenset[Role]] = _NOBODY
     register: tuple[str, ...] | None = None
+    added_items: tuple[TopicItem, ...] = ()
 
     def roles_of(self, person: str) -> frozenset[Role]:
         """The roles ``person`` holds here now: the actor's own, or those the engine looked up."""

@@ -36,7 +36,9 @@ __all__ = [
 ]
 
 # the fields next_due reads besides the state: a step that touches none of them keeps it
-_DEADLINE_FIELDS = frozenset({"cycle", "decision_due", "review_due", "decisions", "progress", "missed", "pledges"})
+_DEADLINE_FIELDS = frozenset(
+    {"cycle", "respond_by", "decision_due", "review_due", "decisions", "progress", "missed", "pledges"}
+)
 _ROLE_ORDER: Mapping[Role, int] = {r: i for i, r in enumerate(Role)}
 
 
@@ -259,11 +261,11 @@ def step_input(procedure: Procedure, record: Consultation | None, command: Comma
     every level (``log.chain_hash`` hashes them as they stand)."""
     named = command.named_people()
     people = {p: _role_list(ctx.roles_of(p)) for p in sorted(set(named))} if named else {}
-    out: dict[str, Any] = {
-        "actor_roles": _role_list(ctx.actor.roles),
-        "command": _command_value(command),
-        "people": people,
-    }
+    out: dict[str, Any] = {"actor_roles": _role_list(ctx.actor.roles)}
+    if ctx.added_items:  # catalogue items an earlier step of the community added (提议: 列入二级目录)
+        out["added_items"] = [canonical_value(i) for i in ctx.added_items]
+    out["command"] = _command_value(command)
+    out["people"] = people
     if record is None:
         out["procedure"] = [procedure.name, procedure.version]
     if ctx.register is not None:  # a body's members as the directory listed them (the vote counts them)
@@ -341,7 +343,7 @@ def _assemble(
         update["next_due"] = next_due(
             target,
             update.get("cycle", base["cycle"]),
-            base["respond_by"],
+            update.get("respond_by", base["respond_by"]),  # 提议 intake: submission, appeal and its ruling set it
             update.get("decision_due", base["decision_due"]),
             update.get("review_due", base["review_due"]),
             decisions[-1] if decisions else None,

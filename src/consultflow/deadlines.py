@@ -24,7 +24,8 @@ class Deadline:
     """One deadline: a stable key (so it is reported once), its kind and when it falls due."""
 
     key: str
-    kind: str  # "proposal" (unanswered), "decision" (议而不决), "review" (legality review), "measure" (决而不施)
+    kind: str  # "proposal" (unanswered), "decision" (议而不决), "review" (legality review), "measure" (决而不施),
+    # "appeal" (the time to appeal a rejection runs out), "reconsideration" (an appeal unanswered)
     due: datetime
     measure: int | None = None
 
@@ -65,6 +66,12 @@ def pending_deadlines(
         key = "proposal"
         if key not in missed:
             yield Deadline(key, "proposal", respond_by)
+    elif state is State.APPEALABLE and respond_by is not None:  # 申请复核: the proposer's time to appeal
+        if "appeal" not in missed:
+            yield Deadline("appeal", "appeal", respond_by)
+    elif state is State.APPEALED and respond_by is not None:  # the sub-district's time to reconsider
+        if "reconsideration" not in missed:
+            yield Deadline("reconsideration", "reconsideration", respond_by)
     elif state in _UNDECIDED and decision_due is not None:
         key = f"decision:{cycle}"
         if key not in missed:

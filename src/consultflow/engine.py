@@ -14,7 +14,7 @@ from typing import cast
 
 import attrs
 
-from .catalogue import Catalogue
+from .catalogue import Catalogue, TopicItem
 from .clock import Clock, SystemClock
 from .commands import Command, ConsultationCommand
 from .context import Context
@@ -141,6 +141,9 @@ class Engine:
         # The records this engine wrote or checked, by id: a load that hands back the very same
         # object (a memory store, SQLite's record cache) needs no second check.
         self._trusted: dict[str, Consultation] = {}
+        # Catalogue items added by a step of a community (AddTopic, 列入二级目录), found in the store
+        # when a command names a topic the catalogue does not list; an addition is never undone.
+        self._added: dict[tuple[str, str], TopicItem] = {}
 
     # ---- the one entry point --------------------------------------------------------------------
     def execute(self, command: Command, *, by: str | Actor) -> Consultation:
@@ -167,6 +170,7 @@ class Engine:
             catalogue=self.catalogue,
             people=self._people(command, community, now),
             register=self._members(command, community, now),
+            added_items=self._added_items(community, command.named_topics(record)),
         )
         result = apply(procedure, record, command, ctx)
         if isinstance(result, Refused):
@@ -217,7 +221,12 @@ class Engine:
         procedure = self.procedure_of(record)
         now = self._now()
         actor = self._actor(by, record.community, now)
-        ctx = Context(now=now, actor=actor, catalogue=self.catalogue)
+        ctx = Context(
+            now=now,
+            actor=actor,
+            catalogue=self.catalogue,
+            added_items=self._added_items(record.community, (record.topic,)),
+        )
         out = []
         for trigger in procedure.next_steps(record.state.value):
             role, refusal = check(procedure, record, trigger, ctx)
@@ -237,6 +246,7 @@ class Engine:
             catalogue=self.catalogue,
             people=self._people(command, community, now),
             register=self._members(command, community, now),
+            added_items=self._added_items(community, command.named_topics(record)),
         )
         result = apply(procedure, record, command, ctx)
         return result if isinstance(result, Refused) else None
@@ -322,6 +332,34 @@ class Engine:
         if roles is None or self._register is None:
             return None
         return self._register.members(community, now, roles)
+
+    def _added_items(self, community: str, topics: Iterable[str]) -> tuple[TopicItem, ...]:
+        """The items among ``topics`` that the catalogue does not list but a step of ``community``
+        added (``AddTopic``, 列入二级目录): the growth of the 二级目录 comes from the log, never the caller."""
+        out = []
+        for topic in topics:
+            if self.catalogue.find(community, topic) is not None:
+                continue
+            found = self._added.get((community, topic))
+            if found is None:
+                found = self._find_added(community, topic)
+            if found is not None:
+                out.append(found)
+        return tuple(out)
+
+    def _find_added(self, community: str, topic: str) -> TopicItem | None:
+        """The first consultation of ``community`` (by proposal time) whose log added ``topic``; a store
+        query only for a topic the catalogue does not list, remembered once found."""
+        category, _, slug = topic.partition("/")
+        for record in self.store.find(Query(community=community)):
+            added = record.added_topic
+            if added is not None and added.topic == topic:
+                item = TopicItem(community=community, category=category, slug=slug, name=added.name, added_in=record.id)
+                if len(self._added) >= 4096:
+                    self._added.clear()
+                self._added[(community, topic)] = item
+                return item
+        return None
 
     # ---- internals -----------------------------------------------------------------------------------
     def _now(self) -> datetime:

@@ -362,6 +362,40 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
         "the latest is {latest}, or the matter is consulted again",
         "第{number}项承诺的新期限（{due}）超过决策所定期限（{pledged}）{days}天以上；最晚为{latest}，否则请提请再次协商",
     ),
+    # proposal intake (提议): drafts, edits, co-signers, the "other" item, the appeal of a rejection
+    "nothing_changed": (
+        "the edit changes nothing: give at least one field with a new value",
+        "修改未改变任何内容：请至少填写一项新的内容",
+    ),
+    "proposer_co_signs": (
+        "{person} proposed the matter and cannot also co-sign it",
+        "{person}是提议人，不能再联名",
+    ),
+    "already_co_signed": (
+        "{person} has already co-signed this proposal",
+        "{person}已联名该提议",
+    ),
+    "too_few_co_signers": (
+        "a proposal needs {need} co-signer(s) before it is submitted, it has {have}: residents of the community "
+        "co-sign its draft first",
+        "提议须有{need}名本社区居民联名方可提交，现有{have}名：请先请居民在草稿上联名",
+    ),
+    "not_other_topic": (
+        "only a proposal filed under an “other” item can become a new catalogue item; this one is under {topic}",
+        "只有列在“其他”事项下的提议才能列入二级目录；本提议的议题是{topic}",
+    ),
+    "item_exists": (
+        "{topic} is already an item of the community's catalogue",
+        "{topic}已在本社区的协商目录中",
+    ),
+    "appeal_too_late": (
+        "the time to appeal the rejection ended {appeal_by}",
+        "申请复核的期限已于{appeal_by}届满",
+    ),
+    "reconsider_own_rejection": (
+        "{person} rejected the proposal and may not reconsider the appeal against it",
+        "{person}作出了不予受理的决定，不能复核对该决定的申请",
+    ),
 }
 
 # Display names: value -> (English, Chinese). Each table covers its enum exactly (tests/test_i18n.py).
@@ -376,6 +410,10 @@ STATE_NAMES: Mapping[str, tuple[str, str]] = {
     "rejected": ("rejected", "未受理"),
     "withdrawn": ("withdrawn", "已撤回"),
     "escalated": ("escalated to the sub-district", "已提请街道督办"),
+    # proposal intake (提议)
+    "draft": ("a draft", "草稿"),
+    "appealable": ("rejected, open to appeal", "不予受理（可申请复核）"),
+    "appealed": ("appealed, under reconsideration", "申请复核中"),
 }
 
 ACTION_NAMES: Mapping[str, tuple[str, str]] = {
@@ -405,6 +443,13 @@ ACTION_NAMES: Mapping[str, tuple[str, str]] = {
     "mark_overdue": ("mark what is overdue", "标记逾期"),
     # pledges (承诺制)
     "delay_pledge": ("delay a pledge", "承诺延期"),
+    # proposal intake (提议)
+    "submit": ("submit the draft", "提交提议"),
+    "edit_proposal": ("edit the proposal", "修改提议"),
+    "co_sign": ("co-sign the proposal", "联名提议"),
+    "add_topic": ("add the matter to the catalogue", "列入二级目录"),
+    "appeal": ("appeal the rejection", "申请复核"),
+    "reconsider": ("reconsider the rejection", "复核不予受理决定"),
 }
 
 EVENT_NAMES: Mapping[str, tuple[str, str]] = {
@@ -436,6 +481,17 @@ EVENT_NAMES: Mapping[str, tuple[str, str]] = {
     # pledges (承诺制)
     "pledge_published": ("pledge published", "公开承诺"),
     "pledge_delayed": ("pledge delayed", "承诺延期"),
+    # proposal intake (提议)
+    "drafted": ("draft saved", "保存草稿"),
+    "draft_edited": ("draft edited", "修改草稿"),
+    "draft_discarded": ("draft discarded", "放弃草稿"),
+    "submitted": ("proposal submitted", "提交提议"),
+    "proposal_edited": ("proposal edited", "修改提议"),
+    "co_signed": ("co-signed", "联名"),
+    "topic_added": ("added to the catalogue", "列入二级目录"),
+    "appealed": ("rejection appealed", "申请复核"),
+    "reconsidered": ("rejection reconsidered", "复核不予受理决定"),
+    "rejection_final": ("rejection final", "不予受理决定生效"),
 }
 
 # Events whose name says which round: used when the entry's data gives the round.

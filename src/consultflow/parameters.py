@@ -135,6 +135,11 @@ class Parameters(Record):
     # past the date the decision set it may move it in all; a pledge past its date is missed (决而不施)
     pledge_delay_limit: int = Field(default=2, ge=0, le=10)
     pledge_delay_max: timedelta = Field(default=timedelta(days=180), gt=timedelta(0), le=MAX_DEADLINE)
+    # proposal intake (提议). Assumptions of this library (the seed names neither): how many residents
+    # of the community co-sign (联名) a proposal before it is submitted (0: any one may put a matter
+    # forward), and how long the proposer has to appeal a rejection (申请复核; None: a rejection is final)
+    proposal_co_signers: int = Field(default=0, ge=0, le=1_000)
+    appeal_period: timedelta | None = Field(default=timedelta(days=15), gt=timedelta(0), le=MAX_DEADLINE)
 
     @field_validator("timezone")
     @classmethod

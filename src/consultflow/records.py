@@ -47,6 +47,7 @@ from .vocabulary import (
 __all__ = [
     "SCHEMA_VERSION",
     "CastBallot",
+    "CatalogueAddition",
     "Community",
     "Consultation",
     "Decision",
@@ -66,6 +67,7 @@ __all__ = [
     "ProgressReport",
     "Publication",
     "Record",
+    "Rejection",
     "ResidentFeedback",
     "Round",
     "Schedule",
@@ -541,6 +543,35 @@ class Schedule(Record):
     meeting_at: Time
 
 
+# ---- proposal intake (提议): a rejection and its appeal, a topic added to the catalogue --------------
+class Rejection(Record):
+    """不予受理 and what became of it: who rejected the proposal and why; the time to appeal (申请复核,
+    ``None`` where the procedure allows none); the proposer's grounds; the reconsidering body's ruling
+    (``upheld``: the rejection stands; ``False``: overturned, the proposal is back before the committee)."""
+
+    at: Time
+    by: Id
+    reason: str
+    appeal_by: Time | None = None
+    appealed_at: Time | None = None
+    grounds: str = ""
+    reconsidered_at: Time | None = None
+    reconsidered_by: Id | None = None
+    upheld: bool | None = None
+    ruling: str = ""
+
+
+class CatalogueAddition(Record):
+    """A second-level item (二级目录) the committee added to its community's catalogue from a proposal
+    filed under a category's "other" item (其他): from then on it is accepted for new proposals."""
+
+    topic: Topic
+    name: str = Field(min_length=1, max_length=200)
+    from_topic: Topic
+    at: Time
+    by: Id
+
+
 class Consultation(Record):
     """A consultation: the whole case file. ``version`` equals the number of log entries and
     ``head`` is the hash of the last one, so a record can be checked against its log."""
@@ -563,6 +594,8 @@ class Consultation(Record):
     procedure_version: str
     cycle: int = Field(default=1, ge=1)
     proposed_at: Time
+    # the answer due before notice: the committee's to a proposal, the proposer's time to appeal a
+    # rejection (appealable), the sub-district's to an appeal (appealed); none for a draft
     respond_by: Time | None = None
     schedule: Schedule | None = None
     decision_due: Time | None = None  # this cycle's deadline for a decision (议而不决)
@@ -583,6 +616,10 @@ class Consultation(Record):
     ended_at: Time | None = None  # when it reached a final state
     ending: Ending | None = None  # how: done (办结), by ruling, rejected, withdrawn
     pledges: tuple[Pledge, ...] = ()  # 承诺制: each measure of a published decision, with its status
+    # proposal intake (提议): co-signers (联名), rejections and appeals, the catalogue item it added
+    co_signers: tuple[Id, ...] = ()
+    rejections: tuple[Rejection, ...] = ()
+    added_topic: CatalogueAddition | None = None
 
     @model_validator(mode="after")
     def _dates_in_order(self) -> Consultation:

@@ -20,6 +20,7 @@ from typing import Any
 import attrs
 
 from .canonical import canonical_value, record_digest
+from .catalogue import TopicItem
 from .context import Context
 from .core import enact
 from .errors import ConsultflowError
@@ -109,6 +110,7 @@ def replay(entries: Sequence[LogEntry], procedures: Mapping[tuple[str, str], Pro
                 new_id=first.consultation if record is None else None,
                 people={str(p): _roles(r) for p, r in people.items()},
                 register=_register(step_in.get("register")),
+                added_items=_added_items(step_in.get("added_items")),
             )
             assert procedure is not None
             # Every step's digest is in its entry's hash, which the chain check held; replay checks
@@ -228,6 +230,15 @@ def _outbox_difference(stored: Sequence[Notice], made: Sequence[Notice]) -> tupl
             continue  # a reminder (提醒) is no step's: the dispatcher adds it, it is not evidence
         return extra.seq, f"outbox notice {key!r} was made by no step of the log"
     return None
+
+
+def _added_items(value: object) -> tuple[TopicItem, ...]:
+    """The catalogue items an earlier step added, as the step's input logged them."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise ValueError("added_items is not a list")
+    return tuple(TopicItem.model_validate(v) for v in value)
 
 
 def _register(value: object) -> tuple[str, ...] | None:

@@ -124,6 +124,14 @@ WORDS: Mapping[str, tuple[str, str]] = {
     "pledge_delay": ("pledge {number} moved from {before} to {when}", "第{number}项承诺由{before}延至{when}"),
     "photos": ("{count} photos", "照片{count}张"),
     "owned_by": ("{title}, by {owner}", "{title}，责任人{owner}"),
+    # 提议 intake
+    "edited": ("changed: {fields}", "修改：{fields}"),
+    "topic_added": ("new catalogue item {topic} ({name})", "列入二级目录：{topic}（{name}）"),
+    "upheld": ("rejection upheld", "维持不予受理"),
+    "overturned": ("rejection overturned", "撤销不予受理"),
+    # the proposer's time to appeal a rejection, the sub-district's to reconsider it
+    "deadline:appeal": ("the appeal of the rejection", "申请复核"),
+    "deadline:reconsideration": ("the reconsideration of the appeal", "复核"),
 }
 
 
@@ -399,6 +407,21 @@ def _detail(e: LogEntry, lang: Lang, t: _Translate, tz: tzinfo, measures: Mappin
             parts.append(t(d["summary"]))
         if d.get("by_ruling"):
             parts.append(_w("by_ruling", lang))
+    # 提议 intake
+    elif ev in ("draft_edited", "proposal_edited"):
+        changes = d.get("changes")
+        if isinstance(changes, dict):
+            parts.append(_w("edited", lang, fields=_w("list", lang).join(str(k) for k in changes)))
+        if d.get("note"):
+            parts.append(t(d["note"]))
+    elif ev == "co_signed":
+        parts.append(_w("co_signed", lang, count=d.get("co_signers")))
+    elif ev == "topic_added":
+        parts.append(_w("topic_added", lang, topic=d.get("topic"), name=t(d.get("name", ""))))
+    elif ev == "appealed":
+        parts.append(t(d.get("grounds", "")))
+    elif ev == "reconsidered":
+        parts.append(_w("upheld" if d.get("upheld") else "overturned", lang) + colon + t(d.get("ruling", "")))
     elif ev == "deadline_missed":
         kind = f"deadline:{d.get('kind')}"
         index = d.get("measure")

@@ -43,6 +43,10 @@ class State(StrEnum):
     REJECTED = "rejected"
     WITHDRAWN = "withdrawn"
     ESCALATED = "escalated"  # handed up to the sub-district (上级督办)
+    # proposal intake (提议): drafts, and a rejection open to appeal (申请复核)
+    DRAFT = "draft"  # 草稿: saved by its proposer, not yet submitted; nobody is notified
+    APPEALABLE = "appealable"  # 不予受理, the proposer may still appeal within Parameters.appeal_period
+    APPEALED = "appealed"  # 复核中: the sub-district reconsiders the rejection
 
 
 #: States a consultation never leaves (办结, 不予受理, 撤回). The one definition of "ended".
@@ -83,6 +87,13 @@ class Trigger(StrEnum):
     MARK_OVERDUE = "mark_overdue"
     # pledges (承诺制)
     DELAY_PLEDGE = "delay_pledge"
+    # proposal intake (提议)
+    SUBMIT = "submit"
+    EDIT_PROPOSAL = "edit_proposal"
+    CO_SIGN = "co_sign"
+    ADD_TOPIC = "add_topic"
+    APPEAL = "appeal"
+    RECONSIDER = "reconsider"
 
 
 class Event(StrEnum):
@@ -117,6 +128,17 @@ class Event(StrEnum):
     PLEDGE_DELAYED = "pledge_delayed"
     #: not logged: the event of a reminder notice (提醒), which the outbox carries without a step
     REMINDER = "reminder"
+    # proposal intake (提议)
+    DRAFTED = "drafted"
+    DRAFT_EDITED = "draft_edited"
+    DRAFT_DISCARDED = "draft_discarded"
+    SUBMITTED = "submitted"
+    PROPOSAL_EDITED = "proposal_edited"
+    CO_SIGNED = "co_signed"
+    TOPIC_ADDED = "topic_added"
+    APPEALED = "appealed"
+    RECONSIDERED = "reconsidered"
+    REJECTION_FINAL = "rejection_final"
 
 
 class Form(StrEnum):

@@ -87,6 +87,14 @@ class EngineRun(Run):
         self._took(step)
         return True
 
+    def tick(self) -> None:
+        """As ``Run.tick``, through the engine's ``tick``."""
+        if self.engine is None:
+            return
+        self.clock.set(self.now)
+        for ticked in self.engine.tick():
+            self._took(ticked)
+
 
 def simulate_with_engine(
     scenario: Scenario, seed: int, indices: Sequence[int], *, keep_logs: bool = False

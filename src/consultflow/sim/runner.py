@@ -374,6 +374,10 @@ class _Community:
         run.later(1)
         if rng.random() < s.rejected:
             run.do(_cmd(Reject, consultation=cid, reason="不予受理 not taken up"), committee)
+            appeal_by = run.rec.respond_by
+            if run.rec.state is State.APPEALABLE and appeal_by is not None:  # nobody appeals: it becomes final
+                run.now = max(run.now, appeal_by + timedelta(minutes=1))
+                run.tick()
             return
         k = rng.randint(s.attendance.invited_min, min(s.attendance.invited_max, len(cast.voices)))
         invited = rng.sample(cast.voices, k) if k <= len(cast.voices) else list(cast.voices)

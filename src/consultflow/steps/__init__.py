@@ -2,6 +2,8 @@
 
 =================  ==========================================================================
 ``propose``        提议  Propose, Reject, Withdraw; topic in the catalogue, budget cap
+``intake``         提议受理  Submit, EditProposal, CoSign, AddTopic, Appeal, Reconsider; drafts, edits,
+                   co-signers, the "other" item made a catalogue entry, the appeal of a rejection
 ``notify``         告知  Notify, Invite; notice period, the consultation day's chair and date
 ``consult``        协商  OpenRound, RecordOpinion, CloseRound; the tally, quorum, consensus, rounds
 ``decide``         决策  Decide; residents heard, what each carrier must produce
@@ -31,12 +33,13 @@ from ..errors import InvalidInput
 from ..notices import expand
 from ..records import Consultation, invalid_fields
 from ..vocabulary import Event, Trigger
-from . import consult, decide, escalate, feedback, notify, overdue, pledge, propose, review, supervise, vote
+from . import consult, decide, escalate, feedback, intake, notify, overdue, pledge, propose, review, supervise, vote
 from .base import NEW, EffectFn, Guard, Route, StepDefinition, Transition
 from .consult import CloseRound, OpenRound, RecordOpinion, SignIn, tally
 from .decide import Decide
 from .escalate import Escalate, Resume
 from .feedback import Publish, RecordFeedback, ReportProgress
+from .intake import AddTopic, Appeal, CoSign, EditProposal, Reconsider, Submit
 from .notify import Invite, Notify
 from .overdue import MarkOverdue
 from .pledge import DelayPledge
@@ -53,13 +56,17 @@ __all__ = [
     "NEW",
     "ROUTES",
     "STEPS",
+    "AddTopic",
+    "Appeal",
     "CallVote",
     "CastVote",
     "Close",
     "CloseRound",
     "CloseVote",
+    "CoSign",
     "Decide",
     "DelayPledge",
+    "EditProposal",
     "Escalate",
     "Guard",
     "Inspect",
@@ -69,6 +76,7 @@ __all__ = [
     "OpenRound",
     "Propose",
     "Publish",
+    "Reconsider",
     "RecordFeedback",
     "RecordOpinion",
     "Reject",
@@ -80,6 +88,7 @@ __all__ = [
     "SignIn",
     "StartSupervision",
     "StepDefinition",
+    "Submit",
     "Transition",
     "Withdraw",
     "audience_for",
@@ -91,6 +100,7 @@ __all__ = [
 #: The steps in the seed's order; the default procedure's transitions come in this order.
 STEPS: tuple[StepDefinition, ...] = (
     propose.STEP,
+    intake.STEP,
     notify.STEP,
     consult.STEP,
     decide.STEP,

@@ -16,7 +16,7 @@ from ..parameters import Parameters
 from ..records import Consultation
 from ..refusals import Failure
 from ..roles import Role
-from ..vocabulary import Event, State, Trigger
+from ..vocabulary import Ending, Event, State, Trigger
 from .base import Effect, Events, Governing, Guard, Route, StepDefinition, transition
 from .consult import abandon_open_round
 from .pledge import pledge_of, pledges_missed
@@ -66,6 +66,11 @@ def _mark_overdue(proc: Governing, rec: Consultation, cmd: Command, ctx: Context
     pledges = pledges_missed(rec, missed)  # 承诺制: a pledge past its date, not done, is missed
     if pledges is not None:
         update["pledges"] = pledges
+    if to is State.REJECTED:  # the time to appeal a rejection ran out (steps/intake.py): it is final
+        update["ended_at"], update["ending"] = ctx.now, Ending.REJECTED
+        events.append(
+            (Event.REJECTION_FINAL, {"appeal_by": None if rec.respond_by is None else timestamp(rec.respond_by)})
+        )
     if to is State.ESCALATED:
         abandoned, closing = abandon_open_round(proc.parameters, rec, ctx, "escalated: overdue")
         update.update(abandoned)
@@ -86,6 +91,9 @@ STEP = StepDefinition(
     transitions=(
         transition(Trigger.MARK_OVERDUE, State.PROPOSED, None, _CLOCK, _OVERDUE),
         transition(Trigger.MARK_OVERDUE, State.DECIDED, None, _CLOCK, _OVERDUE),
+        # 提议 intake: the time to appeal a rejection ran out (it is final); an appeal not reconsidered in time
+        transition(Trigger.MARK_OVERDUE, State.APPEALABLE, State.REJECTED, _CLOCK, _OVERDUE),
+        transition(Trigger.MARK_OVERDUE, State.APPEALED, None, _CLOCK, _OVERDUE),
         *(
             row
             for s in (State.NOTIFIED, State.CONSULTING)

@@ -40,19 +40,24 @@ from ..records import Consultation, Measure
 from ..roles import BODY_MEMBERS, NEVER_GRANTED, Actor, Role
 from ..step import Step
 from ..steps import (
+    AddTopic,
+    Appeal,
     CallVote,
     CastVote,
     Close,
     CloseRound,
     CloseVote,
+    CoSign,
     Decide,
     DelayPledge,
+    EditProposal,
     Escalate,
     Inspect,
     Notify,
     OpenRound,
     Propose,
     Publish,
+    Reconsider,
     RecordFeedback,
     RecordOpinion,
     Reject,
@@ -61,6 +66,7 @@ from ..steps import (
     Resume,
     ReviewLegality,
     StartSupervision,
+    Submit,
     Withdraw,
 )
 from ..storage.base import Store
@@ -156,6 +162,10 @@ STATES: tuple[str, ...] = (
     "closed",
     "rejected",
     "withdrawn",
+    # proposal intake (提议): a draft; a rejection open to appeal; an appeal before the sub-district
+    "draft",
+    "appealable",
+    "appealed",
 )
 
 
@@ -410,6 +420,52 @@ class Driver:
         self, *, cid: str | None = None, by: str | Actor = "wang", reason: str = "不在本社区 not ours"
     ) -> Consultation:
         return self.run(Reject(consultation=self._id(cid), reason=reason), by)
+
+    # ---- 提议 intake: drafts, edits, co-signers, the catalogue, appeals -----------------------------------
+    def draft(self, *, by: str | Actor = "li", **fields: Any) -> Consultation:
+        """A draft (草稿) like ``propose`` makes a proposal; it becomes ``cid``."""
+        return self.propose(by=by, draft=True, **fields)
+
+    def submit(self, *, cid: str | None = None, by: str | Actor = "li") -> Consultation:
+        return self.run(Submit(consultation=self._id(cid)), by)
+
+    def edit(self, *, cid: str | None = None, by: str | Actor = "li", **fields: Any) -> Consultation:
+        """Edit the draft or proposal: ``title=``, ``budget=``, ``topic=``, ... (``EditProposal``)."""
+        return self.run(EditProposal(consultation=self._id(cid), **fields), by)
+
+    def co_sign(self, by: str | Actor, *, cid: str | None = None) -> Consultation:
+        return self.run(CoSign(consultation=self._id(cid)), by)
+
+    def add_topic(
+        self,
+        slug: str = "stray-cats",
+        name: str = "流浪猫 stray cats",
+        *,
+        cid: str | None = None,
+        by: str | Actor = "wang",
+    ) -> Consultation:
+        """列入二级目录: the committee makes the "other" matter an item of the catalogue."""
+        return self.run(AddTopic(consultation=self._id(cid), slug=slug, name=name), by)
+
+    def appeal(
+        self, *, cid: str | None = None, by: str | Actor = "li", grounds: str = "本社区事务 it is ours"
+    ) -> Consultation:
+        return self.run(Appeal(consultation=self._id(cid), grounds=grounds), by)
+
+    def reconsider(
+        self, upheld: bool, *, cid: str | None = None, by: str | Actor = "jie", ruling: str = "复核 reconsidered"
+    ) -> Consultation:
+        return self.run(Reconsider(consultation=self._id(cid), upheld=upheld, ruling=ruling), by)
+
+    def lapse_appeal(self, *, cid: str | None = None) -> Consultation:
+        """Let the time to appeal run out and the clock mark it (``Engine.tick``): the rejection is final."""
+        rec = self.get(cid)
+        if rec.state is not State.APPEALABLE or rec.respond_by is None:
+            raise ValueError(f"{rec.id} is {rec.state.value}, not a rejection open to appeal")
+        if rec.respond_by >= self.clock.now():
+            self.clock.set(rec.respond_by + timedelta(minutes=1))
+        self.engine.tick()
+        return self.get(cid)
 
     def withdraw(
         self, *, cid: str | None = None, by: str | Actor = "li", reason: str = "已解决 solved"
@@ -680,11 +736,18 @@ class Driver:
         by the usual people; it becomes ``cid``. Returns its record."""
         if state not in STATES:
             raise ValueError(f"unknown target {state!r}; use one of {STATES}")
+        if state == "draft":
+            return self.draft(**propose_fields)
         rec = self.propose(**propose_fields)
         if state == "proposed":
             return rec
-        if state == "rejected":
-            return self.reject()
+        if state in ("rejected", "appealable", "appealed"):
+            rec = self.reject()
+            if state == "appealed":
+                return self.appeal()
+            if state == "rejected" and rec.state is State.APPEALABLE:  # the time to appeal runs out
+                return self.lapse_appeal()
+            return rec
         if state == "withdrawn":
             return self.withdraw()
         rec = self.notify()

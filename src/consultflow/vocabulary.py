@@ -80,6 +80,9 @@ class Trigger(StrEnum):
     RESUME = "resume"
     CLOSE = "close"
     MARK_OVERDUE = "mark_overdue"
+    # meetings (会议): each later meeting with its notice, and the minutes of a held one
+    SCHEDULE_MEETING = "schedule_meeting"
+    RECORD_MINUTES = "record_minutes"
 
 
 class Event(StrEnum):
@@ -111,6 +114,9 @@ class Event(StrEnum):
     DEADLINE_MISSED = "deadline_missed"
     #: not logged: the event of a reminder notice (提醒), which the outbox carries without a step
     REMINDER = "reminder"
+    # meetings (会议)
+    MEETING_SCHEDULED = "meeting_scheduled"
+    MINUTES_RECORDED = "minutes_recorded"
 
 
 class Form(StrEnum):

@@ -11,6 +11,7 @@
 ``supervise``      监督  StartSupervision, Inspect, RequestReconsultation (再次协商), Close
 ``escalate``       提请街道督办  Escalate, Resume
 ``overdue``        议而不决 / 决而不施  MarkOverdue (the clock's step)
+``meetings``       会议  ScheduleMeeting, RecordMinutes; each meeting's notice, 会议纪要
 =================  ==========================================================================
 
 Each module declares a ``STEP`` (``base.StepDefinition``): its commands, transitions, guards,
@@ -30,12 +31,13 @@ from ..errors import InvalidInput
 from ..notices import expand
 from ..records import Consultation, invalid_fields
 from ..vocabulary import Event, Trigger
-from . import consult, decide, escalate, feedback, notify, overdue, propose, review, supervise, vote
+from . import consult, decide, escalate, feedback, meetings, notify, overdue, propose, review, supervise, vote
 from .base import NEW, EffectFn, Guard, Route, StepDefinition, Transition
 from .consult import CloseRound, OpenRound, RecordOpinion, SignIn, tally
 from .decide import Decide
 from .escalate import Escalate, Resume
 from .feedback import Publish, RecordFeedback, ReportProgress
+from .meetings import RecordMinutes, ScheduleMeeting
 from .notify import Invite, Notify
 from .overdue import MarkOverdue
 from .propose import Propose, Reject, Withdraw
@@ -67,6 +69,7 @@ __all__ = [
     "Propose",
     "Publish",
     "RecordFeedback",
+    "RecordMinutes",
     "RecordOpinion",
     "Reject",
     "ReportProgress",
@@ -74,6 +77,7 @@ __all__ = [
     "Resume",
     "ReviewLegality",
     "Route",
+    "ScheduleMeeting",
     "SignIn",
     "StartSupervision",
     "StepDefinition",
@@ -97,6 +101,7 @@ STEPS: tuple[StepDefinition, ...] = (
     supervise.STEP,
     escalate.STEP,
     overdue.STEP,
+    meetings.STEP,
 )
 
 K = TypeVar("K")

@@ -242,7 +242,7 @@ def test_the_tree_shows_the_six_steps_and_the_review() -> None:
     modules = {p.stem for p in (SRC / "steps").glob("*.py")}
     assert set(SEED_STEPS) <= modules
     assert {"escalate", "overdue"} <= modules
-    extra = ("vote", "escalate", "overdue")  # 表决: a body decides (in the decide step of the seed)
+    extra = ("vote", "escalate", "overdue", "meetings")  # 表决: a body decides; 会议: meetings and minutes
     assert set(extra) <= modules
     declared = {importlib.import_module(f"consultflow.steps.{m}").STEP for m in (*SEED_STEPS, *extra)}
     assert declared == set(STEPS)

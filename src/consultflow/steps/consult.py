@@ -1,9 +1,11 @@
 """协商 consult: rounds of consultation, opinions, the tally (quorum and consensus), the round limit.
 
 A round opens at a meeting announced with its notice and not yet held (``steps/meetings.py``: the
-notice announces meeting 1, ``ScheduleMeeting`` each later one), takes one opinion per person, and is tallied when it closes. At the round limit without consensus the matter is
-escalated (议而不决 handed up). Hearings and advisory consultations hear people out and need no
-consensus. A new cycle (再次协商, or a resumed escalation) starts counting rounds afresh.
+notice announces meeting 1, ``ScheduleMeeting`` each later one; an online meeting (云协商) takes
+opinions until it closes), takes one opinion per person, and is tallied when it closes. At the round
+limit without consensus the matter is escalated (议而不决 handed up). Hearings and advisory
+consultations hear people out and need no consensus. A new cycle (再次协商, or a resumed
+escalation) starts counting rounds afresh.
 """
 
 from __future__ import annotations

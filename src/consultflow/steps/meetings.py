@@ -148,9 +148,7 @@ def _meeting_of(record: Consultation, number: int) -> Meeting | None:
     return record.meetings[number - 1] if 0 < number <= len(record.meetings) else None
 
 
-def _meeting_held(
-    params: Parameters, record: Consultation, cmd: RecordMinutes | None, ctx: Context
-) -> Failure | None:
+def _meeting_held(params: Parameters, record: Consultation, cmd: RecordMinutes | None, ctx: Context) -> Failure | None:
     if cmd is None:  # asked without a command (``Engine.allowed``): has any meeting been held?
         held = any(r.meeting is not None and r.closed_at is not None for r in record.rounds)
         return None if held else Failure("meeting_not_held", {"meeting": len(record.meetings)})
@@ -212,7 +210,9 @@ def _schedule(proc: Governing, rec: Consultation, cmd: ScheduleMeeting, ctx: Con
     return update, [(Event.MEETING_SCHEDULED, dict(sorted(data.items())))]
 
 
-def _record_minutes(proc: Governing, rec: Consultation, cmd: RecordMinutes, ctx: Context, role: str, to: State) -> Effect:
+def _record_minutes(
+    proc: Governing, rec: Consultation, cmd: RecordMinutes, ctx: Context, role: str, to: State
+) -> Effect:
     m = rec.meetings[cmd.meeting - 1]
     digest = hashlib.sha256(cmd.text.encode("utf-8")).hexdigest()
     minutes = make(

@@ -30,13 +30,13 @@ from typing import Any
 from ..catalogue import Catalogue
 from ..clock import SimulatedClock
 from ..commands import Command
+from ..consultation_day import rota_chair
 from ..directory import MemoryDirectory
 from ..directory.base import register_of
 from ..engine import Engine
 from ..log import LogEntry
 from ..notices import Notice
 from ..procedure import Procedure, six_step
-from ..consultation_day import rota_chair
 from ..records import Consultation, Measure
 from ..roles import BODY_MEMBERS, NEVER_GRANTED, Actor, Role
 from ..step import Step
@@ -54,11 +54,11 @@ from ..steps import (
     Propose,
     Publish,
     RecordFeedback,
+    RecordMinutes,
     RecordOpinion,
     Reject,
     ReportProgress,
     RequestReconsultation,
-    RecordMinutes,
     Resume,
     ReviewLegality,
     ScheduleMeeting,

@@ -34,8 +34,11 @@ def refused(d: Driver, command: cf.Command, by: str, code: str) -> cf.Refused:
     assert r.code == code, r
     assert d.snapshot() == before
     en, zh = r.explain("en"), r.explain("zh")
-    assert en.strip() and "{" not in en
-    assert zh.strip() and "{" not in zh and en != zh
+    assert en.strip()
+    assert "{" not in en
+    assert zh.strip()
+    assert "{" not in zh
+    assert en != zh
     return r
 
 
@@ -48,7 +51,8 @@ def test_round_two_without_a_meeting_announced_with_its_notice_is_refused() -> N
     cid = d.cid
     # on main round 2 opened at once: nobody had been told of a second meeting
     r = refused(d, OpenRound(consultation=cid), "wang", "no_meeting_scheduled")
-    assert "announce" in r.explain("en") and "会议公告" in r.explain("zh")
+    assert "announce" in r.explain("en")
+    assert "会议公告" in r.explain("zh")
     # a meeting inside the notice period is refused, like the first notice's
     soon = d.moment() + timedelta(days=1)
     refused(d, ScheduleMeeting(consultation=cid, meeting_at=soon), "wang", "notice_too_short")
@@ -60,7 +64,8 @@ def test_round_two_without_a_meeting_announced_with_its_notice_is_refused() -> N
     assert m2.notice_ends == m2.notified_at + timedelta(days=3)
     entry = d.history()[-1]
     assert entry.event is cf.Event.MEETING_SCHEDULED
-    assert entry.data["meeting"] == 2 and entry.data["agenda"] == "第二轮"
+    assert entry.data["meeting"] == 2
+    assert entry.data["agenda"] == "第二轮"
     # the invited and the public hear of it
     (notice,) = [n for n in d.outbox(cid) if n.event is cf.Event.MEETING_SCHEDULED]
     assert {"li", "wu", "zhang", "zhao", f"public:{COMMUNITY}"} <= set(notice.audience)
@@ -74,7 +79,8 @@ def test_round_two_without_a_meeting_announced_with_its_notice_is_refused() -> N
     d.clock.set(meeting)
     rec = d.run(OpenRound(consultation=cid), "wang")
     assert rec.rounds[-1].meeting == 2
-    assert rec.meetings[1].round == 2 and rec.meetings[0].round == 1
+    assert rec.meetings[1].round == 2
+    assert rec.meetings[0].round == 1
     assert cf.verify(d.history()).ok
     check_log_order(d.history())
 
@@ -120,13 +126,15 @@ def test_every_meeting_of_a_consultation_day_matter_falls_on_the_day_with_a_rota
         d, ScheduleMeeting(consultation=cid, meeting_at=_at(3, 15), chair="chen"), "wang", "not_consultation_day"
     )
     assert r.data["day"] == 11
-    assert "day 11" in r.explain("en") and "每月11日" in r.explain("zh")
+    assert "day 11" in r.explain("en")
+    assert "每月11日" in r.explain("zh")
     refused(d, ScheduleMeeting(consultation=cid, meeting_at=_at(4, 11)), "wang", "chair_required")
     refused(d, ScheduleMeeting(consultation=cid, meeting_at=_at(4, 11), chair="wu"), "wang", "chair_not_a_chair")
     d.clock.set(_at(3, 15))
     refused(d, OpenRound(consultation=cid), "chen", "no_meeting_scheduled")
     rec = d.run(ScheduleMeeting(consultation=cid, meeting_at=_at(4, 11), chair="other_chair"), "wang")
-    assert rec.meetings[1].consultation_day and rec.meetings[1].chair == "other_chair"
+    assert rec.meetings[1].consultation_day
+    assert rec.meetings[1].chair == "other_chair"
     assert rec.chair == "other_chair"  # the chair of its latest meeting convenes
     # the meeting's day is the day its round opens: not the day after
     d.clock.set(_at(4, 12))
@@ -167,7 +175,8 @@ def test_a_consultation_day_meeting_is_chaired_by_the_rotas_chair_of_its_month()
         "chair_not_on_rota",
     )
     assert r.data == {"action": "notify", "chair": "chen", "expected": "other_chair", "month": "2026-03"}
-    assert "other_chair" in r.explain("en") and "轮值表" in r.explain("zh")
+    assert "other_chair" in r.explain("en")
+    assert "轮值表" in r.explain("zh")
     d.notify(meeting_at=_at(3, 11), chair="other_chair")
     d.clock.set(_at(3, 11))
     d.hold_round(consensus=False, by="other_chair")
@@ -232,14 +241,17 @@ def test_an_online_round_is_open_over_a_period_and_cannot_close_early() -> None:
     d.opinion("wu")
     r = refused(d, CloseRound(consultation=d.cid), "wang", "online_meeting_open")
     assert r.data["closes_at"] == closes
-    assert "open until" in r.explain("en") and "开放至" in r.explain("zh")
+    assert "open until" in r.explain("en")
+    assert "开放至" in r.explain("zh")
     d.clock.set(closes - timedelta(minutes=1))
     d.opinion("zhang")  # opinions arrive until it closes
     d.clock.set(closes)
     r = refused(d, cf.RecordOpinion(consultation=d.cid, stance=cf.Stance.SUPPORT), "zhao", "meeting_closed")
-    assert "closed" in r.explain("en") and "已于" in r.explain("zh")
+    assert "closed" in r.explain("en")
+    assert "已于" in r.explain("zh")
     rec = d.close_round()
-    assert rec.rounds[-1].tally is not None and rec.rounds[-1].tally.support == 3
+    assert rec.rounds[-1].tally is not None
+    assert rec.rounds[-1].tally.support == 3
     assert cf.verify(d.history()).ok
 
 

@@ -10,7 +10,6 @@ escalation) starts counting rounds afresh.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, ClassVar
 
 from pydantic import Field, model_validator
@@ -155,13 +154,13 @@ def _notice_served(params: Parameters, record: Consultation, cmd: Command, ctx: 
     # invitation's own notice period ends later still. An online meeting takes its round only until
     # it closes; a consultation day's round opens on the consultation day.
     m = record.pending_meeting
+    s = record.schedule
     if m is not None:
-        meeting: datetime | None = m.at
-    else:  # a record kept before meetings were: the notice's meeting is the first round's
-        s = record.schedule
-        meeting = s.meeting_at if s is not None and not record.rounds and not record.meetings else None
-        if meeting is None:
-            return Failure("no_meeting_scheduled", {"rounds": len(record.rounds)})
+        meeting = m.at
+    elif s is not None and not record.rounds and not record.meetings:
+        meeting = s.meeting_at  # a record kept before meetings were: the notice's meeting is the first round's
+    else:
+        return Failure("no_meeting_scheduled", {"rounds": len(record.rounds)})
     invited = record.invitation_notice_ends
     if invited is not None and ctx.now < invited and invited > meeting:
         return Failure("invitation_notice", {"opens_at": invited})

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -106,7 +107,7 @@ def test_the_driver_announces_each_later_meeting_so_stories_with_several_rounds_
 # ---- the consultation day (协商日) ----------------------------------------------------------------------
 
 
-def _consultation_day(**parameters: object) -> Driver:
+def _consultation_day(**parameters: Any) -> Driver:
     d = Driver(consultation_day=11, **parameters)
     d.propose(form=cf.Form.CONSULTATION_DAY)
     return d

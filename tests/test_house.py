@@ -209,6 +209,7 @@ FLOORS = {
 RECORDS_FLOOR = (
     *("step", "log", "notices", "records", "commands", "refusals", "catalogue", "parameters", "context"),
     *("deadlines", "vocabulary", "roles", "errors", "clock", "i18n", "limits", "files", "canonical"),
+    "consultation_day",  # the rota and the consultation day's session: pure, over records and parameters
 )
 
 

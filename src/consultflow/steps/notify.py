@@ -2,7 +2,9 @@
 leave the notice period; a consultation day (协商日) needs its rotating chair - a person who holds
 that role here and is not the proposer - and may fall on a fixed day of the month. Notice starts
 the clock for a decision (议而不决). More people can be invited later (创造条件进一步协商), each
-invitation with a notice period of its own before the next round.
+invitation with a notice period of its own before the next round. The notice announces meeting 1
+(a ``Meeting`` record: format, venue or online channel, agenda, for an online meeting its closing
+time); each later meeting is announced by ``steps/meetings.ScheduleMeeting`` under the same guards.
 """
 
 from __future__ import annotations

@@ -257,9 +257,16 @@ def test_an_online_round_is_open_over_a_period_and_cannot_close_early() -> None:
 
 
 def test_a_round_cannot_open_after_its_online_meeting_closed() -> None:
-    d, _opens, closes = _online()
+    d, opens, closes = _online()
+    # not superseded while it is open; once it closed unheld, the next one is announced
+    d.clock.set(opens + timedelta(days=1))
+    refused(d, ScheduleMeeting(consultation=d.cid, meeting_at=closes + timedelta(days=5)), "wang", "meeting_pending")
     d.clock.set(closes)
     refused(d, OpenRound(consultation=d.cid), "wang", "meeting_closed")
+    rec = d.schedule_meeting()
+    assert [m.round for m in rec.meetings] == [None, None]
+    d.serve_notice()
+    assert d.open_round().rounds[-1].meeting == 2
 
 
 def test_a_closing_time_is_for_an_online_meeting_after_it_opens() -> None:
@@ -342,3 +349,33 @@ def test_simulated_rounds_are_each_held_at_a_meeting_announced_with_its_notice()
             several += 1
             assert sum(e.event is cf.Event.MEETING_SCHEDULED for e in entries) == len(opened) - 1
     assert several  # some consultations took more than one round
+
+
+# ---- the variant's file and the reader's timeline --------------------------------------------------------
+
+
+def test_a_variant_keeps_its_rota_and_minutes_rule_through_its_file() -> None:
+    rota = ("chen", "other_chair", "wu")
+    proc = cf.six_step().variant(
+        "xiaotaoyuan", "2", parameters={"consultation_day": 11, "chair_rota": rota, "minutes_before_decision": True}
+    )
+    again = cf.Procedure.from_dict(proc.to_dict())
+    assert again.parameters.chair_rota == rota
+    assert again.parameters.minutes_before_decision is True
+    assert again.parameters.chair_rota_start == "2026-01"
+
+
+def test_the_timeline_shows_meetings_and_minutes_in_both_languages() -> None:
+    from consultflow.timeline import format_timeline
+
+    d = Driver()
+    d.to("consulting_closed")
+    d.schedule_meeting(venue="议事厅")
+    d.record_minutes(1, MINUTES)
+    digest = hashlib.sha256(MINUTES.encode("utf-8")).hexdigest()
+    en = "\n".join(format_timeline(d.history(), "en"))
+    zh = "\n".join(format_timeline(d.history(), "zh"))
+    assert "meeting 2" in en
+    assert "第2次会议" in zh
+    assert f"minutes of meeting 1, SHA-256 {digest[:12]}" in en
+    assert f"第1次会议纪要，哈希值{digest[:12]}" in zh

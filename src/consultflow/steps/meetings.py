@@ -127,8 +127,9 @@ def meeting_event_data(meeting: Meeting) -> dict[str, Any]:
 
 # ---- guards ------------------------------------------------------------------------------------------------
 def _no_meeting_ahead(params: Parameters, record: Consultation, cmd: Command, ctx: Context) -> Failure | None:
+    # a meeting announced is superseded only once it has passed unheld (an online one: once it closed)
     m = record.pending_meeting
-    if m is not None and m.at > ctx.now:
+    if m is not None and (m.at > ctx.now or (m.closes_at is not None and m.closes_at > ctx.now)):
         return Failure("meeting_pending", {"meeting": m.number, "meeting_at": m.at})
     return None
 
@@ -264,7 +265,7 @@ STEP = StepDefinition(
             "no_meeting_ahead",
             _no_meeting_ahead,
             ("meeting_pending",),
-            "no meeting announced and not yet held is still ahead",
+            "no meeting announced and not yet held is still ahead (or, online, still open)",
         ),
         Guard(
             "chair_on_rota",

@@ -134,6 +134,21 @@ def check_log_order(entries: Sequence[LogEntry], procedure: cf.Procedure | None 
             assert e.source in (State.FEEDBACK, State.SUPERVISING)
             assert e.data["decision"] == decision
             published = True
+        elif ev is Event.PLEDGE_PUBLISHED:  # 承诺制: each measure of the decision published, as it is
+            assert e.source in (State.FEEDBACK, State.SUPERVISING)
+            assert e.target is e.source
+            assert published, f"{where}: a pledge before its decision was published"
+            assert e.data["decision"] == decision
+            assert 0 <= int(e.data["measure"]) < measures  # type: ignore[arg-type]
+            for said in ("owner", "title", "due", "budget"):  # who, what, by when, how much
+                assert e.data[said], f"{where}: a pledge without its {said}"
+        elif ev is Event.PLEDGE_DELAYED:
+            assert e.source in (State.FEEDBACK, State.SUPERVISING)
+            assert e.target is e.source
+            assert published, f"{where}: a pledge delayed before it was published"
+            assert e.data["decision"] == decision
+            assert str(e.data["due"]) > str(e.data["from_due"]), f"{where}: a delay moves the date later"
+            assert int(e.data["delays"]) <= params.pledge_delay_limit  # type: ignore[arg-type]
         elif ev is Event.PROGRESS_REPORTED:
             assert e.source in (State.FEEDBACK, State.SUPERVISING)
             assert 0 <= int(e.data["measure"]) < measures  # type: ignore[arg-type]

@@ -101,6 +101,11 @@ PUBLIC = {
     "Publication",
     "Publish",
     "Query",
+    # 承诺制 (pledges)
+    "DelayPledge",
+    "Pledge",
+    "PledgeDelay",
+    "PledgeStatus",
     "RecordFeedback",
     "RecordMinutes",
     "RecordOpinion",
@@ -247,7 +252,8 @@ def test_the_tree_shows_the_six_steps_and_the_review() -> None:
     modules = {p.stem for p in (SRC / "steps").glob("*.py")}
     assert set(SEED_STEPS) <= modules
     assert {"escalate", "overdue"} <= modules
-    extra = ("vote", "escalate", "overdue", "meetings")  # 表决: a body decides; 会议: meetings and minutes
+    # 表决: a body decides (in the decide step of the seed); 承诺制: pledges (in its feedback step); 会议: meetings
+    extra = ("vote", "pledge", "escalate", "overdue", "meetings")
     assert set(extra) <= modules
     declared = {importlib.import_module(f"consultflow.steps.{m}").STEP for m in (*SEED_STEPS, *extra)}
     assert declared == set(STEPS)

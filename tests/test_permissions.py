@@ -60,7 +60,7 @@ from consultflow.directory import LEVEL_ROLES
 from consultflow.procedure import NEW
 from consultflow.refusals import Failure
 from consultflow.roles import NEVER_GRANTED, STAKEHOLDERS, THINK_TANK, person_id
-from consultflow.steps import MarkOverdue, RecordMinutes, ScheduleMeeting
+from consultflow.steps import DelayPledge, MarkOverdue, RecordMinutes, ScheduleMeeting
 from consultflow.testing.driver import CAST, COMMUNITY, INVITED, TOPIC, Driver, only, standard_catalogue
 
 R = Role
@@ -109,6 +109,7 @@ EXPECTED_BY_TRIGGER: dict[str, set[Role]] = {
     # meetings (会议): the committees announce each meeting; the committees or the meeting's chair keep its minutes
     "schedule_meeting": {R.COMMITTEE, R.WORKING_COMMITTEE},
     "record_minutes": {R.COMMITTEE, R.WORKING_COMMITTEE, R.ROTATING_CHAIR},
+    "delay_pledge": {R.COMMITTEE},  # 承诺制: the committee moves a pledge's date, with a reason
 }
 EXPECTED_BY_KEY: dict[tuple[str, str], set[Role]] = {
     ("supervising", "close"): {R.COMMITTEE},
@@ -601,6 +602,9 @@ def _command(trigger: str, cid: str, now: datetime) -> Command:
         "close": lambda: Close(consultation=cid, summary="办结"),
         "schedule_meeting": lambda: ScheduleMeeting(consultation=cid, meeting_at=now + timedelta(days=4)),
         "record_minutes": lambda: RecordMinutes(consultation=cid, meeting=1, text="会议纪要"),
+        "delay_pledge": lambda: DelayPledge(
+            consultation=cid, measure=0, due=now + timedelta(days=60), reason="材料延误 materials late"
+        ),
     }
     return commands[trigger]()
 

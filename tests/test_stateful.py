@@ -202,6 +202,16 @@ def build(trigger: Trigger, record: Consultation, now: Any, draw: Any, good: boo
         correction = draw(st.booleans()) if not good else bool(held) and bool(record.meetings[meeting - 1].minutes)
         text = draw(TEXT) or "会议纪要"
         return RecordMinutes(consultation=cid, meeting=meeting, text=text, correction=correction)
+    if trigger is Trigger.DELAY_PLEDGE:  # 承诺制: move a pledge's date, later (good) or any way
+        d = record.current_decision
+        count = len(d.measures) if d is not None else 0
+        measure = draw(st.integers(0, count - 1)) if good and count else draw(st.integers(0, 3))
+        pledge = next(
+            (p for p in record.pledges if d is not None and (p.decision, p.measure) == (d.number, measure)), None
+        )
+        base = pledge.due if good and pledge is not None else now
+        due = base + timedelta(days=draw(st.integers(1, 30) if good else st.integers(-5, 400)), hours=1)
+        return cf.DelayPledge(consultation=cid, measure=measure, due=due, reason=draw(REASON))
     raise AssertionError(trigger)  # pragma: no cover
 
 

@@ -62,7 +62,7 @@ from consultflow.context import Context
 from consultflow.core import apply
 from consultflow.engine import CLOCK_ACTOR
 from consultflow.roles import NEVER_GRANTED
-from consultflow.steps import MarkOverdue, RecordMinutes, ScheduleMeeting
+from consultflow.steps import DelayPledge, MarkOverdue, RecordMinutes, ScheduleMeeting
 from consultflow.testing.driver import CAST, COMMUNITY, INVITED, STATES, TOPIC, Driver
 
 S, OPP, AM, AB = Stance.SUPPORT, Stance.OPPOSE, Stance.AMEND, Stance.ABSTAIN
@@ -101,6 +101,9 @@ def make_command(trigger: str, cid: str, w: Driver) -> Command:
         "mark_overdue": lambda: MarkOverdue(consultation=cid),
         "schedule_meeting": lambda: ScheduleMeeting(consultation=cid, meeting_at=now + timedelta(days=4)),
         "record_minutes": lambda: RecordMinutes(consultation=cid, meeting=1, text="会议纪要"),
+        "delay_pledge": lambda: DelayPledge(
+            consultation=cid, measure=0, due=now + timedelta(days=60), reason="材料延误 materials late"
+        ),
     }
     return factories[trigger]()
 
@@ -321,7 +324,17 @@ for _state in ("feedback", "supervising"):
     @case(_state, "publish", None)
     def _publish(w: Driver, state: str = _state) -> Any:
         cid = w.to(state).id
-        return cid, make_command("publish", cid, w), "wang", ["published"]
+        # 承诺制: the first publication of a decision publishes its measure as a pledge ("supervising"
+        # was published on the way there, so only the publication itself is new)
+        new = ["published", "pledge_published"] if state == "feedback" else ["published"]
+        return cid, make_command("publish", cid, w), "wang", new
+
+    @case(_state, "delay_pledge", None)
+    def _delay(w: Driver, state: str = _state) -> Any:
+        cid = w.to(state).id
+        if state == "feedback":
+            w.publish()
+        return cid, make_command("delay_pledge", cid, w), "wang", ["pledge_delayed"]
 
     @case(_state, "report_progress", None)
     def _progress(w: Driver, state: str = _state) -> Any:

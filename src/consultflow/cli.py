@@ -1,6 +1,6 @@
 """The command line: ``consultflow demo``, ``verify``, ``show``, ``procedure``, ``schema``, ``simulate``, the
 signed checkpoints: ``keygen``, ``checkpoint``, ``verify --checkpoint``; delivering notices: ``outbox``,
-``dispatch``.
+``dispatch``; a community's public pledges: ``roadmap`` (成果运用路线图).
 
 Every subcommand exits the same way (``EXIT_STATUS`` below, also in ``consultflow --help``): 0 all
 good; 1 a finding - a chain or record that does not hold, a definition that fails its checks -
@@ -371,6 +371,57 @@ def _show(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _roadmap(args: argparse.Namespace) -> int:
+    """承诺制 / 成果运用路线图: a community's pledges from a store, as text, JSON or a public HTML page.
+    Built only from consultations whose chains verify (a public page never shows what does not hold)."""
+    from .clock import SystemClock
+    from .roadmap import build_roadmap, roadmap_dumps, roadmap_html, roadmap_text
+    from .storage.base import Query
+
+    lang = cast(Lang, args.lang)
+    html_path = None if args.html is None else Path(args.html)
+    if html_path is not None and html_path.is_dir():
+        return _fail(f"{args.html} is a directory; give --html the page's file path")
+    if html_path is not None and html_path.exists() and html_path.resolve() == Path(args.db).resolve():
+        return _fail(f"--html {args.html} is the store itself; give the page another path")
+    try:
+        procedures = _procedures(args.procedure)
+        store = _open(args.db)
+    except ConsultflowError as exc:
+        return _fail(str(exc))
+    try:
+        records = store.find(Query(community=args.community))
+        if not records:
+            if lang == "zh":
+                return _fail(f"{args.db}中没有社区{args.community!r}的协商议题；请检查社区编号")
+            return _fail(f"no consultation of community {args.community!r} in {args.db}; check the community id")
+        findings = [f for f in (_check(store, r.id, procedures, []) for r in records) if f is not None]
+        roadmap = build_roadmap(records, args.community, now=SystemClock().now(), link=args.link)
+    except IntegrityError as exc:
+        print(_printable(f"BROKEN consultation '(file)': {_one_line(str(exc))}"))
+        return EXIT_FINDING
+    except ConsultflowError as exc:
+        return _fail(f"cannot build the roadmap of {args.community!r}: {exc}")
+    finally:
+        store.close()
+    if findings:
+        for finding in findings:
+            print(_printable(f"已损坏：{finding}" if lang == "zh" else f"BROKEN {finding}"))
+        return EXIT_FINDING
+    if args.json:
+        print(_json_line(roadmap_dumps(roadmap)))
+    elif html_path is not None:
+        html_path.write_text(roadmap_html(roadmap, lang), encoding="utf-8")
+        count = len(roadmap.items)
+        if lang == "zh":
+            print(_printable(f"已写入 {args.html}：{count}项承诺"))
+        else:
+            print(_printable(f"wrote {args.html}: {count} pledge" + ("" if count == 1 else "s")))
+    else:
+        print(_printable("\n".join(roadmap_text(roadmap, lang))))
+    return EXIT_OK
+
+
 def _procedure(args: argparse.Namespace) -> int:
     """Check a definition file and print it (exit 1 listing every problem, 2 if it cannot be read)."""
     if args.file and Path(args.file).is_dir():
@@ -589,6 +640,31 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--json", action="store_true", help="one JSON object per log entry")
     show.add_argument("--lang", choices=["en", "zh"], default="en", help=LANG_HELP)
     show.set_defaults(func=_show)
+
+    road = sub.add_parser(
+        "roadmap",
+        help="a community's public pledges (承诺制): the results roadmap as text, JSON or an HTML page",
+        **_describe(
+            "Print a community's results roadmap (成果运用路线图) from a consultflow SQLite file (opened\n"
+            "read-only): every pledge published with a decision - what, who, by when, how much - with its\n"
+            "status, progress, money spent and the latest photos' hashes. No personal data. Only built\n"
+            "when every chain of the community verifies.",
+            "0 printed (or written); 1 a chain or record of the community does not hold (a finding, on\n"
+            "stdout; no page is written); 2 a usage or input problem (no such file, not a consultflow\n"
+            "store, no consultation of that community, a bad --link).",
+        ),
+    )
+    road.add_argument("--db", required=True, metavar="PATH", help="a consultflow SQLite file")
+    road.add_argument("--community", required=True, metavar="ID", help="the community's id")
+    output = road.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="the roadmap as one JSON object")
+    output.add_argument("--html", metavar="FILE", help="write the public HTML page to FILE")
+    road.add_argument("--lang", choices=["en", "zh"], default="en", help="language of the text or page: en or zh")
+    road.add_argument(
+        "--link", metavar="URL", help="link each pledge to its consultation: e.g. https://app.example/c/{consultation}"
+    )
+    road.add_argument("--procedure", action="append", metavar="FILE", help=PROCEDURE_HELP)
+    road.set_defaults(func=_roadmap)
 
     proc = sub.add_parser(
         "procedure",

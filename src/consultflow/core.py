@@ -36,7 +36,7 @@ __all__ = [
 ]
 
 # the fields next_due reads besides the state: a step that touches none of them keeps it
-_DEADLINE_FIELDS = frozenset({"cycle", "decision_due", "review_due", "decisions", "progress", "missed"})
+_DEADLINE_FIELDS = frozenset({"cycle", "decision_due", "review_due", "decisions", "progress", "missed", "pledges"})
 _ROLE_ORDER: Mapping[Role, int] = {r: i for i, r in enumerate(Role)}
 
 
@@ -347,6 +347,7 @@ def _assemble(
             decisions[-1] if decisions else None,
             update.get("progress", base["progress"]),
             update.get("missed", base["missed"]),
+            update.get("pledges", base["pledges"]),
         )
     update["state"] = target
     update["version"] = seq + len(events)
@@ -391,7 +392,7 @@ def _assemble(
         remember_digest(new, known)  # for the next step's digest (and a load of this very record)
     notices = []
     for entry in entries:
-        audience = audience_for(entry.event, new)
+        audience = audience_for(entry.event, new, entry.data)
         if audience:
             notices.append(
                 make(

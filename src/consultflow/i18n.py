@@ -384,6 +384,29 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
         "the decision rests on round {round}, whose meeting ({meeting}) has no minutes yet: record them first",
         "决策所依据的第{round}轮协商（第{meeting}次会议）尚无会议纪要：请先记录",
     ),
+    # ---- pledges (承诺制): moving a pledge's date (延期) ----
+    "pledge_done": (
+        "pledge {number} ({title}) is kept already: there is nothing to delay",
+        "第{number}项承诺（{title}）已兑现，无需延期",
+    ),
+    "delay_limit": (
+        "pledge {number} was delayed {delays} times already, as many as the procedure allows ({limit}); "
+        "it stands or falls by its date, or the matter is consulted again",
+        "第{number}项承诺已延期{delays}次，已达规定上限（{limit}次）；请按期兑现，或提请再次协商",
+    ),
+    "delay_not_later": (
+        "the new date for pledge {number}, {due}, is not later than its date now, {current}",
+        "第{number}项承诺的新期限（{due}）须晚于现有期限（{current}）",
+    ),
+    "delay_in_past": (
+        "the new date for pledge {number}, {due}, has passed already; give a date still to come",
+        "第{number}项承诺的新期限（{due}）已经过去，请给出尚未到来的日期",
+    ),
+    "delay_too_far": (
+        "the new date for pledge {number}, {due}, is more than {days} days after the date decided ({pledged}); "
+        "the latest is {latest}, or the matter is consulted again",
+        "第{number}项承诺的新期限（{due}）超过决策所定期限（{pledged}）{days}天以上；最晚为{latest}，否则请提请再次协商",
+    ),
 }
 
 # Display names: value -> (English, Chinese). Each table covers its enum exactly (tests/test_i18n.py).
@@ -428,6 +451,8 @@ ACTION_NAMES: Mapping[str, tuple[str, str]] = {
     # meetings (会议)
     "schedule_meeting": ("announce the next meeting", "安排下一次会议"),
     "record_minutes": ("record the minutes", "记录会议纪要"),
+    # pledges (承诺制)
+    "delay_pledge": ("delay a pledge", "承诺延期"),
 }
 
 EVENT_NAMES: Mapping[str, tuple[str, str]] = {
@@ -459,6 +484,9 @@ EVENT_NAMES: Mapping[str, tuple[str, str]] = {
     # meetings (会议)
     "meeting_scheduled": ("meeting announced", "发布会议公告"),
     "minutes_recorded": ("minutes recorded", "记录会议纪要"),
+    # pledges (承诺制)
+    "pledge_published": ("pledge published", "公开承诺"),
+    "pledge_delayed": ("pledge delayed", "承诺延期"),
 }
 
 # Events whose name says which round: used when the entry's data gives the round.
@@ -756,6 +784,9 @@ FIELD_PROBLEMS_ZH: Mapping[str, str] = {
     "person_id": "{field}不是有效的人员编号：{reason}",
     "frozen_instance": "{field}不可修改：记录建立后不能更改，请新建一条",
     "frozen_field": "{field}不可修改：记录建立后不能更改，请新建一条",
+    # pledges (承诺制): photos of the work
+    "photo_hash": "{field}应为照片的SHA-256值：64位十六进制数字",
+    "photos_duplicate": "同一张照片重复列出；每张只列一次",
 }
 
 

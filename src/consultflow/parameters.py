@@ -137,6 +137,10 @@ class Parameters(Record):
     chair_rota: tuple[PersonId, ...] = Field(default=(), max_length=1_000)
     chair_rota_start: str = Field(default="2026-01", pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$")
     minutes_before_decision: bool = False
+    # 承诺制 (pledges): how many times the committee may move one pledge's due date (延期), and how far
+    # past the date the decision set it may move it in all; a pledge past its date is missed (决而不施)
+    pledge_delay_limit: int = Field(default=2, ge=0, le=10)
+    pledge_delay_max: timedelta = Field(default=timedelta(days=180), gt=timedelta(0), le=MAX_DEADLINE)
 
     @field_validator("timezone")
     @classmethod

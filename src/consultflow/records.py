@@ -20,6 +20,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    WithJsonSchema,
     model_validator,
 )
 from pydantic import ValidationError as PydanticValidationError
@@ -37,6 +38,7 @@ from .vocabulary import (
     Ending,
     Form,
     MeetingFormat,
+    PledgeStatus,
     Stance,
     State,
     Verdict,
@@ -60,6 +62,9 @@ __all__ = [
     "OwnerShare",
     "Participant",
     "PersonId",
+    "Photo",
+    "Pledge",
+    "PledgeDelay",
     "ProgressReport",
     "Publication",
     "Record",
@@ -482,6 +487,65 @@ class Publication(Record):
     at: Time
 
 
+# ---- pledges (承诺制): photos of the work, a pledge and its delays --------------------------------------
+#: At most this many photos on one progress report (their hashes: the photos themselves stay with the app).
+MAX_PHOTOS = 20
+
+
+def _photo_hash(value: object) -> str:
+    if not isinstance(value, str) or len(value) != 64 or any(c not in "0123456789abcdefABCDEF" for c in value):
+        raise PydanticCustomError("photo_hash", "a photo is named by the SHA-256 of its bytes: 64 hexadecimal digits")
+    return value.lower()
+
+
+#: A photo of the work as the log holds it: the SHA-256 (hex, lower case) of the file's bytes, so anyone
+#: holding the photo can check it is the one reported, and no image enters the log.
+Photo = Annotated[
+    str,
+    BeforeValidator(_photo_hash),
+    WithJsonSchema({"type": "string", "pattern": "^[0-9a-fA-F]{64}$", "description": "SHA-256 of the photo"}),
+]
+
+
+def _distinct_photos(value: tuple[str, ...]) -> tuple[str, ...]:
+    if len(set(value)) != len(value):
+        raise PydanticCustomError("photos_duplicate", "the same photo is listed twice; list each once")
+    return value
+
+
+#: The photos of one report: distinct, at most ``MAX_PHOTOS``.
+Photos = Annotated[tuple[Photo, ...], Field(max_length=MAX_PHOTOS), AfterValidator(_distinct_photos)]
+
+
+class PledgeDelay(Record):
+    """A pledge's due date moved by the committee (延期), with the reason residents are told. The
+    decision is not rewritten: the pledge keeps what was decided and how it moved."""
+
+    from_due: Time
+    to_due: Time
+    reason: Text
+    by: Id
+    at: Time
+
+
+class Pledge(Record):
+    """承诺制: a measure of a decision in force, made public as a pledge - who answers for it
+    (``owner``), what (``title``), by when (``due``, moved only by a logged delay; ``pledged_due`` is
+    the decision's), with how much (``budget``) - which residents then hold its owner to. Kept on the
+    consultation with its status; the roadmap (成果运用路线图) is built from these."""
+
+    decision: int = Field(ge=1)
+    measure: int = Field(ge=0)
+    title: Title
+    owner: Id
+    budget: Money = Decimal(0)
+    pledged_due: Time
+    due: Time
+    published_at: Time
+    status: PledgeStatus = PledgeStatus.PLEDGED
+    delays: tuple[PledgeDelay, ...] = ()
+
+
 class ProgressReport(Record):
     """Progress on one measure of the current decision, with money spent (微幸福 funds)."""
 
@@ -493,6 +557,7 @@ class ProgressReport(Record):
     note: Text = ""
     by: Id
     at: Time
+    photos: Photos = ()  # 承诺制: the photos' SHA-256 hashes
 
 
 class ResidentFeedback(Record):
@@ -566,6 +631,7 @@ class Consultation(Record):
     next_due: Time | None = None
     ended_at: Time | None = None  # when it reached a final state
     ending: Ending | None = None  # how: done (办结), by ruling, rejected, withdrawn
+    pledges: tuple[Pledge, ...] = ()  # 承诺制: each measure of a published decision, with its status
 
     @model_validator(mode="after")
     def _dates_in_order(self) -> Consultation:

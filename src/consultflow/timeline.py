@@ -121,6 +121,14 @@ WORDS: Mapping[str, tuple[str, str]] = {
     "deadline:decision": ("the decision", "作出决策"),
     "deadline:review": ("the legality review", "合法性审查"),
     "deadline:measure": ("measure {number}", "第{number}项措施"),
+    # pledges (承诺制)
+    "pledge": (
+        "pledge {number}: {title}, by {owner}, due {when}",
+        "第{number}项承诺：{title}，责任人{owner}，{when}前完成",
+    ),
+    "pledge_delay": ("pledge {number} moved from {before} to {when}", "第{number}项承诺由{before}延至{when}"),
+    "photos": ("{count} photos", "照片{count}张"),
+    "owned_by": ("{title}, by {owner}", "{title}，责任人{owner}"),
 }
 
 
@@ -388,6 +396,8 @@ def _detail(e: LogEntry, lang: Lang, t: _Translate, tz: tzinfo, measures: Mappin
         parts.append(progress)
         if d.get("spent") not in (None, "0", "0.00"):
             parts.append(_w("spent", lang, money=_money(d["spent"], lang)))
+        if d.get("photos"):
+            parts.append(_w("photos", lang, count=len(_items(d["photos"]))))
         if d.get("note"):
             parts.append(t(d["note"]))
     elif ev == "feedback_received":
@@ -414,4 +424,21 @@ def _detail(e: LogEntry, lang: Lang, t: _Translate, tz: tzinfo, measures: Mappin
         number = index + 1 if isinstance(index, int) else index
         what = _w(kind, lang, number=number) if kind in WORDS else str(d.get("kind"))
         parts.append(_w("missed", lang, what=what, when=_when(d.get("due"), tz)))
+        if d.get("title") and d.get("owner"):  # 承诺制: the pledge it names
+            parts.append(_w("owned_by", lang, title=t(d["title"]), owner=d["owner"]))
+    elif ev in ("pledge_published", "pledge_delayed"):
+        index = d.get("measure")
+        number = index + 1 if isinstance(index, int) else index
+        if ev == "pledge_published":
+            when = _when(d.get("due"), tz)
+            parts.append(
+                _w("pledge", lang, number=number, title=t(d.get("title", "")), owner=d.get("owner"), when=when)
+            )
+            if d.get("budget") not in (None, "0", "0.00"):
+                parts.append(_w("budget", lang, money=_money(d["budget"], lang)))
+        else:
+            before, when = _when(d.get("from_due"), tz), _when(d.get("due"), tz)
+            parts.append(_w("pledge_delay", lang, number=number, before=before, when=when))
+            if d.get("reason"):
+                parts.append(t(d["reason"]))
     return _w("sep", lang).join(p for p in parts if p)

@@ -22,6 +22,7 @@ __all__ = [
     "Event",
     "Form",
     "MeetingFormat",
+    "PledgeStatus",
     "Stance",
     "State",
     "Trigger",
@@ -83,6 +84,8 @@ class Trigger(StrEnum):
     # meetings (会议): each later meeting with its notice, and the minutes of a held one
     SCHEDULE_MEETING = "schedule_meeting"
     RECORD_MINUTES = "record_minutes"
+    # pledges (承诺制)
+    DELAY_PLEDGE = "delay_pledge"
 
 
 class Event(StrEnum):
@@ -112,6 +115,9 @@ class Event(StrEnum):
     RESUMED = "resumed"
     CLOSED = "closed"
     DEADLINE_MISSED = "deadline_missed"
+    # pledges (承诺制): a measure made public as a named person's pledge, and its due date moved
+    PLEDGE_PUBLISHED = "pledge_published"
+    PLEDGE_DELAYED = "pledge_delayed"
     #: not logged: the event of a reminder notice (提醒), which the outbox carries without a step
     REMINDER = "reminder"
     # meetings (会议)
@@ -218,3 +224,16 @@ class Channel(StrEnum):
     WECHAT = "wechat"
     APP = "app"
     ROADMAP = "roadmap"  # 成果运用路线图
+
+
+# ---- pledges (承诺制) and the results roadmap (成果运用路线图) ------------------------------------------
+class PledgeStatus(StrEnum):
+    """Where a public pledge (承诺) stands: a measure of a decision in force, made public with who
+    answers for it, by when and with how much, which residents then hold its owner to."""
+
+    PLEDGED = "pledged"  # 已承诺: published, nothing reported yet
+    IN_PROGRESS = "in_progress"  # 落实中: progress reported, not done
+    DELAYED = "delayed"  # 已延期: the committee moved its due date (with a reason)
+    DONE = "done"  # 已兑现: reported 100 %
+    MISSED = "missed"  # 逾期未兑现 (决而不施): its due date passed and it was not done
+    SUPERSEDED = "superseded"  # 已调整: a later decision (再次协商) took over what was left of it

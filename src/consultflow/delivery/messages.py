@@ -60,6 +60,9 @@ NEXT: Mapping[Event, tuple[str, str]] = {
     Event.RESUMED: ("take part in the consultation again", "继续参加协商"),
     Event.CLOSED: ("read the closing report", "查看办结情况"),
     Event.DEADLINE_MISSED: ("act on the overdue item", "尽快处理逾期事项"),
+    # 承诺制: residents hold the owner to the pledge; the owner keeps it
+    Event.PLEDGE_PUBLISHED: ("follow the pledge on the results roadmap", "在成果运用路线图上监督承诺落实"),
+    Event.PLEDGE_DELAYED: ("see the pledge's new date and why", "查看承诺的新期限及延期原因"),
 }
 
 _FINAL_EVENTS = frozenset({Event.CLOSED, Event.REJECTED, Event.WITHDRAWN})

@@ -8,6 +8,7 @@
 ``vote``           表决  CallVote, CastVote, CloseVote; a body decides by its majority rule
 ``review``         合法性审查 / 依法纠正  ReviewLegality; lawful and unlawful routes, independence
 ``feedback``       反馈  Publish, ReportProgress, RecordFeedback
+``pledge``         承诺制  DelayPledge; each published measure a pledge, its status, its delays
 ``supervise``      监督  StartSupervision, Inspect, RequestReconsultation (再次协商), Close
 ``escalate``       提请街道督办  Escalate, Resume
 ``overdue``        议而不决 / 决而不施  MarkOverdue (the clock's step)
@@ -31,7 +32,7 @@ from ..errors import InvalidInput
 from ..notices import expand
 from ..records import Consultation, invalid_fields
 from ..vocabulary import Event, Trigger
-from . import consult, decide, escalate, feedback, meetings, notify, overdue, propose, review, supervise, vote
+from . import consult, decide, escalate, feedback, meetings, notify, overdue, pledge, propose, review, supervise, vote
 from .base import NEW, EffectFn, Guard, Route, StepDefinition, Transition
 from .consult import CloseRound, OpenRound, RecordOpinion, SignIn, tally
 from .decide import Decide
@@ -40,6 +41,7 @@ from .feedback import Publish, RecordFeedback, ReportProgress
 from .meetings import RecordMinutes, ScheduleMeeting
 from .notify import Invite, Notify
 from .overdue import MarkOverdue
+from .pledge import DelayPledge
 from .propose import Propose, Reject, Withdraw
 from .review import ReviewLegality
 from .supervise import Close, Inspect, RequestReconsultation, StartSupervision
@@ -59,6 +61,7 @@ __all__ = [
     "CloseRound",
     "CloseVote",
     "Decide",
+    "DelayPledge",
     "Escalate",
     "Guard",
     "Inspect",
@@ -98,6 +101,7 @@ STEPS: tuple[StepDefinition, ...] = (
     vote.STEP,
     review.STEP,
     feedback.STEP,
+    pledge.STEP,  # 承诺制
     supervise.STEP,
     escalate.STEP,
     overdue.STEP,
@@ -142,10 +146,11 @@ def default_transitions() -> tuple[Transition, ...]:
     return tuple(t for s in STEPS for t in s.transitions)
 
 
-def audience_for(event: Event, record: Consultation) -> tuple[str, ...]:
-    """Who hears of ``event`` on ``record``; empty when nobody needs to."""
+def audience_for(event: Event, record: Consultation, data: Mapping[str, Any] | None = None) -> tuple[str, ...]:
+    """Who hears of ``event`` on ``record`` (and, for a group the event itself names, such as a
+    pledge's owner, its ``data``); empty when nobody needs to."""
     groups = AUDIENCE.get(event)
-    return expand(groups, record) if groups else ()
+    return expand(groups, record, data) if groups else ()
 
 
 def command_from_dict(data: Mapping[str, Any]) -> Command:

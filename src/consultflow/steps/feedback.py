@@ -5,7 +5,7 @@ by residents (居民评议 / 满意度评价). These steps stay open under super
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pydantic import Field
 
@@ -13,11 +13,12 @@ from ..commands import Command, ConsultationCommand
 from ..context import Context
 from ..notices import PUBLIC
 from ..parameters import Parameters
-from ..records import Consultation, Money, ProgressReport, Publication, ResidentFeedback, Text, make
+from ..records import Consultation, Money, Photos, ProgressReport, Publication, ResidentFeedback, Text, make
 from ..refusals import Failure
 from ..roles import STAKEHOLDERS, Role
 from ..vocabulary import IN_FORCE_STATES, Channel, Event, State, Trigger
 from .base import Effect, Governing, Guard, StepDefinition, transition
+from .pledge import pledges_after_progress, publish_pledges
 
 __all__ = ["STEP", "Publish", "RecordFeedback", "ReportProgress"]
 
@@ -25,7 +26,8 @@ _IN_FORCE = tuple(s for s in State if s in IN_FORCE_STATES)  # feedback, supervi
 
 
 class Publish(ConsultationCommand):
-    """公开制: make the outcome public on one or more channels."""
+    """公开制: make the outcome public on one or more channels. The first publication of a decision
+    also publishes each of its measures as a pledge (承诺制, ``steps/pledge.py``)."""
 
     trigger: ClassVar[Trigger] = Trigger.PUBLISH
     channels: tuple[Channel, ...] = Field(min_length=1)
@@ -34,13 +36,16 @@ class Publish(ConsultationCommand):
 
 class ReportProgress(ConsultationCommand):
     """Progress on one measure of the current decision, with money spent. ``measure`` is the
-    measure's index from 0 (people read it numbered from 1: measure 0 is "measure 1")."""
+    measure's index from 0 (people read it numbered from 1: measure 0 is "measure 1"). ``photos``
+    are the SHA-256 hashes of photos of the work (承诺制: residents see the pledge being kept);
+    100 % marks the pledge done."""
 
     trigger: ClassVar[Trigger] = Trigger.REPORT_PROGRESS
     measure: int = Field(ge=0, le=199)
     percent: int = Field(ge=0, le=100)
     spent: Money = Decimal(0)
     note: Text = ""
+    photos: Photos = ()  # 承诺制
 
 
 class RecordFeedback(ConsultationCommand):
@@ -74,7 +79,9 @@ def _publish(proc: Governing, rec: Consultation, cmd: Publish, ctx: Context, rol
         {"decision": decision, "channels": cmd.channels, "summary": cmd.summary, "by": ctx.actor.id, "at": ctx.now},
     )
     data = {"channels": [c.value for c in cmd.channels], "decision": decision, "summary": cmd.summary}
-    return {"publications": (*rec.publications, pub)}, [(Event.PUBLISHED, data)]
+    update, pledged = publish_pledges(rec, rec.decisions[-1], ctx)  # 承诺制
+    update["publications"] = (*rec.publications, pub)
+    return update, [(Event.PUBLISHED, data), *pledged]
 
 
 def _report_progress(
@@ -92,16 +99,18 @@ def _report_progress(
             "note": cmd.note,
             "by": ctx.actor.id,
             "at": ctx.now,
+            "photos": cmd.photos,
         },
     )
-    data = {
-        "decision": decision,
-        "measure": cmd.measure,
-        "note": cmd.note,
-        "percent": cmd.percent,
-        "spent": str(cmd.spent),
-    }
-    return {"progress": (*rec.progress, rep)}, [(Event.PROGRESS_REPORTED, data)]
+    data: dict[str, Any] = {"decision": decision, "measure": cmd.measure, "note": cmd.note, "percent": cmd.percent}
+    if cmd.photos:  # 承诺制; only when given, so a report without photos logs as it always did (keys sorted)
+        data["photos"] = list(cmd.photos)
+    data["spent"] = str(cmd.spent)
+    update: dict[str, Any] = {"progress": (*rec.progress, rep)}
+    pledges = pledges_after_progress(rec, decision, cmd.measure, cmd.percent)  # 承诺制: done at 100 %
+    if pledges is not None:
+        update["pledges"] = pledges
+    return update, [(Event.PROGRESS_REPORTED, data)]
 
 
 def _record_feedback(

@@ -151,6 +151,7 @@ def _propose(proc: Governing, rec: None, cmd: Propose, ctx: Context, role: str, 
         "next_due": respond_by,
         "ended_at": None,
         "ending": None,
+        "pledges": (),  # 承诺制
     }
     return record, [(Event.PROPOSED, data)]
 

@@ -47,6 +47,7 @@ from ..steps import (
     CloseRound,
     CloseVote,
     Decide,
+    DelayPledge,
     Escalate,
     Inspect,
     Notify,
@@ -665,9 +666,40 @@ class Driver:
         by: str | Actor = "wang",
         note: str = "",
         spent: Decimal = Decimal(0),
+        photos: Sequence[str] = (),
     ) -> Consultation:
-        """Progress on one measure: ``measure`` is its index from 0 (people read it as measure 1)."""
-        command = ReportProgress(consultation=self._id(cid), measure=measure, percent=percent, spent=spent, note=note)
+        """Progress on one measure: ``measure`` is its index from 0 (people read it as measure 1);
+        ``photos``: the SHA-256 hashes of photos of the work (承诺制)."""
+        command = ReportProgress(
+            consultation=self._id(cid), measure=measure, percent=percent, spent=spent, note=note, photos=tuple(photos)
+        )
+        return self.run(command, by)
+
+    def delay_pledge(
+        self,
+        measure: int = 0,
+        days: float = 30,
+        *,
+        cid: str | None = None,
+        by: str | Actor = "wang",
+        reason: str = "材料延误 materials late",
+    ) -> Consultation:
+        """承诺制, 延期: move the pledge of ``measure`` (from 0) ``days`` past its date now, with a reason."""
+        record = self.get(cid)
+        decision = record.current_decision
+        pledge = next(
+            (
+                p
+                for p in record.pledges
+                if decision is not None and (p.decision, p.measure) == (decision.number, measure)
+            ),
+            None,
+        )
+        if pledge is None:
+            raise ValueError(f"measure {measure + 1} is not a published pledge: publish the decision first")
+        command = DelayPledge(
+            consultation=record.id, measure=measure, due=pledge.due + timedelta(days=days), reason=reason
+        )
         return self.run(command, by)
 
     def rate(

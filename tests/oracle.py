@@ -6,6 +6,7 @@ of rounds, decisions, reviews, publications and inspections.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 import consultflow as cf
 from consultflow import Carrier, Event, LogEntry, Role, State, Verdict
@@ -53,6 +54,8 @@ def check_log_order(entries: Sequence[LogEntry], procedure: cf.Procedure | None 
     done: set[int] = set()
     signed_off = False
     vote_open = False
+    meeting_at: datetime | None = None  # the meeting announced and not yet held (会议), when it meets
+    meetings = held = 0
     for e in entries[1:]:
         where = f"seq {e.seq} ({e.event.value})"
         assert state not in FINAL, f"{where}: nothing may follow {state.value}"
@@ -60,9 +63,24 @@ def check_log_order(entries: Sequence[LogEntry], procedure: cf.Procedure | None 
         if e.target is not e.source:
             assert (e.source, e.target) in edges, f"{where}: {e.source} -> {e.target} is no transition"
         ev = e.event
-        if ev is Event.NOTIFIED:
-            assert e.source is State.PROPOSED
+        if ev in (Event.NOTIFIED, Event.MEETING_SCHEDULED):
+            if ev is Event.NOTIFIED:
+                assert e.source is State.PROPOSED
+            else:
+                assert e.source in (State.NOTIFIED, State.CONSULTING), f"{where}: a meeting announced in {e.source}"
+                assert e.target is e.source
+            meetings += 1
+            meeting_at = datetime.fromisoformat(str(e.data["meeting_at"]))
+            assert meeting_at - e.at >= params.notice_period, f"{where}: a meeting inside the notice period"
+        elif ev is Event.MINUTES_RECORDED:
+            assert e.target is e.source
+            assert 1 <= int(e.data["meeting"]) <= held, f"{where}: minutes of a meeting not held"  # type: ignore[arg-type]
+            assert len(str(e.data["sha256"])) == 64
         elif ev is Event.ROUND_OPENED:
+            assert meeting_at is not None, f"{where}: a round with no meeting announced for it"
+            assert e.at >= meeting_at, f"{where}: a round before its meeting"
+            meeting_at = None
+            held = meetings
             assert e.source in (State.NOTIFIED, State.CONSULTING)
             assert e.target is State.CONSULTING
             assert not round_open, f"{where}: a round opened while another is open"

@@ -91,6 +91,8 @@ PUBLIC = {
     "LegalityReview",
     "LogEntry",
     "Measure",
+    "Meeting",
+    "Minutes",
     "MemoryStore",
     "NotFound",
     "Notice",
@@ -114,6 +116,7 @@ PUBLIC = {
     "PledgeDelay",
     "PledgeStatus",
     "RecordFeedback",
+    "RecordMinutes",
     "RecordOpinion",
     "Refused",
     "Reject",
@@ -126,6 +129,7 @@ PUBLIC = {
     "Round",
     "SQLiteStore",
     "Schedule",
+    "ScheduleMeeting",
     "SimulatedClock",
     "MeetingFormat",
     "Stance",
@@ -219,6 +223,7 @@ FLOORS = {
 RECORDS_FLOOR = (
     *("step", "log", "notices", "records", "commands", "refusals", "catalogue", "parameters", "context"),
     *("deadlines", "vocabulary", "roles", "errors", "clock", "i18n", "limits", "files", "canonical"),
+    "consultation_day",  # the rota and the consultation day's session: pure, over records and parameters
 )
 
 
@@ -257,8 +262,8 @@ def test_the_tree_shows_the_six_steps_and_the_review() -> None:
     assert set(SEED_STEPS) <= modules
     assert {"escalate", "overdue"} <= modules
     # 表决: a body decides (in the decide step of the seed); 承诺制: pledges (in its feedback step);
-    # intake: 提议's drafts, edits, co-signers, appeals
-    extra = ("vote", "intake", "pledge", "escalate", "overdue")
+    # intake: 提议's drafts, edits, co-signers, appeals; 会议: meetings
+    extra = ("vote", "intake", "pledge", "escalate", "overdue", "meetings")
     assert set(extra) <= modules
     declared = {importlib.import_module(f"consultflow.steps.{m}").STEP for m in (*SEED_STEPS, *extra)}
     assert declared == set(STEPS)

@@ -66,7 +66,7 @@ from consultflow.directory import LEVEL_ROLES
 from consultflow.procedure import NEW
 from consultflow.refusals import Failure
 from consultflow.roles import NEVER_GRANTED, STAKEHOLDERS, THINK_TANK, person_id
-from consultflow.steps import DelayPledge, MarkOverdue
+from consultflow.steps import DelayPledge, MarkOverdue, RecordMinutes, ScheduleMeeting
 from consultflow.testing.driver import CAST, COMMUNITY, INVITED, TOPIC, Driver, only, standard_catalogue
 
 R = Role
@@ -112,6 +112,9 @@ EXPECTED_BY_TRIGGER: dict[str, set[Role]] = {
     "escalate": {R.COMMITTEE, R.SUB_DISTRICT},
     "resume": {R.SUB_DISTRICT},
     "mark_overdue": {R.SYSTEM},
+    # meetings (会议): the committees announce each meeting; the committees or the meeting's chair keep its minutes
+    "schedule_meeting": {R.COMMITTEE, R.WORKING_COMMITTEE},
+    "record_minutes": {R.COMMITTEE, R.WORKING_COMMITTEE, R.ROTATING_CHAIR},
     "delay_pledge": {R.COMMITTEE},  # 承诺制: the committee moves a pledge's date, with a reason
     # 提议 intake: the proposer's draft; residents co-sign (联名); the sub-district reconsiders (复核)
     "submit": {R.PROPOSER},
@@ -613,6 +616,8 @@ def _command(trigger: str, cid: str, now: datetime) -> Command:
         "escalate": lambda: Escalate(consultation=cid, reason="久拖不决"),
         "resume": lambda: Resume(consultation=cid, instructions="继续协商"),
         "close": lambda: Close(consultation=cid, summary="办结"),
+        "schedule_meeting": lambda: ScheduleMeeting(consultation=cid, meeting_at=now + timedelta(days=4)),
+        "record_minutes": lambda: RecordMinutes(consultation=cid, meeting=1, text="会议纪要"),
         "delay_pledge": lambda: DelayPledge(
             consultation=cid, measure=0, due=now + timedelta(days=60), reason="材料延误 materials late"
         ),

@@ -23,7 +23,7 @@ from consultflow import Carrier, Channel, Consultation, Event, Form, LogEntry, R
 from consultflow.deadlines import next_due
 from consultflow.engine import CLOCK_ACTOR
 from consultflow.roles import person_id
-from consultflow.steps import MarkOverdue
+from consultflow.steps import MarkOverdue, RecordMinutes, ScheduleMeeting
 from consultflow.testing.driver import CAST, COMMUNITY, INVITED, TOPIC, Driver
 from oracle import check_log_order
 
@@ -192,6 +192,16 @@ def build(trigger: Trigger, record: Consultation, now: Any, draw: Any, good: boo
         return cf.Close(consultation=cid, summary=draw(TEXT))
     if trigger is Trigger.MARK_OVERDUE:
         return MarkOverdue(consultation=cid)
+    if trigger is Trigger.SCHEDULE_MEETING:
+        days = draw(st.integers(3, 8) if good else st.integers(0, 8))
+        chair = "chen" if good and record.form is Form.CONSULTATION_DAY else draw(st.sampled_from([None, "chen"]))
+        return ScheduleMeeting(consultation=cid, meeting_at=now + timedelta(days=days, hours=1), chair=chair)
+    if trigger is Trigger.RECORD_MINUTES:
+        held = [m.number for m in record.meetings if m.round is not None]
+        meeting = held[-1] if good and held else draw(st.integers(1, max(1, len(record.meetings) + 1)))
+        correction = draw(st.booleans()) if not good else bool(held) and bool(record.meetings[meeting - 1].minutes)
+        text = draw(TEXT) or "会议纪要"
+        return RecordMinutes(consultation=cid, meeting=meeting, text=text, correction=correction)
     if trigger is Trigger.DELAY_PLEDGE:  # 承诺制: move a pledge's date, later (good) or any way
         d = record.current_decision
         count = len(d.measures) if d is not None else 0
@@ -233,10 +243,12 @@ CONSULTATION_TRIGGERS = tuple(t for t in Trigger if t is not Trigger.PROPOSE)
 # so that the loops and the late steps get their turn; ``anything`` and ``tick`` take the rest.
 FORWARD = (
     Trigger.NOTIFY,
+    Trigger.SCHEDULE_MEETING,
     Trigger.OPEN_ROUND,
     Trigger.SIGN_IN,
     Trigger.RECORD_OPINION,
     Trigger.CLOSE_ROUND,
+    Trigger.RECORD_MINUTES,
     Trigger.DECIDE,
     Trigger.REVIEW,
     Trigger.PUBLISH,
@@ -547,6 +559,9 @@ class ConsultationMachine(RuleBasedStateMachine):
             waits: list[datetime] = []
             if record.state is State.NOTIFIED and schedule is not None and now < schedule.meeting_at:
                 waits.append(schedule.meeting_at)
+            pending = record.pending_meeting  # a later meeting announced (ScheduleMeeting) waits too
+            if record.state is State.CONSULTING and pending is not None and now < pending.at:
+                waits.append(pending.at)
             if record.invitation_notice_ends is not None and now < record.invitation_notice_ends:
                 waits.append(record.invitation_notice_ends)
             # waiting for the meeting, or for an invitation's notice, is the forward step here

@@ -68,7 +68,7 @@ from consultflow.context import Context
 from consultflow.core import apply
 from consultflow.engine import CLOCK_ACTOR
 from consultflow.roles import NEVER_GRANTED
-from consultflow.steps import DelayPledge, MarkOverdue
+from consultflow.steps import DelayPledge, MarkOverdue, RecordMinutes, ScheduleMeeting
 from consultflow.testing.driver import CAST, COMMUNITY, INVITED, STATES, TOPIC, Driver
 
 S, OPP, AM, AB = Stance.SUPPORT, Stance.OPPOSE, Stance.AMEND, Stance.ABSTAIN
@@ -105,6 +105,8 @@ def make_command(trigger: str, cid: str, w: Driver) -> Command:
         "resume": lambda: Resume(consultation=cid, instructions="继续协商"),
         "close": lambda: Close(consultation=cid, summary="办结"),
         "mark_overdue": lambda: MarkOverdue(consultation=cid),
+        "schedule_meeting": lambda: ScheduleMeeting(consultation=cid, meeting_at=now + timedelta(days=4)),
+        "record_minutes": lambda: RecordMinutes(consultation=cid, meeting=1, text="会议纪要"),
         "delay_pledge": lambda: DelayPledge(
             consultation=cid, measure=0, due=now + timedelta(days=60), reason="材料延误 materials late"
         ),
@@ -307,6 +309,8 @@ def _open_first(w: Driver) -> Any:
 @case("consulting", "open_round", "consulting")
 def _open_again(w: Driver) -> Any:
     cid = w.to("consulting_closed").id
+    w.schedule_meeting()  # every round is a meeting announced with its notice
+    w.serve_notice()
     return cid, make_command("open_round", cid, w), "wang", ["round_opened"]
 
 
@@ -542,6 +546,31 @@ for _state in ("feedback", "supervising"):
         cid = w.to(state).id
         w.clock.advance(days=31)
         return cid, make_command("mark_overdue", cid, w), CLOCK_ACTOR, ["deadline_missed"]
+
+
+@case("notified", "schedule_meeting", None)
+def _reschedule(w: Driver) -> Any:
+    cid = w.to("notified").id
+    w.serve_notice()
+    w.clock.advance(days=1)  # the meeting was missed: the committee announces another
+    return cid, make_command("schedule_meeting", cid, w), "wang", ["meeting_scheduled"]
+
+
+@case("consulting", "schedule_meeting", None)
+def _schedule_next(w: Driver) -> Any:
+    cid = w.to("consulting_closed").id
+    return cid, make_command("schedule_meeting", cid, w), "wc", ["meeting_scheduled"]
+
+
+for _state in ("consulting", "decided", "feedback", "supervising", "escalated"):
+
+    @case(_state, "record_minutes", None)
+    def _minutes(w: Driver, state: str = _state) -> Any:
+        cid = w.to("consulting_closed" if state == "consulting" else state).id
+        if state == "escalated":  # a round was held before the matter was handed up
+            w.to("consulting_closed")
+            cid = w.escalate().id
+        return cid, make_command("record_minutes", cid, w), "wang", ["minutes_recorded"]
 
 
 def test_every_declared_transition_has_a_case() -> None:
@@ -1125,6 +1154,7 @@ def test_already_invited() -> None:
 def test_invitation_notice() -> None:
     w = Driver()
     cid = w.to("consulting_closed").id
+    w.schedule_meeting(meeting_at=w.moment() + timedelta(days=3))  # the next meeting, announced first
     invited_at = w.moment()
     rec = invite(w, cid, "liu")
     ends = invited_at + timedelta(days=3)

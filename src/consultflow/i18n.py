@@ -108,8 +108,8 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
         "协商日须有轮值主席：请在协商公告中指定",
     ),
     "before_meeting": (
-        "the meeting was announced for {meeting_at}; the first round is that meeting",
-        "协商公告的会议时间为{meeting_at}，第一轮协商即为该次会议",
+        "the meeting was announced for {meeting_at}; the round opens at that meeting",
+        "公告的会议时间为{meeting_at}，本轮协商须在该次会议上开始",
     ),
     "no_chair_named": (
         "no rotating chair was named for this consultation day; only the committee may {action}",
@@ -339,6 +339,51 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
         "legality review",
         "{reviewer}参加了作出决策的{body}第{vote}次表决，应当回避合法性审查",
     ),
+    # meetings (会议): each meeting's notice, online meetings, minutes, the consultation day's rota
+    "no_meeting_scheduled": (
+        "no meeting is announced for the next round: announce one with its notice first (schedule a meeting)",
+        "下一轮协商尚未发布会议公告：请先安排会议并告知",
+    ),
+    "meeting_pending": (
+        "meeting {meeting} is already announced for {meeting_at}; hold it before announcing another",
+        "第{meeting}次会议已定于{meeting_at}召开；请先召开该次会议，再安排下一次",
+    ),
+    "meeting_closed": (
+        "online meeting {meeting} closed on {closed_at}: it takes nothing more",
+        "第{meeting}次网上协商已于{closed_at}结束，不再接受签到或意见",
+    ),
+    "online_meeting_open": (
+        "online meeting {meeting} is open until {closes_at}: opinions may still arrive; close the round then",
+        "第{meeting}次网上协商开放至{closes_at}，居民仍可发表意见；届时再结束本轮",
+    ),
+    "chair_not_on_rota": (
+        "{month}'s consultation day is chaired by {expected} on the rota, not {chair}",
+        "按轮值表，{month}协商日的轮值主席是{expected}，不是{chair}",
+    ),
+    "no_such_meeting": (
+        "there is no meeting {meeting}: this consultation has {meetings} meeting(s)",
+        "没有第{meeting}次会议：本次协商共有{meetings}次会议",
+    ),
+    "meeting_not_held": (
+        "meeting {meeting} has not been held yet: minutes follow the meeting, once its round has closed",
+        "第{meeting}次会议尚未召开完毕：会议纪要须在该次会议的协商结束后记录",
+    ),
+    "minutes_already_recorded": (
+        "the minutes of meeting {meeting} are already recorded; a change is recorded as a correction",
+        "第{meeting}次会议的纪要已记录；如需修改，请以更正方式记录",
+    ),
+    "no_minutes_to_correct": (
+        "meeting {meeting} has no minutes to correct yet: record them first",
+        "第{meeting}次会议尚无纪要可更正：请先记录会议纪要",
+    ),
+    "not_the_meetings_chair": (
+        "only the committee or meeting {meeting}'s chair ({chair}) may record its minutes",
+        "只有社区两委或第{meeting}次会议的主持人（{chair}）可以记录会议纪要",
+    ),
+    "minutes_missing": (
+        "the decision rests on round {round}, whose meeting ({meeting}) has no minutes yet: record them first",
+        "决策所依据的第{round}轮协商（第{meeting}次会议）尚无会议纪要：请先记录",
+    ),
     # ---- pledges (承诺制): moving a pledge's date (延期) ----
     "pledge_done": (
         "pledge {number} ({title}) is kept already: there is nothing to delay",
@@ -441,6 +486,9 @@ ACTION_NAMES: Mapping[str, tuple[str, str]] = {
     "resume": ("resume the consultation", "恢复协商"),
     "close": ("close the matter", "办结"),
     "mark_overdue": ("mark what is overdue", "标记逾期"),
+    # meetings (会议)
+    "schedule_meeting": ("announce the next meeting", "安排下一次会议"),
+    "record_minutes": ("record the minutes", "记录会议纪要"),
     # pledges (承诺制)
     "delay_pledge": ("delay a pledge", "承诺延期"),
     # proposal intake (提议)
@@ -478,6 +526,9 @@ EVENT_NAMES: Mapping[str, tuple[str, str]] = {
     "closed": ("closed", "办结"),
     "deadline_missed": ("deadline missed", "逾期"),
     "reminder": ("reminder", "提醒"),
+    # meetings (会议)
+    "meeting_scheduled": ("meeting announced", "发布会议公告"),
+    "minutes_recorded": ("minutes recorded", "记录会议纪要"),
     # pledges (承诺制)
     "pledge_published": ("pledge published", "公开承诺"),
     "pledge_delayed": ("pledge delayed", "承诺延期"),

@@ -23,7 +23,7 @@ from pydantic import Field, field_serializer, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from .limits import MAX_DEADLINE
-from .records import Money, Record
+from .records import Money, PersonId, Record
 from .roles import Role
 from .vocabulary import VOTING_BODIES, Body, Carrier
 
@@ -131,6 +131,12 @@ class Parameters(Record):
     budget_cap: Money | None = Decimal(300_000)  # 微幸福: 300,000 yuan per community a year
     consultation_day: int | None = Field(default=None, ge=1, le=28)  # e.g. the 11th
     timezone: str = "Asia/Shanghai"
+    # meetings (会议): the consultation day's rota of rotating chairs (轮值主席), one a month in this
+    # order from ``chair_rota_start`` (YYYY-MM); empty: any rotating chair may be named. And whether a
+    # decision waits for the minutes (会议纪要) of the round it rests on
+    chair_rota: tuple[PersonId, ...] = Field(default=(), max_length=1_000)
+    chair_rota_start: str = Field(default="2026-01", pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$")
+    minutes_before_decision: bool = False
     # 承诺制 (pledges): how many times the committee may move one pledge's due date (延期), and how far
     # past the date the decision set it may move it in all; a pledge past its date is missed (决而不施)
     pledge_delay_limit: int = Field(default=2, ge=0, le=10)

@@ -56,6 +56,8 @@ __all__ = [
     "Inspection",
     "LegalityReview",
     "Measure",
+    "Meeting",
+    "Minutes",
     "Money",
     "Opinion",
     "OwnerShare",
@@ -314,10 +316,56 @@ class Round(Record):
     format: MeetingFormat | None = None
     online: tuple[Id, ...] = ()
     abandoned: bool = False
+    meeting: int | None = Field(default=None, ge=1)  # the meeting it was held at (``Consultation.meetings``)
 
     @property
     def is_open(self) -> bool:
         return self.closed_at is None
+
+
+class Minutes(Record):
+    """The minutes of a held meeting (会议纪要): the text, its SHA-256 (logged, so a copy shown later
+    can be checked against the log), who recorded them and when. ``correction`` marks a corrected
+    version that replaces the one before it (both stay on the record)."""
+
+    text: Text
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    recorded_by: Id
+    at: Time
+    correction: bool = False
+
+
+class Meeting(Record):
+    """A meeting of a consultation (会议), announced with its own notice (告知): meeting 1 by
+    ``Notify``, each later one by ``ScheduleMeeting``. ``at`` is when it meets - for an online
+    meeting (云协商) when it opens, ``closes_at`` when opinions stop arriving. ``venue`` is the place,
+    or the online channel (a WeChat group, an app). A round opens at it (``round``); the round's
+    sign-in is the meeting's attendance. ``consultation_day`` marks a session of the community's
+    consultation day (协商日), chaired by ``chair``. ``minutes`` keeps the minutes and any corrections,
+    the last one current."""
+
+    number: int = Field(ge=1)
+    cycle: int = Field(ge=1)
+    format: MeetingFormat | None = None
+    venue: str = Field(default="", max_length=200)
+    agenda: Text = ""
+    at: Time
+    closes_at: Time | None = None
+    notified_at: Time
+    notice_ends: Time
+    scheduled_by: Id
+    consultation_day: bool = False
+    chair: Id | None = None
+    round: int | None = Field(default=None, ge=1)
+    minutes: tuple[Minutes, ...] = ()
+
+    @property
+    def held(self) -> bool:
+        return self.round is not None
+
+    @property
+    def current_minutes(self) -> Minutes | None:
+        return self.minutes[-1] if self.minutes else None
 
 
 class Measure(Record):
@@ -604,6 +652,7 @@ class Consultation(Record):
     invitation_notice_ends: Time | None = None  # a later invitation's notice period (no round before)
     chair: Id | None = None
     rounds: tuple[Round, ...] = ()
+    meetings: tuple[Meeting, ...] = ()  # every meeting announced, in order (会议)
     decisions: tuple[Decision, ...] = ()
     votes: tuple[Vote, ...] = ()
     reviews: tuple[LegalityReview, ...] = ()
@@ -639,6 +688,14 @@ class Consultation(Record):
     @property
     def current_round(self) -> Round | None:
         return self.rounds[-1] if self.rounds else None
+
+    @property
+    def pending_meeting(self) -> Meeting | None:
+        """The meeting the next round opens at: the latest one announced, if no round was held at it."""
+        if not self.meetings:
+            return None
+        last = self.meetings[-1]
+        return None if last.round is not None else last
 
     @property
     def current_decision(self) -> Decision | None:

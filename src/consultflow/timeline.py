@@ -106,6 +106,11 @@ WORDS: Mapping[str, tuple[str, str]] = {
     "cycle": ("consultation cycle {cycle}", "第{cycle}个协商周期"),
     "by_ruling": ("by the sub-district's ruling", "按街道裁定办结"),
     "missed": ("{what} was due {when}", "{what}期限{when}已过"),
+    # meetings (会议)
+    "meeting_n": ("meeting {number}", "第{number}次会议"),
+    "closes": ("open until {when}", "开放至{when}"),
+    "minutes": ("minutes of meeting {number}, SHA-256 {digest}", "第{number}次会议纪要，哈希值{digest}"),
+    "minutes_corrected": ("corrected", "已更正"),
     # why a matter was escalated (the ``reason`` codes the steps log)
     "no_consensus_at_round_limit": ("no consensus by the round limit", "达到轮次上限仍未达成共识"),
     # only in logs written before an unlawful verdict was always corrected (依法纠正)
@@ -312,6 +317,20 @@ def _detail(e: LogEntry, lang: Lang, t: _Translate, tz: tzinfo, measures: Mappin
             parts.append(_w("chair", lang, chair=d["chair"]))
         if d.get("invited"):
             parts.append(_w("invited", lang, count=d["invited"]))
+    elif ev == "meeting_scheduled":
+        meeting = _w("meeting_n", lang, number=d.get("meeting")) + colon
+        meeting += _w("meeting", lang, when=_when(d.get("meeting_at"), tz))
+        if d.get("venue"):
+            meeting += (" " if lang == "en" else "，") + _w("venue", lang, venue=t(d["venue"]))
+        parts.append(meeting)
+        if d.get("closes_at"):
+            parts.append(_w("closes", lang, when=_when(d["closes_at"], tz)))
+        if d.get("chair"):
+            parts.append(_w("chair", lang, chair=d["chair"]))
+    elif ev == "minutes_recorded":
+        parts.append(_w("minutes", lang, number=d.get("meeting"), digest=str(d.get("sha256", ""))[:12]))
+        if d.get("correction"):
+            parts.append(_w("minutes_corrected", lang))
     elif ev == "round_opened":
         if d.get("attendees"):
             parts.append(_w("attending", lang, count=d["attendees"]))

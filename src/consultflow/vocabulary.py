@@ -85,6 +85,9 @@ class Trigger(StrEnum):
     RESUME = "resume"
     CLOSE = "close"
     MARK_OVERDUE = "mark_overdue"
+    # meetings (会议): each later meeting with its notice, and the minutes of a held one
+    SCHEDULE_MEETING = "schedule_meeting"
+    RECORD_MINUTES = "record_minutes"
     # pledges (承诺制)
     DELAY_PLEDGE = "delay_pledge"
     # proposal intake (提议)
@@ -139,6 +142,9 @@ class Event(StrEnum):
     APPEALED = "appealed"
     RECONSIDERED = "reconsidered"
     REJECTION_FINAL = "rejection_final"
+    # meetings (会议)
+    MEETING_SCHEDULED = "meeting_scheduled"
+    MINUTES_RECORDED = "minutes_recorded"
 
 
 class Form(StrEnum):

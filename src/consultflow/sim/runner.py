@@ -57,6 +57,7 @@ from ..steps import (
     RequestReconsultation,
     Resume,
     ReviewLegality,
+    ScheduleMeeting,
     StartSupervision,
     Withdraw,
 )
@@ -302,8 +303,10 @@ class _Community:
         year = when.astimezone(self.zone).year
         return year, self.fund.setdefault(year, self.s.funds.yearly_fund)
 
-    def _meeting(self, run: Run, rng: Random, form: Form) -> datetime:
-        at = run.now + timedelta(seconds=round(self.s.times.notice * _DAY))
+    def _meeting(self, run: Run, rng: Random, form: Form, days: float | None = None) -> datetime:
+        """When the next meeting meets: ``days`` (the notice, by default) from now; on a consultation
+        day (协商日), the first such day after that."""
+        at = run.now + timedelta(seconds=round((self.s.times.notice if days is None else days) * _DAY))
         day = self.params.consultation_day
         if form is Form.CONSULTATION_DAY and day is not None:
             local = at.astimezone(self.zone)
@@ -467,8 +470,14 @@ class _Community:
                 run.later(1)
                 run.do(_cmd(Escalate, consultation=cid, reason="议而不决 no way forward"), committee)
                 return "escalated" if run.state() is State.ESCALATED else "stuck"
-            if run.rec.rounds:
-                run.later(s.times.between_rounds)
+            if run.rec.pending_meeting is None:  # every round is a meeting announced with its notice (会议)
+                chair = run.rec.chair if form is Form.CONSULTATION_DAY else None
+                after = max(s.times.between_rounds, s.times.notice)
+                meeting = self._meeting(run, rng, form, after)
+                scheduled = _cmd(ScheduleMeeting, consultation=cid, meeting_at=meeting, chair=chair)
+                if not run.do(scheduled, committee):
+                    return "escalated" if run.state() is State.ESCALATED else "stuck"
+                run.now = max(run.now, meeting)
             fmt = (
                 MeetingFormat.ONLINE
                 if form is Form.CLOUD

@@ -14,6 +14,7 @@
 ``supervise``      监督  StartSupervision, Inspect, RequestReconsultation (再次协商), Close
 ``escalate``       提请街道督办  Escalate, Resume
 ``overdue``        议而不决 / 决而不施  MarkOverdue (the clock's step)
+``meetings``       会议  ScheduleMeeting, RecordMinutes; each meeting's notice, 会议纪要
 =================  ==========================================================================
 
 Each module declares a ``STEP`` (``base.StepDefinition``): its commands, transitions, guards,
@@ -33,13 +34,28 @@ from ..errors import InvalidInput
 from ..notices import expand
 from ..records import Consultation, invalid_fields
 from ..vocabulary import Event, Trigger
-from . import consult, decide, escalate, feedback, intake, notify, overdue, pledge, propose, review, supervise, vote
+from . import (
+    consult,
+    decide,
+    escalate,
+    feedback,
+    intake,
+    meetings,
+    notify,
+    overdue,
+    pledge,
+    propose,
+    review,
+    supervise,
+    vote,
+)
 from .base import NEW, EffectFn, Guard, Route, StepDefinition, Transition
 from .consult import CloseRound, OpenRound, RecordOpinion, SignIn, tally
 from .decide import Decide
 from .escalate import Escalate, Resume
 from .feedback import Publish, RecordFeedback, ReportProgress
 from .intake import AddTopic, Appeal, CoSign, EditProposal, Reconsider, Submit
+from .meetings import RecordMinutes, ScheduleMeeting
 from .notify import Invite, Notify
 from .overdue import MarkOverdue
 from .pledge import DelayPledge
@@ -78,6 +94,7 @@ __all__ = [
     "Publish",
     "Reconsider",
     "RecordFeedback",
+    "RecordMinutes",
     "RecordOpinion",
     "Reject",
     "ReportProgress",
@@ -85,6 +102,7 @@ __all__ = [
     "Resume",
     "ReviewLegality",
     "Route",
+    "ScheduleMeeting",
     "SignIn",
     "StartSupervision",
     "StepDefinition",
@@ -111,6 +129,7 @@ STEPS: tuple[StepDefinition, ...] = (
     supervise.STEP,
     escalate.STEP,
     overdue.STEP,
+    meetings.STEP,
 )
 
 K = TypeVar("K")

@@ -256,7 +256,14 @@ def _decide(proc: Governing, rec: Consultation, cmd: Decide, ctx: Context, role:
 
 
 #: The guards every decision needs, whoever takes it (the committee's ``Decide``, a body's ``CallVote``).
-DECISION_GUARDS = ("round_held", "quorum_met", "consensus_reached", "residents_heard", "carrier_outcome")
+DECISION_GUARDS = (
+    "round_held",
+    "quorum_met",
+    "consensus_reached",
+    "residents_heard",
+    "carrier_outcome",
+    "minutes_before_decision",  # steps/meetings.py: only where the variant asks for the minutes
+)
 
 
 STEP = StepDefinition(

@@ -22,7 +22,7 @@ from __future__ import annotations
 import itertools
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
@@ -30,6 +30,7 @@ from typing import Any
 from ..catalogue import Catalogue
 from ..clock import SimulatedClock
 from ..commands import Command
+from ..consultation_day import rota_chair
 from ..directory import MemoryDirectory
 from ..directory.base import register_of
 from ..engine import Engine
@@ -59,12 +60,14 @@ from ..steps import (
     Publish,
     Reconsider,
     RecordFeedback,
+    RecordMinutes,
     RecordOpinion,
     Reject,
     ReportProgress,
     RequestReconsultation,
     Resume,
     ReviewLegality,
+    ScheduleMeeting,
     StartSupervision,
     Submit,
     Withdraw,
@@ -482,16 +485,90 @@ class Driver:
         return self.run(Notify(**data), by)
 
     def serve_notice(self, *, cid: str | None = None) -> None:
-        """Let the notice period run: the clock moves to the announced meeting (if it is still ahead),
-        and the next command happens at the meeting."""
-        schedule = self.get(cid).schedule
-        if schedule is None:
-            raise ValueError("no notice was given: nothing to wait for")
-        if schedule.meeting_at > self.clock.now():
-            self.clock.set(schedule.meeting_at)
+        """Let the notice period run: the clock moves to the meeting announced and not yet held (the
+        notice's, or a later one's) if it is still ahead, and the next command happens at it."""
+        record = self.get(cid)
+        pending = record.pending_meeting
+        if pending is not None:
+            at = pending.at
+        elif record.schedule is not None and not record.meetings:
+            at = record.schedule.meeting_at
+        else:
+            raise ValueError("no meeting was announced: nothing to wait for")
+        if at > self.clock.now():
+            self.clock.set(at)
+
+    def next_meeting_time(self, *, cid: str | None = None) -> datetime:
+        """When ``schedule_meeting`` puts the next meeting by default: the notice period after the
+        moment the command happens - for a consultation-day matter, the first consultation day (10:00
+        local time) after that."""
+        record = self.get(cid)
+        params = self.engine.procedure_of(record).parameters
+        at = self.moment() + params.notice_period
+        day = params.consultation_day
+        if record.form is not Form.CONSULTATION_DAY or day is None:
+            return at
+        zone = params.zone
+        local = at.astimezone(zone)
+        year, month = local.year, local.month
+        while True:
+            candidate = datetime.combine(datetime(year, month, day).date(), time(10, 0), tzinfo=zone)
+            if candidate >= at:
+                return candidate.astimezone(UTC)
+            year, month = year + month // 12, month % 12 + 1
+
+    def schedule_meeting(self, *, cid: str | None = None, by: str | Actor = "wang", **fields: Any) -> Consultation:
+        """Announce the next meeting (``ScheduleMeeting``), by default at ``next_meeting_time``; a
+        consultation-day matter is chaired by the rota's chair of that month, or else by the
+        consultation's chair (``chen`` by default)."""
+        cid = self._id(cid)
+        data: dict[str, Any] = {"consultation": cid, "agenda": "夜间停车 night parking"}
+        data.update(fields)
+        if "meeting_at" not in data:
+            data["meeting_at"] = self.next_meeting_time(cid=cid)
+        record = self.get(cid)
+        if "chair" not in data and record.form is Form.CONSULTATION_DAY:
+            params = self.engine.procedure_of(record).parameters
+            data["chair"] = rota_chair(params, data["meeting_at"], record.proposer) or record.chair or "chen"
+        return self.run(ScheduleMeeting(**data), by)
+
+    def needs_meeting(self, *, cid: str | None = None) -> bool:
+        """Whether the next round waits for a meeting to be announced: the matter is consulting, no
+        round or vote is open, rounds are left, and no meeting announced is still to be held."""
+        record = self.get(cid)
+        if record.state is not State.CONSULTING or record.pending_meeting is not None:
+            return False
+        rnd, vote = record.current_round, record.current_vote
+        if (rnd is not None and rnd.closed_at is None) or (vote is not None and vote.closed_at is None):
+            return False
+        return record.rounds_in_cycle < self.engine.procedure_of(record).parameters.round_limit
+
+    def record_minutes(
+        self,
+        meeting: int | None = None,
+        text: str = "会议纪要 minutes",
+        *,
+        cid: str | None = None,
+        by: str | Actor = "wang",
+        correction: bool = False,
+    ) -> Consultation:
+        """The minutes of ``meeting`` (by default the one the last round was held at)."""
+        cid = self._id(cid)
+        if meeting is None:
+            rnd = self.get(cid).current_round
+            if rnd is None or rnd.meeting is None:
+                raise ValueError("no round was held at a meeting: name the meeting")
+            meeting = rnd.meeting
+        return self.run(RecordMinutes(consultation=cid, meeting=meeting, text=text, correction=correction), by)
 
     # ---- 协商 consult ---------------------------------------------------------------------------------
     def open_round(self, *, cid: str | None = None, by: str | Actor = "wang", **fields: Any) -> Consultation:
+        """Open a round. Every round is held at a meeting announced with its notice: where none is
+        (``needs_meeting``), the committee announces the next one first (``schedule_meeting``) and
+        the clock moves to it, so a story with several rounds reads as it always did."""
+        if self.needs_meeting(cid=cid):
+            self.schedule_meeting(cid=cid)
+            self.serve_notice(cid=cid)
         data: dict[str, Any] = {"consultation": self._id(cid), "agenda": "夜间停车 night parking"}
         data.update(fields)
         return self.run(OpenRound(**data), by)

@@ -46,6 +46,8 @@ SettleOrder = tuple[str, Settlement, datetime | None, str, int | None]
 #: The recipient of a whole-notice delivery (a sink: a backend's webhook, an archive file).
 SINK = "*"
 _MAX_ERROR = 1000
+import os
+PIPE = os.environ.get("PIPE", "1") == "1"
 
 
 @runtime_checkable
@@ -213,11 +215,21 @@ class Dispatcher:
         if not notices:
             return Report()
         records: dict[str, Consultation | None] = {}
-        planned = [self._helper.submit(self._prepare, n, records) for n in notices]
         if self._pool is not None and len(notices) > 1:
+            planned = [self._helper.submit(self._prepare, n, records) for n in notices]
             sent = list(self._pool.map(lambda f: self._deliver(f.result()), planned))
+        elif not PIPE:
+            sent = [self._deliver(self._prepare(n, records)) for n in notices]
         else:
-            sent = [self._deliver(f.result()) for f in planned]
+            # One notice ahead, no more: the helper renders the next while this one is sent, and
+            # is idle (not holding the interpreter) when the send comes back.
+            sent = []
+            ahead = self._helper.submit(self._prepare, notices[0], records)
+            for i in range(len(notices)):
+                prepared = ahead.result()
+                if i + 1 < len(notices):
+                    ahead = self._helper.submit(self._prepare, notices[i + 1], records)
+                sent.append(self._deliver(prepared))
         return self._settle(sent)
 
     def run(

@@ -46,8 +46,6 @@ SettleOrder = tuple[str, Settlement, datetime | None, str, int | None]
 #: The recipient of a whole-notice delivery (a sink: a backend's webhook, an archive file).
 SINK = "*"
 _MAX_ERROR = 1000
-import os
-PIPE = os.environ.get("PIPE", "1") == "1"
 
 
 @runtime_checkable
@@ -176,7 +174,6 @@ class Dispatcher:
         self.reminders = reminders
         self._reminded_at: datetime | None = None
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="consultflow-dispatch") if workers > 1 else None
-        self._helper = ThreadPoolExecutor(1, thread_name_prefix="consultflow-render")
 
     # ---- running ----------------------------------------------------------------------------------
     def stop(self) -> None:
@@ -207,29 +204,20 @@ class Dispatcher:
         """Add the reminders that are due, then lease one batch of ready notices, deliver and
         settle them.
 
-        The batch is a pipeline: a helper thread loads each consultation and renders each notice
-        while the caller's thread sends the one before (a send mostly waits on the network), and the
-        whole batch is settled in one transaction when the store offers ``settle_many``."""
+        In three phases: load each consultation once and render every notice; send them back to
+        back (in parallel with ``workers``); settle the whole batch, in one transaction when the
+        store offers ``settle_many`` (a commit per notice cost more than rendering it). A dispatcher
+        killed between sending and settling sends the batch again: at least once, as ever."""
         self.remind()
         notices = self.store.lease(self.batch, self._now(), self.lease_for)
         if not notices:
             return Report()
         records: dict[str, Consultation | None] = {}
-        if self._pool is not None and len(notices) > 1:
-            planned = [self._helper.submit(self._prepare, n, records) for n in notices]
-            sent = list(self._pool.map(lambda f: self._deliver(f.result()), planned))
-        elif not PIPE:
-            sent = [self._deliver(self._prepare(n, records)) for n in notices]
+        prepared = [self._prepare(n, records) for n in notices]
+        if self._pool is not None and len(prepared) > 1:
+            sent = list(self._pool.map(self._deliver, prepared))
         else:
-            # One notice ahead, no more: the helper renders the next while this one is sent, and
-            # is idle (not holding the interpreter) when the send comes back.
-            sent = []
-            ahead = self._helper.submit(self._prepare, notices[0], records)
-            for i in range(len(notices)):
-                prepared = ahead.result()
-                if i + 1 < len(notices):
-                    ahead = self._helper.submit(self._prepare, notices[i + 1], records)
-                sent.append(self._deliver(prepared))
+            sent = [self._deliver(p) for p in prepared]
         return self._settle(sent)
 
     def run(
@@ -275,7 +263,6 @@ class Dispatcher:
 
     def close(self) -> None:
         """Stop the worker threads (the store and channels are the caller's)."""
-        self._helper.shutdown(wait=True)
         if self._pool is not None:
             self._pool.shutdown(wait=True)
 
@@ -313,8 +300,7 @@ class Dispatcher:
         return out, unreachable
 
     def _prepare(self, notice: Notice, records: dict[str, Consultation | None]) -> _Prepared:
-        """The notice's consultation (loaded once per batch) and its deliveries, rendered (on the
-        helper thread)."""
+        """The notice's consultation (loaded once per batch) and its deliveries, rendered."""
         if notice.consultation not in records:
             try:
                 records[notice.consultation] = self.store.load(notice.consultation)

@@ -452,3 +452,37 @@ def test_wake_delivers_a_new_notice_without_waiting_for_the_poll() -> None:
         dispatcher.stop()
         runner.join(timeout=30)
     assert not runner.is_alive()  # stop() interrupts the poll too
+
+
+# ---- a batch settled in one transaction (SQLiteStore.settle_many) ---------------------------------------------
+def test_settle_many_settles_as_settle_does_and_reports_each_refusal(tmp_path: Path) -> None:
+    from consultflow import IntegrityError, NotFound
+    from consultflow.storage.sqlite import SQLiteStore
+
+    now = datetime(2026, 5, 1, tzinfo=UTC)
+    with SQLiteStore(tmp_path / "many.db", synchronous="NORMAL") as store:
+        keys = seed(store, 3)
+        leased = {n.key: n for n in store.lease(10, now)}
+        a, b, c, d, e, f = keys
+        later = now + timedelta(minutes=1)
+        errors = store.settle_many(
+            [
+                (a, "delivered", None, "", leased[a].attempts),
+                (b, "retry", later, "HTTP 503", leased[b].attempts),
+                (c, "dead", None, "HTTP 410", leased[c].attempts),
+                (d, "delivered", None, "", leased[d].attempts + 1),  # a stale lease: refused alone
+                ("d9:1", "delivered", None, "", 1),  # no such notice
+                (f, "delivered", None, "", None),
+            ],
+            now=now,
+        )
+        assert [type(x) for x in errors] == [type(None), type(None), type(None), IntegrityError, NotFound, type(None)]
+        by_key = {n.key: n for n in store.outbox()}
+        assert [by_key[k].status for k in keys] == ["delivered", "pending", "dead", "leased", "leased", "delivered"]
+        assert (by_key[b].not_before, by_key[b].last_error) == (later, "HTTP 503")
+        assert by_key[c].last_error == "HTTP 410"
+        assert store.settle_many([(a, "delivered", None, "", None)], now=now) == (None,)  # the same again: harmless
+        with pytest.raises(InvalidInput):  # a bad argument anywhere: nothing at all is written
+            store.settle_many([(e, "delivered", None, "", None), (d, "delivred", None, "", None)], now=now)  # type: ignore[list-item]
+        assert store.outbox(status="leased") == tuple(n for n in store.outbox() if n.key in {d, e})
+        assert store.settle_many([], now=now) == ()

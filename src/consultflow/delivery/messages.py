@@ -10,6 +10,7 @@ procedure's time zone, saying which; the link comes from a URL template the app 
 
 from __future__ import annotations
 
+import functools
 import string
 import tomllib
 from collections.abc import Mapping
@@ -191,7 +192,7 @@ class Templates:
             "community": self._names.get(community, {}).get(lang, community),
             "consultation": notice.consultation,
             "seq": str(notice.seq),
-            "when": format_value(notice.created_at, lang, tz),
+            "when": _date(notice.created_at, lang, tz),
             "next": _next(notice, record, lang),
             "due": "",
             "link": link.build(notice.consultation, notice.seq, community) if link is not None else "",
@@ -199,7 +200,7 @@ class Templates:
         due = _due(notice, record)
         if due is not None:
             phrase = _ON if notice.event in _MEETINGS or reminder_kind(notice) == "meeting" else _DUE
-            fields["due"] = phrase[i].format(format_value(due, lang, tz))
+            fields["due"] = phrase[i].format(_date(due, lang, tz))
         event = notice.event.value
         subject = self._subject.get((event, lang)) or self._subject["default", lang]
         body = self._body.get((event, lang)) or self._body["default", lang]
@@ -207,6 +208,16 @@ class Templates:
 
 
 _MEETINGS = frozenset({Event.NOTIFIED, Event.INVITED})
+
+
+@functools.lru_cache(maxsize=4096)
+def _date(when: datetime, lang: Lang, tz: tzinfo) -> str:
+    """A date as ``format_value`` shows it, remembered: the notices of a batch share their
+    consultations' meetings and deadlines. (Equal instants give equal text: the date is shown in
+    ``tz`` whatever zone it came in.)"""
+    return format_value(when, lang, tz)
+
+
 _OVER = ("nothing more: the consultation is now {state}", "无需操作：本协商现为“{state}”")
 
 

@@ -192,7 +192,7 @@ class Templates:
             "community": self._names.get(community, {}).get(lang, community),
             "consultation": notice.consultation,
             "seq": str(notice.seq),
-            "when": _date(notice.created_at, lang, tz),
+            "when": format_value(notice.created_at, lang, tz),
             "next": _next(notice, record, lang),
             "due": "",
             "link": link.build(notice.consultation, notice.seq, community) if link is not None else "",
@@ -212,9 +212,9 @@ _MEETINGS = frozenset({Event.NOTIFIED, Event.INVITED})
 
 @functools.lru_cache(maxsize=4096)
 def _date(when: datetime, lang: Lang, tz: tzinfo) -> str:
-    """A date as ``format_value`` shows it, remembered: the notices of a batch share their
-    consultations' meetings and deadlines. (Equal instants give equal text: the date is shown in
-    ``tz`` whatever zone it came in.)"""
+    """A deadline as ``format_value`` shows it, remembered: the notices of a consultation share its
+    meeting and deadlines. (Equal instants give equal text: the date is shown in ``tz`` whatever
+    zone it came in.)"""
     return format_value(when, lang, tz)
 
 

@@ -298,3 +298,26 @@ def test_without_a_terminal_there_is_no_progress_line(db: Path, receiver: Receiv
     assert "\r" not in done.stderr
     assert done.stderr.splitlines() == [f"delivered {total}, retried 0, dead 0"]  # the summary, nothing else
     assert done.stdout == ""
+
+
+def test_max_backoff_caps_the_wait_before_a_retry(db: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    total = story_notices(db)
+    with Receiver(SECRET, fail_every=2) as failing:
+        args = ["--webhook", failing.url, "--secret", SECRET, "--max-backoff", "0.2"]
+        once = cf("dispatch", "--db", str(db), *args, "--once")
+        ended = datetime.now(UTC)
+        assert once.returncode == 0, once.stderr
+        waiting = [
+            json.loads(line)
+            for line in cf("outbox", "--db", str(db), "--status", "pending", "--json").stdout.splitlines()
+        ]
+        assert waiting  # half the requests failed: those notices wait for a retry
+        # The default backoff waits 1-2 s after a first failure; capped, at most 0.2 s.
+        assert all(datetime.fromisoformat(w["not_before"]) <= ended + timedelta(seconds=0.2) for w in waiting)
+        done = cf("dispatch", "--db", str(db), *args, "--until-empty")
+        assert done.returncode == 0, done.stderr
+    statuses = {json.loads(line)["status"] for line in cf("outbox", "--db", str(db), "--json").stdout.splitlines()}
+    assert statuses == {"delivered"}
+    assert len(failing.accepted) == total

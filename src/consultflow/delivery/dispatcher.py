@@ -57,7 +57,7 @@ class OutboxView(Protocol):
 
 @runtime_checkable
 class SettlesMany(Protocol):
-    """A store that settles a batch in one transaction (``SQLiteStore``); any other store is
+    """A store that settles a batch in one transaction (``SQLiteStore``, ``PostgresStore``); any other store is
     settled one notice at a time."""
 
     def settle_many(self, settles: Sequence[SettleOrder], *, now: datetime) -> Sequence[ConsultflowError | None]: ...

@@ -10,6 +10,7 @@ procedure's time zone, saying which; the link comes from a URL template the app 
 
 from __future__ import annotations
 
+import functools
 import string
 import tomllib
 from collections.abc import Mapping
@@ -213,7 +214,7 @@ class Templates:
         due = _due(notice, record)
         if due is not None:
             phrase = _ON if notice.event in _MEETINGS or reminder_kind(notice) == "meeting" else _DUE
-            fields["due"] = phrase[i].format(format_value(due, lang, tz))
+            fields["due"] = phrase[i].format(_date(due, lang, tz))
         event = notice.event.value
         subject = self._subject.get((event, lang)) or self._subject["default", lang]
         body = self._body.get((event, lang)) or self._body["default", lang]
@@ -221,6 +222,16 @@ class Templates:
 
 
 _MEETINGS = frozenset({Event.NOTIFIED, Event.INVITED})
+
+
+@functools.lru_cache(maxsize=4096)
+def _date(when: datetime, lang: Lang, tz: tzinfo) -> str:
+    """A deadline as ``format_value`` shows it, remembered: the notices of a consultation share its
+    meeting and deadlines. (Equal instants give equal text: the date is shown in ``tz`` whatever
+    zone it came in.)"""
+    return format_value(when, lang, tz)
+
+
 _OVER = ("nothing more: the consultation is now {state}", "无需操作：本协商现为“{state}”")
 
 

@@ -562,20 +562,53 @@ class PostgresStore:
     ) -> None:
         check_key(key, "settle(key)")
         status, not_before, last_error = check_settlement(outcome, now, retry_at, error, attempt)
-        values = (status, not_before, last_error, key, attempt, attempt)
 
         def run(conn: _Connection) -> None:
-            if conn.execute(self._settle, values).rowcount == 0:
-                sql = f"SELECT status, attempts FROM {self._s}.outbox WHERE key = %s"
-                row = conn.execute(sql, (key,)).fetchone()
-                if row is None:
-                    raise NotFound(key, what="notice")
-                if str(row[0]) in FINAL_NOTICE_STATES:
-                    check_settled_again(key, str(row[0]), status)
-                    return
-                raise leased_again_error(key, int(row[1]), attempt if attempt is not None else -1)
+            problem = self._settle_row(conn, key, status, not_before, last_error, attempt)
+            if problem is not None:
+                raise problem
 
         self._run("settle", run, idempotent=True)
+
+    def settle_many(
+        self, settles: Sequence[tuple[str, Settlement, datetime | None, str, int | None]], *, now: datetime
+    ) -> tuple[ConsultflowError | None, ...]:
+        """Several settles in one transaction (a dispatcher's batch: one round trip and commit
+        instead of one per notice), as ``SQLiteStore.settle_many``: per settle ``None`` or the error
+        ``settle`` would have raised (that one changed nothing); bad arguments raise first."""
+        checked = []
+        for key, outcome, retry_at, error, attempt in settles:
+            check_key(key, "settle(key)")
+            checked.append((key, *check_settlement(outcome, now, retry_at, error, attempt), attempt))
+
+        def run(conn: _Connection) -> tuple[ConsultflowError | None, ...]:
+            with conn.transaction():
+                return tuple(self._settle_row(conn, *args) for args in checked)
+
+        return self._run("settle", run, idempotent=True) if checked else ()
+
+    def _settle_row(
+        self,
+        conn: _Connection,
+        key: str,
+        status: NoticeStatus,
+        not_before: datetime | None,
+        last_error: str,
+        attempt: int | None,
+    ) -> ConsultflowError | None:
+        """Settle one notice on ``conn``; the error ``settle`` raises for it, or ``None``."""
+        if conn.execute(self._settle, (status, not_before, last_error, key, attempt, attempt)).rowcount:
+            return None
+        row = conn.execute(f"SELECT status, attempts FROM {self._s}.outbox WHERE key = %s", (key,)).fetchone()
+        if row is None:
+            return NotFound(key, what="notice")
+        if str(row[0]) in FINAL_NOTICE_STATES:
+            try:
+                check_settled_again(key, str(row[0]), status)
+            except IntegrityError as exc:
+                return exc
+            return None
+        return leased_again_error(key, int(row[1]), attempt if attempt is not None else -1)
 
     def close(self) -> None:
         self._pool.close()

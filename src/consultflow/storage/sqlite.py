@@ -674,19 +674,25 @@ class SQLiteStore(SQLiteFile):
         check_key(key, "settle(key)")
         status, not_before, last_error = check_settlement(outcome, now, retry_at, error, attempt)
         with self._transaction() as conn:
-            cursor = conn.execute(
-                "UPDATE outbox SET status = ?, not_before = ?, last_error = ? "
-                "WHERE key = ? AND status NOT IN ('delivered', 'dead') AND (? IS NULL OR attempts = ?)",
-                (status, None if not_before is None else _us(not_before), last_error, key, attempt, attempt),
-            )
-            if cursor.rowcount == 0:
-                row = conn.execute("SELECT status, attempts FROM outbox WHERE key = ?", (key,)).fetchone()
-                if row is None:
-                    raise NotFound(key, what="notice")
-                if str(row[0]) in FINAL_NOTICE_STATES:
-                    check_settled_again(key, str(row[0]), status)
-                    return
-                raise leased_again_error(key, int(row[1]), attempt if attempt is not None else -1)
+            problem = _settle_row(conn, key, status, not_before, last_error, attempt)
+        if problem is not None:
+            raise problem
+
+    def settle_many(self, settles: Sequence[SettleOrder], *, now: datetime) -> tuple[ConsultflowError | None, ...]:
+        """Several settles in one transaction (a dispatcher's batch: one commit instead of one per
+        notice). Each ``(key, outcome, retry_at, error, attempt)`` is checked and applied as
+        ``settle`` would; the answer holds, per settle, ``None`` or the error ``settle`` would have
+        raised (``NotFound``, a stale lease's ``IntegrityError``), and that one changed nothing.
+        An argument ``settle`` refuses (``InvalidInput``) is raised before anything is written."""
+        checked = []
+        for key, outcome, retry_at, error, attempt in settles:
+            check_key(key, "settle(key)")
+            checked.append((key, *check_settlement(outcome, now, retry_at, error, attempt), attempt))
+        if not checked:
+            self._check_open()
+            return ()
+        with self._transaction() as conn:
+            return tuple(_settle_row(conn, *args) for args in checked)
 
     # ---- beyond the contract ----------------------------------------------------------------------
     def outbox(self, *, status: NoticeStatus | None = None) -> Sequence[Notice]:
@@ -898,6 +904,38 @@ class SQLiteStore(SQLiteFile):
             return Notice.model_validate_json(text)
         except ValidationError as exc:
             raise IntegrityError(f"{self.path}: a stored outbox notice does not parse ({_first(exc)})") from exc
+
+
+#: One settle of ``settle_many``: (key, outcome, retry_at, error, attempt).
+SettleOrder = tuple[str, Settlement, datetime | None, str, int | None]
+
+
+def _settle_row(
+    conn: sqlite3.Connection,
+    key: str,
+    status: NoticeStatus,
+    not_before: datetime | None,
+    last_error: str,
+    attempt: int | None,
+) -> ConsultflowError | None:
+    """Settle one notice inside the caller's transaction; the error ``settle`` raises, or ``None``."""
+    cursor = conn.execute(
+        "UPDATE outbox SET status = ?, not_before = ?, last_error = ? "
+        "WHERE key = ? AND status NOT IN ('delivered', 'dead') AND (? IS NULL OR attempts = ?)",
+        (status, None if not_before is None else _us(not_before), last_error, key, attempt, attempt),
+    )
+    if cursor.rowcount:
+        return None
+    row = conn.execute("SELECT status, attempts FROM outbox WHERE key = ?", (key,)).fetchone()
+    if row is None:
+        return NotFound(key, what="notice")
+    if str(row[0]) in FINAL_NOTICE_STATES:
+        try:
+            check_settled_again(key, str(row[0]), status)
+        except IntegrityError as exc:
+            return exc
+        return None
+    return leased_again_error(key, int(row[1]), attempt if attempt is not None else -1)
 
 
 _EntryRow = tuple[str, int, str, str, str]

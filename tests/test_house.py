@@ -203,7 +203,7 @@ FLOORS = {
     "delivery/channels": ("consultflow.core", "consultflow.engine", "consultflow.demo", "consultflow.testing"),
 }
 RECORDS_FLOOR = (
-    *("step", "log", "notices", "records", "commands", "refusals", "catalogue", "parameters", "context"),
+    *("step", "log", "notices", "records", "commands", "refusals", "catalogue", "parameters", "context", "funds"),
     *("deadlines", "vocabulary", "roles", "errors", "clock", "i18n", "limits", "files", "canonical"),
 )
 

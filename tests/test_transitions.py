@@ -297,7 +297,8 @@ def _vote_lost(w: Driver) -> Any:
 @case("decided", "review", "feedback", "lawful")
 def _lawful(w: Driver) -> Any:
     cid = w.to("decided").id
-    return cid, make_command("review", cid, w), "jie", ["legality_reviewed"]
+    # in force: its budget leaves the community's fund (微幸福)
+    return cid, make_command("review", cid, w), "jie", ["legality_reviewed", "funds_allocated"]
 
 
 def _unlawful(cid: str) -> ReviewLegality:
@@ -587,7 +588,8 @@ def test_unknown_topic_and_community() -> None:
 
 
 def test_over_budget_cap() -> None:
-    w = Driver()
+    # the per-matter cap is a community's choice (none by default); the seed's 300,000 is the yearly fund
+    w = Driver(budget_cap=Decimal(300000))
     with pytest.raises(Refused) as info:
         w.propose(budget=Decimal("300000.01"))
     r = info.value
@@ -864,7 +866,8 @@ def test_over_budget_against_the_proposal() -> None:
 
 
 def test_over_budget_against_the_cap() -> None:
-    w = Driver()
+    # the per-matter cap is a community's choice (none by default); the seed's 300,000 is the yearly fund
+    w = Driver(budget_cap=Decimal(300000))
     cid = w.to("consulting_closed").id  # no budget proposed: the procedure's cap applies
     measures = (w.measure(budget="300000.01"),)
     r = refuse(w, cid, Decide(consultation=cid, resolution="决定", measures=measures), "wang")

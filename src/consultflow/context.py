@@ -11,6 +11,7 @@ from types import MappingProxyType
 import attrs
 
 from .catalogue import Catalogue
+from .funds import FundPosition
 from .roles import Actor, Role
 
 __all__ = ["Context"]
@@ -39,7 +40,8 @@ class Context:
     looked up by the engine in its directory - a person not in it holds none. ``register`` lists,
     sorted, who holds the roles the command counts (``Command.counted_roles``: a body's members)
     in this community now, or is ``None`` when the command counts nobody or the directory cannot
-    list its members."""
+    list its members. ``fund`` is the community's fund ledger for the year now (微幸福 fund), as
+    the store had it, where the command may take money from a pool (``Command.draws_funds``)."""
 
     now: datetime = attrs.field(converter=_utc)
     actor: Actor
@@ -47,6 +49,7 @@ class Context:
     catalogue: Catalogue = _EMPTY_CATALOGUE
     people: Mapping[str, frozenset[Role]] = _NOBODY
     register: tuple[str, ...] | None = None
+    fund: FundPosition | None = None
 
     def roles_of(self, person: str) -> frozenset[Role]:
         """The roles ``person`` holds here now: the actor's own, or those the engine looked up."""

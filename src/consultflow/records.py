@@ -37,6 +37,7 @@ from .vocabulary import (
     Ending,
     Form,
     MeetingFormat,
+    ProjectType,
     Stance,
     State,
     Verdict,
@@ -48,6 +49,7 @@ __all__ = [
     "Community",
     "Consultation",
     "Decision",
+    "FundAllocation",
     "Id",
     "InputTime",
     "Inspection",
@@ -320,6 +322,7 @@ class Measure(Record):
     owner: PersonId
     due: InputTime
     budget: Money = Decimal(0)
+    category: ProjectType | None = None  # the 微 project type (微路网, 微绿化, ...), if the committee says
 
 
 class Decision(Record):
@@ -445,6 +448,21 @@ class ProgressReport(Record):
     note: Text = ""
     by: Id
     at: Time
+    justification: Text = ""  # why the measure spent more than its budget, where the variant allows it
+
+
+class FundAllocation(Record):
+    """A decision in force takes its budget from the community's yearly pool (微幸福便民服务公益金):
+    the year it took effect in (in the procedure's time zone), the amount, the pool and what the
+    ledger had allocated before, and the allocation's place in that year's ledger (``seq``)."""
+
+    decision: int = Field(ge=1)
+    year: int = Field(ge=1970, le=9000)
+    amount: Money
+    pool: Money
+    before: Money
+    seq: int = Field(ge=1)
+    at: Time
 
 
 class ResidentFeedback(Record):
@@ -514,6 +532,7 @@ class Consultation(Record):
     feedback: tuple[ResidentFeedback, ...] = ()
     inspections: tuple[Inspection, ...] = ()
     missed: tuple[str, ...] = ()
+    allocations: tuple[FundAllocation, ...] = ()  # 微幸福 fund: what each decision in force took
     next_due: Time | None = None
     ended_at: Time | None = None  # when it reached a final state
     ending: Ending | None = None  # how: done (办结), by ruling, rejected, withdrawn

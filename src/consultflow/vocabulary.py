@@ -22,6 +22,7 @@ __all__ = [
     "Event",
     "Form",
     "MeetingFormat",
+    "ProjectType",
     "Stance",
     "State",
     "Trigger",
@@ -111,6 +112,9 @@ class Event(StrEnum):
     DEADLINE_MISSED = "deadline_missed"
     #: not logged: the event of a reminder notice (提醒), which the outbox carries without a step
     REMINDER = "reminder"
+    # ---- the fund (微幸福便民服务公益金) ----
+    FUNDS_ALLOCATED = "funds_allocated"  # a decision in force takes its budget from the community's yearly pool
+    FUNDS_SPENT = "funds_spent"  # money spent on a measure, against its allocation
 
 
 class Form(StrEnum):
@@ -212,3 +216,16 @@ class Channel(StrEnum):
     WECHAT = "wechat"
     APP = "app"
     ROADMAP = "roadmap"  # 成果运用路线图
+
+
+# ---- the fund (微幸福便民服务公益金) ----
+class ProjectType(StrEnum):
+    """The 微 project types a measure paid from the 微幸福 fund belongs to (微项目)."""
+
+    ROAD_NETWORK = "road_network"  # 微路网
+    GREENING = "greening"  # 微绿化
+    SQUARE = "square"  # 微广场
+    FACILITIES = "facilities"  # 微设施
+    CARE = "care"  # 微爱心
+    CULTURE = "culture"  # 微文化
+    TOURISM = "tourism"  # 微旅游

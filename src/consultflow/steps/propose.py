@@ -84,9 +84,16 @@ def _topic_in_catalogue(params: Parameters, record: None, cmd: Propose, ctx: Con
 
 
 def _budget_within_cap(params: Parameters, record: None, cmd: Propose, ctx: Context) -> Failure | None:
+    if cmd.budget is None:
+        return None
     cap = params.budget_cap
-    if cap is not None and cmd.budget is not None and cmd.budget > cap:
+    if cap is not None and cmd.budget > cap:
         return Failure("over_budget_cap", {"budget": cmd.budget, "cap": cap})
+    # 微幸福: a matter asking more than the community's whole fund for the year cannot be paid from it
+    year = params.fund_year(ctx.now)
+    pool = params.pool_for(year)
+    if pool is not None and cmd.budget > pool:
+        return Failure("over_fund_pool", {"budget": cmd.budget, "pool": pool, "year": year})
     return None
 
 
@@ -147,6 +154,7 @@ def _propose(proc: Governing, rec: None, cmd: Propose, ctx: Context, role: str, 
         "feedback": (),
         "inspections": (),
         "missed": (),
+        "allocations": (),
         "next_due": respond_by,
         "ended_at": None,
         "ending": None,
@@ -190,8 +198,8 @@ STEP = StepDefinition(
         Guard(
             "budget_within_cap",
             _budget_within_cap,
-            ("over_budget_cap",),
-            "the budget is within the procedure's cap",
+            ("over_budget_cap", "over_fund_pool"),
+            "the budget is within the procedure's cap for a matter, if any, and the community's fund for the year",
             needs_command=True,
         ),
     ),

@@ -275,7 +275,9 @@ def _check(
         if record.procedure_key not in procedures:
             unreplayed.append(f"{record.procedure!r} version {record.procedure_version!r}")
             return str(found[0]) if found else None  # the digest still binds the record to its log
-        check = verify_consultation(record, store.entries(cid), procedures, store.stored_outbox(cid))
+        check = verify_consultation(
+            record, store.entries(cid), procedures, store.stored_outbox(cid), ledger=store.fund_entries(cid)
+        )
     except IntegrityError as exc:
         return str(found[0]) if found else f"consultation {cid!r}: {_one_line(str(exc))}"
     if check.ok:

@@ -19,7 +19,7 @@ from ..context import Context
 from ..funds import allocation_of, spent_on
 from ..notices import PUBLIC, role_group
 from ..parameters import Parameters
-from ..records import Consultation, Money, ProgressReport, Publication, ResidentFeedback, Text, evolve, make
+from ..records import Consultation, Money, ProgressReport, Publication, ResidentFeedback, Text, make
 from ..refusals import Failure
 from ..roles import STAKEHOLDERS, Role
 from ..vocabulary import IN_FORCE_STATES, Channel, Event, State, Trigger
@@ -126,6 +126,7 @@ def _report_progress(
             "note": cmd.note,
             "by": ctx.actor.id,
             "at": ctx.now,
+            "justification": cmd.justification,
         },
     )
     data = {
@@ -136,7 +137,6 @@ def _report_progress(
         "spent": str(cmd.spent),
     }
     if cmd.justification:  # keys in sorted order: see base.Events
-        rep = evolve(rep, {"justification": cmd.justification})
         data = dict(sorted({**data, "justification": cmd.justification}.items()))
     events: Events = [(Event.PROGRESS_REPORTED, data)]
     allocation = allocation_of(rec, decision) if cmd.spent > 0 else None

@@ -30,6 +30,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
+from pydantic import field_validator
 
 from .log import LogEntry
 from .records import Consultation, Decision, FundAllocation, Id, Money, Record, make
@@ -51,6 +52,8 @@ __all__ = [
 ]
 
 _ZERO = Decimal(0)
+_CENT = Decimal("0.01")
+_CENTS = Decimal("0.00")
 
 
 class FundPosition(Record):
@@ -59,10 +62,17 @@ class FundPosition(Record):
 
     community: Id
     year: int
-    allocated: Money = _ZERO
-    spent: Money = _ZERO
-    overspent: Money = _ZERO
+    allocated: Money = _CENTS
+    spent: Money = _CENTS
+    overspent: Money = _CENTS
     seq: int = 0
+
+    @field_validator("allocated", "spent", "overspent")
+    @classmethod
+    def _in_cents(cls, value: Decimal) -> Decimal:
+        """Amounts in yuan and fen (two places) whatever the store summed them in: the position is
+        logged in the step's input, which must not depend on the store."""
+        return value.quantize(_CENT)
 
     def left(self, pool: Decimal) -> Decimal:
         """What is left of ``pool`` for new decisions."""

@@ -261,11 +261,14 @@ class Run:
         """A funds entry goes into the community's ledger, as a store writes it with its step."""
         for r in ledger_rows((entry,)):
             pos = self.fund_position(r.community, r.year)
+            allocated, spent, overspent, seq = pos.allocated, pos.spent, pos.overspent, pos.seq
             if r.kind == "allocated":
-                change = {"allocated": pos.allocated + r.amount, "seq": max(pos.seq, r.seq or 0)}
+                allocated, seq = allocated + r.amount, max(seq, r.seq or 0)
             else:
-                change = {"spent": pos.spent + r.amount, "overspent": pos.overspent + r.over}
-            self.ledger[r.year] = pos.model_copy(update=change)
+                spent, overspent = spent + r.amount, overspent + r.over
+            self.ledger[r.year] = FundPosition(
+                community=r.community, year=r.year, allocated=allocated, spent=spent, overspent=overspent, seq=seq
+            )
 
     def tick(self) -> None:
         """The clock's step now (``MarkOverdue`` as the clock), if the procedure finds anything overdue."""

@@ -298,7 +298,7 @@ def _vote_lost(w: Driver) -> Any:
 def _lawful(w: Driver) -> Any:
     cid = w.to("decided").id
     # in force: its budget leaves the community's fund (微幸福)
-    return cid, make_command("review", cid, w), "jie", ["legality_reviewed", "funds_allocated"]
+    return cid, make_command("review", cid, w), "jie", ["funds_allocated", "legality_reviewed"]
 
 
 def _unlawful(cid: str) -> ReviewLegality:

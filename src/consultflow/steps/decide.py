@@ -288,11 +288,12 @@ def take_decision(
         data = dict(sorted({**data, "review": "not_required"}.items()))
     review_due = ctx.now + proc.parameters.review_deadline if reviewed else None
     update: dict[str, Any] = {"decisions": (*rec.decisions, d), "review_due": review_due}
-    events: Events = [(Event.DECIDED, data)]
-    if not reviewed:  # in force at once: its budget leaves the community's fund (微幸福)
-        funded, allocated = allocate(proc.parameters, rec, d, ctx)
+    events: Events = []
+    if not reviewed:  # in force at once: its budget leaves the community's fund (微幸福), logged
+        # before the decision, whose entry stays the one that takes the matter into feedback
+        funded, events = allocate(proc.parameters, rec, d, ctx)
         update.update(funded)
-        events.extend(allocated)
+    events.append((Event.DECIDED, data))
     return update, events
 
 

@@ -114,15 +114,16 @@ def _review(proc: Governing, rec: Consultation, cmd: ReviewLegality, ctx: Contex
         "legal_basis": cmd.legal_basis,
         "verdict": cmd.verdict.value,
     }
-    events: Events = [(Event.LEGALITY_REVIEWED, data)]
     update: dict[str, Any] = {"reviews": (*rec.reviews, review), "review_due": None}
+    events: Events = []
     if cmd.verdict is Verdict.UNLAWFUL:
         # 依法纠正: the corrected decision gets a deadline of its own, counted from the verdict
         update["decision_due"] = ctx.now + proc.parameters.decision_deadline
-    else:  # in force: its budget leaves the community's fund (微幸福)
-        funded, allocated = allocate(proc.parameters, rec, rec.decisions[-1], ctx)
+    else:  # in force: its budget leaves the community's fund (微幸福), logged before the verdict,
+        # whose entry stays the one that takes the matter into feedback
+        funded, events = allocate(proc.parameters, rec, rec.decisions[-1], ctx)
         update.update(funded)
-        events.extend(allocated)
+    events.append((Event.LEGALITY_REVIEWED, data))
     return update, events
 
 

@@ -116,6 +116,14 @@ WORDS: Mapping[str, tuple[str, str]] = {
     "deadline:decision": ("the decision", "作出决策"),
     "deadline:review": ("the legality review", "合法性审查"),
     "deadline:measure": ("measure {number}", "第{number}项措施"),
+    # ---- the fund (微幸福便民服务公益金) ----
+    "allocated": (
+        "decision {decision}: {amount} of the {year} fund of {pool} ({before} allocated before)",
+        "第{decision}次决策：安排{year}年公益金{amount}（总额{pool}，此前已安排{before}）",
+    ),
+    "fund_spent": ("measure {number}: {amount} from the {year} fund", "第{number}项措施：支出{year}年公益金{amount}"),
+    "overspent": ("{amount} over its budget", "超出预算{amount}"),
+    "justification": ("why: {text}", "超支理由：{text}"),
 }
 
 
@@ -371,6 +379,8 @@ def _detail(e: LogEntry, lang: Lang, t: _Translate, tz: tzinfo, measures: Mappin
             parts.append(_w("spent", lang, money=_money(d["spent"], lang)))
         if d.get("note"):
             parts.append(t(d["note"]))
+        if d.get("justification"):
+            parts.append(_w("justification", lang, text=t(d["justification"])))
     elif ev == "feedback_received":
         rated = _w("satisfaction", lang, score=d.get("satisfaction"))
         parts.append(rated + (colon + t(d["comment"]) if d.get("comment") else ""))
@@ -389,6 +399,16 @@ def _detail(e: LogEntry, lang: Lang, t: _Translate, tz: tzinfo, measures: Mappin
             parts.append(t(d["summary"]))
         if d.get("by_ruling"):
             parts.append(_w("by_ruling", lang))
+    elif ev == "funds_allocated":
+        money = {k: _money(d.get(k), lang) for k in ("amount", "pool", "before")}
+        parts.append(_w("allocated", lang, decision=d.get("decision"), year=d.get("year"), **money))
+    elif ev == "funds_spent":
+        index = d.get("measure")
+        number = index + 1 if isinstance(index, int) else index
+        amount = _money(d.get("amount"), lang)
+        parts.append(_w("fund_spent", lang, number=number, amount=amount, year=d.get("year")))
+        if d.get("over") not in (None, "0", "0.00"):
+            parts.append(_w("overspent", lang, amount=_money(d["over"], lang)))
     elif ev == "deadline_missed":
         kind = f"deadline:{d.get('kind')}"
         index = d.get("measure")

@@ -17,7 +17,7 @@ from pydantic import Field
 from ..commands import Command, ConsultationCommand
 from ..context import Context
 from ..funds import allocation_of, spent_on
-from ..notices import PUBLIC, role_group
+from ..notices import PROPOSER, PUBLIC, role_group
 from ..parameters import Parameters
 from ..records import Consultation, Money, ProgressReport, Publication, ResidentFeedback, Text, make
 from ..refusals import Failure
@@ -213,5 +213,6 @@ STEP = StepDefinition(
         Trigger.REPORT_PROGRESS: _report_progress,
         Trigger.RECORD_FEEDBACK: _record_feedback,
     },
-    audience={Event.PUBLISHED: (PUBLIC,), Event.FUNDS_SPENT: (role_group(Role.SUPERVISOR),)},
+    # 微幸福: the proposer and the supervisors (监事) hear what the fund paid
+    audience={Event.PUBLISHED: (PUBLIC,), Event.FUNDS_SPENT: (PROPOSER, role_group(Role.SUPERVISOR))},
 )

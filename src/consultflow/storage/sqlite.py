@@ -608,6 +608,20 @@ class SQLiteStore(SQLiteFile):
             for entry, community, year, kind, amount, over, seq, pool in rows
         )
 
+    def fund_rows(self, community: str, year: int) -> tuple[LedgerRow, ...]:
+        """Every fund ledger row of (community, year), in the order written (for ``consultflow fund``)."""
+        check_key(community, "fund_rows(community)")
+        with self._conn() as conn:
+            rows = conn.execute(
+                "SELECT consultation, entry, kind, amount, over, seq, pool FROM fund_ledger "
+                "WHERE community = ? AND year = ? ORDER BY rowid",
+                (community, int(year)),
+            ).fetchall()
+        return tuple(
+            _ledger_row(cid, entry, community, year, kind, amount, over, seq, pool)
+            for cid, entry, kind, amount, over, seq, pool in rows
+        )
+
     def append_many(self, steps: Iterable[Step]) -> None:
         """Append several steps (of one or many consultations) in one transaction: all or none.
         Each is expected at the version it was made from (``Step.expected_version``); a conflict

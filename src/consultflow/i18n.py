@@ -343,12 +343,12 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
     ),
     # ---- the fund (微幸福便民服务公益金) ----
     "over_fund_pool": (
-        "the budget {budget} is more than the community's whole fund for {year} ({pool})",
+        "the budget of {budget} yuan is more than the community's whole fund for {year} ({pool} yuan)",
         "预算{budget}超过本社区{year}年便民服务公益金总额{pool}",
     ),
     "over_fund": (
-        "the decision's budget of {amount} is more than what is left of the community's fund for {year}: "
-        "{left} of {pool} ({allocated} allocated already)",
+        "the decision's budget of {amount} yuan is more than what is left of the community's fund for {year}: "
+        "{left} yuan of {pool} yuan ({allocated} yuan allocated already)",
         "决策预算{amount}超出本社区{year}年便民服务公益金余额：总额{pool}，已安排{allocated}，尚余{left}",
     ),
     "fund_unknown": (
@@ -356,13 +356,13 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
         "未查询本社区{year}年公益金台账：应由系统向存储查询",
     ),
     "over_measure_budget": (
-        "measure {number} would spend {total}, over its budget of {budget} ({spent_before} spent already, "
-        "{left} left)",
+        "measure {number} would spend {total} yuan, over its budget of {budget} yuan ({spent_before} yuan spent "
+        "already, {left} yuan left)",
         "第{number}项措施支出将达{total}，超出其预算{budget}（已支出{spent_before}，尚余{left}）",
     ),
     "overspend_needs_justification": (
-        "measure {number} would spend {total}, over its budget of {budget}: give a justification to record "
-        "the overspending",
+        "measure {number} would spend {total} yuan, over its budget of {budget} yuan: give a justification to "
+        "record the overspending",
         "第{number}项措施支出将达{total}，超出其预算{budget}：须说明超支理由方可记录",
     ),
 }

@@ -185,7 +185,8 @@ def check_log_order(entries: Sequence[LogEntry], procedure: cf.Procedure | None 
             if e.source is State.DECIDED:  # a lawful review of the current decision
                 assert e.data["decision"] == decision
             else:  # a decision (or a body's carried vote) on a matter that needs no review
-                assert e.source is State.CONSULTING and not reviewed
+                assert e.source is State.CONSULTING
+                assert not reviewed
                 assert e.data["decision"] == decision + 1
         elif ev is Event.FUNDS_SPENT:
             assert e.source in (State.FEEDBACK, State.SUPERVISING)

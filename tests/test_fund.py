@@ -12,7 +12,6 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from store_support import Schemas, require_postgres, schemas_fixture
 
 import consultflow as cf
 from consultflow.cli import main
@@ -23,6 +22,7 @@ from consultflow.replay import verify_consultation
 from consultflow.storage.sqlite import SQLiteStore
 from consultflow.testing.driver import COMMUNITY, Driver
 from consultflow.vocabulary import Event, ProjectType, State
+from store_support import Schemas, require_postgres, schemas_fixture
 
 YEAR = 2026  # the driver's clock starts on 2 March 2026
 
@@ -59,7 +59,8 @@ def test_five_matters_of_300000_in_one_community_the_second_is_refused() -> None
         assert (r.code, r.guard) == ("over_fund", "fund_left")
         assert (r.data["left"], r.data["pool"], r.data["allocated"], r.data["year"]) == (0, 300000, 300000, YEAR)
         assert "what is left of the community's fund for 2026: 0.00 yuan of 300,000.00 yuan" in r.explain("en")
-        assert "2026年便民服务公益金余额" in r.explain("zh") and "尚余0.00元" in r.explain("zh")
+        assert "2026年便民服务公益金余额" in r.explain("zh")
+        assert "尚余0.00元" in r.explain("zh")
         assert d.snapshot() == before, "a refused decision changes nothing"
     assert d.store.fund_position(COMMUNITY, YEAR).allocated == Decimal(300000)  # type: ignore[attr-defined]
 
@@ -73,7 +74,8 @@ def test_the_allocation_itself_is_refused_when_another_took_the_money_meanwhile(
     assert d.review(cid=a).state is State.FEEDBACK
     r = _refused(lambda: d.review(cid=b))
     assert (r.code, r.data["amount"], r.data["left"]) == ("over_fund", Decimal(200000), Decimal(100000))
-    assert d.get(b).state is State.DECIDED and d.get(b).allocations == ()
+    assert d.get(b).state is State.DECIDED
+    assert d.get(b).allocations == ()
 
 
 def test_a_matter_decided_without_review_takes_its_money_when_decided() -> None:
@@ -104,7 +106,7 @@ def test_a_proposal_over_the_whole_yearly_fund_is_refused_and_the_cap_is_a_commu
     d = Driver()
     r = _refused(lambda: d.propose(budget=Decimal("300000.01")))
     assert (r.code, r.data["pool"], r.data["year"]) == ("over_fund_pool", Decimal(300000), YEAR)
-    assert "预算300000.01元超过本社区2026年便民服务公益金总额300000.00元" == r.explain("zh")
+    assert r.explain("zh") == "预算300000.01元超过本社区2026年便民服务公益金总额300000.00元"
     assert d.propose(budget=Decimal(300000)).state is State.PROPOSED
     assert cf.Parameters().budget_cap is None  # the seed's 300,000 is the yearly pool, not a cap per matter
     assert cf.Parameters().fund_pool == Decimal(300000)
@@ -136,11 +138,12 @@ def test_a_year_may_have_its_own_pool_or_none() -> None:
     d.clock.set(datetime(2027, 3, 1, tzinfo=UTC))
     d.to("decided", budget=None)
     rec = d.review()
-    assert rec.state is State.FEEDBACK and rec.allocations == ()  # 2027 has no pool: nothing to draw on
+    assert rec.state is State.FEEDBACK
+    assert rec.allocations == ()
     assert Event.FUNDS_ALLOCATED not in d.events()
-    assert cf.Parameters(fund_pools={2027: 1}).pool_for(2027) == 1
+    assert cf.Parameters(fund_pools={2027: Decimal(1)}).pool_for(2027) == 1
     with pytest.raises(cf.ValidationError):
-        cf.Parameters(fund_pools={12: 1})
+        cf.Parameters(fund_pools={12: Decimal(1)})
 
 
 # ---- spending ------------------------------------------------------------------------------------------------
@@ -163,7 +166,10 @@ def test_999999_spent_on_a_1000_measure_is_refused() -> None:
     rec = d.report(0, 100, spent=Decimal(400))
     assert sum(p.spent for p in rec.progress) == Decimal(1000)
     spent = [e for e in d.history() if e.event is Event.FUNDS_SPENT]
-    assert [(e.data["amount"], e.data["over"], e.data["year"]) for e in spent] == [("600", "0", YEAR), ("400", "0", YEAR)]
+    assert [(e.data["amount"], e.data["over"], e.data["year"]) for e in spent] == [
+        ("600", "0", YEAR),
+        ("400", "0", YEAR),
+    ]
 
 
 def test_overspending_with_a_justification_where_the_variant_allows_it() -> None:
@@ -204,7 +210,9 @@ def test_the_ledger_adds_up_allocations_and_spending() -> None:
     _in_force(d, "80000")
     d.report(0, 100, spent=Decimal(80000))
     position = d.store.fund_position(COMMUNITY, YEAR)  # type: ignore[attr-defined]
-    assert position == FundPosition(community=COMMUNITY, year=YEAR, allocated=200000, spent=Decimal("120000.50"), seq=2)
+    assert position == FundPosition(
+        community=COMMUNITY, year=YEAR, allocated=Decimal(200000), spent=Decimal("120000.50"), seq=2
+    )
     figures = FundStatement.of(position, Decimal(300000)).to_dict()
     assert figures == {
         "community": COMMUNITY, "year": YEAR, "pool": "300000.00", "allocated": "200000.00", "spent": "120000.50",
@@ -226,12 +234,13 @@ class _NoLedger:
 
 
 def test_a_store_without_a_ledger_is_told_what_to_implement() -> None:
-    d = Driver(store=_NoLedger())  # type: ignore[arg-type]
+    d = Driver(store=_NoLedger())
     d.to("consulting_closed")
     with pytest.raises(NoFundLedger) as info:
         d.decide()
-    assert "fund_position(community, year)" in str(info.value) and "docs/storage.md" in str(info.value)
-    unfunded = Driver(store=_NoLedger(), fund_pool=None)  # type: ignore[arg-type]
+    assert "fund_position(community, year)" in str(info.value)
+    assert "docs/storage.md" in str(info.value)
+    unfunded = Driver(store=_NoLedger(), fund_pool=None)
     assert unfunded.to("feedback").state is State.FEEDBACK  # without a pool, no ledger is needed
 
 
@@ -241,22 +250,32 @@ def test_verify_replays_fund_checked_steps_and_compares_the_ledger() -> None:
     d.report(0, 100, spent=Decimal(299_000))
     entries = d.history()
     review = next(e for e in entries if e.event is Event.FUNDS_ALLOCATED)
-    assert review.input is not None and review.input["fund"] == {
-        "allocated": "0.00", "community": COMMUNITY, "overspent": "0.00", "seq": 0, "spent": "0.00", "year": YEAR,
-    }  # fmt: skip
+    assert review.input is not None
+    assert review.input["fund"] == {
+        "allocated": "0.00",
+        "community": COMMUNITY,
+        "overspent": "0.00",
+        "seq": 0,
+        "spent": "0.00",
+        "year": YEAR,
+    }
     assert d.engine.verify(cid).ok
     procedures = {d.procedure.key: d.procedure}
     rows = ledger_rows(entries)
     assert verify_consultation(d.get(), entries, procedures, ledger=rows).ok
     lost = verify_consultation(d.get(), entries, procedures, ledger=rows[:1])
-    assert not lost.ok and "fund ledger lacks the row" in lost.reason
+    assert not lost.ok
+    assert "fund ledger lacks the row" in lost.reason
 
 
 def test_measures_name_their_micro_project_type() -> None:
     d = Driver(review_carriers=frozenset(), review_major=False)
     d.to("consulting_closed")
     greening = cf.Measure(
-        title="种树 plant trees", owner="zhao", due=d.clock.now() + timedelta(days=30), budget=Decimal(5000),
+        title="种树 plant trees",
+        owner="zhao",
+        due=d.clock.now() + timedelta(days=30),
+        budget=Decimal(5000),
         category=ProjectType.GREENING,
     )
     rec = d.decide(measures=(greening,))
@@ -292,10 +311,13 @@ def test_the_fund_command_prints_the_ledger(tmp_path: Path, capsys: pytest.Captu
     }  # fmt: skip
     assert main(["fund", "--db", str(path), "--community", COMMUNITY, "--year", "2027"]) == 0
     out = capsys.readouterr().out
-    assert "balance" in out and "300,000.00 yuan" in out
+    assert "balance" in out
+    assert "300,000.00 yuan" in out
     assert main(["fund", "--db", str(path), "--community", COMMUNITY, "--year", str(YEAR), "--lang", "zh"]) == 0
     out = capsys.readouterr().out
-    assert "余额" in out and "180000.00元" in out and "已安排" in out
+    assert "余额" in out
+    assert "180000.00元" in out
+    assert "已安排" in out
     assert main(["fund", "--db", str(path), "--community", "nowhere", "--year", str(YEAR)]) == 2
     assert "nowhere" in capsys.readouterr().err
     assert main(["fund", "--db", str(tmp_path / "missing.db"), "--community", COMMUNITY, "--year", "2026"]) == 2
@@ -363,13 +385,15 @@ def _race(first: cf.Store, second: cf.Store, gate: _Barrier) -> None:
     gate.barrier = None
     won = [o for o in outcomes if isinstance(o, cf.Consultation)]
     lost = [o for o in outcomes if isinstance(o, Exception)]
-    assert len(won) == 1 and len(lost) == 1, outcomes
-    assert isinstance(lost[0], FundConflict) and isinstance(lost[0], cf.Conflict), lost[0]
+    assert (len(won), len(lost)) == (1, 1), outcomes
+    assert isinstance(lost[0], FundConflict), lost[0]
+    assert isinstance(lost[0], cf.Conflict)
     assert "fund ledger" in str(lost[0])
     ledger = first.fund_position(COMMUNITY, YEAR)  # type: ignore[attr-defined]
     assert (ledger.allocated, ledger.seq) == (Decimal(200000), 1), "only the winner's money left the pool"
     loser = b if won[0].id == a else a
-    assert first.load(loser).state is State.CONSULTING and first.load(loser).allocations == ()
+    assert first.load(loser).state is State.CONSULTING
+    assert first.load(loser).allocations == ()
     retry = _refused(lambda: other.execute(commands[[a, b].index(loser)], by="wang"))
     assert (retry.code, retry.data["left"]) == ("over_fund", Decimal(100000))
 

@@ -128,11 +128,11 @@ def ledger_rows(entries: Iterable[LogEntry]) -> list[LedgerRow]:
                     e.consultation,
                     e.seq,
                     str(d["community"]),
-                    int(d["year"]),
+                    int(str(d["year"])),
                     "allocated",
                     Decimal(str(d["amount"])),
                     _ZERO,
-                    int(d["seq"]),
+                    int(str(d["seq"])),
                     Decimal(str(d["pool"])),
                 )
             )
@@ -142,7 +142,7 @@ def ledger_rows(entries: Iterable[LogEntry]) -> list[LedgerRow]:
                     e.consultation,
                     e.seq,
                     str(d["community"]),
-                    int(d["year"]),
+                    int(str(d["year"])),
                     "spent",
                     Decimal(str(d["amount"])),
                     Decimal(str(d.get("over", "0"))),

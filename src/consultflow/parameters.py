@@ -146,12 +146,14 @@ class Parameters(Record):
     def _pool_years(cls, value: dict[int, Decimal | None]) -> dict[int, Decimal | None]:
         odd = sorted(y for y in value if not 1970 <= y <= 9000)
         if odd:
-            raise PydanticCustomError("fund_pool_year", "fund_pools names years from 1970 to 9000, not {odd}", {"odd": odd})
+            raise PydanticCustomError(
+                "fund_pool_year", "fund_pools names years from 1970 to 9000, not {odd}", {"odd": odd}
+            )
         return dict(sorted(value.items()))
 
     def pool_for(self, year: int) -> Decimal | None:
         """The community's fund for ``year`` (微幸福便民服务公益金): the year's own, else ``fund_pool``."""
-        return self.fund_pools[year] if year in self.fund_pools else self.fund_pool
+        return self.fund_pools.get(year, self.fund_pool)
 
     def fund_year(self, when: datetime) -> int:
         """The fund year of ``when``: its calendar year in the procedure's time zone."""

@@ -192,12 +192,12 @@ class Run:
         "keep",
         "kept",
         "lazy",
+        "ledger",
         "now",
         "procedure",
         "record",
         "refusals",
         "steps",
-        "ledger",
     )
 
     def __init__(

@@ -306,7 +306,9 @@ class Scenario(Record):
 
     def _fund_pool(self) -> dict[str, Decimal]:
         """``funds.yearly_fund`` as the procedure's pool (微幸福), where it is not the default's."""
-        return {} if self.funds.yearly_fund == six_step().parameters.fund_pool else {"fund_pool": self.funds.yearly_fund}
+        return (
+            {} if self.funds.yearly_fund == six_step().parameters.fund_pool else {"fund_pool": self.funds.yearly_fund}
+        )
 
     def procedure(self) -> Procedure:
         """The six-step procedure with this scenario's parameters."""

@@ -34,7 +34,6 @@ from ..vocabulary import Body, Carrier, Event, State, Trigger, Verdict
 from .base import Effect, Events, Governing, Guard, Route, StepDefinition, transition
 from .consult import HEARD_OUT
 
-
 __all__ = [
     "DECISION_GUARDS",
     "STEP",

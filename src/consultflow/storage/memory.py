@@ -10,11 +10,11 @@ from datetime import datetime, timedelta
 from pydantic import JsonValue
 
 from ..errors import Conflict, IntegrityError, NotFound
+from ..funds import FundPosition, LedgerRow
 from ..log import LogEntry
 from ..notices import Notice, NoticeStatus
 from ..records import Consultation, make
 from ..step import Step
-from ..funds import FundPosition, LedgerRow
 from .base import Query, Settlement
 from .checks import (
     FINAL_NOTICE_STATES,

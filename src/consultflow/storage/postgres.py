@@ -160,7 +160,8 @@ MIGRATIONS: tuple[Migration, ...] = (
                 PRIMARY KEY (consultation, entry)
             )""",
             # two allocations from one community's pool for one year never take the same place
-            "CREATE UNIQUE INDEX fund_ledger_allocation ON {s}.fund_ledger (community, year, seq) WHERE seq IS NOT NULL",
+            "CREATE UNIQUE INDEX fund_ledger_allocation ON {s}.fund_ledger (community, year, seq) "
+            "WHERE seq IS NOT NULL",
             "CREATE INDEX fund_ledger_year ON {s}.fund_ledger (community, year)",
         ),
     ),
@@ -656,10 +657,16 @@ class PostgresStore:
         def run(conn: _Connection) -> Sequence[LedgerRow]:
             return tuple(
                 LedgerRow(
-                    consultation, int(entry), str(community), int(year),
-                    "allocated" if kind == "allocated" else "spent", amount, over,
-                    None if seq is None else int(seq), pool,
-                )  # fmt: skip
+                    consultation,
+                    int(entry),
+                    str(community),
+                    int(year),
+                    "allocated" if kind == "allocated" else "spent",
+                    amount,
+                    over,
+                    None if seq is None else int(seq),
+                    pool,
+                )
                 for entry, community, year, kind, amount, over, seq, pool in conn.execute(sql, (consultation,))
             )
 

@@ -34,18 +34,18 @@ from typing import Any, ClassVar
 
 import pytest
 
-from ..demo import demo_engine, demo_procedure, run_story
 from ..context import Context
 from ..core import apply
+from ..demo import demo_engine, demo_procedure, run_story
 from ..errors import Conflict, ConsultflowError, IntegrityError, InvalidInput, NotFound, StoreUnavailable
 from ..funds import FundPosition, ledger_rows, position_of
 from ..log import LogEntry, entry_hash, verify
 from ..notices import Notice
 from ..records import Consultation
 from ..replay import check_loaded, verify_consultation
+from ..roles import Actor, Role
 from ..step import Step
 from ..storage.base import Query, Store
-from ..roles import Actor, Role
 from ..storage.ledger import FundLedger
 from ..storage.memory import MemoryStore
 from ..vocabulary import Carrier, Event, State

@@ -266,8 +266,17 @@ class Run:
                 allocated, seq = allocated + r.amount, max(seq, r.seq or 0)
             else:
                 spent, overspent = spent + r.amount, overspent + r.over
-            self.ledger[r.year] = FundPosition(
-                community=r.community, year=r.year, allocated=allocated, spent=spent, overspent=overspent, seq=seq
+            # built trusted (in fen, as a validated one would be): the hot path of a simulation
+            self.ledger[r.year] = make(
+                FundPosition,
+                {
+                    "community": r.community,
+                    "year": r.year,
+                    "allocated": allocated.quantize(_CENT),
+                    "spent": spent.quantize(_CENT),
+                    "overspent": overspent.quantize(_CENT),
+                    "seq": seq,
+                },
             )
 
     def tick(self) -> None:

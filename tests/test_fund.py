@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -179,8 +179,7 @@ def test_overspending_with_a_justification_where_the_variant_allows_it() -> None
     assert r.code == "overspend_needs_justification"
     assert "须说明超支理由" in r.explain("zh")
     why = "材料涨价 materials cost more"
-    command = cf.ReportProgress(consultation=d.cid, measure=0, percent=100, spent=Decimal(1500), justification=why)
-    rec = d.run(command, "wang")
+    rec = d.report(0, 100, spent=Decimal(1500), justification=why)
     assert rec.progress[-1].justification == why  # it stays on the record
     progress, spent = d.history()[-2:]
     assert progress.data["justification"] == why
@@ -271,13 +270,7 @@ def test_verify_replays_fund_checked_steps_and_compares_the_ledger() -> None:
 def test_measures_name_their_micro_project_type() -> None:
     d = Driver(review_carriers=frozenset(), review_major=False)
     d.to("consulting_closed")
-    greening = cf.Measure(
-        title="种树 plant trees",
-        owner="zhao",
-        due=d.clock.now() + timedelta(days=30),
-        budget=Decimal(5000),
-        category=ProjectType.GREENING,
-    )
+    greening = d.measure(budget="5000", title="种树 plant trees", category=ProjectType.GREENING)
     rec = d.decide(measures=(greening,))
     assert rec.decisions[-1].measures[0].category is ProjectType.GREENING
     assert d.engine.verify(rec.id).ok

@@ -17,6 +17,13 @@ SRC = Path(__file__).resolve().parent.parent / "src" / "consultflow"
 # Reviewed: changing this list is changing the public API (add to it on purpose, with docs).
 PUBLIC = {
     "Attendance",
+    # the 微幸福 fund (issue 11): the ledger's position and statement, allocations, the 微 project types
+    "FundAllocation",
+    "FundConflict",
+    "FundPosition",
+    "FundStatement",
+    "NoFundLedger",
+    "ProjectType",
     # signed checkpoints (issue 8)
     "Checkpoint",
     "CheckpointFinding",

@@ -27,14 +27,17 @@ from .engine import Engine, Permission, Tick, TickProblem
 from .errors import (
     Conflict,
     ConsultflowError,
+    FundConflict,
     IntegrityError,
     InvalidInput,
+    NoFundLedger,
     NotFound,
     ProcedureDefinitionError,
     StoreUnavailable,
     UnknownProcedure,
     ValidationError,
 )
+from .funds import FundPosition, FundStatement
 from .log import LogEntry, Verification, canonical_json, entry_hash, verify
 from .notices import Notice
 from .parameters import ConsensusRule, Parameters, VoteRule
@@ -45,6 +48,7 @@ from .records import (
     Community,
     Consultation,
     Decision,
+    FundAllocation,
     Inspection,
     LegalityReview,
     Measure,
@@ -101,6 +105,7 @@ from .vocabulary import (
     Event,
     Form,
     MeetingFormat,
+    ProjectType,
     Stance,
     State,
     Trigger,
@@ -150,6 +155,10 @@ __all__ = [
     "Escalate",
     "Event",
     "Form",
+    "FundAllocation",
+    "FundConflict",
+    "FundPosition",
+    "FundStatement",
     "Grant",
     "Inspect",
     "Inspection",
@@ -162,6 +171,7 @@ __all__ = [
     "MeetingFormat",
     "MemoryDirectory",
     "MemoryStore",
+    "NoFundLedger",
     "NotFound",
     "Notice",
     "Notify",
@@ -176,6 +186,7 @@ __all__ = [
     "Procedure",
     "ProcedureDefinitionError",
     "ProgressReport",
+    "ProjectType",
     "Propose",
     "Publication",
     "Publish",

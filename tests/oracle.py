@@ -188,6 +188,9 @@ def check_log_order(entries: Sequence[LogEntry], procedure: cf.Procedure | None 
                 assert e.source is State.CONSULTING
                 assert not reviewed
                 assert e.data["decision"] == decision + 1
+        elif ev is Event.FUNDS_RELEASED:  # consulted again: the unspent part of the decision's money
+            assert e.source in (State.FEEDBACK, State.SUPERVISING, State.ESCALATED)
+            assert e.target is e.source, f"{where}: a release is logged before the new cycle's entry"
         elif ev is Event.FUNDS_SPENT:
             assert e.source in (State.FEEDBACK, State.SUPERVISING)
             assert e.data["decision"] == decision, f"{where}: money spent on a decision that is not in force"

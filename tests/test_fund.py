@@ -421,3 +421,22 @@ def test_racing_allocations_conflict_on_postgres(schemas: Schemas) -> None:
     finally:
         first.close()
         second.close()
+
+
+def test_consulting_again_gives_back_what_the_decision_did_not_spend() -> None:
+    d = Driver()
+    _in_force(d, "300000")
+    d.report(0, 40, spent=Decimal(100000))
+    d.publish()
+    d.start_supervision()
+    rec = d.reconsult()  # 再次协商: a new problem; the measures already paid for stay paid
+    released, requested = d.history()[-2:]
+    assert (released.event, requested.event) == (Event.FUNDS_RELEASED, Event.RECONSULTATION_REQUESTED)
+    assert (released.data["amount"], released.data["spent"], released.data["year"]) == ("200000", "100000", YEAR)
+    assert rec.allocations[0].released == Decimal(200000)
+    position = d.store.fund_position(COMMUNITY, YEAR)  # type: ignore[attr-defined]
+    assert (position.allocated, position.spent) == (Decimal(100000), Decimal(100000))
+    d.hold_round()
+    d.decide(measures=(d.measure(budget="200000"),))  # what came back can be decided on again
+    assert d.review().allocations[-1].before == Decimal(100000)
+    assert d.engine.verify(rec.id).ok

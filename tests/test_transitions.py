@@ -347,14 +347,16 @@ def _inspect(w: Driver) -> Any:
 @case("supervising", "request_reconsultation", "consulting")
 def _reconsult(w: Driver) -> Any:
     cid = w.to("supervising").id
-    return cid, make_command("request_reconsultation", cid, w), "zhou", ["reconsultation_requested"]
+    # 微幸福: nothing was spent yet, so the decision's money goes back to the pool first
+    return cid, make_command("request_reconsultation", cid, w), "zhou", ["funds_released", "reconsultation_requested"]
 
 
 @case("feedback", "request_reconsultation", "consulting")
 def _reconsult_in_feedback(w: Driver) -> Any:
     # 反馈落实: a resident finds a new problem while the measures are carried out, with co-signers
     cid = w.to("feedback").id
-    return cid, make_command("request_reconsultation", cid, w), "li", ["reconsultation_requested"]
+    # 微幸福: nothing was spent yet, so the decision's money goes back to the pool first
+    return cid, make_command("request_reconsultation", cid, w), "li", ["funds_released", "reconsultation_requested"]
 
 
 for _state in ("notified", "consulting", "supervising"):

@@ -48,7 +48,9 @@ __all__ = [
     "allocation_of",
     "ledger_rows",
     "position_of",
+    "release",
     "spent_on",
+    "spent_on_decision",
 ]
 
 _ZERO = Decimal(0)
@@ -79,7 +81,7 @@ class FundPosition(Record):
         return pool - self.allocated - self.overspent
 
 
-Kind = Literal["allocated", "spent"]
+Kind = Literal["allocated", "spent", "released"]
 
 
 @attrs.frozen(slots=True)
@@ -112,7 +114,7 @@ class LedgerRow:
         }
 
 
-_FUND_EVENTS = frozenset({Event.FUNDS_ALLOCATED, Event.FUNDS_SPENT})
+_FUND_EVENTS = frozenset({Event.FUNDS_ALLOCATED, Event.FUNDS_SPENT, Event.FUNDS_RELEASED})
 
 
 def ledger_rows(entries: Iterable[LogEntry]) -> list[LedgerRow]:
@@ -143,7 +145,7 @@ def ledger_rows(entries: Iterable[LogEntry]) -> list[LedgerRow]:
                     e.seq,
                     str(d["community"]),
                     int(str(d["year"])),
-                    "spent",
+                    "spent" if e.event is Event.FUNDS_SPENT else "released",
                     Decimal(str(d["amount"])),
                     Decimal(str(d.get("over", "0"))),
                 )
@@ -161,6 +163,8 @@ def position_of(community: str, year: int, rows: Iterable[LedgerRow]) -> FundPos
         if r.kind == "allocated":
             allocated += r.amount
             seq = max(seq, r.seq or 0)
+        elif r.kind == "released":
+            allocated -= r.amount
         else:
             spent += r.amount
             overspent += r.over
@@ -251,6 +255,7 @@ def allocate(
             "before": fund.allocated,
             "seq": seq,
             "at": ctx.now,
+            "released": None,
         },
     )
     data: dict[str, Any] = {  # keys in sorted order: see base.Events
@@ -273,3 +278,32 @@ def allocation_of(rec: Consultation, decision: int) -> FundAllocation | None:
 def spent_on(rec: Consultation, decision: int, measure: int) -> Decimal:
     """What the reports so far spent on one measure of one decision."""
     return sum((p.spent for p in rec.progress if p.decision == decision and p.measure == measure), _ZERO)
+
+
+def release(rec: Consultation, ctx: Context) -> tuple[dict[str, Any], list[tuple[Event, dict[str, Any]]]]:
+    """The matter is consulted again (再次协商, or resumed): what the decision in force took from the
+    fund and did not spend goes back to its year's pool (``funds_released``), once; the measures
+    already paid for stay paid. Nothing where the decision took nothing."""
+    d = rec.current_decision
+    allocation = allocation_of(rec, d.number) if d is not None else None
+    if d is None or allocation is None or allocation.released is not None:
+        return {}, []
+    spent = spent_on_decision(rec, d.number)
+    amount = max(allocation.amount - spent, _ZERO)
+    released = allocation.model_copy(update={"released": amount})
+    update = {"allocations": tuple(released if a is allocation else a for a in rec.allocations)}
+    if amount <= 0:
+        return update, []
+    data: dict[str, Any] = {  # keys in sorted order: see steps.base.Events
+        "amount": str(amount),
+        "community": rec.community,
+        "decision": d.number,
+        "spent": str(spent),
+        "year": allocation.year,
+    }
+    return update, [(Event.FUNDS_RELEASED, data)]
+
+
+def spent_on_decision(rec: Consultation, decision: int) -> Decimal:
+    """What the reports spent on all measures of one decision."""
+    return sum((p.spent for p in rec.progress if p.decision == decision), _ZERO)

@@ -437,6 +437,7 @@ EVENT_NAMES: Mapping[str, tuple[str, str]] = {
     # ---- the fund (微幸福便民服务公益金) ----
     "funds_allocated": ("funds allocated", "安排公益金"),
     "funds_spent": ("funds spent", "公益金支出"),
+    "funds_released": ("funds released", "公益金退回"),
 }
 
 # Events whose name says which round: used when the entry's data gives the round.

@@ -463,6 +463,7 @@ class FundAllocation(Record):
     before: Money
     seq: int = Field(ge=1)
     at: Time
+    released: Money | None = None  # what went back to the pool when the matter was consulted again
 
 
 class ResidentFeedback(Record):

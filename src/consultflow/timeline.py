@@ -123,6 +123,10 @@ WORDS: Mapping[str, tuple[str, str]] = {
     ),
     "fund_spent": ("measure {number}: {amount} from the {year} fund", "第{number}项措施：支出{year}年公益金{amount}"),
     "overspent": ("{amount} over its budget", "超出预算{amount}"),
+    "released": (
+        "decision {decision}: {amount} back to the {year} fund ({spent} spent)",
+        "第{decision}次决策：{amount}退回{year}年公益金（已支出{spent}）",
+    ),
     "justification": ("why: {text}", "超支理由：{text}"),
 }
 
@@ -409,6 +413,9 @@ def _detail(e: LogEntry, lang: Lang, t: _Translate, tz: tzinfo, measures: Mappin
         parts.append(_w("fund_spent", lang, number=number, amount=amount, year=d.get("year")))
         if d.get("over") not in (None, "0", "0.00"):
             parts.append(_w("overspent", lang, amount=_money(d["over"], lang)))
+    elif ev == "funds_released":
+        money = {k: _money(d.get(k), lang) for k in ("amount", "spent")}
+        parts.append(_w("released", lang, decision=d.get("decision"), year=d.get("year"), **money))
     elif ev == "deadline_missed":
         kind = f"deadline:{d.get('kind')}"
         index = d.get("measure")

@@ -115,6 +115,7 @@ class Event(StrEnum):
     # ---- the fund (微幸福便民服务公益金) ----
     FUNDS_ALLOCATED = "funds_allocated"  # a decision in force takes its budget from the community's yearly pool
     FUNDS_SPENT = "funds_spent"  # money spent on a measure, against its allocation
+    FUNDS_RELEASED = "funds_released"  # consulted again: what the decision did not spend goes back to the pool
 
 
 class Form(StrEnum):

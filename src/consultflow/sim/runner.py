@@ -264,6 +264,8 @@ class Run:
             allocated, spent, overspent, seq = pos.allocated, pos.spent, pos.overspent, pos.seq
             if r.kind == "allocated":
                 allocated, seq = allocated + r.amount, max(seq, r.seq or 0)
+            elif r.kind == "released":
+                allocated -= r.amount
             else:
                 spent, overspent = spent + r.amount, overspent + r.over
             # built trusted (in fen, as a validated one would be): the hot path of a simulation
@@ -295,7 +297,7 @@ class Run:
             event = entry.event
             if event is Event.ESCALATED:
                 self.escalations += 1
-            elif event is Event.FUNDS_ALLOCATED or event is Event.FUNDS_SPENT:
+            elif event is Event.FUNDS_ALLOCATED or event is Event.FUNDS_SPENT or event is Event.FUNDS_RELEASED:
                 self._book(entry)
         if self.keep:
             if self.lazy:

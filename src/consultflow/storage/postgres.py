@@ -46,7 +46,7 @@ from ..errors import (
     StoreUnavailable,
     ValidationError,
 )
-from ..funds import FundPosition, LedgerRow, position_of
+from ..funds import FundPosition, Kind, LedgerRow, position_of
 from ..log import LogEntry
 from ..notices import Notice, NoticeStatus
 from ..records import Consultation
@@ -79,6 +79,7 @@ __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Migration", "PostgresStore"]
 
 _T = TypeVar("_T")
 
+_KINDS: dict[str, Kind] = {"allocated": "allocated", "released": "released", "spent": "spent"}
 _INSTALL_HINT = "PostgresStore needs psycopg 3: pip install 'consultflow[postgres]'"
 _SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
@@ -152,7 +153,7 @@ MIGRATIONS: tuple[Migration, ...] = (
                 entry        integer NOT NULL,
                 community    text COLLATE "C" NOT NULL,
                 year         integer NOT NULL,
-                kind         text NOT NULL CHECK (kind IN ('allocated', 'spent')),
+                kind         text NOT NULL CHECK (kind IN ('allocated', 'spent', 'released')),
                 amount       numeric(16, 2) NOT NULL,
                 over         numeric(16, 2) NOT NULL DEFAULT 0,
                 seq          integer CHECK (seq IS NULL OR seq >= 1),
@@ -630,7 +631,8 @@ class PostgresStore:
         """What the fund ledger holds for (community, year) (微幸福; ``storage.ledger.FundLedger``)."""
         check_key(community, "fund_position(community)")
         sql = (
-            "SELECT coalesce(sum(amount) FILTER (WHERE kind = 'allocated'), 0), "
+            "SELECT coalesce(sum(amount) FILTER (WHERE kind = 'allocated'), 0) "
+            "- coalesce(sum(amount) FILTER (WHERE kind = 'released'), 0), "
             "coalesce(sum(amount) FILTER (WHERE kind = 'spent'), 0), coalesce(sum(over), 0), coalesce(max(seq), 0) "
             f"FROM {self._s}.fund_ledger WHERE community = %s AND year = %s"
         )
@@ -661,7 +663,7 @@ class PostgresStore:
                     int(entry),
                     str(community),
                     int(year),
-                    "allocated" if kind == "allocated" else "spent",
+                    _KINDS.get(kind, "spent"),
                     amount,
                     over,
                     None if seq is None else int(seq),

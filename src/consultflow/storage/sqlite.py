@@ -152,14 +152,14 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(
         3,
-        "the fund ledger (微幸福台账): a row per funds_allocated and funds_spent entry",
+        "the fund ledger (微幸福台账): a row per funds_allocated, funds_spent and funds_released entry",
         (
             """CREATE TABLE fund_ledger (
                 consultation TEXT NOT NULL,
                 entry        INTEGER NOT NULL,
                 community    TEXT NOT NULL,
                 year         INTEGER NOT NULL,
-                kind         TEXT NOT NULL CHECK (kind IN ('allocated', 'spent')),
+                kind         TEXT NOT NULL CHECK (kind IN ('allocated', 'spent', 'released')),
                 amount       TEXT NOT NULL,
                 over         TEXT NOT NULL DEFAULT '0',
                 seq          INTEGER CHECK (seq IS NULL OR seq >= 1),
@@ -183,7 +183,7 @@ _SCHEMA_TABLE = """CREATE TABLE IF NOT EXISTS consultflow_schema (
 )"""
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_ALLOCATED, _SPENT = Event.FUNDS_ALLOCATED, Event.FUNDS_SPENT
+_ALLOCATED, _SPENT, _RELEASED = Event.FUNDS_ALLOCATED, Event.FUNDS_SPENT, Event.FUNDS_RELEASED
 _MICRO = timedelta(microseconds=1)
 
 
@@ -990,7 +990,7 @@ class SQLiteStore(SQLiteFile):
 
 
 def _has_funds(step: Step) -> bool:
-    return any(e.event is _ALLOCATED or e.event is _SPENT for e in step.entries)
+    return any(e.event is _ALLOCATED or e.event is _SPENT or e.event is _RELEASED for e in step.entries)
 
 
 def _seq_taken(conn: sqlite3.Connection, r: LedgerRow) -> bool:
@@ -1018,7 +1018,7 @@ def _ledger_row(
             int(entry),
             str(community),
             int(year),
-            "allocated" if kind == "allocated" else "spent",
+            "allocated" if kind == "allocated" else "released" if kind == "released" else "spent",
             Decimal(amount),
             Decimal(over),
             None if seq is None else int(seq),

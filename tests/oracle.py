@@ -240,6 +240,20 @@ def check_log_order(entries: Sequence[LogEntry], procedure: cf.Procedure | None 
         elif ev is Event.SIGNED_IN:
             assert round_open, f"{where}: a sign-in with no open round"
             assert e.target is e.source
+        elif ev is Event.FUNDS_ALLOCATED:  # 微幸福: in the step that puts a decision in force, before it
+            assert e.target is e.source, f"{where}: an allocation is logged before the step's last entry"
+            if e.source is State.DECIDED:  # a lawful review of the current decision
+                assert e.data["decision"] == decision
+            else:  # a decision (or a body's carried vote) on a matter that needs no review
+                assert e.source is State.CONSULTING
+                assert not reviewed
+                assert e.data["decision"] == decision + 1
+        elif ev is Event.FUNDS_RELEASED:  # consulted again: the unspent part of the decision's money
+            assert e.source in (State.FEEDBACK, State.SUPERVISING, State.ESCALATED)
+            assert e.target is e.source, f"{where}: a release is logged before the new cycle's entry"
+        elif ev is Event.FUNDS_SPENT:
+            assert e.source in (State.FEEDBACK, State.SUPERVISING)
+            assert e.data["decision"] == decision, f"{where}: money spent on a decision that is not in force"
         else:  # pragma: no cover - a new event needs a rule here
             raise AssertionError(f"{where}: unknown event")
         if ev in (Event.RECONSULTATION_REQUESTED, Event.RESUMED):

@@ -36,7 +36,7 @@ def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_the_reference_story_ends_closed_with_a_verified_chain() -> None:
     entries, record = _story()
     assert record.state is State.CLOSED  # type: ignore[attr-defined]
-    assert record.version == len(entries) == 66  # type: ignore[attr-defined]
+    assert record.version == len(entries) == 68  # type: ignore[attr-defined]
     assert record.cycle == 2  # type: ignore[attr-defined]
     assert verify(entries, head=record.head, version=record.version).ok  # type: ignore[attr-defined]
     check_log_order(entries, demo_procedure())
@@ -87,8 +87,10 @@ def test_the_reference_story_runs_both_loops() -> None:
     assert events.count(Event.RECONSULTATION_REQUESTED) == 1
     j = events.index(Event.RECONSULTATION_REQUESTED)
     assert entries[j].data["cycle"] == 2
-    assert events[j - 1] is Event.INSPECTED
-    assert entries[j - 1].data["passed"] is False
+    # 微幸福: the unspent part of the decision's money goes back to the pool, in the same step
+    assert events[j - 1] is Event.FUNDS_RELEASED
+    assert events[j - 2] is Event.INSPECTED
+    assert entries[j - 2].data["passed"] is False
     lawful = [e for e in entries if e.event is Event.LEGALITY_REVIEWED and e.data["verdict"] == "lawful"]
     assert len(lawful) == 2
 
@@ -126,14 +128,14 @@ def test_cli_demo_prints_a_timeline(capsys: pytest.CaptureFixture[str], in_tmp: 
     assert main(["demo"]) == 0
     out = capsys.readouterr().out
     assert "Beijing time (UTC+8)" in out  # the timeline's header line names the zone
-    assert "66 entries, chain verified; state: closed" in out
+    assert "68 entries, chain verified; state: closed" in out
 
 
 def test_cli_demo_in_chinese(capsys: pytest.CaptureFixture[str], in_tmp: None) -> None:
     assert main(["demo", "--lang", "zh"]) == 0
     out = capsys.readouterr().out
     assert "小桃园社区" in out
-    assert "66 条记录，哈希链完整" in out
+    assert "68 条记录，哈希链完整" in out
     assert re.search(r"[\u4e00-\u9fff]", out.splitlines()[1])  # the timeline itself, not only the heading
 
 
@@ -194,7 +196,7 @@ def test_the_chinese_view_has_no_english_words() -> None:
     # the only Latin letters a Chinese reader meets are people's ids (the log names people by id)
     assert set(re.findall(r"[A-Za-z]+", text)) <= set(CAST), set(re.findall(r"[A-Za-z]+", text)) - set(CAST)
     assert lines[0] == "夜间停车难 · 小桃园社区 · 公共事务：夜间停车 · 已办结"
-    assert lines[-1] == "66 条记录，哈希链完整；状态：已办结"
+    assert lines[-1] == "68 条记录，哈希链完整；状态：已办结"
     for words in (
         "北京时间",  # the zone, once, in the header line
         "发布协商公告",
@@ -217,7 +219,7 @@ def test_the_english_view_has_no_chinese() -> None:
     text = "\n".join(lines)
     assert not CJK.search(text), [line for line in lines if CJK.search(line)]
     assert lines[0] == "Night parking · Xiaotaoyuan community · Public affairs: night parking · closed"
-    assert lines[-1] == "66 entries, chain verified; state: closed"
+    assert lines[-1] == "68 entries, chain verified; state: closed"
     # roles by their display names, never their keys
     assert "chen (rotating chair)" in text
     assert "zhou (inspection group)" in text

@@ -26,6 +26,13 @@ PUBLIC = {
     "Submit",
     "Rejection",
     "CatalogueAddition",
+    # the 微幸福 fund (issue 11): the ledger's position and statement, allocations, the 微 project types
+    "FundAllocation",
+    "FundConflict",
+    "FundPosition",
+    "FundStatement",
+    "NoFundLedger",
+    "ProjectType",
     # signed checkpoints (issue 8)
     "Checkpoint",
     "CheckpointFinding",
@@ -221,7 +228,7 @@ FLOORS = {
     "delivery/channels": ("consultflow.core", "consultflow.engine", "consultflow.demo", "consultflow.testing"),
 }
 RECORDS_FLOOR = (
-    *("step", "log", "notices", "records", "commands", "refusals", "catalogue", "parameters", "context"),
+    *("step", "log", "notices", "records", "commands", "refusals", "catalogue", "parameters", "context", "funds"),
     *("deadlines", "vocabulary", "roles", "errors", "clock", "i18n", "limits", "files", "canonical"),
     "consultation_day",  # the rota and the consultation day's session: pure, over records and parameters
 )

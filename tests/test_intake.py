@@ -132,7 +132,8 @@ def test_edits_that_change_nothing_or_break_a_rule_are_refused() -> None:
     w = Driver()
     w.propose()
     assert unchanged(w, lambda: w.edit(title="夜间停车 Night parking")).code == "nothing_changed"
-    assert unchanged(w, lambda: w.edit(budget=Decimal("400000"))).code == "over_budget_cap"
+    # more than the community's whole fund for the year (微幸福), as a proposal would be
+    assert unchanged(w, lambda: w.edit(budget=Decimal("400000"))).code == "over_fund_pool"
     assert unchanged(w, lambda: w.edit(topic="policy/not-listed")).code == "unknown_topic"
     assert unchanged(w, lambda: w.edit(by="wu", title="别人的提议")).code == "role_not_allowed"
     with pytest.raises(cf.ValidationError):

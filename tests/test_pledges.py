@@ -136,7 +136,9 @@ def test_progress_carries_photos_hashes_and_100_percent_keeps_the_pledge() -> No
     rec = d.report(0, 40, photos=shots, spent=Decimal("3000"))
     report = rec.progress[-1]
     assert report.photos == (photo("before.jpg"), photo("after.jpg"))
-    assert d.history()[-1].data["photos"] == [photo("before.jpg"), photo("after.jpg")]
+    # the step's progress entry (spending against the fund follows it as funds_spent)
+    (reported,) = [e for e in d.history() if e.event is cf.Event.PROGRESS_REPORTED][-1:]
+    assert reported.data["photos"] == [photo("before.jpg"), photo("after.jpg")]
     assert rec.pledges[0].status is PledgeStatus.IN_PROGRESS
     rec = d.report(0, 100, photos=(photo("done.jpg"),))
     assert rec.pledges[0].status is PledgeStatus.DONE

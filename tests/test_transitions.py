@@ -404,7 +404,8 @@ def _vote_lost(w: Driver) -> Any:
 @case("decided", "review", "feedback", "lawful")
 def _lawful(w: Driver) -> Any:
     cid = w.to("decided").id
-    return cid, make_command("review", cid, w), "jie", ["legality_reviewed"]
+    # in force: its budget leaves the community's fund (微幸福)
+    return cid, make_command("review", cid, w), "jie", ["funds_allocated", "legality_reviewed"]
 
 
 def _unlawful(cid: str) -> ReviewLegality:
@@ -463,14 +464,16 @@ def _inspect(w: Driver) -> Any:
 @case("supervising", "request_reconsultation", "consulting")
 def _reconsult(w: Driver) -> Any:
     cid = w.to("supervising").id
-    return cid, make_command("request_reconsultation", cid, w), "zhou", ["reconsultation_requested"]
+    # 微幸福: nothing was spent yet, so the decision's money goes back to the pool first
+    return cid, make_command("request_reconsultation", cid, w), "zhou", ["funds_released", "reconsultation_requested"]
 
 
 @case("feedback", "request_reconsultation", "consulting")
 def _reconsult_in_feedback(w: Driver) -> Any:
     # 反馈落实: a resident finds a new problem while the measures are carried out, with co-signers
     cid = w.to("feedback").id
-    return cid, make_command("request_reconsultation", cid, w), "li", ["reconsultation_requested"]
+    # 微幸福: nothing was spent yet, so the decision's money goes back to the pool first
+    return cid, make_command("request_reconsultation", cid, w), "li", ["funds_released", "reconsultation_requested"]
 
 
 for _state in ("notified", "consulting", "supervising"):
@@ -729,7 +732,8 @@ def test_unknown_topic_and_community() -> None:
 
 
 def test_over_budget_cap() -> None:
-    w = Driver()
+    # the per-matter cap is a community's choice (none by default); the seed's 300,000 is the yearly fund
+    w = Driver(budget_cap=Decimal(300000))
     with pytest.raises(Refused) as info:
         w.propose(budget=Decimal("300000.01"))
     r = info.value
@@ -1006,7 +1010,8 @@ def test_over_budget_against_the_proposal() -> None:
 
 
 def test_over_budget_against_the_cap() -> None:
-    w = Driver()
+    # the per-matter cap is a community's choice (none by default); the seed's 300,000 is the yearly fund
+    w = Driver(budget_cap=Decimal(300000))
     cid = w.to("consulting_closed").id  # no budget proposed: the procedure's cap applies
     measures = (w.measure(budget="300000.01"),)
     r = refuse(w, cid, Decide(consultation=cid, resolution="决定", measures=measures), "wang")

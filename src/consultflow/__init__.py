@@ -27,14 +27,17 @@ from .engine import Engine, Permission, Tick, TickProblem
 from .errors import (
     Conflict,
     ConsultflowError,
+    FundConflict,
     IntegrityError,
     InvalidInput,
+    NoFundLedger,
     NotFound,
     ProcedureDefinitionError,
     StoreUnavailable,
     UnknownProcedure,
     ValidationError,
 )
+from .funds import FundPosition, FundStatement
 from .log import LogEntry, Verification, canonical_json, entry_hash, verify
 from .notices import Notice
 from .parameters import ConsensusRule, Parameters, VoteRule
@@ -46,6 +49,7 @@ from .records import (
     Community,
     Consultation,
     Decision,
+    FundAllocation,
     Inspection,
     LegalityReview,
     Measure,
@@ -117,6 +121,7 @@ from .vocabulary import (
     Form,
     MeetingFormat,
     PledgeStatus,
+    ProjectType,
     Stance,
     State,
     Trigger,
@@ -172,6 +177,10 @@ __all__ = [
     "Escalate",
     "Event",
     "Form",
+    "FundAllocation",
+    "FundConflict",
+    "FundPosition",
+    "FundStatement",
     "Grant",
     "Inspect",
     "Inspection",
@@ -186,6 +195,7 @@ __all__ = [
     "MemoryDirectory",
     "MemoryStore",
     "Minutes",
+    "NoFundLedger",
     "NotFound",
     "Notice",
     "Notify",
@@ -203,6 +213,7 @@ __all__ = [
     "Procedure",
     "ProcedureDefinitionError",
     "ProgressReport",
+    "ProjectType",
     "Propose",
     "Publication",
     "Publish",

@@ -9,6 +9,7 @@ is the core's business and ends in a ``Refused``.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated, Any, ClassVar
 
 from pydantic import StringConstraints
@@ -18,6 +19,8 @@ from .roles import Role
 from .vocabulary import Trigger
 
 __all__ = ["Command", "ConsultationCommand", "Reason"]
+
+_NOTHING = Decimal(0)
 
 #: Why someone rejects, withdraws or escalates: a sentence a resident will read.
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2_000)]
@@ -43,6 +46,12 @@ class Command(Record):
         register), or ``None``: the engine asks its directory and hands the list over in
         ``Context.register``."""
         return None
+
+    def funds_drawn(self, record: Consultation) -> Decimal:
+        """How much this command may take from the community's yearly fund (微幸福): the budget of
+        a decision that takes effect, is taken or is put to a vote; 0 for any other. Where it is
+        more than 0, the engine hands the store's fund ledger for the year over in ``Context.fund``."""
+        return _NOTHING
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form with a ``"command"`` key naming the type, for logs and replays."""

@@ -11,6 +11,7 @@ from types import MappingProxyType
 import attrs
 
 from .catalogue import Catalogue, TopicItem
+from .funds import FundPosition
 from .roles import Actor, Role
 
 __all__ = ["Context"]
@@ -41,7 +42,9 @@ class Context:
     in this community now, or is ``None`` when the command counts nobody or the directory cannot
     list its members. ``added_items`` are the second-level items the command's topics name that
     the catalogue does not list but an earlier step of this community added (``AddTopic``, 列入二级目录),
-    as the engine found them in its store; the step's input carries them."""
+    as the engine found them in its store; the step's input carries them. ``fund`` is the
+    community's fund ledger for the year now (微幸福 fund), as the store had it, where the command
+    may take money from a pool (``Command.funds_drawn``)."""
 
     now: datetime = attrs.field(converter=_utc)
     actor: Actor
@@ -50,6 +53,7 @@ class Context:
     people: Mapping[str, frozenset[Role]] = _NOBODY
     register: tuple[str, ...] | None = None
     added_items: tuple[TopicItem, ...] = ()
+    fund: FundPosition | None = None
 
     def roles_of(self, person: str) -> frozenset[Role]:
         """The roles ``person`` holds here now: the actor's own, or those the engine looked up."""

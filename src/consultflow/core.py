@@ -256,8 +256,8 @@ def _command_value(command: Command) -> dict[str, Any]:
 def step_input(procedure: Procedure, record: Consultation | None, command: Command, ctx: Context) -> dict[str, Any]:
     """What a step's first log entry carries so that replay can do the step again: the command,
     the roles of the actor and of the people it names as the directory gave them (effects read
-    them), a voting body's register as the directory listed it, and for a proposal the procedure
-    it runs under. Canonical JSON values, keys sorted at
+    them), a voting body's register as the directory listed it, the community's fund ledger for
+    the year as the store had it, and for a proposal the procedure it runs under. Canonical JSON values, keys sorted at
     every level (``log.chain_hash`` hashes them as they stand)."""
     named = command.named_people()
     people = {p: _role_list(ctx.roles_of(p)) for p in sorted(set(named))} if named else {}
@@ -270,6 +270,8 @@ def step_input(procedure: Procedure, record: Consultation | None, command: Comma
         out["procedure"] = [procedure.name, procedure.version]
     if ctx.register is not None:  # a body's members as the directory listed them (the vote counts them)
         out["register"] = list(ctx.register)
+    if ctx.fund is not None:  # the community's fund ledger for the year, as the store had it (微幸福)
+        out = dict(sorted({**out, "fund": canonical_value(ctx.fund)}.items()))
     return out
 
 

@@ -21,7 +21,16 @@ from .context import Context
 from .core import apply, check
 from .directory import Directory, TrustCallerRoles
 from .directory.base import register_of
-from .errors import Conflict, ConsultflowError, IntegrityError, InvalidInput, StoreUnavailable, UnknownProcedure
+from .errors import (
+    Conflict,
+    ConsultflowError,
+    IntegrityError,
+    InvalidInput,
+    NoFundLedger,
+    StoreUnavailable,
+    UnknownProcedure,
+)
+from .funds import FundPosition
 from .i18n import Lang
 from .limits import time_problem
 from .log import LogEntry, Verification
@@ -33,6 +42,7 @@ from .roles import NEVER_GRANTED, RESERVED_PREFIX, Actor, Role, person_id, valid
 from .step import Step
 from .steps import MarkOverdue, Propose
 from .storage.base import Query, Store
+from .storage.ledger import FundLedger
 from .storage.memory import MemoryStore
 from .vocabulary import ACTIVE_STATES
 
@@ -125,6 +135,7 @@ class Engine:
         self._register = register_of(directory)  # who can list a voting body's members
         self.procedure = procedure if procedure is not None else six_step()
         self.store: Store = store if store is not None else MemoryStore()
+        self._ledger = self.store if isinstance(self.store, FundLedger) else None  # 微幸福 fund ledger
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.catalogue = catalogue if catalogue is not None else Catalogue()
         self.variants: Mapping[str, Procedure] = dict(variants or {})
@@ -171,6 +182,7 @@ class Engine:
             people=self._people(command, community, now),
             register=self._members(command, community, now),
             added_items=self._added_items(community, command.named_topics(record)),
+            fund=self._fund(command, record, procedure, now),
         )
         result = apply(procedure, record, command, ctx)
         if isinstance(result, Refused):
@@ -190,13 +202,15 @@ class Engine:
     def verify(self, consultation: str) -> Verification:
         """Check the stored chain (hashes, links, order, each entry starting where the one before
         ended), then replay it through the procedure and compare the stored record with the record
-        the log gives, field by field (``consultflow.replay``)."""
+        the log gives, field by field (``consultflow.replay``), and the store's fund ledger rows
+        against the log's funds entries where the store keeps a ledger (微幸福)."""
         try:
             record = self.store.load(consultation)
             entries = self.store.entries(consultation)
+            ledger = None if self._ledger is None else self._ledger.fund_entries(consultation)
         except IntegrityError as exc:  # the store found a row it cannot vouch for: a finding
             return Verification(False, 0, None, None, str(exc))
-        return verify_consultation(record, entries, self._procedures)
+        return verify_consultation(record, entries, self._procedures, ledger=ledger)
 
     def find(self, query: Query | None = None) -> Sequence[Consultation]:
         return self.store.find(query or Query())
@@ -247,6 +261,7 @@ class Engine:
             people=self._people(command, community, now),
             register=self._members(command, community, now),
             added_items=self._added_items(community, command.named_topics(record)),
+            fund=self._fund(command, record, procedure, now),
         )
         result = apply(procedure, record, command, ctx)
         return result if isinstance(result, Refused) else None
@@ -360,6 +375,22 @@ class Engine:
                 self._added[(community, topic)] = item
                 return item
         return None
+
+    def _fund(
+        self, command: Command, record: Consultation | None, procedure: Procedure, now: datetime
+    ) -> FundPosition | None:
+        """The community's fund ledger for the year now (微幸福), where ``command`` may take money
+        from a pool: the store's answer, which the core checks the decision against and the log
+        keeps in the step's input. A store without a ledger cannot answer: ``NoFundLedger``."""
+        if record is None or command.funds_drawn(record) <= 0:
+            return None
+        params = procedure.parameters
+        year = params.fund_year(now)
+        if params.pool_for(year) is None:
+            return None
+        if self._ledger is None:
+            raise NoFundLedger(type(self.store).__name__)
+        return self._ledger.fund_position(record.community, year)
 
     # ---- internals -----------------------------------------------------------------------------------
     def _now(self) -> datetime:

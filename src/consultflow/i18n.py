@@ -25,6 +25,7 @@ __all__ = [
     "LANGS",
     "MESSAGES",
     "NAME_TABLES",
+    "PROJECT_TYPE_NAMES",
     "ROLE_NAMES",
     "RULE_NAMES",
     "STANCE_NAMES",
@@ -40,6 +41,7 @@ __all__ = [
     "format_value",
     "message",
     "pick",
+    "project_type_name",
     "refusals_table",
     "role_label",
     "role_name",
@@ -441,6 +443,30 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
         "{person} rejected the proposal and may not reconsider the appeal against it",
         "{person}作出了不予受理的决定，不能复核对该决定的申请",
     ),
+    # ---- the fund (微幸福便民服务公益金) ----
+    "over_fund_pool": (
+        "the budget of {budget} yuan is more than the community's whole fund for {year} ({pool} yuan)",
+        "预算{budget}超过本社区{year}年便民服务公益金总额{pool}",
+    ),
+    "over_fund": (
+        "the decision's budget of {amount} yuan is more than what is left of the community's fund for {year}: "
+        "{left} yuan of {pool} yuan ({allocated} yuan allocated already)",
+        "决策预算{amount}超出本社区{year}年便民服务公益金余额：总额{pool}，已安排{allocated}，尚余{left}",
+    ),
+    "fund_unknown": (
+        "the community's fund ledger for {year} was not looked up: the engine asks its store for it",
+        "未查询本社区{year}年公益金台账：应由系统向存储查询",
+    ),
+    "over_measure_budget": (
+        "measure {number} would spend {total} yuan, over its budget of {budget} yuan ({spent_before} yuan spent "
+        "already, {left} yuan left)",
+        "第{number}项措施支出将达{total}，超出其预算{budget}（已支出{spent_before}，尚余{left}）",
+    ),
+    "overspend_needs_justification": (
+        "measure {number} would spend {total} yuan, over its budget of {budget} yuan: give a justification to "
+        "record the overspending",
+        "第{number}项措施支出将达{total}，超出其预算{budget}：须说明超支理由方可记录",
+    ),
 }
 
 # Display names: value -> (English, Chinese). Each table covers its enum exactly (tests/test_i18n.py).
@@ -543,6 +569,10 @@ EVENT_NAMES: Mapping[str, tuple[str, str]] = {
     "appealed": ("rejection appealed", "申请复核"),
     "reconsidered": ("rejection reconsidered", "复核不予受理决定"),
     "rejection_final": ("rejection final", "不予受理决定生效"),
+    # ---- the fund (微幸福便民服务公益金) ----
+    "funds_allocated": ("funds allocated", "安排公益金"),
+    "funds_spent": ("funds spent", "公益金支出"),
+    "funds_released": ("funds released", "公益金退回"),
 }
 
 # Events whose name says which round: used when the entry's data gives the round.
@@ -619,6 +649,17 @@ CHANNEL_NAMES: Mapping[str, tuple[str, str]] = {
     "roadmap": ("results roadmap", "成果运用路线图"),
 }
 
+# ---- the fund (微幸福便民服务公益金): the 微 project types (``ProjectType``) ----
+PROJECT_TYPE_NAMES: Mapping[str, tuple[str, str]] = {
+    "road_network": ("micro road network", "微路网"),
+    "greening": ("micro greening", "微绿化"),
+    "square": ("micro square", "微广场"),
+    "facilities": ("micro facilities", "微设施"),
+    "care": ("micro care", "微爱心"),
+    "culture": ("micro culture", "微文化"),
+    "tourism": ("micro tourism", "微旅游"),
+}
+
 #: Every name table by what it names (the tests check each against its enum).
 NAME_TABLES: Mapping[str, Mapping[str, tuple[str, str]]] = {
     "state": STATE_NAMES,
@@ -631,6 +672,7 @@ NAME_TABLES: Mapping[str, Mapping[str, tuple[str, str]]] = {
     "channel": CHANNEL_NAMES,
     "body": BODY_NAMES,
     "ballot": BALLOT_NAMES,
+    "project_type": PROJECT_TYPE_NAMES,
 }
 
 _ARTICLES = ("the ", "a ", "an ")
@@ -698,6 +740,11 @@ def channel_name(channel: str, lang: Lang = "en") -> str:
 def body_name(body: str, lang: Lang = "en") -> str:
     """Who decides, as a sentence names it: ``the owners' meeting`` / ``业主大会``."""
     return _pick(BODY_NAMES, str(body), lang)
+
+
+def project_type_name(kind: str, lang: Lang = "en") -> str:
+    """A 微 project type's name (微绿化, micro greening)."""
+    return _pick(PROJECT_TYPE_NAMES, kind, lang)
 
 
 def ballot_name(ballot: str, lang: Lang = "en") -> str:

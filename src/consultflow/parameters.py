@@ -14,7 +14,7 @@ the *consensus rule* is how a round is counted. Nothing else is called a rule.
 from __future__ import annotations
 
 import math
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -128,7 +128,9 @@ class Parameters(Record):
     decided_by: Body = Body.COMMITTEE
     major_decided_by: Body = Body.REPRESENTATIVES_MEETING
     voting: dict[Body, VoteRule] = Field(default_factory=lambda: dict(DEFAULT_VOTING))
-    budget_cap: Money | None = Decimal(300_000)  # 微幸福: 300,000 yuan per community a year
+    # a cap on one matter's budget (a proposal's, a decision's measures'), where a community sets one;
+    # the seed's 300,000 yuan is not this but the yearly fund (``fund_pool``)
+    budget_cap: Money | None = None
     consultation_day: int | None = Field(default=None, ge=1, le=28)  # e.g. the 11th
     timezone: str = "Asia/Shanghai"
     # meetings (会议): the consultation day's rota of rotating chairs (轮值主席), one a month in this
@@ -146,6 +148,31 @@ class Parameters(Record):
     # forward), and how long the proposer has to appeal a rejection (申请复核; None: a rejection is final)
     proposal_co_signers: int = Field(default=0, ge=0, le=1_000)
     appeal_period: timedelta | None = Field(default=timedelta(days=15), gt=timedelta(0), le=MAX_DEADLINE)
+    # ---- the fund (微幸福便民服务公益金) ----
+    # the yearly pool per community (区政府每年向119个社区分别拨付30万便民服务公益金); ``None``: no pool
+    fund_pool: Money | None = Decimal(300_000)
+    # a year's own pool where it differs (a raise, a cut, none): {2027: 350000}
+    fund_pools: dict[int, Money | None] = Field(default_factory=dict)
+    # a measure's spending beyond its budget: refused, or allowed with a recorded justification
+    overspend: Literal["refuse", "justify"] = "refuse"
+
+    @field_validator("fund_pools")
+    @classmethod
+    def _pool_years(cls, value: dict[int, Decimal | None]) -> dict[int, Decimal | None]:
+        odd = sorted(y for y in value if not 1970 <= y <= 9000)
+        if odd:
+            raise PydanticCustomError(
+                "fund_pool_year", "fund_pools names years from 1970 to 9000, not {odd}", {"odd": odd}
+            )
+        return dict(sorted(value.items()))
+
+    def pool_for(self, year: int) -> Decimal | None:
+        """The community's fund for ``year`` (微幸福便民服务公益金): the year's own, else ``fund_pool``."""
+        return self.fund_pools.get(year, self.fund_pool)
+
+    def fund_year(self, when: datetime) -> int:
+        """The fund year of ``when``: its calendar year in the procedure's time zone."""
+        return when.astimezone(self.zone).year
 
     @field_validator("timezone")
     @classmethod

@@ -39,6 +39,7 @@ from .vocabulary import (
     Form,
     MeetingFormat,
     PledgeStatus,
+    ProjectType,
     Stance,
     State,
     Verdict,
@@ -51,6 +52,7 @@ __all__ = [
     "Community",
     "Consultation",
     "Decision",
+    "FundAllocation",
     "Id",
     "InputTime",
     "Inspection",
@@ -375,6 +377,7 @@ class Measure(Record):
     owner: PersonId
     due: InputTime
     budget: Money = Decimal(0)
+    category: ProjectType | None = None  # the 微 project type (微路网, 微绿化, ...), if the committee says
 
 
 class Decision(Record):
@@ -560,6 +563,22 @@ class ProgressReport(Record):
     by: Id
     at: Time
     photos: Photos = ()  # 承诺制: the photos' SHA-256 hashes
+    justification: Text = ""  # why the measure spent more than its budget, where the variant allows it
+
+
+class FundAllocation(Record):
+    """A decision in force takes its budget from the community's yearly pool (微幸福便民服务公益金):
+    the year it took effect in (in the procedure's time zone), the amount, the pool and what the
+    ledger had allocated before, and the allocation's place in that year's ledger (``seq``)."""
+
+    decision: int = Field(ge=1)
+    year: int = Field(ge=1970, le=9000)
+    amount: Money
+    pool: Money
+    before: Money
+    seq: int = Field(ge=1)
+    at: Time
+    released: Money | None = None  # what went back to the pool when the matter was consulted again
 
 
 class ResidentFeedback(Record):
@@ -661,6 +680,7 @@ class Consultation(Record):
     feedback: tuple[ResidentFeedback, ...] = ()
     inspections: tuple[Inspection, ...] = ()
     missed: tuple[str, ...] = ()
+    allocations: tuple[FundAllocation, ...] = ()  # 微幸福 fund: what each decision in force took
     next_due: Time | None = None
     ended_at: Time | None = None  # when it reached a final state
     ending: Ending | None = None  # how: done (办结), by ruling, rejected, withdrawn

@@ -137,6 +137,18 @@ WORDS: Mapping[str, tuple[str, str]] = {
     # the proposer's time to appeal a rejection, the sub-district's to reconsider it
     "deadline:appeal": ("the appeal of the rejection", "申请复核"),
     "deadline:reconsideration": ("the reconsideration of the appeal", "复核"),
+    # ---- the fund (微幸福便民服务公益金) ----
+    "allocated": (
+        "decision {decision}: {amount} of the {year} fund of {pool} ({before} allocated before)",
+        "第{decision}次决策：安排{year}年公益金{amount}（总额{pool}，此前已安排{before}）",
+    ),
+    "fund_spent": ("measure {number}: {amount} from the {year} fund", "第{number}项措施：支出{year}年公益金{amount}"),
+    "overspent": ("{amount} over its budget", "超出预算{amount}"),
+    "released": (
+        "decision {decision}: {amount} back to the {year} fund ({spent} spent)",
+        "第{decision}次决策：{amount}退回{year}年公益金（已支出{spent}）",
+    ),
+    "justification": ("why: {text}", "超支理由：{text}"),
 }
 
 
@@ -408,6 +420,8 @@ def _detail(e: LogEntry, lang: Lang, t: _Translate, tz: tzinfo, measures: Mappin
             parts.append(_w("photos", lang, count=len(_items(d["photos"]))))
         if d.get("note"):
             parts.append(t(d["note"]))
+        if d.get("justification"):
+            parts.append(_w("justification", lang, text=t(d["justification"])))
     elif ev == "feedback_received":
         rated = _w("satisfaction", lang, score=d.get("satisfaction"))
         parts.append(rated + (colon + t(d["comment"]) if d.get("comment") else ""))
@@ -441,6 +455,19 @@ def _detail(e: LogEntry, lang: Lang, t: _Translate, tz: tzinfo, measures: Mappin
         parts.append(t(d.get("grounds", "")))
     elif ev == "reconsidered":
         parts.append(_w("upheld" if d.get("upheld") else "overturned", lang) + colon + t(d.get("ruling", "")))
+    elif ev == "funds_allocated":
+        money = {k: _money(d.get(k), lang) for k in ("amount", "pool", "before")}
+        parts.append(_w("allocated", lang, decision=d.get("decision"), year=d.get("year"), **money))
+    elif ev == "funds_spent":
+        index = d.get("measure")
+        number = index + 1 if isinstance(index, int) else index
+        amount = _money(d.get("amount"), lang)
+        parts.append(_w("fund_spent", lang, number=number, amount=amount, year=d.get("year")))
+        if d.get("over") not in (None, "0", "0.00"):
+            parts.append(_w("overspent", lang, amount=_money(d["over"], lang)))
+    elif ev == "funds_released":
+        money = {k: _money(d.get(k), lang) for k in ("amount", "spent")}
+        parts.append(_w("released", lang, decision=d.get("decision"), year=d.get("year"), **money))
     elif ev == "deadline_missed":
         kind = f"deadline:{d.get('kind')}"
         index = d.get("measure")

@@ -23,6 +23,7 @@ __all__ = [
     "Form",
     "MeetingFormat",
     "PledgeStatus",
+    "ProjectType",
     "Stance",
     "State",
     "Trigger",
@@ -145,6 +146,10 @@ class Event(StrEnum):
     # meetings (会议)
     MEETING_SCHEDULED = "meeting_scheduled"
     MINUTES_RECORDED = "minutes_recorded"
+    # ---- the fund (微幸福便民服务公益金) ----
+    FUNDS_ALLOCATED = "funds_allocated"  # a decision in force takes its budget from the community's yearly pool
+    FUNDS_SPENT = "funds_spent"  # money spent on a measure, against its allocation
+    FUNDS_RELEASED = "funds_released"  # consulted again: what the decision did not spend goes back to the pool
 
 
 class Form(StrEnum):
@@ -259,3 +264,16 @@ class PledgeStatus(StrEnum):
     DONE = "done"  # 已兑现: reported 100 %
     MISSED = "missed"  # 逾期未兑现 (决而不施): its due date passed and it was not done
     SUPERSEDED = "superseded"  # 已调整: a later decision (再次协商) took over what was left of it
+
+
+# ---- the fund (微幸福便民服务公益金) ----
+class ProjectType(StrEnum):
+    """The 微 project types a measure paid from the 微幸福 fund belongs to (微项目)."""
+
+    ROAD_NETWORK = "road_network"  # 微路网
+    GREENING = "greening"  # 微绿化
+    SQUARE = "square"  # 微广场
+    FACILITIES = "facilities"  # 微设施
+    CARE = "care"  # 微爱心
+    CULTURE = "culture"  # 微文化
+    TOURISM = "tourism"  # 微旅游

@@ -40,7 +40,7 @@ from ..refusals import Failure
 from ..roles import Role
 from ..vocabulary import Carrier, Ending, Event, Form, State, Trigger
 from .base import Effect, Governing, Guard, Route, StepDefinition, transition
-from .propose import topic_known
+from .propose import budget_problem, topic_known
 
 __all__ = ["CO_SIGNERS", "STEP", "AddTopic", "Appeal", "CoSign", "EditProposal", "Reconsider", "Submit"]
 
@@ -150,10 +150,7 @@ def _edit_changes(params: Parameters, record: Consultation, cmd: EditProposal, c
 
 
 def _edit_budget(params: Parameters, record: Consultation, cmd: EditProposal, ctx: Context) -> Failure | None:
-    cap = params.budget_cap
-    if cap is not None and cmd.budget is not None and cmd.budget > cap:
-        return Failure("over_budget_cap", {"budget": cmd.budget, "cap": cap})
-    return None
+    return budget_problem(params, cmd.budget, ctx.now)
 
 
 def _may_co_sign(params: Parameters, record: Consultation, cmd: CoSign, ctx: Context) -> Failure | None:
@@ -295,8 +292,8 @@ STEP = StepDefinition(
         Guard(
             "edit_budget_within_cap",
             _edit_budget,
-            ("over_budget_cap",),
-            "an edited budget is within the procedure's cap",
+            ("over_budget_cap", "over_fund_pool"),
+            "an edited budget is within the procedure's cap, if any, and the community's fund for the year",
             needs_command=True,
         ),
         Guard(

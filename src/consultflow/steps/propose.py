@@ -11,6 +11,8 @@ The proposal makes the case file: the first record and the first entry of its lo
 
 from __future__ import annotations
 
+from datetime import datetime
+from decimal import Decimal
 from typing import ClassVar
 
 from ..canonical import timestamp
@@ -125,11 +127,24 @@ def _appeal_open(params: Parameters, record: Consultation, cmd: Reject, ctx: Con
     return params.appeal_period is not None and all(r.appealed_at is None for r in record.rejections)
 
 
-def _budget_within_cap(params: Parameters, record: None, cmd: Propose, ctx: Context) -> Failure | None:
+def budget_problem(params: Parameters, budget: Decimal | None, now: datetime) -> Failure | None:
+    """Whether a matter's budget can be asked for at all: within the procedure's cap on one matter,
+    if any, and not more than the community's whole fund for the year (微幸福), from which it would be
+    paid. A proposal and an edit of its budget are held to the same test."""
+    if budget is None:
+        return None
     cap = params.budget_cap
-    if cap is not None and cmd.budget is not None and cmd.budget > cap:
-        return Failure("over_budget_cap", {"budget": cmd.budget, "cap": cap})
+    if cap is not None and budget > cap:
+        return Failure("over_budget_cap", {"budget": budget, "cap": cap})
+    year = params.fund_year(now)
+    pool = params.pool_for(year)
+    if pool is not None and budget > pool:
+        return Failure("over_fund_pool", {"budget": budget, "pool": pool, "year": year})
     return None
+
+
+def _budget_within_cap(params: Parameters, record: None, cmd: Propose, ctx: Context) -> Failure | None:
+    return budget_problem(params, cmd.budget, ctx.now)
 
 
 def _propose(proc: Governing, rec: None, cmd: Propose, ctx: Context, role: str, to: State) -> Effect:
@@ -191,6 +206,7 @@ def _propose(proc: Governing, rec: None, cmd: Propose, ctx: Context, role: str, 
         "feedback": (),
         "inspections": (),
         "missed": (),
+        "allocations": (),
         "next_due": respond_by,
         "ended_at": None,
         "ending": None,
@@ -265,8 +281,8 @@ STEP = StepDefinition(
         Guard(
             "budget_within_cap",
             _budget_within_cap,
-            ("over_budget_cap",),
-            "the budget is within the procedure's cap",
+            ("over_budget_cap", "over_fund_pool"),
+            "the budget is within the procedure's cap for a matter, if any, and the community's fund for the year",
             needs_command=True,
         ),
     ),

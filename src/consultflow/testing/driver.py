@@ -74,7 +74,7 @@ from ..steps import (
 )
 from ..storage.base import Store
 from ..storage.memory import MemoryStore
-from ..vocabulary import Ballot, Body, Carrier, Channel, Event, Form, Stance, State, Verdict
+from ..vocabulary import Ballot, Body, Carrier, Channel, Event, Form, ProjectType, Stance, State, Verdict
 
 __all__ = [
     "CAST",
@@ -602,10 +602,16 @@ class Driver:
 
     # ---- 决策 decide ----------------------------------------------------------------------------------
     def measure(
-        self, days: float = 30, budget: str = "1000", title: str = "划线 mark the bays", owner: str = "zhao"
+        self,
+        days: float = 30,
+        budget: str = "1000",
+        title: str = "划线 mark the bays",
+        owner: str = "zhao",
+        category: ProjectType | None = None,
     ) -> Measure:
-        """A measure due ``days`` after the clock's reading."""
-        return Measure(title=title, owner=owner, due=self.clock.now() + timedelta(days=days), budget=Decimal(budget))
+        """A measure due ``days`` after the clock's reading (``category``: its 微 project type)."""
+        due = self.clock.now() + timedelta(days=days)
+        return Measure(title=title, owner=owner, due=due, budget=Decimal(budget), category=category)
 
     def decide_command(self, *, cid: str | None = None, **fields: Any) -> Decide:
         """The decision the carrier needs, made at the clock's reading: one ``measure()`` for a
@@ -723,11 +729,19 @@ class Driver:
         note: str = "",
         spent: Decimal = Decimal(0),
         photos: Sequence[str] = (),
+        justification: str = "",
     ) -> Consultation:
         """Progress on one measure: ``measure`` is its index from 0 (people read it as measure 1);
-        ``photos``: the SHA-256 hashes of photos of the work (承诺制)."""
+        ``photos``: the SHA-256 hashes of photos of the work (承诺制); ``justification`` says why it
+        spends beyond its budget, where the variant allows it (微幸福)."""
         command = ReportProgress(
-            consultation=self._id(cid), measure=measure, percent=percent, spent=spent, note=note, photos=tuple(photos)
+            consultation=self._id(cid),
+            measure=measure,
+            percent=percent,
+            spent=spent,
+            note=note,
+            photos=tuple(photos),
+            justification=justification,
         )
         return self.run(command, by)
 

@@ -128,6 +128,7 @@ WORDS: Mapping[str, tuple[str, str]] = {
     ),
     "pledge_delay": ("pledge {number} moved from {before} to {when}", "第{number}项承诺由{before}延至{when}"),
     "photos": ("{count} photos", "照片{count}张"),
+    "photo": ("1 photo", "照片1张"),
     "owned_by": ("{title}, by {owner}", "{title}，责任人{owner}"),
     # 提议 intake
     "edited": ("changed: {fields}", "修改：{fields}"),
@@ -417,7 +418,8 @@ def _detail(e: LogEntry, lang: Lang, t: _Translate, tz: tzinfo, measures: Mappin
         if d.get("spent") not in (None, "0", "0.00"):
             parts.append(_w("spent", lang, money=_money(d["spent"], lang)))
         if d.get("photos"):
-            parts.append(_w("photos", lang, count=len(_items(d["photos"]))))
+            count = len(_items(d["photos"]))
+            parts.append(_w("photo", lang) if count == 1 else _w("photos", lang, count=count))
         if d.get("note"):
             parts.append(t(d["note"]))
         if d.get("justification"):

@@ -379,7 +379,8 @@ def test_the_story_shows_the_seeds_institutions(capsys: pytest.CaptureFixture[st
     assert [m.at.astimezone(demo_procedure().parameters.zone).day for m in meetings] == [11, 11, 11, 11]
     assert all(m.minutes for m in meetings)
     online = [m for m in meetings if m.format is not None and m.format.value == "online"]
-    assert len(online) == 1 and online[0].closes_at is not None
+    assert len(online) == 1
+    assert online[0].closes_at is not None
     # the fund: two allocations from the 2026 pool, the first one's unspent part given back
     allocations = record.allocations  # type: ignore[attr-defined]
     assert [(a.year, a.amount) for a in allocations] == [(2026, 110000), (2026, 115000)]

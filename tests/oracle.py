@@ -6,6 +6,7 @@ of rounds, decisions, reviews, publications and inspections.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 import consultflow as cf
 from consultflow import Carrier, Event, LogEntry, Role, State, Verdict
@@ -32,14 +33,15 @@ def check_log_order(entries: Sequence[LogEntry], procedure: cf.Procedure | None 
     edges = procedure_edges(procedure)
     assert entries, "a consultation always has at least its proposal in the log"
     first = entries[0]
-    assert first.event is Event.PROPOSED, first
+    assert first.event in (Event.PROPOSED, Event.DRAFTED), first
     assert first.source is None
-    assert first.target is State.PROPOSED
+    assert first.target is (State.PROPOSED if first.event is Event.PROPOSED else State.DRAFT)
     carrier = Carrier(str(first.data["carrier"]))
     # which matters wait for a legality review: the variant's carriers, and major matters if it says so
     reviewed = carrier in params.review_carriers or (bool(first.data["major"]) and params.review_major)
     unlawful_in_cycle = 0  # corrections asked for in this cycle (依法纠正)
-    state = State.PROPOSED
+    state: State = first.target
+    appeals = 0  # a matter is appealed once (申请复核)
     cycle = 1
     rounds_in_cycle = 0
     round_open = False
@@ -52,6 +54,8 @@ def check_log_order(entries: Sequence[LogEntry], procedure: cf.Procedure | None 
     done: set[int] = set()
     signed_off = False
     vote_open = False
+    meeting_at: datetime | None = None  # the meeting announced and not yet held (会议), when it meets
+    meetings = held = 0
     for e in entries[1:]:
         where = f"seq {e.seq} ({e.event.value})"
         assert state not in FINAL, f"{where}: nothing may follow {state.value}"
@@ -59,9 +63,24 @@ def check_log_order(entries: Sequence[LogEntry], procedure: cf.Procedure | None 
         if e.target is not e.source:
             assert (e.source, e.target) in edges, f"{where}: {e.source} -> {e.target} is no transition"
         ev = e.event
-        if ev is Event.NOTIFIED:
-            assert e.source is State.PROPOSED
+        if ev in (Event.NOTIFIED, Event.MEETING_SCHEDULED):
+            if ev is Event.NOTIFIED:
+                assert e.source is State.PROPOSED
+            else:
+                assert e.source in (State.NOTIFIED, State.CONSULTING), f"{where}: a meeting announced in {e.source}"
+                assert e.target is e.source
+            meetings += 1
+            meeting_at = datetime.fromisoformat(str(e.data["meeting_at"]))
+            assert meeting_at - e.at >= params.notice_period, f"{where}: a meeting inside the notice period"
+        elif ev is Event.MINUTES_RECORDED:
+            assert e.target is e.source
+            assert 1 <= int(e.data["meeting"]) <= held, f"{where}: minutes of a meeting not held"  # type: ignore[arg-type]
+            assert len(str(e.data["sha256"])) == 64
         elif ev is Event.ROUND_OPENED:
+            assert meeting_at is not None, f"{where}: a round with no meeting announced for it"
+            assert e.at >= meeting_at, f"{where}: a round before its meeting"
+            meeting_at = None
+            held = meetings
             assert e.source in (State.NOTIFIED, State.CONSULTING)
             assert e.target is State.CONSULTING
             assert not round_open, f"{where}: a round opened while another is open"
@@ -116,6 +135,21 @@ def check_log_order(entries: Sequence[LogEntry], procedure: cf.Procedure | None 
             assert e.source in (State.FEEDBACK, State.SUPERVISING)
             assert e.data["decision"] == decision
             published = True
+        elif ev is Event.PLEDGE_PUBLISHED:  # 承诺制: each measure of the decision published, as it is
+            assert e.source in (State.FEEDBACK, State.SUPERVISING)
+            assert e.target is e.source
+            assert published, f"{where}: a pledge before its decision was published"
+            assert e.data["decision"] == decision
+            assert 0 <= int(e.data["measure"]) < measures  # type: ignore[arg-type]
+            for said in ("owner", "title", "due", "budget"):  # who, what, by when, how much
+                assert e.data[said], f"{where}: a pledge without its {said}"
+        elif ev is Event.PLEDGE_DELAYED:
+            assert e.source in (State.FEEDBACK, State.SUPERVISING)
+            assert e.target is e.source
+            assert published, f"{where}: a pledge delayed before it was published"
+            assert e.data["decision"] == decision
+            assert str(e.data["due"]) > str(e.data["from_due"]), f"{where}: a delay moves the date later"
+            assert int(e.data["delays"]) <= params.pledge_delay_limit  # type: ignore[arg-type]
         elif ev is Event.PROGRESS_REPORTED:
             assert e.source in (State.FEEDBACK, State.SUPERVISING)
             assert 0 <= int(e.data["measure"]) < measures  # type: ignore[arg-type]
@@ -153,6 +187,32 @@ def check_log_order(entries: Sequence[LogEntry], procedure: cf.Procedure | None 
             assert e.role == Role.SYSTEM.value
         elif ev is Event.REJECTED:
             assert e.source is State.PROPOSED
+            assert e.target in (State.APPEALABLE, State.REJECTED)
+            if e.target is State.APPEALABLE:
+                assert appeals == 0, f"{where}: a second appeal opened"
+                assert params.appeal_period is not None
+        # 提议 intake: drafts, edits, co-signers, the catalogue, appeals - all before notice
+        elif ev in (Event.DRAFT_EDITED, Event.PROPOSAL_EDITED, Event.CO_SIGNED, Event.TOPIC_ADDED):
+            assert e.target is e.source
+            assert e.source is (State.DRAFT if ev is Event.DRAFT_EDITED else e.source)
+            assert e.source in (State.DRAFT, State.PROPOSED), f"{where}: changed after notice"
+            if ev is Event.TOPIC_ADDED:
+                assert str(e.data["from_topic"]).endswith("/other")
+        elif ev is Event.SUBMITTED:
+            assert (e.source, e.target) == (State.DRAFT, State.PROPOSED)
+        elif ev is Event.DRAFT_DISCARDED:
+            assert (e.source, e.target) == (State.DRAFT, State.WITHDRAWN)
+        elif ev is Event.APPEALED:
+            assert (e.source, e.target) == (State.APPEALABLE, State.APPEALED)
+            appeals += 1
+            assert appeals == 1
+        elif ev is Event.RECONSIDERED:
+            assert e.source is State.APPEALED
+            assert e.target is (State.REJECTED if e.data["upheld"] else State.PROPOSED)
+            assert e.role == Role.SUB_DISTRICT.value
+        elif ev is Event.REJECTION_FINAL:
+            assert (e.source, e.target) == (State.APPEALABLE, State.REJECTED)
+            assert e.role == Role.SYSTEM.value
         elif ev is Event.WITHDRAWN:
             assert e.source in (State.PROPOSED, State.NOTIFIED, State.CONSULTING)
         elif ev is Event.FEEDBACK_RECEIVED:
@@ -180,6 +240,20 @@ def check_log_order(entries: Sequence[LogEntry], procedure: cf.Procedure | None 
         elif ev is Event.SIGNED_IN:
             assert round_open, f"{where}: a sign-in with no open round"
             assert e.target is e.source
+        elif ev is Event.FUNDS_ALLOCATED:  # 微幸福: in the step that puts a decision in force, before it
+            assert e.target is e.source, f"{where}: an allocation is logged before the step's last entry"
+            if e.source is State.DECIDED:  # a lawful review of the current decision
+                assert e.data["decision"] == decision
+            else:  # a decision (or a body's carried vote) on a matter that needs no review
+                assert e.source is State.CONSULTING
+                assert not reviewed
+                assert e.data["decision"] == decision + 1
+        elif ev is Event.FUNDS_RELEASED:  # consulted again: the unspent part of the decision's money
+            assert e.source in (State.FEEDBACK, State.SUPERVISING, State.ESCALATED)
+            assert e.target is e.source, f"{where}: a release is logged before the new cycle's entry"
+        elif ev is Event.FUNDS_SPENT:
+            assert e.source in (State.FEEDBACK, State.SUPERVISING)
+            assert e.data["decision"] == decision, f"{where}: money spent on a decision that is not in force"
         else:  # pragma: no cover - a new event needs a rule here
             raise AssertionError(f"{where}: unknown event")
         if ev in (Event.RECONSULTATION_REQUESTED, Event.RESUMED):

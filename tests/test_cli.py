@@ -344,7 +344,7 @@ def _demo_then_hints(program: list[str], cwd: Path) -> tuple[str, str]:
     )
     assert ran.returncode == 0, ran.stderr
     check, see = _hints(ran.stdout)
-    for hint, expected in ((check, "1 consultation checked"), (see, "62 entries, chain verified")):
+    for hint, expected in ((check, "1 consultation checked"), (see, "77 entries, chain verified")):
         again = subprocess.run(hint, shell=True, cwd=cwd, env=env, capture_output=True, text=True, check=False)
         assert again.returncode == 0, (hint, again.stderr)
         assert expected in again.stdout

@@ -63,18 +63,18 @@ def test_demo_writes_its_file_in_the_current_directory(
     monkeypatch.chdir(tmp_path)
     assert main(["demo"]) == 0
     out = capsys.readouterr().out
-    assert "62 entries, chain verified; state: closed" in out
+    assert "77 entries, chain verified; state: closed" in out
     assert f"consultflow verify --db {DEMO_DB}" in out
     store = cf.SQLiteStore(tmp_path / DEMO_DB, readonly=True)
     try:
         assert store.ids() == (CID,)
-        assert len(store.entries(CID)) == 62
+        assert len(store.entries(CID)) == 77
         assert store.load(CID).state is cf.State.CLOSED
     finally:
         store.close()
     # recreated each run: a second run starts from an empty file, not from a conflict
     assert main(["demo"]) == 0
-    assert "62 entries, chain verified" in capsys.readouterr().out
+    assert "77 entries, chain verified" in capsys.readouterr().out
     assert _verify(Path(DEMO_DB), capsys) == (
         0,
         f"1 consultation checked in {DEMO_DB}: every chain verifies and agrees with its record\n",
@@ -87,16 +87,16 @@ def test_demo_in_memory_writes_nothing(
     monkeypatch.chdir(tmp_path)
     assert main(["demo", "--store", "memory", "--lang", "zh"]) == 0
     out = capsys.readouterr().out
-    assert "62 条记录，哈希链完整" in out
+    assert "77 条记录，哈希链完整" in out
     assert list(tmp_path.iterdir()) == []
 
 
 def test_demo_json_stays_one_entry_per_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo", "--json", "--db", str(tmp_path / "j.db")]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 62
+    assert len(lines) == 77
     parsed = [json.loads(line) for line in lines]
-    assert cf.verify(parsed, version=62).ok
+    assert cf.verify(parsed, version=77).ok
 
 
 def test_demo_never_clobbers_a_file_that_is_not_its_own(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -262,11 +262,11 @@ def test_show_prints_the_stored_timeline(db: Path, capsys: pytest.CaptureFixture
     lines = capsys.readouterr().out.splitlines()
     # the store holds no catalogue: the topic shows by its category's name, the state by its name
     assert lines[0] == "夜间停车难 Night parking · community xiaotaoyuan · Public affairs: night-parking · closed"
-    assert sum(1 for line in lines if re.match(r"^\s*\d+  2026-", line)) == 62
-    assert lines[-1] == "62 entries, chain verified; state: closed"
+    assert sum(1 for line in lines if re.match(r"^\s*\d+  2026-", line)) == 77
+    assert lines[-1] == "77 entries, chain verified; state: closed"
     assert main(["show", "--db", str(db), CID, "--lang", "zh"]) == 0
     out = capsys.readouterr().out
-    assert "62 条记录，哈希链完整；状态：已办结" in out
+    assert "77 条记录，哈希链完整；状态：已办结" in out
     assert "公共事务" in out.splitlines()[0]
 
 

@@ -127,7 +127,16 @@ def test_a_measure_not_carried_out_is_flagged_and_next_due_advances() -> None:
     (step,) = story.engine.tick()
     assert [e.event for e in step.entries] == [Event.DEADLINE_MISSED]
     entry = step.entries[0]
-    assert entry.data == {"deadline": "measure:1:1", "kind": "measure", "due": timestamp(second), "measure": 1}
+    assert entry.data == {
+        "deadline": "measure:1:1",
+        "kind": "measure",
+        "due": timestamp(second),
+        "measure": 1,
+        # 承诺制: the missed measure names its pledge (who answers for what)
+        "owner": "wang",
+        "pledged": True,
+        "title": "道闸 gate",
+    }
     assert story.state is State.FEEDBACK  # 决而不施 is flagged; escalation is opt-in
     assert story.record.next_due is None
     assert story.engine.tick(second + timedelta(days=90), ahead_of_clock=True) == ()

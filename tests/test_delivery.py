@@ -5,6 +5,7 @@ test_delivery_channels)."""
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -452,3 +453,59 @@ def test_wake_delivers_a_new_notice_without_waiting_for_the_poll() -> None:
         dispatcher.stop()
         runner.join(timeout=30)
     assert not runner.is_alive()  # stop() interrupts the poll too
+
+
+# ---- a batch settled in one transaction (SQLiteStore.settle_many) ---------------------------------------------
+@pytest.fixture(params=["sqlite", "postgres"])
+def batch_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    """A store with ``settle_many``: SQLite, and PostgreSQL (skipped when no server answers, a
+    failure under CI=true)."""
+    if request.param == "sqlite":
+        from consultflow.storage.sqlite import SQLiteStore
+
+        yield SQLiteStore(tmp_path / "many.db", synchronous="NORMAL")
+        return
+    from consultflow.storage.postgres import PostgresStore
+    from store_support import Schemas, require_postgres
+
+    dsn = require_postgres()
+    schemas = Schemas(dsn)
+    try:
+        yield PostgresStore(dsn, schema=schemas.new("many"))
+    finally:
+        schemas.drop_all()
+
+
+def test_settle_many_settles_as_settle_does_and_reports_each_refusal(batch_store: Any) -> None:
+    from consultflow import IntegrityError, NotFound
+    from consultflow.delivery.dispatcher import SettlesMany
+
+    now = datetime(2026, 5, 1, tzinfo=UTC)
+    kind: object = batch_store
+    assert isinstance(kind, SettlesMany)  # so a dispatcher settles its batches in one transaction
+    with batch_store as store:
+        keys = seed(store, 3)
+        leased = {n.key: n for n in store.lease(10, now)}
+        a, b, c, d, e, f = keys
+        later = now + timedelta(minutes=1)
+        errors = store.settle_many(
+            [
+                (a, "delivered", None, "", leased[a].attempts),
+                (b, "retry", later, "HTTP 503", leased[b].attempts),
+                (c, "dead", None, "HTTP 410", leased[c].attempts),
+                (d, "delivered", None, "", leased[d].attempts + 1),  # a stale lease: refused alone
+                ("d9:1", "delivered", None, "", 1),  # no such notice
+                (f, "delivered", None, "", None),
+            ],
+            now=now,
+        )
+        assert [type(x) for x in errors] == [type(None), type(None), type(None), IntegrityError, NotFound, type(None)]
+        by_key = {n.key: n for n in store.outbox()}
+        assert [by_key[k].status for k in keys] == ["delivered", "pending", "dead", "leased", "leased", "delivered"]
+        assert (by_key[b].not_before, by_key[b].last_error) == (later, "HTTP 503")
+        assert by_key[c].last_error == "HTTP 410"
+        assert store.settle_many([(a, "delivered", None, "", None)], now=now) == (None,)  # the same again: harmless
+        with pytest.raises(InvalidInput):  # a bad argument anywhere: nothing at all is written
+            store.settle_many([(e, "delivered", None, "", None), (d, "delivred", None, "", None)], now=now)
+        assert store.outbox(status="leased") == tuple(n for n in store.outbox() if n.key in {d, e})
+        assert store.settle_many([], now=now) == ()

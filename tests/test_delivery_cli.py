@@ -242,3 +242,82 @@ def test_schema_is_only_for_postgresql(db: Path) -> None:
     done = cf("outbox", "--db", str(db), "--schema", "x")
     assert done.returncode == 2
     assert "--schema is for a PostgreSQL store" in done.stderr
+
+
+# ---- the progress line: on a terminal only ----------------------------------------------------------------
+def _dispatch_on_a_terminal(db: Path, url: str, *extra: str) -> tuple[int, str]:
+    """Run ``consultflow dispatch`` with stderr on a pseudo-terminal (as in a shell); its exit code
+    and what the terminal showed."""
+    import pty
+
+    master, slave = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if k != "CONSULTFLOW_WEBHOOK_SECRET"}
+    cmd = [sys.executable, "-m", "consultflow", "dispatch", "--db", str(db), "--webhook", url, "--secret", SECRET]
+    proc = subprocess.Popen([*cmd, *extra], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave, env=env)
+    os.close(slave)  # the child holds it now; reading the master ends when the child is gone
+    shown = bytearray()
+    try:
+        while True:
+            try:
+                data = os.read(master, 4096)
+            except OSError:  # EIO: the terminal's other end closed
+                break
+            if not data:
+                break
+            shown += data
+    finally:
+        os.close(master)
+    out, _ = proc.communicate(timeout=120)
+    assert out == b""  # progress never goes to stdout, which a script may be reading
+    return proc.returncode, shown.decode()
+
+
+def test_a_terminal_sees_a_progress_line_that_counts_up(db: Path, receiver: Receiver) -> None:
+    total = story_notices(db)
+    code, shown = _dispatch_on_a_terminal(db, receiver.url, "--until-empty", "--batch", "4")
+    assert code == 0, shown
+    # Each batch rewrites one line ("\r", no newline): the counts as they grow, then the summary.
+    updates = [part for part in shown.split("\r") if part.startswith("delivered ") and "  retried" in part]
+    counts = [int(u.split()[1]) for u in updates]
+    assert len(counts) >= total // 4  # a line per batch of 4
+    assert counts == sorted(counts)
+    assert counts[0] <= 4
+    assert counts[-1] == total
+    assert all(u == f"delivered {c}  retried 0  dead 0" for u, c in zip(updates, counts, strict=True))
+    last = shown.rstrip("\r\n").rsplit("\n", 1)[-1].strip("\r")
+    assert last == f"delivered {total}, retried 0, dead 0"  # the summary on a line of its own
+    assert set(receiver.accepted) == {n.key for n in SQLiteStore(db, readonly=True).outbox()}
+
+
+def test_without_a_terminal_there_is_no_progress_line(db: Path, receiver: Receiver) -> None:
+    total = story_notices(db)
+    done = cf(
+        "dispatch", "--db", str(db), "--webhook", receiver.url, "--secret", SECRET, "--until-empty", "--batch", "4"
+    )
+    assert done.returncode == 0, done.stderr
+    assert "\r" not in done.stderr
+    assert done.stderr.splitlines() == [f"delivered {total}, retried 0, dead 0"]  # the summary, nothing else
+    assert done.stdout == ""
+
+
+def test_max_backoff_caps_the_wait_before_a_retry(db: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    total = story_notices(db)
+    with Receiver(SECRET, fail_every=2) as failing:
+        args = ["--webhook", failing.url, "--secret", SECRET, "--max-backoff", "0.2"]
+        once = cf("dispatch", "--db", str(db), *args, "--once")
+        ended = datetime.now(UTC)
+        assert once.returncode == 0, once.stderr
+        waiting = [
+            json.loads(line)
+            for line in cf("outbox", "--db", str(db), "--status", "pending", "--json").stdout.splitlines()
+        ]
+        assert waiting  # half the requests failed: those notices wait for a retry
+        # The default backoff waits 1-2 s after a first failure; capped, at most 0.2 s.
+        assert all(datetime.fromisoformat(w["not_before"]) <= ended + timedelta(seconds=0.2) for w in waiting)
+        done = cf("dispatch", "--db", str(db), *args, "--until-empty")
+        assert done.returncode == 0, done.stderr
+    statuses = {json.loads(line)["status"] for line in cf("outbox", "--db", str(db), "--json").stdout.splitlines()}
+    assert statuses == {"delivered"}
+    assert len(failing.accepted) == total

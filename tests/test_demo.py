@@ -36,7 +36,7 @@ def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_the_reference_story_ends_closed_with_a_verified_chain() -> None:
     entries, record = _story()
     assert record.state is State.CLOSED  # type: ignore[attr-defined]
-    assert record.version == len(entries) == 62  # type: ignore[attr-defined]
+    assert record.version == len(entries) == 77  # type: ignore[attr-defined]
     assert record.cycle == 2  # type: ignore[attr-defined]
     assert verify(entries, head=record.head, version=record.version).ok  # type: ignore[attr-defined]
     check_log_order(entries, demo_procedure())
@@ -57,8 +57,7 @@ def test_the_reference_story_visits_every_step_in_order() -> None:
         "consulting",  # 依法纠正: the unlawful decision goes back to consultation
         "decided",
         "feedback",
-        "supervising",
-        "consulting",  # 再次协商: supervision found a new problem
+        "consulting",  # 再次协商: residents found a new problem while it was carried out (反馈落实)
         "decided",
         "feedback",
         "supervising",
@@ -82,13 +81,20 @@ def test_the_reference_story_runs_both_loops() -> None:
     assert entries[i].target is State.CONSULTING
     assert entries[i].data["legal_basis"]
     assert entries[i].data["correction"]
-    assert events[i + 1] is Event.ROUND_OPENED
+    # every meeting has its notice: the corrected plan's round is announced first (会议公告), then held
+    assert events[i + 1] is Event.MEETING_SCHEDULED
+    assert events[i + 2] is Event.ROUND_OPENED
     assert Event.DECIDED not in events[i + 1 : events.index(Event.ROUND_CLOSED, i)]
     assert events.count(Event.RECONSULTATION_REQUESTED) == 1
     j = events.index(Event.RECONSULTATION_REQUESTED)
     assert entries[j].data["cycle"] == 2
-    assert events[j - 1] is Event.INSPECTED
-    assert entries[j - 1].data["passed"] is False
+    # 微幸福: the unspent part of the decision's money goes back to the pool, in the same step
+    assert events[j - 1] is Event.FUNDS_RELEASED
+    # 反馈落实中又存在新问题: residents raised it, five together (联名), while it was being carried out
+    assert entries[j].source is State.FEEDBACK
+    assert entries[j].actor == "wu"
+    assert entries[j].data["co_signers"] == ["li", "zhang", "he", "ma"]
+    assert events[j - 3 : j - 1] == [Event.PROGRESS_REPORTED, Event.FUNDS_SPENT]  # the work done stays done
     lawful = [e for e in entries if e.event is Event.LEGALITY_REVIEWED and e.data["verdict"] == "lawful"]
     assert len(lawful) == 2
 
@@ -126,14 +132,14 @@ def test_cli_demo_prints_a_timeline(capsys: pytest.CaptureFixture[str], in_tmp: 
     assert main(["demo"]) == 0
     out = capsys.readouterr().out
     assert "Beijing time (UTC+8)" in out  # the timeline's header line names the zone
-    assert "62 entries, chain verified; state: closed" in out
+    assert "77 entries, chain verified; state: closed" in out
 
 
 def test_cli_demo_in_chinese(capsys: pytest.CaptureFixture[str], in_tmp: None) -> None:
     assert main(["demo", "--lang", "zh"]) == 0
     out = capsys.readouterr().out
     assert "小桃园社区" in out
-    assert "62 条记录，哈希链完整" in out
+    assert "77 条记录，哈希链完整" in out
     assert re.search(r"[\u4e00-\u9fff]", out.splitlines()[1])  # the timeline itself, not only the heading
 
 
@@ -185,16 +191,18 @@ def test_the_reference_log_is_unchanged() -> None:
     """Display changes never touch the log: the chain's head is the same digest as ever (changed on
     purpose when the story's major matter went to the residents' representatives' vote)."""
     _, record = _story()
-    assert record.head == "fe4e51bddddd2deea3d037a3dfd3a6a26f1193009a992506f9c81811d35eb0cc"  # type: ignore[attr-defined]
+    assert record.head == "82b41b66afc2ef2aa70fe60d7821f196e5d436b45f2d91754f88cb3534d04d10"  # type: ignore[attr-defined]
 
 
 def test_the_chinese_view_has_no_english_words() -> None:
     lines = _view("zh")
     text = "\n".join(lines)
-    # the only Latin letters a Chinese reader meets are people's ids (the log names people by id)
+    # the only Latin letters a Chinese reader meets are people's ids (the log names people by id) and
+    # the SHA-256 of the minutes (会议纪要), which no language translates
+    text = re.sub(r"(SHA-256 |哈希值)[0-9a-f]{12}", "", text)
     assert set(re.findall(r"[A-Za-z]+", text)) <= set(CAST), set(re.findall(r"[A-Za-z]+", text)) - set(CAST)
     assert lines[0] == "夜间停车难 · 小桃园社区 · 公共事务：夜间停车 · 已办结"
-    assert lines[-1] == "62 条记录，哈希链完整；状态：已办结"
+    assert lines[-1] == "77 条记录，哈希链完整；状态：已办结"
     for words in (
         "北京时间",  # the zone, once, in the header line
         "发布协商公告",
@@ -217,7 +225,7 @@ def test_the_english_view_has_no_chinese() -> None:
     text = "\n".join(lines)
     assert not CJK.search(text), [line for line in lines if CJK.search(line)]
     assert lines[0] == "Night parking · Xiaotaoyuan community · Public affairs: night parking · closed"
-    assert lines[-1] == "62 entries, chain verified; state: closed"
+    assert lines[-1] == "77 entries, chain verified; state: closed"
     # roles by their display names, never their keys
     assert "chen (rotating chair)" in text
     assert "zhou (inspection group)" in text
@@ -355,3 +363,29 @@ def test_readme_quickstart_runs(
     rest = iter(printed)
     missing = [out for out in promised if not any(line == out for line in rest)]
     assert missing == [], f"README promises {missing}, the code printed {printed}"
+
+
+def test_the_story_shows_the_seeds_institutions(capsys: pytest.CaptureFixture[str], in_tmp: None) -> None:
+    """Issue 11, point 8: meetings on consultation day with minutes, an online round, the fund, pledges
+    and residents raising a new problem while the measures are carried out, all in ``demo --json``."""
+    assert main(["demo", "--json"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    events = [line["event"] for line in lines]
+    for needed in ("meeting_scheduled", "minutes_recorded", "funds_allocated", "funds_spent", "pledge_published"):
+        assert needed in events, needed
+    _, record = _story()
+    meetings = record.meetings  # type: ignore[attr-defined]
+    # every meeting of this consultation-day matter fell on the 11th, Beijing time, each with its minutes
+    assert [m.at.astimezone(demo_procedure().parameters.zone).day for m in meetings] == [11, 11, 11, 11]
+    assert all(m.minutes for m in meetings)
+    online = [m for m in meetings if m.format is not None and m.format.value == "online"]
+    assert len(online) == 1
+    assert online[0].closes_at is not None
+    # the fund: two allocations from the 2026 pool, the first one's unspent part given back
+    allocations = record.allocations  # type: ignore[attr-defined]
+    assert [(a.year, a.amount) for a in allocations] == [(2026, 110000), (2026, 115000)]
+    assert allocations[0].released == 70000
+    # pledges: each measure of both decisions in force was published as a pledge
+    assert sum(1 for e in events if e == "pledge_published") == 4
+    raised = next(line for line in lines if line["event"] == "reconsultation_requested")
+    assert (raised["from"], raised["actor"]) == ("feedback", "wu")

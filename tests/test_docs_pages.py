@@ -1,5 +1,5 @@
 """The listings of docs/storage.md, lifecycle.md, who-may-act.md, integrity.md, checkpoints.md,
-simulation.md and notifications.md run as pasted, and print what the pages say.
+simulation.md, notifications.md and intake.md run as pasted, and print what the pages say.
 
 A ```` ```python ```` listing is a complete program: each one runs alone, in a fresh namespace (as
 ``python listing.py`` would), in a temporary working directory that is removed afterwards, so the
@@ -51,12 +51,13 @@ PAGES = (
     "checkpoints.md",
     "simulation.md",
     "notifications.md",
+    "intake.md",
 )
 RUN = "python"
 DEFINITION = "toml"  # a procedure definition file: built, not run
 NOT_PROGRAMS = frozenset({"python-signature", ""})  # the fences that are deliberately not run
 #: pages that promise the output of every listing in ``# -> ...`` comments
-EVERY_OUTPUT_PROMISED = frozenset({"lifecycle.md", "who-may-act.md", "integrity.md"})
+EVERY_OUTPUT_PROMISED = frozenset({"lifecycle.md", "who-may-act.md", "integrity.md", "intake.md"})
 
 _FENCE = re.compile(r"^```([^\n`]*)\n(.*?)^```[ \t]*$", flags=re.MULTILINE | re.DOTALL)
 

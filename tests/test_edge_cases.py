@@ -85,7 +85,7 @@ def test_the_first_round_is_the_announced_meeting() -> None:
     with pytest.raises(Refused) as info:
         w.open_round()
     assert info.value.code == "before_meeting"
-    assert "第一轮协商即为该次会议" in info.value.explain("zh")
+    assert "本轮协商须在该次会议上开始" in info.value.explain("zh")
     w.clock.advance(days=3)
     assert w.open_round().state is State.CONSULTING
 

@@ -17,6 +17,22 @@ SRC = Path(__file__).resolve().parent.parent / "src" / "consultflow"
 # Reviewed: changing this list is changing the public API (add to it on purpose, with docs).
 PUBLIC = {
     "Attendance",
+    # proposal intake (提议, issue 11)
+    "AddTopic",
+    "Appeal",
+    "CoSign",
+    "EditProposal",
+    "Reconsider",
+    "Submit",
+    "Rejection",
+    "CatalogueAddition",
+    # the 微幸福 fund (issue 11): the ledger's position and statement, allocations, the 微 project types
+    "FundAllocation",
+    "FundConflict",
+    "FundPosition",
+    "FundStatement",
+    "NoFundLedger",
+    "ProjectType",
     # signed checkpoints (issue 8)
     "Checkpoint",
     "CheckpointFinding",
@@ -82,6 +98,8 @@ PUBLIC = {
     "LegalityReview",
     "LogEntry",
     "Measure",
+    "Meeting",
+    "Minutes",
     "MemoryStore",
     "NotFound",
     "Notice",
@@ -99,7 +117,13 @@ PUBLIC = {
     "Publication",
     "Publish",
     "Query",
+    # 承诺制 (pledges)
+    "DelayPledge",
+    "Pledge",
+    "PledgeDelay",
+    "PledgeStatus",
     "RecordFeedback",
+    "RecordMinutes",
     "RecordOpinion",
     "Refused",
     "Reject",
@@ -112,6 +136,7 @@ PUBLIC = {
     "Round",
     "SQLiteStore",
     "Schedule",
+    "ScheduleMeeting",
     "SimulatedClock",
     "MeetingFormat",
     "Stance",
@@ -209,9 +234,10 @@ FLOORS = {
     "delivery/channels": ("consultflow.core", "consultflow.engine", "consultflow.demo", "consultflow.testing"),
 }
 RECORDS_FLOOR = (
-    *("step", "log", "notices", "records", "commands", "refusals", "catalogue", "parameters", "context"),
+    *("step", "log", "notices", "records", "commands", "refusals", "catalogue", "parameters", "context", "funds"),
     *("deadlines", "vocabulary", "roles", "errors", "clock", "i18n", "limits", "files", "canonical"),
     "privacy",
+    "consultation_day",  # the rota and the consultation day's session: pure, over records and parameters
 )
 
 
@@ -249,7 +275,9 @@ def test_the_tree_shows_the_six_steps_and_the_review() -> None:
     modules = {p.stem for p in (SRC / "steps").glob("*.py")}
     assert set(SEED_STEPS) <= modules
     assert {"escalate", "overdue"} <= modules
-    extra = ("vote", "escalate", "overdue")  # 表决: a body decides (in the decide step of the seed)
+    # 表决: a body decides (in the decide step of the seed); 承诺制: pledges (in its feedback step);
+    # intake: 提议's drafts, edits, co-signers, appeals; 会议: meetings
+    extra = ("vote", "intake", "pledge", "escalate", "overdue", "meetings")
     assert set(extra) <= modules
     declared = {importlib.import_module(f"consultflow.steps.{m}").STEP for m in (*SEED_STEPS, *extra)}
     assert declared == set(STEPS)

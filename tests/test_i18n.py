@@ -60,7 +60,7 @@ from consultflow.i18n import (
 )
 from consultflow.steps import STEPS
 from consultflow.timeline import WORDS, format_timeline
-from consultflow.vocabulary import Ballot, Body, Channel
+from consultflow.vocabulary import Ballot, Body, Channel, ProjectType
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "consultflow"
 DOCS = Path(__file__).resolve().parents[1] / "docs"
@@ -184,6 +184,7 @@ VOCABULARY: Mapping[str, frozenset[str]] = {
     "channel": frozenset(c.value for c in Channel),
     "body": frozenset(b.value for b in Body),
     "ballot": frozenset(b.value for b in Ballot),
+    "project_type": frozenset(p.value for p in ProjectType),
 }
 
 
@@ -359,7 +360,7 @@ def test_the_round_limit_and_the_budget_cap_are_the_procedures_limits() -> None:
     assert "上限（1轮）" in r.explain("zh")
     assert "over the procedure's limit (1)" in r.explain("en")
 
-    capped = Matter()
+    capped = Matter(budget_cap=Decimal(300000))  # a per-matter cap is a community's choice (none by default)
     with pytest.raises(Refused) as info:
         capped.propose(budget=Decimal("300000.01"))
     assert info.value.code == "over_budget_cap"

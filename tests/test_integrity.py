@@ -178,7 +178,7 @@ def test_a_closed_consultation_edited_back_to_supervising_cannot_be_reopened(tam
     command = cf.RequestReconsultation(consultation=cid, problems="reopen")
     with pytest.raises(cf.IntegrityError, match=cid):
         fresh.execute(command, by="zhou")
-    assert len(fresh.history(cid)) == 62
+    assert len(fresh.history(cid)) == 77
     assert not fresh.verify(cid).ok
 
 
@@ -408,7 +408,7 @@ def test_the_documented_check_uses_only_the_standard_library(
         [sys.executable, "-I", "-S", "check_log.py", "log.jsonl"], capture_output=True, text=True, check=True
     )
     head = cf.SQLiteStore(tmp_path / "d.db", readonly=True).load(CID).head
-    assert done.stdout.splitlines() == [f"ok: 62 entries, head {head[:12]}", "entry 10: not in canonical form"]
+    assert done.stdout.splitlines() == [f"ok: 77 entries, head {head[:12]}", "entry 10: not in canonical form"]
 
 
 def test_a_copy_that_cannot_hold_wal_shared_memory_is_read_immutable(
@@ -469,4 +469,4 @@ def test_reminders_in_the_outbox_are_no_finding_but_a_forged_notice_is(
     finally:
         store.close()
     assert main(["verify", "--db", str(demo_db)]) == 1
-    assert f"BROKEN consultation '{CID}', entry seq 62: outbox notice '{CID}:999'" in capsys.readouterr().out
+    assert f"BROKEN consultation '{CID}', entry seq 77: outbox notice '{CID}:999'" in capsys.readouterr().out

@@ -62,7 +62,8 @@ def test_the_round_limit_escalates_on_the_third_failing_round() -> None:
     before = story.record.version
     rec = story.hold_round(consensus=False)
     assert rec.state is State.ESCALATED
-    tail = story.history()[before + 1 + len(NO_CONSENSUS) :]  # round_opened and the opinions precede the closing
+    # the meeting announced (meeting_scheduled), round_opened and the opinions precede the closing
+    tail = story.history()[before + 2 + len(NO_CONSENSUS) :]
     assert [e.event for e in tail] == [Event.ROUND_CLOSED, Event.ESCALATED]
     closed, escalated = tail
     assert (closed.source, closed.target) == (State.CONSULTING, State.CONSULTING)

@@ -13,6 +13,8 @@ import pytest
 
 from consultflow import (
     Actor,
+    AddTopic,
+    Appeal,
     Ballot,
     Body,
     CallVote,
@@ -24,7 +26,9 @@ from consultflow import (
     CloseVote,
     Command,
     Consultation,
+    CoSign,
     Decide,
+    EditProposal,
     Escalate,
     Form,
     Inspect,
@@ -35,6 +39,7 @@ from consultflow import (
     OpenRound,
     Propose,
     Publish,
+    Reconsider,
     RecordFeedback,
     RecordOpinion,
     Refused,
@@ -48,6 +53,7 @@ from consultflow import (
     Stance,
     StartSupervision,
     State,
+    Submit,
     Verdict,
     Withdraw,
     district,
@@ -60,7 +66,7 @@ from consultflow.directory import LEVEL_ROLES
 from consultflow.procedure import NEW
 from consultflow.refusals import Failure
 from consultflow.roles import NEVER_GRANTED, STAKEHOLDERS, THINK_TANK, person_id
-from consultflow.steps import MarkOverdue
+from consultflow.steps import DelayPledge, MarkOverdue, RecordMinutes, ScheduleMeeting
 from consultflow.testing.driver import CAST, COMMUNITY, INVITED, TOPIC, Driver, only, standard_catalogue
 
 R = Role
@@ -106,10 +112,24 @@ EXPECTED_BY_TRIGGER: dict[str, set[Role]] = {
     "escalate": {R.COMMITTEE, R.SUB_DISTRICT},
     "resume": {R.SUB_DISTRICT},
     "mark_overdue": {R.SYSTEM},
+    # meetings (会议): the committees announce each meeting; the committees or the meeting's chair keep its minutes
+    "schedule_meeting": {R.COMMITTEE, R.WORKING_COMMITTEE},
+    "record_minutes": {R.COMMITTEE, R.WORKING_COMMITTEE, R.ROTATING_CHAIR},
+    "delay_pledge": {R.COMMITTEE},  # 承诺制: the committee moves a pledge's date, with a reason
+    # 提议 intake: the proposer's draft; residents co-sign (联名); the sub-district reconsiders (复核)
+    "submit": {R.PROPOSER},
+    "edit_proposal": {R.PROPOSER, R.COMMITTEE},
+    "co_sign": {R.RESIDENT, R.RESIDENT_REPRESENTATIVE},
+    "add_topic": {R.COMMITTEE},
+    "appeal": {R.PROPOSER},
+    "reconsider": {R.SUB_DISTRICT},
 }
 EXPECTED_BY_KEY: dict[tuple[str, str], set[Role]] = {
     ("supervising", "close"): {R.COMMITTEE},
     ("escalated", "close"): {R.SUB_DISTRICT},
+    # a draft is its proposer's alone
+    ("draft", "withdraw"): {R.PROPOSER},
+    ("draft", "edit_proposal"): {R.PROPOSER},
 }
 
 OPTIONS = [
@@ -596,6 +616,17 @@ def _command(trigger: str, cid: str, now: datetime) -> Command:
         "escalate": lambda: Escalate(consultation=cid, reason="久拖不决"),
         "resume": lambda: Resume(consultation=cid, instructions="继续协商"),
         "close": lambda: Close(consultation=cid, summary="办结"),
+        "schedule_meeting": lambda: ScheduleMeeting(consultation=cid, meeting_at=now + timedelta(days=4)),
+        "record_minutes": lambda: RecordMinutes(consultation=cid, meeting=1, text="会议纪要"),
+        "delay_pledge": lambda: DelayPledge(
+            consultation=cid, measure=0, due=now + timedelta(days=60), reason="材料延误 materials late"
+        ),
+        "submit": lambda: Submit(consultation=cid),
+        "edit_proposal": lambda: EditProposal(consultation=cid, title="新标题"),
+        "co_sign": lambda: CoSign(consultation=cid),
+        "add_topic": lambda: AddTopic(consultation=cid, slug="stray-cats", name="流浪猫"),
+        "appeal": lambda: Appeal(consultation=cid, grounds="本社区事务"),
+        "reconsider": lambda: Reconsider(consultation=cid, upheld=False, ruling="应予受理"),
     }
     return commands[trigger]()
 

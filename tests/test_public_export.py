@@ -125,6 +125,25 @@ def every_event(store: Any) -> set[str]:
     # a proposal nobody answers: the clock's own step (议而不决 / deadline missed)
     d.propose()
     d.engine.tick(d.clock.now() + timedelta(days=60), ahead_of_clock=True)
+    # 提议 intake: a draft edited, co-signed and submitted, then corrected by the committee; a draft
+    # discarded; a rejection appealed and reconsidered; an "other" matter made a catalogue item
+    d.draft()
+    d.edit(title="夜间停车位 night parking spaces", note="改标题")
+    d.co_sign("wu")
+    d.submit()
+    d.edit(by="wang", major=True)
+    d.draft()
+    d.withdraw()
+    d.propose()
+    d.reject()
+    d.appeal()
+    d.reconsider(False)
+    d.propose(topic="public-affairs/other", title="流浪猫 stray cats")
+    d.add_topic("stray-cats", "流浪猫 stray cats")
+    # 承诺制: a published pledge's date moved, with a reason
+    d.to("feedback")
+    d.publish()
+    d.delay_pledge(0, days=10)
     return people
 
 
@@ -589,7 +608,7 @@ def test_export_and_verify_from_the_command_line(tmp_path: Path, capsys: pytest.
         f"{keyfile}.pub",
     ]
     assert main(check) == 0
-    assert "62 entries of 1 consultation" in capsys.readouterr().out
+    assert "77 entries of 1 consultation" in capsys.readouterr().out
     text = out.read_text(encoding="utf-8").replace('"stance":"amend"', '"stance":"support"', 1)
     out.write_text(text, encoding="utf-8")
     assert main(check) == 1

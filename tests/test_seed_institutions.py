@@ -408,7 +408,7 @@ def _shown(value: object) -> str:
     if isinstance(value, cf.ConsensusRule):
         return f"{value.kind} {value.threshold:.3f}"
     if isinstance(value, dict):
-        return "`DEFAULT_VOTING`"
+        return "`DEFAULT_VOTING`" if value else "none"
     return str(getattr(value, "value", value))
 
 

@@ -234,8 +234,9 @@ def test_a_certain_scenario_gives_the_hand_computed_figures() -> None:
         assert (o.state, o.ending, o.rounds, o.cycles) == ("closed", "done", 1, 1)
         assert (o.round_table, o.person_times, o.participants, o.online_person_times) == (1, 5, 5, 0)
         assert (o.measures, o.projects, o.budget, o.spent) == (1, 1, Decimal(8000), Decimal("8000.00"))
-        # propose, notify, open, 5 opinions, close, decide, review, publish, supervise, report, inspect, close
-        assert o.steps == 16
+        # propose, notify, open, 5 opinions, close, decide, review (funds allocated), publish (and its one
+        # measure's pledge, 承诺制), supervise, report (funds spent), inspect, close
+        assert o.steps == 19
         # notice after a day and a minute, the meeting four days later, seven steps a minute apart,
         # the decision a day after: 6 days and 8 minutes
         assert o.days_to_decision == round(6 + 8 / 1440, 4)

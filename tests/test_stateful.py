@@ -23,7 +23,7 @@ from consultflow import Carrier, Channel, Consultation, Event, Form, LogEntry, R
 from consultflow.deadlines import next_due
 from consultflow.engine import CLOCK_ACTOR
 from consultflow.roles import person_id
-from consultflow.steps import MarkOverdue
+from consultflow.steps import MarkOverdue, RecordMinutes, ScheduleMeeting
 from consultflow.testing.driver import CAST, COMMUNITY, INVITED, TOPIC, Driver
 from oracle import check_log_order
 
@@ -192,6 +192,49 @@ def build(trigger: Trigger, record: Consultation, now: Any, draw: Any, good: boo
         return cf.Close(consultation=cid, summary=draw(TEXT))
     if trigger is Trigger.MARK_OVERDUE:
         return MarkOverdue(consultation=cid)
+    if trigger is Trigger.SCHEDULE_MEETING:
+        days = draw(st.integers(3, 8) if good else st.integers(0, 8))
+        chair = "chen" if good and record.form is Form.CONSULTATION_DAY else draw(st.sampled_from([None, "chen"]))
+        return ScheduleMeeting(consultation=cid, meeting_at=now + timedelta(days=days, hours=1), chair=chair)
+    if trigger is Trigger.RECORD_MINUTES:
+        held = [m.number for m in record.meetings if m.round is not None]
+        meeting = held[-1] if good and held else draw(st.integers(1, max(1, len(record.meetings) + 1)))
+        correction = draw(st.booleans()) if not good else bool(held) and bool(record.meetings[meeting - 1].minutes)
+        text = draw(TEXT) or "会议纪要"
+        return RecordMinutes(consultation=cid, meeting=meeting, text=text, correction=correction)
+    if trigger is Trigger.DELAY_PLEDGE:  # 承诺制: move a pledge's date, later (good) or any way
+        d = record.current_decision
+        count = len(d.measures) if d is not None else 0
+        measure = draw(st.integers(0, count - 1)) if good and count else draw(st.integers(0, 3))
+        pledge = next(
+            (p for p in record.pledges if d is not None and (p.decision, p.measure) == (d.number, measure)), None
+        )
+        base = pledge.due if good and pledge is not None else now
+        due = base + timedelta(days=draw(st.integers(1, 30) if good else st.integers(-5, 400)), hours=1)
+        return cf.DelayPledge(consultation=cid, measure=measure, due=due, reason=draw(REASON))
+    # 提议 intake
+    if trigger is Trigger.SUBMIT:
+        return cf.Submit(consultation=cid)
+    if trigger is Trigger.EDIT_PROPOSAL:
+        if good:
+            return cf.EditProposal(consultation=cid, title=draw(REASON), note=draw(TEXT))
+        return cf.EditProposal(
+            consultation=cid,
+            topic=draw(st.sampled_from([None, TOPIC, "public-affairs/other", "policy/not-listed"])),
+            budget=draw(st.sampled_from([None, Decimal("100"), Decimal("999999")])),
+            major=draw(st.sampled_from([None, True, False])),
+        )
+    if trigger is Trigger.CO_SIGN:
+        return cf.CoSign(consultation=cid)
+    if trigger is Trigger.ADD_TOPIC:
+        slug = draw(
+            st.sampled_from(["stray-cats", "stray-cats", "night-parking", "other"] if not good else ["stray-cats"])
+        )
+        return cf.AddTopic(consultation=cid, slug=slug, name="流浪猫")
+    if trigger is Trigger.APPEAL:
+        return cf.Appeal(consultation=cid, grounds=draw(REASON))
+    if trigger is Trigger.RECONSIDER:
+        return cf.Reconsider(consultation=cid, upheld=draw(st.booleans()), ruling=draw(REASON))
     raise AssertionError(trigger)  # pragma: no cover
 
 
@@ -200,10 +243,12 @@ CONSULTATION_TRIGGERS = tuple(t for t in Trigger if t is not Trigger.PROPOSE)
 # so that the loops and the late steps get their turn; ``anything`` and ``tick`` take the rest.
 FORWARD = (
     Trigger.NOTIFY,
+    Trigger.SCHEDULE_MEETING,
     Trigger.OPEN_ROUND,
     Trigger.SIGN_IN,
     Trigger.RECORD_OPINION,
     Trigger.CLOSE_ROUND,
+    Trigger.RECORD_MINUTES,
     Trigger.DECIDE,
     Trigger.REVIEW,
     Trigger.PUBLISH,
@@ -214,8 +259,13 @@ FORWARD = (
     Trigger.RECORD_FEEDBACK,
     Trigger.REQUEST_RECONSULTATION,
     Trigger.RESUME,
+    # 提议 intake
+    Trigger.SUBMIT,
+    Trigger.EDIT_PROPOSAL,
+    Trigger.CO_SIGN,
+    Trigger.ADD_TOPIC,
 )
-GIVING_UP = (Trigger.ESCALATE, Trigger.WITHDRAW, Trigger.REJECT)
+GIVING_UP = (Trigger.ESCALATE, Trigger.WITHDRAW, Trigger.REJECT, Trigger.APPEAL, Trigger.RECONSIDER)
 WEIGHT = {Trigger.RECORD_OPINION: 4, Trigger.REPORT_PROGRESS: 3}  # a round needs several opinions
 
 
@@ -349,7 +399,10 @@ class ConsultationMachine(RuleBasedStateMachine):
     @precondition(lambda self: len(self.ids) < MAX_CONSULTATIONS)
     @rule(
         actor=st.sampled_from((LI, WANG, ZHANG, *MEMBERS, *OUTSIDERS)),
-        topic=st.sampled_from([TOPIC, TOPIC, "public-benefit/micro-greening", "policy/not-listed"]),
+        topic=st.sampled_from(
+            [TOPIC, TOPIC, "public-benefit/micro-greening", "policy/not-listed", "public-affairs/other"]
+        ),
+        draft=st.sampled_from([False, False, True]),
         carrier=st.sampled_from(Carrier),
         form=st.sampled_from(Form),
         major=st.booleans(),
@@ -365,9 +418,17 @@ class ConsultationMachine(RuleBasedStateMachine):
         major: bool,
         budget: Decimal | None,
         title: str,
+        draft: bool,
     ) -> None:
         command = cf.Propose(
-            community=COMMUNITY, topic=topic, title=title, carrier=carrier, form=form, major=major, budget=budget
+            community=COMMUNITY,
+            topic=topic,
+            title=title,
+            carrier=carrier,
+            form=form,
+            major=major,
+            budget=budget,
+            draft=draft,
         )
         outcome = self.execute(command, actor)
         if actor in OUTSIDERS:
@@ -498,6 +559,9 @@ class ConsultationMachine(RuleBasedStateMachine):
             waits: list[datetime] = []
             if record.state is State.NOTIFIED and schedule is not None and now < schedule.meeting_at:
                 waits.append(schedule.meeting_at)
+            pending = record.pending_meeting  # a later meeting announced (ScheduleMeeting) waits too
+            if record.state is State.CONSULTING and pending is not None and now < pending.at:
+                waits.append(pending.at)
             if record.invitation_notice_ends is not None and now < record.invitation_notice_ends:
                 waits.append(record.invitation_notice_ends)
             # waiting for the meeting, or for an invitation's notice, is the forward step here

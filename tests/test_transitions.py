@@ -15,6 +15,8 @@ import pytest
 import consultflow as cf
 from consultflow import (
     Actor,
+    AddTopic,
+    Appeal,
     Ballot,
     Body,
     CallVote,
@@ -27,7 +29,9 @@ from consultflow import (
     Command,
     Conflict,
     Consultation,
+    CoSign,
     Decide,
+    EditProposal,
     Escalate,
     Form,
     Inspect,
@@ -39,6 +43,7 @@ from consultflow import (
     OpenRound,
     Propose,
     Publish,
+    Reconsider,
     RecordFeedback,
     RecordOpinion,
     Refused,
@@ -52,6 +57,7 @@ from consultflow import (
     Stance,
     StartSupervision,
     State,
+    Submit,
     Trigger,
     Verdict,
     Withdraw,
@@ -62,7 +68,7 @@ from consultflow.context import Context
 from consultflow.core import apply
 from consultflow.engine import CLOCK_ACTOR
 from consultflow.roles import NEVER_GRANTED
-from consultflow.steps import MarkOverdue
+from consultflow.steps import DelayPledge, MarkOverdue, RecordMinutes, ScheduleMeeting
 from consultflow.testing.driver import CAST, COMMUNITY, INVITED, STATES, TOPIC, Driver
 
 S, OPP, AM, AB = Stance.SUPPORT, Stance.OPPOSE, Stance.AMEND, Stance.ABSTAIN
@@ -99,6 +105,18 @@ def make_command(trigger: str, cid: str, w: Driver) -> Command:
         "resume": lambda: Resume(consultation=cid, instructions="继续协商"),
         "close": lambda: Close(consultation=cid, summary="办结"),
         "mark_overdue": lambda: MarkOverdue(consultation=cid),
+        "schedule_meeting": lambda: ScheduleMeeting(consultation=cid, meeting_at=now + timedelta(days=4)),
+        "record_minutes": lambda: RecordMinutes(consultation=cid, meeting=1, text="会议纪要"),
+        "delay_pledge": lambda: DelayPledge(
+            consultation=cid, measure=0, due=now + timedelta(days=60), reason="材料延误 materials late"
+        ),
+        # 提议 intake
+        "submit": lambda: Submit(consultation=cid),
+        "edit_proposal": lambda: EditProposal(consultation=cid, title="新标题 a new title"),
+        "co_sign": lambda: CoSign(consultation=cid),
+        "add_topic": lambda: AddTopic(consultation=cid, slug="stray-cats", name="流浪猫"),
+        "appeal": lambda: Appeal(consultation=cid, grounds="本社区事务"),
+        "reconsider": lambda: Reconsider(consultation=cid, upheld=False, ruling="应予受理"),
     }
     return factories[trigger]()
 
@@ -172,10 +190,97 @@ def _propose(w: Driver) -> Any:
     return "", cmd, "li", ["proposed"]
 
 
-@case("proposed", "reject", "rejected")
+@case("proposed", "reject", "rejected", appeal_period=None)
 def _reject(w: Driver) -> Any:
     cid = w.to("proposed").id
     return cid, make_command("reject", cid, w), "wang", ["rejected"]
+
+
+# ---- 提议 intake: drafts, edits, co-signers, the catalogue, appeals ----------------------------------
+
+
+@case("new", "propose", "draft", "as_draft")
+def _draft(w: Driver) -> Any:
+    cmd = Propose(
+        community=COMMUNITY, topic=TOPIC, title="夜间停车", carrier=Carrier.DECISION, form=Form.COUNCIL, draft=True
+    )
+    return "", cmd, "li", ["drafted"]
+
+
+@case("proposed", "reject", "appealable", "appeal_open")
+def _reject_open_to_appeal(w: Driver) -> Any:
+    cid = w.to("proposed").id
+    return cid, make_command("reject", cid, w), "wang", ["rejected"]
+
+
+@case("draft", "withdraw", "withdrawn")
+def _discard_draft(w: Driver) -> Any:
+    cid = w.to("draft").id
+    return cid, make_command("withdraw", cid, w), "li", ["draft_discarded"]
+
+
+@case("draft", "submit", "proposed")
+def _submit(w: Driver) -> Any:
+    cid = w.to("draft").id
+    return cid, make_command("submit", cid, w), "li", ["submitted"]
+
+
+@case("draft", "edit_proposal", None)
+def _edit_draft(w: Driver) -> Any:
+    cid = w.to("draft").id
+    return cid, make_command("edit_proposal", cid, w), "li", ["draft_edited"]
+
+
+@case("proposed", "edit_proposal", None)
+def _edit_proposal(w: Driver) -> Any:
+    cid = w.to("proposed").id
+    return cid, make_command("edit_proposal", cid, w), "wang", ["proposal_edited"]
+
+
+for _state in ("draft", "proposed"):
+
+    @case(_state, "co_sign", None)
+    def _co_sign(w: Driver, state: str = _state) -> Any:
+        cid = w.to(state).id
+        return cid, make_command("co_sign", cid, w), "wu", ["co_signed"]
+
+
+@case("proposed", "add_topic", None)
+def _add_topic(w: Driver) -> Any:
+    cid = w.to("proposed", topic="public-affairs/other").id
+    return cid, make_command("add_topic", cid, w), "wang", ["topic_added"]
+
+
+@case("appealable", "appeal", "appealed")
+def _appeal(w: Driver) -> Any:
+    cid = w.to("appealable").id
+    return cid, make_command("appeal", cid, w), "li", ["appealed"]
+
+
+@case("appealed", "reconsider", "rejected", "rejection_upheld")
+def _upheld(w: Driver) -> Any:
+    cid = w.to("appealed").id
+    return cid, Reconsider(consultation=cid, upheld=True, ruling="维持"), "jie", ["reconsidered"]
+
+
+@case("appealed", "reconsider", "proposed")
+def _overturned(w: Driver) -> Any:
+    cid = w.to("appealed").id
+    return cid, make_command("reconsider", cid, w), "jie", ["reconsidered"]
+
+
+@case("appealable", "mark_overdue", "rejected")
+def _appeal_lapses(w: Driver) -> Any:
+    cid = w.to("appealable").id
+    w.clock.advance(days=16)  # the appeal period is 15 days
+    return cid, make_command("mark_overdue", cid, w), CLOCK_ACTOR, ["deadline_missed", "rejection_final"]
+
+
+@case("appealed", "mark_overdue", None)
+def _reconsideration_overdue(w: Driver) -> Any:
+    cid = w.to("appealed").id
+    w.clock.advance(days=15)  # the sub-district reconsiders within the proposal deadline (14 days)
+    return cid, make_command("mark_overdue", cid, w), CLOCK_ACTOR, ["deadline_missed"]
 
 
 for _state in ("proposed", "notified", "consulting"):
@@ -204,6 +309,8 @@ def _open_first(w: Driver) -> Any:
 @case("consulting", "open_round", "consulting")
 def _open_again(w: Driver) -> Any:
     cid = w.to("consulting_closed").id
+    w.schedule_meeting()  # every round is a meeting announced with its notice
+    w.serve_notice()
     return cid, make_command("open_round", cid, w), "wang", ["round_opened"]
 
 
@@ -297,7 +404,8 @@ def _vote_lost(w: Driver) -> Any:
 @case("decided", "review", "feedback", "lawful")
 def _lawful(w: Driver) -> Any:
     cid = w.to("decided").id
-    return cid, make_command("review", cid, w), "jie", ["legality_reviewed"]
+    # in force: its budget leaves the community's fund (微幸福)
+    return cid, make_command("review", cid, w), "jie", ["funds_allocated", "legality_reviewed"]
 
 
 def _unlawful(cid: str) -> ReviewLegality:
@@ -317,7 +425,17 @@ for _state in ("feedback", "supervising"):
     @case(_state, "publish", None)
     def _publish(w: Driver, state: str = _state) -> Any:
         cid = w.to(state).id
-        return cid, make_command("publish", cid, w), "wang", ["published"]
+        # 承诺制: the first publication of a decision publishes its measure as a pledge ("supervising"
+        # was published on the way there, so only the publication itself is new)
+        new = ["published", "pledge_published"] if state == "feedback" else ["published"]
+        return cid, make_command("publish", cid, w), "wang", new
+
+    @case(_state, "delay_pledge", None)
+    def _delay(w: Driver, state: str = _state) -> Any:
+        cid = w.to(state).id
+        if state == "feedback":
+            w.publish()
+        return cid, make_command("delay_pledge", cid, w), "wang", ["pledge_delayed"]
 
     @case(_state, "report_progress", None)
     def _progress(w: Driver, state: str = _state) -> Any:
@@ -346,14 +464,16 @@ def _inspect(w: Driver) -> Any:
 @case("supervising", "request_reconsultation", "consulting")
 def _reconsult(w: Driver) -> Any:
     cid = w.to("supervising").id
-    return cid, make_command("request_reconsultation", cid, w), "zhou", ["reconsultation_requested"]
+    # 微幸福: nothing was spent yet, so the decision's money goes back to the pool first
+    return cid, make_command("request_reconsultation", cid, w), "zhou", ["funds_released", "reconsultation_requested"]
 
 
 @case("feedback", "request_reconsultation", "consulting")
 def _reconsult_in_feedback(w: Driver) -> Any:
     # 反馈落实: a resident finds a new problem while the measures are carried out, with co-signers
     cid = w.to("feedback").id
-    return cid, make_command("request_reconsultation", cid, w), "li", ["reconsultation_requested"]
+    # 微幸福: nothing was spent yet, so the decision's money goes back to the pool first
+    return cid, make_command("request_reconsultation", cid, w), "li", ["funds_released", "reconsultation_requested"]
 
 
 for _state in ("notified", "consulting", "supervising"):
@@ -429,6 +549,31 @@ for _state in ("feedback", "supervising"):
         cid = w.to(state).id
         w.clock.advance(days=31)
         return cid, make_command("mark_overdue", cid, w), CLOCK_ACTOR, ["deadline_missed"]
+
+
+@case("notified", "schedule_meeting", None)
+def _reschedule(w: Driver) -> Any:
+    cid = w.to("notified").id
+    w.serve_notice()
+    w.clock.advance(days=1)  # the meeting was missed: the committee announces another
+    return cid, make_command("schedule_meeting", cid, w), "wang", ["meeting_scheduled"]
+
+
+@case("consulting", "schedule_meeting", None)
+def _schedule_next(w: Driver) -> Any:
+    cid = w.to("consulting_closed").id
+    return cid, make_command("schedule_meeting", cid, w), "wc", ["meeting_scheduled"]
+
+
+for _state in ("consulting", "decided", "feedback", "supervising", "escalated"):
+
+    @case(_state, "record_minutes", None)
+    def _minutes(w: Driver, state: str = _state) -> Any:
+        cid = w.to("consulting_closed" if state == "consulting" else state).id
+        if state == "escalated":  # a round was held before the matter was handed up
+            w.to("consulting_closed")
+            cid = w.escalate().id
+        return cid, make_command("record_minutes", cid, w), "wang", ["minutes_recorded"]
 
 
 def test_every_declared_transition_has_a_case() -> None:
@@ -587,7 +732,8 @@ def test_unknown_topic_and_community() -> None:
 
 
 def test_over_budget_cap() -> None:
-    w = Driver()
+    # the per-matter cap is a community's choice (none by default); the seed's 300,000 is the yearly fund
+    w = Driver(budget_cap=Decimal(300000))
     with pytest.raises(Refused) as info:
         w.propose(budget=Decimal("300000.01"))
     r = info.value
@@ -864,7 +1010,8 @@ def test_over_budget_against_the_proposal() -> None:
 
 
 def test_over_budget_against_the_cap() -> None:
-    w = Driver()
+    # the per-matter cap is a community's choice (none by default); the seed's 300,000 is the yearly fund
+    w = Driver(budget_cap=Decimal(300000))
     cid = w.to("consulting_closed").id  # no budget proposed: the procedure's cap applies
     measures = (w.measure(budget="300000.01"),)
     r = refuse(w, cid, Decide(consultation=cid, resolution="决定", measures=measures), "wang")
@@ -1012,6 +1159,7 @@ def test_already_invited() -> None:
 def test_invitation_notice() -> None:
     w = Driver()
     cid = w.to("consulting_closed").id
+    w.schedule_meeting(meeting_at=w.moment() + timedelta(days=3))  # the next meeting, announced first
     invited_at = w.moment()
     rec = invite(w, cid, "liu")
     ends = invited_at + timedelta(days=3)

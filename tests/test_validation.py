@@ -176,7 +176,7 @@ def test_a_person_id_acts_with_the_roles_the_directory_gives() -> None:
         story.engine.execute(cf.Reject(consultation=rec.id, reason="no"), by="wang\u200b")
     assert story.engine.history(rec.id)[-1].event is cf.Event.PROPOSED  # nothing written
     rejected = story.engine.execute(cf.Reject(consultation=rec.id, reason="no"), by="WANG")
-    assert rejected.state is State.REJECTED
+    assert rejected.state is State.APPEALABLE  # 不予受理, open to appeal (申请复核)
     last = story.engine.history(rec.id)[-1]
     assert (last.actor, last.role) == ("wang", cf.Role.COMMITTEE.value)
 
@@ -316,7 +316,7 @@ def test_an_append_that_does_not_continue_the_chain_is_refused() -> None:
     with pytest.raises(cf.Conflict):
         store.append(step, 1)  # the same step twice
     assert len(store.entries(story.cid)) == 2
-    assert story.state is State.REJECTED
+    assert story.state is State.APPEALABLE  # 不予受理, open to appeal (申请复核)
     with pytest.raises(cf.Refused) as refused:
         story.engine.execute(cf.Escalate(consultation=story.cid, reason="x"), by=JIE)
     assert refused.value.code == "invalid_in_state"

@@ -19,6 +19,7 @@ import pytest
 
 import consultflow as cf
 from consultflow import Role
+from consultflow.steps import ScheduleMeeting
 
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
 PACE = timedelta(hours=1)
@@ -384,10 +385,15 @@ def test_invitations_after_the_notice_have_their_own_notice_period(w: World) -> 
     assert (op.participant, op.role) == ("liu", "invitee")
     assert (w.last(cid).actor, w.last(cid).role) == ("liu", "invitee")
     w.run(cf.CloseRound(consultation=cid), "wang")
-    # invited while consulting: the next round waits for this invitation's notice too
-    w.run(cf.Invite(consultation=cid, people=("fang",), reason="法律顾问"), "wang")
+    # the next meeting is announced; invited after it, the round waits for this invitation's notice too
+    meeting = w.clock.now() + timedelta(days=4)
+    w.run(ScheduleMeeting(consultation=cid, meeting_at=meeting), "wang")
+    w.clock.advance(timedelta(days=2))
+    invited = w.run(cf.Invite(consultation=cid, people=("fang",), reason="法律顾问"), "wang")
+    w.clock.set(meeting)
     w.refused(cf.OpenRound(consultation=cid), "wang", "invitation_notice")
-    w.clock.advance(timedelta(days=3))
+    assert invited.invitation_notice_ends is not None
+    w.clock.set(invited.invitation_notice_ends)
     w.run(cf.OpenRound(consultation=cid), "wang")
     assert w.opinion(cid, "fang").rounds[-1].opinions[-1].participant == "fang"
 

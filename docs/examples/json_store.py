@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from consultflow import Conflict, Consultation, IntegrityError, LogEntry, NotFound, Notice, Query, Step
-from consultflow.storage import RecordEncoder, Settlement, check_settlement, check_step, entry_json
+from consultflow.funds import FundPosition, LedgerRow
+from consultflow.storage import FundBook, RecordEncoder, Settlement, check_settlement, check_step, entry_json
 from consultflow.storage.checks import (
     FINAL_NOTICE_STATES,
     check_aware,
@@ -32,6 +33,7 @@ class JsonStore:
         self._logs: dict[str, list[str]] = {}  # id -> its entries' canonical JSON, in seq order
         self._outbox: dict[str, str] = {}  # key -> Notice as JSON, in the order written
         self._encoder = RecordEncoder()  # re-serialises only the parts of a record a step changed
+        self._fund = FundBook()  # the fund ledger (微幸福台账): a row per funds entry, written with its step
         self._lock = threading.Lock()  # one writer at a time: this is the "transaction"
         self._closed = False
 
@@ -63,8 +65,10 @@ class JsonStore:
             check_step(step, expected_version, "" if current is None else current.head)
             if len(notices) != len(step.notices) or any(key in self._outbox for key in notices):
                 raise IntegrityError(f"a notice key of {cid!r} is already in the outbox; nothing was written")
+            rows = self._fund.check(step, expected_version)  # an allocation's place taken: FundConflict
             self._logs.setdefault(cid, []).extend(entries)
             self._outbox.update(notices)
+            self._fund.add(rows)
             self._records[cid] = record  # last: once the record shows, its log is there
 
     def entries(self, consultation: str, after: int = 0) -> Sequence[LogEntry]:
@@ -88,6 +92,16 @@ class JsonStore:
             key=lambda r: (r.proposed_at, r.id),
         )
         return found if query.limit is None else found[: query.limit]
+
+    def fund_position(self, community: str, year: int) -> FundPosition:
+        with self._lock:
+            self._check_open()
+            return self._fund.position(community, year)
+
+    def fund_entries(self, consultation: str) -> Sequence[LedgerRow]:
+        with self._lock:
+            self._check_open()
+            return self._fund.rows(consultation)
 
     def lease(self, limit: int, now: datetime, lease_for: timedelta = timedelta(minutes=5)) -> Sequence[Notice]:
         check_count(limit, "lease(limit)")

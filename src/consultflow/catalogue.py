@@ -1,9 +1,12 @@
 """The topic catalogue (协商目录): seven first-level categories and each community's second-level items.
 
 A consultation names an item as ``"<category>/<item>"``; a proposal on a topic that is not in its
-community's list is refused. The first three categories are the source's own (公共事务, 公益事业,
-政策制定调整); the other four follow the national guidance on community consultation and can be
-replaced.
+community's list is refused. Every category of a community that has a list also has an "other" item
+(``"<category>/other"``, 其他): a matter the list does not name is filed there, and the committee can
+make it a new second-level item (``AddTopic``), which its log records and the engine accepts for new
+proposals in that community from then on (``TopicItem.added_in``). The first three categories are
+the source's own (公共事务, 公益事业, 政策制定调整); the other four follow the national guidance on
+community consultation and can be replaced.
 """
 
 from __future__ import annotations
@@ -16,7 +19,16 @@ from pydantic import Field, PrivateAttr, StringConstraints, model_validator
 from .i18n import Lang
 from .records import CATEGORY_PATTERN, ITEM_PATTERN, Id, Record
 
-__all__ = ["DEFAULT_CATEGORIES", "Catalogue", "Category", "CommunityName", "TopicItem"]
+__all__ = ["DEFAULT_CATEGORIES", "OTHER", "Catalogue", "Category", "CommunityName", "TopicItem", "is_other"]
+
+#: The slug of each category's "other" item (其他): a matter the community's list does not name yet.
+OTHER = "other"
+
+
+def is_other(topic: str) -> bool:
+    """Whether ``topic`` is a category's "other" item (``"<category>/other"``)."""
+    return topic.partition("/")[2] == OTHER
+
 
 Slug = Annotated[str, StringConstraints(pattern=f"^{CATEGORY_PATTERN}$")]
 ItemSlug = Annotated[str, StringConstraints(pattern=f"^{ITEM_PATTERN}$")]
@@ -40,6 +52,8 @@ class TopicItem(Record):
     category: Slug
     slug: ItemSlug
     name: str = Field(min_length=1, max_length=200)
+    #: the consultation whose log added the item (``AddTopic``); ``None`` for an item the catalogue lists
+    added_in: Id | None = None
 
     @property
     def topic(self) -> str:
@@ -130,7 +144,14 @@ class Catalogue(Record):
         return Catalogue(categories=self.categories, items=(*self.items, *added), communities=communities)
 
     def find(self, community: str, topic: str) -> TopicItem | None:
-        return self._index.get((community, topic))
+        """The community's item ``topic``; a category's "other" item (其他) is an item of every
+        community that has a list (unless the community lists its own under that slug)."""
+        found = self._index.get((community, topic))
+        if found is None and is_other(topic) and community in self._with_items:
+            category = topic.partition("/")[0]
+            if self.category(category) is not None:
+                return TopicItem(community=community, category=category, slug=OTHER, name="其他 other")
+        return found
 
     def has_community(self, community: str) -> bool:
         """Whether the community has a catalogue: at least one second-level item."""

@@ -1,6 +1,7 @@
-"""The command line: ``consultflow demo``, ``verify``, ``show``, ``procedure``, ``schema``, ``simulate``, the
-signed checkpoints: ``keygen``, ``checkpoint``, ``verify --checkpoint``; the public export: ``export``,
-``verify --export``; delivering notices: ``outbox``, ``dispatch``.
+"""The command line: ``consultflow demo``, ``verify``, ``show``, ``fund``, ``procedure``, ``schema``, ``simulate``,
+the signed checkpoints: ``keygen``, ``checkpoint``, ``verify --checkpoint``; the public export: ``export``,
+``verify --export``; delivering notices: ``outbox``, ``dispatch``; a community's public pledges:
+``roadmap`` (成果运用路线图).
 
 Every subcommand exits the same way (``EXIT_STATUS`` below, also in ``consultflow --help``): 0 all
 good; 1 a finding - a chain or record that does not hold, a definition that fails its checks -
@@ -275,7 +276,9 @@ def _check(
         if record.procedure_key not in procedures:
             unreplayed.append(f"{record.procedure!r} version {record.procedure_version!r}")
             return str(found[0]) if found else None  # the digest still binds the record to its log
-        check = verify_consultation(record, store.entries(cid), procedures, store.stored_outbox(cid))
+        check = verify_consultation(
+            record, store.entries(cid), procedures, store.stored_outbox(cid), ledger=store.fund_entries(cid)
+        )
     except IntegrityError as exc:
         return str(found[0]) if found else f"consultation {cid!r}: {_one_line(str(exc))}"
     if check.ok:
@@ -374,6 +377,128 @@ def _show(args: argparse.Namespace) -> int:
     print(_printable(heading(record, lang)))
     print(_printable("\n".join(format_timeline(entries, lang))))
     print("\n" + summary_line(len(entries), True, record.state.value, lang))
+    return EXIT_OK
+
+
+def _roadmap(args: argparse.Namespace) -> int:
+    """承诺制 / 成果运用路线图: a community's pledges from a store, as text, JSON or a public HTML page.
+    Built only from consultations whose chains verify (a public page never shows what does not hold)."""
+    from .clock import SystemClock
+    from .roadmap import build_roadmap, roadmap_dumps, roadmap_html, roadmap_text
+    from .storage.base import Query
+
+    lang = cast(Lang, args.lang)
+    html_path = None if args.html is None else Path(args.html)
+    if html_path is not None and html_path.is_dir():
+        return _fail(f"{args.html} is a directory; give --html the page's file path")
+    if html_path is not None and html_path.exists() and html_path.resolve() == Path(args.db).resolve():
+        return _fail(f"--html {args.html} is the store itself; give the page another path")
+    try:
+        procedures = _procedures(args.procedure)
+        store = _open(args.db)
+    except ConsultflowError as exc:
+        return _fail(str(exc))
+    try:
+        records = store.find(Query(community=args.community))
+        if not records:
+            if lang == "zh":
+                return _fail(f"{args.db}中没有社区{args.community!r}的协商议题；请检查社区编号")
+            return _fail(f"no consultation of community {args.community!r} in {args.db}; check the community id")
+        findings = [f for f in (_check(store, r.id, procedures, []) for r in records) if f is not None]
+        roadmap = build_roadmap(records, args.community, now=SystemClock().now(), link=args.link)
+    except IntegrityError as exc:
+        print(_printable(f"BROKEN consultation '(file)': {_one_line(str(exc))}"))
+        return EXIT_FINDING
+    except ConsultflowError as exc:
+        return _fail(f"cannot build the roadmap of {args.community!r}: {exc}")
+    finally:
+        store.close()
+    if findings:
+        for finding in findings:
+            print(_printable(f"已损坏：{finding}" if lang == "zh" else f"BROKEN {finding}"))
+        return EXIT_FINDING
+    if args.json:
+        print(_json_line(roadmap_dumps(roadmap)))
+    elif html_path is not None:
+        html_path.write_text(roadmap_html(roadmap, lang), encoding="utf-8")
+        count = len(roadmap.items)
+        if lang == "zh":
+            print(_printable(f"已写入 {args.html}：{count}项承诺"))
+        else:
+            print(_printable(f"wrote {args.html}: {count} pledge" + ("" if count == 1 else "s")))
+    else:
+        print(_printable("\n".join(roadmap_text(roadmap, lang))))
+    return EXIT_OK
+
+
+_FUND_WORDS: dict[str, tuple[str, str]] = {
+    "title": ("the fund of community {community} for {year}", "{community}社区{year}年便民服务公益金（微幸福）"),
+    "pool": ("pool", "总额"),
+    "allocated": ("allocated", "已安排"),
+    "spent": ("spent", "已支出"),
+    "overspent": ("spent over budgets", "超预算支出"),
+    "balance": ("balance", "余额"),
+    "allocations": ("{count} allocation(s)", "{count}笔"),
+    "no_pool": ("no pool", "未设公益金"),
+}
+
+
+def _fund_money(value: str | None, lang: Lang) -> str:
+    from decimal import Decimal
+
+    if value is None:
+        return _FUND_WORDS["no_pool"][0 if lang == "en" else 1]
+    amount = Decimal(value)
+    return f"{amount:,.2f} yuan" if lang == "en" else f"{amount:.2f}元"
+
+
+def _fund(args: argparse.Namespace) -> int:
+    """A community's fund for a year (微幸福台账): pool, allocated, spent, balance."""
+    from .funds import FundStatement, pool_recorded
+    from .storage.base import Query
+
+    lang = cast(Lang, args.lang)
+    if not 1970 <= args.year <= 9000:
+        return _fail(f"--year {args.year} is no fund year: give a year from 1970 to 9000")
+    try:
+        procedures = _procedures(args.procedure)
+        store = _open(args.db)
+    except ConsultflowError as exc:
+        return _fail(str(exc))
+    try:
+        rows = store.fund_rows(args.community, args.year)
+        records = store.find(Query(community=args.community))
+        if not records and not rows:
+            raise NotFound(args.community, what="consultation of community")
+        position = store.fund_position(args.community, args.year)
+        pool = pool_recorded(rows)
+        if pool is None:  # no allocation yet: the pool the community's latest procedure gives the year
+            latest = records[-1] if records else None
+            procedure = procedures.get(latest.procedure_key) if latest is not None else None
+            pool = (procedure or six_step()).parameters.pool_for(args.year)
+    except NotFound as exc:
+        return _fail(str(exc))
+    except ConsultflowError as exc:
+        return _fail(f"cannot read the fund of {args.community!r} in {args.db}: {exc}")
+    finally:
+        store.close()
+    figures = FundStatement.of(position, pool).to_dict()
+    if args.json:
+        print(json.dumps(figures, ensure_ascii=False))
+        return EXIT_OK
+    i = 0 if lang == "en" else 1
+    print(_printable(_FUND_WORDS["title"][i].format(community=args.community, year=args.year)))
+    names = ("pool", "allocated", "spent", "overspent", "balance")
+    width = max(len(_FUND_WORDS[n][i]) * (2 if lang == "zh" else 1) for n in names)
+    for name in names:
+        label = _FUND_WORDS[name][i]
+        shown = _fund_money(figures[name], lang)
+        if name == "allocated":
+            shown += " (" if lang == "en" else "（"
+            shown += _FUND_WORDS["allocations"][i].format(count=figures["allocations"])
+            shown += ")" if lang == "en" else "）"
+        pad = " " * (width - len(label) * (2 if lang == "zh" else 1))
+        print(_printable(f"  {label}{pad}  {shown}"))
     return EXIT_OK
 
 
@@ -605,6 +730,49 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--json", action="store_true", help="one JSON object per log entry")
     show.add_argument("--lang", choices=["en", "zh"], default="en", help=LANG_HELP)
     show.set_defaults(func=_show)
+
+    road = sub.add_parser(
+        "roadmap",
+        help="a community's public pledges (承诺制): the results roadmap as text, JSON or an HTML page",
+        **_describe(
+            "Print a community's results roadmap (成果运用路线图) from a consultflow SQLite file (opened\n"
+            "read-only): every pledge published with a decision - what, who, by when, how much - with its\n"
+            "status, progress, money spent and the latest photos' hashes. No personal data. Only built\n"
+            "when every chain of the community verifies.",
+            "0 printed (or written); 1 a chain or record of the community does not hold (a finding, on\n"
+            "stdout; no page is written); 2 a usage or input problem (no such file, not a consultflow\n"
+            "store, no consultation of that community, a bad --link).",
+        ),
+    )
+    road.add_argument("--db", required=True, metavar="PATH", help="a consultflow SQLite file")
+    road.add_argument("--community", required=True, metavar="ID", help="the community's id")
+    output = road.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="the roadmap as one JSON object")
+    output.add_argument("--html", metavar="FILE", help="write the public HTML page to FILE")
+    road.add_argument("--lang", choices=["en", "zh"], default="en", help="language of the text or page: en or zh")
+    road.add_argument(
+        "--link", metavar="URL", help="link each pledge to its consultation: e.g. https://app.example/c/{consultation}"
+    )
+    road.add_argument("--procedure", action="append", metavar="FILE", help=PROCEDURE_HELP)
+    road.set_defaults(func=_roadmap)
+    fund = sub.add_parser(
+        "fund",
+        help="print a community's 微幸福 fund for a year: pool, allocated, spent, balance",
+        **_describe(
+            "Print a community's fund for a year (微幸福便民服务公益金) from a consultflow SQLite file\n"
+            "(opened read-only): the pool, what decisions in force were allocated, what their measures\n"
+            "spent (and spent beyond their budgets), and the balance left to allocate.",
+            "0 printed; 2 a usage or input problem (no such file, not a consultflow store, a community\n"
+            "with no consultation in the file, a year out of range).",
+        ),
+    )
+    fund.add_argument("--db", required=True, metavar="PATH", help="a consultflow SQLite file")
+    fund.add_argument("--community", required=True, metavar="ID", help="the community's id")
+    fund.add_argument("--year", required=True, type=int, metavar="YYYY", help="the fund year (in the procedure's zone)")
+    fund.add_argument("--procedure", action="append", metavar="FILE", help=PROCEDURE_HELP)
+    fund.add_argument("--json", action="store_true", help="one JSON object: pool, allocated, spent, balance")
+    fund.add_argument("--lang", choices=["en", "zh"], default="en", help="language of the table: en or zh")
+    fund.set_defaults(func=_fund)
 
     proc = sub.add_parser(
         "procedure",

@@ -10,7 +10,8 @@ from types import MappingProxyType
 
 import attrs
 
-from .catalogue import Catalogue
+from .catalogue import Catalogue, TopicItem
+from .funds import FundPosition
 from .roles import Actor, Role
 
 __all__ = ["Context"]
@@ -39,8 +40,12 @@ class Context:
     looked up by the engine in its directory - a person not in it holds none. ``register`` lists,
     sorted, who holds the roles the command counts (``Command.counted_roles``: a body's members)
     in this community now, or is ``None`` when the command counts nobody or the directory cannot
-    list its members. ``salt`` is the step's secret salt (hex; the engine draws 16 random bytes, a
-    simulation may give none): personal values enter the entries' hashes only salted."""
+    list its members. ``salt`` is the step's secret salt (hex; the engine draws 16 random bytes, a simulation
+    may give none): personal values enter the entries' hashes only salted. ``added_items`` are the
+    second-level items the command's topics name that the catalogue does not list but an earlier step of this
+    community added (``AddTopic``, 列入二级目录), as the engine found them in its store; the step's input carries
+    them. ``fund`` is the community's fund ledger for the year now (微幸福 fund), as the store had it, where the
+    command may take money from a pool (``Command.funds_drawn``)."""
 
     now: datetime = attrs.field(converter=_utc)
     actor: Actor
@@ -48,8 +53,11 @@ class Context:
     catalogue: Catalogue = _EMPTY_CATALOGUE
     people: Mapping[str, frozenset[Role]] = _NOBODY
     register: tuple[str, ...] | None = None
+    added_items: tuple[TopicItem, ...] = ()
+    fund: FundPosition | None = None
     # the step's salt (hex) for the commitments that stand for personal values in its entries'
-    # hashes (``consultflow.privacy``): drawn by the engine, kept in the entries, reused by replay
+    # hashes (``consultflow.privacy``): drawn by the engine, kept in the entries, reused by replay (the last
+    # field: callers give the others by position)
     salt: str = ""
 
     def roles_of(self, person: str) -> frozenset[Role]:

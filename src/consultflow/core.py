@@ -36,7 +36,9 @@ __all__ = [
 ]
 
 # the fields next_due reads besides the state: a step that touches none of them keeps it
-_DEADLINE_FIELDS = frozenset({"cycle", "decision_due", "review_due", "decisions", "progress", "missed"})
+_DEADLINE_FIELDS = frozenset(
+    {"cycle", "respond_by", "decision_due", "review_due", "decisions", "progress", "missed", "pledges"}
+)
 _ROLE_ORDER: Mapping[Role, int] = {r: i for i, r in enumerate(Role)}
 
 
@@ -280,20 +282,22 @@ def _command_value(command: Command) -> dict[str, Any]:
 def step_input(procedure: Procedure, record: Consultation | None, command: Command, ctx: Context) -> dict[str, Any]:
     """What a step's first log entry carries so that replay can do the step again: the command,
     the roles of the actor and of the people it names as the directory gave them (effects read
-    them), a voting body's register as the directory listed it, and for a proposal the procedure
-    it runs under. Canonical JSON values, keys sorted at
+    them), a voting body's register as the directory listed it, the community's fund ledger for
+    the year as the store had it, and for a proposal the procedure it runs under. Canonical JSON values, keys sorted at
     every level (``log.chain_hash`` hashes them as they stand)."""
     named = command.named_people()
     people = {p: _role_list(ctx.roles_of(p)) for p in sorted(set(named))} if named else {}
-    out: dict[str, Any] = {
-        "actor_roles": _role_list(ctx.actor.roles),
-        "command": _command_value(command),
-        "people": people,
-    }
+    out: dict[str, Any] = {"actor_roles": _role_list(ctx.actor.roles)}
+    if ctx.added_items:  # catalogue items an earlier step of the community added (提议: 列入二级目录)
+        out["added_items"] = [canonical_value(i) for i in ctx.added_items]
+    out["command"] = _command_value(command)
+    out["people"] = people
     if record is None:
         out["procedure"] = [procedure.name, procedure.version]
     if ctx.register is not None:  # a body's members as the directory listed them (the vote counts them)
         out["register"] = list(ctx.register)
+    if ctx.fund is not None:  # the community's fund ledger for the year, as the store had it (微幸福)
+        out = dict(sorted({**out, "fund": canonical_value(ctx.fund)}.items()))
     return out
 
 
@@ -374,12 +378,13 @@ def _assemble(
         update["next_due"] = next_due(
             target,
             update.get("cycle", base["cycle"]),
-            base["respond_by"],
+            update.get("respond_by", base["respond_by"]),  # 提议 intake: submission, appeal and its ruling set it
             update.get("decision_due", base["decision_due"]),
             update.get("review_due", base["review_due"]),
             decisions[-1] if decisions else None,
             update.get("progress", base["progress"]),
             update.get("missed", base["missed"]),
+            update.get("pledges", base["pledges"]),
         )
     update["state"] = target
     update["version"] = seq + len(events)
@@ -432,7 +437,7 @@ def _assemble(
         remember_digest(new, known)  # for the next step's digest (and a load of this very record)
     notices = []
     for entry in entries:
-        audience = audience_for(entry.event, new)
+        audience = audience_for(entry.event, new, entry.data)
         if audience:
             notices.append(
                 make(

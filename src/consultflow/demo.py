@@ -14,6 +14,7 @@ language (``format_timeline(entries, lang, texts=GLOSSARY)``).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from datetime import datetime, timedelta, tzinfo
 from decimal import Decimal
@@ -31,7 +32,7 @@ from .roles import Actor, Role
 from .storage.base import Store
 from .testing.driver import Driver
 from .timeline import Texts, format_timeline, heading, summary_line
-from .vocabulary import Carrier, Channel, Form, Stance
+from .vocabulary import Carrier, Channel, Form, MeetingFormat, ProjectType, Stance
 
 __all__ = [
     "CAST",
@@ -53,6 +54,31 @@ TOPIC = "public-affairs/night-parking"
 
 #: Every text the story logs (and the catalogue's item names) -> (English, Chinese).
 GLOSSARY: Texts = {
+    # meetings (会议): venues, agendas and minutes
+    "小桃园居民微信群": ("the Xiaotaoyuan residents' WeChat group", "小桃园居民微信群"),
+    "夜间停车 night parking": ("night parking", "夜间停车"),
+    "依法纠正后的收费方案 the corrected fee plan": ("the corrected fee plan", "依法纠正后的收费方案"),
+    "消防通道 the fire lane": ("the fire lane", "消防通道"),
+    "圆桌会纪要：收费与划线意见分歧 round table minutes: the fee and the bays divide opinion": (
+        "round table minutes: the fee and the bays divide opinion",
+        "圆桌会纪要：收费与划线意见分歧",
+    ),
+    "网上协商纪要：降价后达成共识 online minutes: consensus once the fee came down": (
+        "online minutes: consensus once the fee came down",
+        "网上协商纪要：降价后达成共识",
+    ),
+    "圆桌会纪要：业主大会表决后达成共识 round table minutes: consensus after the owners' assembly voted": (
+        "round table minutes: consensus after the owners' assembly voted",
+        "圆桌会纪要：业主大会表决后达成共识",
+    ),
+    "圆桌会纪要：增设消防通道禁停标线 round table minutes: mark the fire lane": (
+        "round table minutes: mark the fire lane",
+        "圆桌会纪要：增设消防通道禁停标线",
+    ),
+    "夜间车辆占用消防通道，需再次协商 cars block the fire lane: consult again": (
+        "cars block the fire lane at night: consult again",
+        "夜间车辆占用消防通道，需再次协商",
+    ),
     # the catalogue
     "夜间停车": ("night parking", "夜间停车"),
     "微绿化": ("micro-greening", "微绿化"),
@@ -187,18 +213,26 @@ def demo_engine(store: Store | None = None, clock: SimulatedClock | None = None)
     return engine, clock
 
 
-def _round(d: Driver, opinions: Iterable[tuple[str, Stance, str]], summary: str) -> None:
+def _round(d: Driver, opinions: Iterable[tuple[str, Stance, str]], summary: str, minutes: str) -> None:
+    """A round at the meeting announced: opened, the opinions, closed, and its minutes (会议纪要)."""
     d.open_round(by="chen", agenda=summary)
     for who, stance, text in opinions:
         d.opinion(who, stance, text)
     d.close_round(by="chen", summary=summary)
+    d.record_minutes(text=minutes, by="chen")
+
+
+def photo(name: str) -> str:
+    """The SHA-256 of a photo of the work (the app keeps the photo; the log keeps what identifies it)."""
+    return hashlib.sha256(f"xiaotaoyuan/{name}".encode()).hexdigest()
 
 
 def run_story(engine: Engine, clock: SimulatedClock) -> str:
     """Run the whole reference story on ``engine`` (its clock is ``clock``); return the consultation's id.
 
     It goes through the one test driver (``consultflow.testing.Driver``) with the story's cast;
-    every command happens at the clock's reading (the story sets the clock itself).
+    every command happens at the clock's reading (the story sets the clock itself). Every meeting of
+    this consultation-day matter falls on the 11th (每月11日协商日), announced with its notice.
     """
     d = Driver(engine=engine, clock=clock, cast=CAST, pace=timedelta(0))
     S, OPP, A, X = Stance.SUPPORT, Stance.OPPOSE, Stance.AMEND, Stance.ABSTAIN
@@ -219,87 +253,146 @@ def run_story(engine: Engine, clock: SimulatedClock) -> str:
         invite=("li", "zhang", "zhao", "wu", "chen", "liu"),
         chair="chen",
         venue="“有一说一”轮值工作室",
+        format=MeetingFormat.ROUND_TABLE,
+        agenda="夜间停车 night parking",
         channels=(Channel.NOTICE_BOARD, Channel.WECHAT),
     )
+    # 3月11日协商日: a round table (圆桌会) in the rotating chair's studio
     clock.set(_at(3, 11))
     _round(
         d,
         [("li", S, "夜间无处停车"), ("zhang", OPP, "收费太高"), ("zhao", A, "需先划线"), ("wu", S, "")],
         "第一轮：未达成共识 round 1: no consensus",
+        "圆桌会纪要：收费与划线意见分歧 round table minutes: the fee and the bays divide opinion",
     )
-    clock.set(_at(3, 18))
-    _round(
-        d,
-        [("li", S, ""), ("zhang", S, "降价后同意"), ("zhao", S, ""), ("wu", S, ""), ("liu", X, "")],
-        "第二轮：达成共识 round 2: consensus",
+    # 云协商: the next consultation day opens an online round in the community's WeChat group for three days
+    clock.set(_at(3, 12))
+    d.schedule_meeting(
+        meeting_at=_at(4, 11),
+        closes_at=_at(4, 14, 20),
+        format=MeetingFormat.ONLINE,
+        venue="小桃园居民微信群",
+        agenda="夜间停车 night parking",
+        chair="chen",
+        channels=(Channel.NOTICE_BOARD, Channel.WECHAT),
     )
-    clock.set(_at(3, 19))
+    clock.set(_at(4, 11))
+    d.open_round(by="chen", agenda="第二轮：达成共识 round 2: consensus")
+    for day, (who, stance, text) in enumerate(
+        [("li", S, ""), ("zhang", S, "降价后同意"), ("zhao", S, ""), ("wu", S, ""), ("liu", X, "")]
+    ):
+        clock.set(_at(4, 11 + day // 2, 20))
+        d.opinion(who, stance, text)
+    clock.set(_at(4, 14, 20))
+    d.close_round(by="chen", summary="第二轮：达成共识 round 2: consensus")
+    d.record_minutes(text="网上协商纪要：降价后达成共识 online minutes: consensus once the fee came down", by="chen")
+    clock.set(_at(4, 15))
     measures = (
-        Measure(title="划线施工 mark the bays", owner="zhao", due=_at(4, 30), budget=Decimal("80000")),
-        Measure(title="安装道闸 install the gate", owner="wang", due=_at(5, 15), budget=Decimal("30000")),
+        Measure(
+            title="划线施工 mark the bays",
+            owner="zhao",
+            due=_at(6, 30),
+            budget=Decimal("80000"),
+            category=ProjectType.ROAD_NETWORK,
+        ),
+        Measure(
+            title="安装道闸 install the gate",
+            owner="wang",
+            due=_at(7, 15),
+            budget=Decimal("30000"),
+            category=ProjectType.FACILITIES,
+        ),
     )
     d.decide(resolution="东侧空地夜间停车，每月收费150元", measures=measures)
-    clock.set(_at(3, 20))
+    clock.set(_at(4, 16))
     d.review(
         lawful=False,
         legal_basis="《民法典》第二百七十八条：改变共有部分用途、收费标准须经业主共同决定",
         correction="收费方案提交业主大会表决，按规定公示后实施",
         education_note="开展《民法典》物权编宣讲",
     )
-    clock.set(_at(3, 25))
+    clock.set(_at(4, 17))
+    d.schedule_meeting(
+        meeting_at=_at(5, 11),
+        format=MeetingFormat.ROUND_TABLE,
+        venue="“有一说一”轮值工作室",
+        agenda="依法纠正后的收费方案 the corrected fee plan",
+        chair="chen",
+    )
+    clock.set(_at(5, 11))
     _round(
         d,
         [("li", S, ""), ("zhang", S, ""), ("zhao", S, ""), ("wu", S, "业主大会已表决")],
         "第三轮：依法纠正后达成共识 round 3: consensus on the corrected plan",
+        "圆桌会纪要：业主大会表决后达成共识 round table minutes: consensus after the owners' assembly voted",
     )
-    clock.set(_at(3, 26))
+    clock.set(_at(5, 12))
     d.decide(resolution="经业主大会表决，东侧空地夜间停车，每月收费100元并公示", measures=measures)
-    clock.set(_at(3, 27))
-    d.review()
-    clock.set(_at(3, 28))
+    clock.set(_at(5, 13))
+    d.review()  # lawful: the decision takes effect and its budget comes from the year's 微幸福 fund
+    clock.set(_at(5, 14))
+    # 公开制 and 承诺制: published on the roadmap, each measure a public pledge (who, what, by when, how much)
     d.publish(channels=(Channel.NOTICE_BOARD, Channel.WECHAT, Channel.ROADMAP), summary="成果上墙：夜间停车方案")
-    clock.set(_at(4, 10))
-    d.report(0, 50, spent=Decimal("40000"), note="划线过半")
-    clock.set(_at(4, 12))
-    d.start_supervision()
-    clock.set(_at(4, 20))
-    d.inspect(passed=False, findings="夜间车辆占用消防通道 cars block the fire lane")
-    d.reconsult(problems="消防通道被占用，需再次协商 the fire lane is blocked")
-    clock.set(_at(4, 25))
+    clock.set(_at(6, 10))
+    d.report(0, 50, spent=Decimal("40000"), note="划线过半", photos=(photo("bays-half.jpg"),))
+    # 反馈落实中又存在新问题: residents find cars blocking the fire lane and, five of them, ask to consult again
+    clock.set(_at(6, 12))
+    d.reconsult(
+        by="wu",
+        problems="夜间车辆占用消防通道，需再次协商 cars block the fire lane: consult again",
+        co_signers=("li", "zhang", "he", "ma"),
+    )
+    clock.set(_at(6, 13))
+    d.schedule_meeting(
+        meeting_at=_at(7, 11),
+        format=MeetingFormat.ROUND_TABLE,
+        venue="“有一说一”轮值工作室",
+        agenda="消防通道 the fire lane",
+        chair="chen",
+    )
+    clock.set(_at(7, 11))
     _round(
         d,
         [("li", S, ""), ("zhang", S, ""), ("zhao", S, "增设禁停标线"), ("wu", S, ""), ("liu", S, "")],
         "再次协商：增设消防通道禁停标线 consult again: mark the fire lane",
+        "圆桌会纪要：增设消防通道禁停标线 round table minutes: mark the fire lane",
     )
-    clock.set(_at(4, 26))
+    clock.set(_at(7, 12))
     d.decide(
         resolution="保留夜间停车方案，增设消防通道禁停标线",
         measures=(
             Measure(
                 title="划线及消防通道禁停标线 bays and fire-lane markings",
                 owner="zhao",
-                due=_at(5, 20),
+                due=_at(8, 20),
                 budget=Decimal("85000"),
+                category=ProjectType.ROAD_NETWORK,
             ),
-            Measure(title="安装道闸 install the gate", owner="wang", due=_at(5, 31), budget=Decimal("30000")),
+            Measure(
+                title="安装道闸 install the gate",
+                owner="wang",
+                due=_at(8, 31),
+                budget=Decimal("30000"),
+                category=ProjectType.FACILITIES,
+            ),
         ),
     )
-    clock.set(_at(4, 27))
+    clock.set(_at(7, 13))
     d.review()
-    clock.set(_at(4, 28))
+    clock.set(_at(7, 14))
     d.publish(channels=(Channel.NOTICE_BOARD, Channel.ROADMAP), summary="调整方案公示")
-    clock.set(_at(5, 15))
-    d.report(0, 100, spent=Decimal("84000"), note="划线完成")
-    clock.set(_at(5, 25))
-    d.report(1, 100, spent=Decimal("29500"), note="道闸启用")
-    clock.set(_at(5, 26))
+    clock.set(_at(8, 15))
+    d.report(0, 100, spent=Decimal("44000"), note="划线完成", photos=(photo("bays-done.jpg"), photo("fire-lane.jpg")))
+    clock.set(_at(8, 25))
+    d.report(1, 100, spent=Decimal("29500"), note="道闸启用", photos=(photo("gate.jpg"),))
+    clock.set(_at(8, 26))
     d.rate(5, "停车方便了", by="li")
     d.rate(4, "", by="wu")
-    clock.set(_at(5, 27))
+    clock.set(_at(8, 27))
     d.start_supervision()
-    clock.set(_at(5, 28))
+    clock.set(_at(8, 28))
     d.inspect(passed=True, findings="验收通过 signed off")
-    clock.set(_at(5, 29))
+    clock.set(_at(8, 29))
     d.close(summary="办结 done")
     return cid
 

@@ -16,14 +16,23 @@ from typing import cast
 
 import attrs
 
-from .catalogue import Catalogue
+from .catalogue import Catalogue, TopicItem
 from .clock import Clock, SystemClock
 from .commands import Command, ConsultationCommand
 from .context import Context
 from .core import apply, check
 from .directory import Directory, TrustCallerRoles
 from .directory.base import register_of
-from .errors import Conflict, ConsultflowError, IntegrityError, InvalidInput, StoreUnavailable, UnknownProcedure
+from .errors import (
+    Conflict,
+    ConsultflowError,
+    IntegrityError,
+    InvalidInput,
+    NoFundLedger,
+    StoreUnavailable,
+    UnknownProcedure,
+)
+from .funds import FundPosition
 from .i18n import Lang
 from .limits import time_problem
 from .log import LogEntry, Verification
@@ -35,6 +44,7 @@ from .roles import NEVER_GRANTED, RESERVED_PREFIX, Actor, Role, person_id, valid
 from .step import Step
 from .steps import MarkOverdue, Propose
 from .storage.base import Query, Store
+from .storage.ledger import FundLedger
 from .storage.memory import MemoryStore
 from .vocabulary import ACTIVE_STATES
 
@@ -139,6 +149,7 @@ class Engine:
         self._register = register_of(directory)  # who can list a voting body's members
         self.procedure = procedure if procedure is not None else six_step()
         self.store: Store = store if store is not None else MemoryStore()
+        self._ledger = self.store if isinstance(self.store, FundLedger) else None  # 微幸福 fund ledger
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.catalogue = catalogue if catalogue is not None else Catalogue()
         self.variants: Mapping[str, Procedure] = dict(variants or {})
@@ -156,6 +167,9 @@ class Engine:
         # The records this engine wrote or checked, by id: a load that hands back the very same
         # object (a memory store, SQLite's record cache) needs no second check.
         self._trusted: dict[str, Consultation] = {}
+        # Catalogue items added by a step of a community (AddTopic, 列入二级目录), found in the store
+        # when a command names a topic the catalogue does not list; an addition is never undone.
+        self._added: dict[tuple[str, str], TopicItem] = {}
 
     # ---- the one entry point --------------------------------------------------------------------
     def execute(self, command: Command, *, by: str | Actor) -> Consultation:
@@ -183,6 +197,8 @@ class Engine:
             people=self._people(command, community, now),
             register=self._members(command, community, now),
             salt=self._salt(),
+            added_items=self._added_items(community, command.named_topics(record)),
+            fund=self._fund(command, record, procedure, now),
         )
         result = apply(procedure, record, command, ctx)
         if isinstance(result, Refused):
@@ -202,13 +218,15 @@ class Engine:
     def verify(self, consultation: str) -> Verification:
         """Check the stored chain (hashes, links, order, each entry starting where the one before
         ended), then replay it through the procedure and compare the stored record with the record
-        the log gives, field by field (``consultflow.replay``)."""
+        the log gives, field by field (``consultflow.replay``), and the store's fund ledger rows
+        against the log's funds entries where the store keeps a ledger (微幸福)."""
         try:
             record = self.store.load(consultation)
             entries = self.store.entries(consultation)
+            ledger = None if self._ledger is None else self._ledger.fund_entries(consultation)
         except IntegrityError as exc:  # the store found a row it cannot vouch for: a finding
             return Verification(False, 0, None, None, str(exc))
-        return verify_consultation(record, entries, self._procedures)
+        return verify_consultation(record, entries, self._procedures, ledger=ledger)
 
     def find(self, query: Query | None = None) -> Sequence[Consultation]:
         return self.store.find(query or Query())
@@ -233,7 +251,12 @@ class Engine:
         procedure = self.procedure_of(record)
         now = self._now()
         actor = self._actor(by, record.community, now)
-        ctx = Context(now=now, actor=actor, catalogue=self.catalogue)
+        ctx = Context(
+            now=now,
+            actor=actor,
+            catalogue=self.catalogue,
+            added_items=self._added_items(record.community, (record.topic,)),
+        )
         out = []
         for trigger in procedure.next_steps(record.state.value):
             role, refusal = check(procedure, record, trigger, ctx)
@@ -253,6 +276,8 @@ class Engine:
             catalogue=self.catalogue,
             people=self._people(command, community, now),
             register=self._members(command, community, now),
+            added_items=self._added_items(community, command.named_topics(record)),
+            fund=self._fund(command, record, procedure, now),
         )
         result = apply(procedure, record, command, ctx)
         return result if isinstance(result, Refused) else None
@@ -338,6 +363,50 @@ class Engine:
         if roles is None or self._register is None:
             return None
         return self._register.members(community, now, roles)
+
+    def _added_items(self, community: str, topics: Iterable[str]) -> tuple[TopicItem, ...]:
+        """The items among ``topics`` that the catalogue does not list but a step of ``community``
+        added (``AddTopic``, 列入二级目录): the growth of the 二级目录 comes from the log, never the caller."""
+        out = []
+        for topic in topics:
+            if self.catalogue.find(community, topic) is not None:
+                continue
+            found = self._added.get((community, topic))
+            if found is None:
+                found = self._find_added(community, topic)
+            if found is not None:
+                out.append(found)
+        return tuple(out)
+
+    def _find_added(self, community: str, topic: str) -> TopicItem | None:
+        """The first consultation of ``community`` (by proposal time) whose log added ``topic``; a store
+        query only for a topic the catalogue does not list, remembered once found."""
+        category, _, slug = topic.partition("/")
+        for record in self.store.find(Query(community=community)):
+            added = record.added_topic
+            if added is not None and added.topic == topic:
+                item = TopicItem(community=community, category=category, slug=slug, name=added.name, added_in=record.id)
+                if len(self._added) >= 4096:
+                    self._added.clear()
+                self._added[(community, topic)] = item
+                return item
+        return None
+
+    def _fund(
+        self, command: Command, record: Consultation | None, procedure: Procedure, now: datetime
+    ) -> FundPosition | None:
+        """The community's fund ledger for the year now (微幸福), where ``command`` may take money
+        from a pool: the store's answer, which the core checks the decision against and the log
+        keeps in the step's input. A store without a ledger cannot answer: ``NoFundLedger``."""
+        if record is None or command.funds_drawn(record) <= 0:
+            return None
+        params = procedure.parameters
+        year = params.fund_year(now)
+        if params.pool_for(year) is None:
+            return None
+        if self._ledger is None:
+            raise NoFundLedger(type(self.store).__name__)
+        return self._ledger.fund_position(record.community, year)
 
     # ---- internals -----------------------------------------------------------------------------------
     def _now(self) -> datetime:

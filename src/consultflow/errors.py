@@ -9,8 +9,10 @@ from __future__ import annotations
 __all__ = [
     "Conflict",
     "ConsultflowError",
+    "FundConflict",
     "IntegrityError",
     "InvalidInput",
+    "NoFundLedger",
     "NotFound",
     "ProcedureDefinitionError",
     "StoreUnavailable",
@@ -113,6 +115,43 @@ class Conflict(ConsultflowError):
         self.consultation = consultation
         self.expected = expected
         self.actual = actual
+
+
+class FundConflict(Conflict):
+    """Another step took the same place in a community's fund ledger first (微幸福 fund): two
+    allocations from one community's pool for one year raced, and this one lost. Nothing was
+    written: reload, and the decision is checked again against what is left of the pool."""
+
+    code = "fund_conflict"
+
+    def __init__(self, consultation: str, expected: int, community: str, year: int, seq: int) -> None:
+        ConsultflowError.__init__(
+            self,
+            f"the fund ledger of community {community!r} for {year} moved on under you: allocation {seq} was "
+            f"taken by another step first; nothing was written for consultation {consultation!r} - reload and retry",
+        )
+        self.consultation = consultation
+        self.expected = expected
+        self.actual = expected
+        self.community = community
+        self.year = year
+        self.seq = seq
+
+
+class NoFundLedger(ConsultflowError, TypeError):
+    """The procedure gives the community a yearly fund (``Parameters.fund_pool``) but the store
+    keeps no fund ledger to check a decision's money against: implement ``fund_position``
+    (``consultflow.storage.FundLedger``; see docs/storage.md), or set ``fund_pool=None``."""
+
+    code = "no_fund_ledger"
+
+    def __init__(self, store: str) -> None:
+        super().__init__(
+            f"{store} keeps no fund ledger, but the procedure gives the community a yearly fund (fund_pool): "
+            "implement fund_position(community, year) and write the ledger rows of funds_allocated and "
+            "funds_spent entries in append's transaction (consultflow.storage.FundLedger, docs/storage.md), "
+            "or run the procedure with fund_pool=None"
+        )
 
 
 class IntegrityError(ConsultflowError):

@@ -25,6 +25,7 @@ __all__ = [
     "LANGS",
     "MESSAGES",
     "NAME_TABLES",
+    "PROJECT_TYPE_NAMES",
     "ROLE_NAMES",
     "RULE_NAMES",
     "STANCE_NAMES",
@@ -40,6 +41,7 @@ __all__ = [
     "format_value",
     "message",
     "pick",
+    "project_type_name",
     "refusals_table",
     "role_label",
     "role_name",
@@ -108,8 +110,8 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
         "协商日须有轮值主席：请在协商公告中指定",
     ),
     "before_meeting": (
-        "the meeting was announced for {meeting_at}; the first round is that meeting",
-        "协商公告的会议时间为{meeting_at}，第一轮协商即为该次会议",
+        "the meeting was announced for {meeting_at}; the round opens at that meeting",
+        "公告的会议时间为{meeting_at}，本轮协商须在该次会议上开始",
     ),
     "no_chair_named": (
         "no rotating chair was named for this consultation day; only the committee may {action}",
@@ -339,6 +341,132 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
         "legality review",
         "{reviewer}参加了作出决策的{body}第{vote}次表决，应当回避合法性审查",
     ),
+    # meetings (会议): each meeting's notice, online meetings, minutes, the consultation day's rota
+    "no_meeting_scheduled": (
+        "no meeting is announced for the next round: announce one with its notice first (schedule a meeting)",
+        "下一轮协商尚未发布会议公告：请先安排会议并告知",
+    ),
+    "meeting_pending": (
+        "meeting {meeting} is already announced for {meeting_at}; hold it before announcing another",
+        "第{meeting}次会议已定于{meeting_at}召开；请先召开该次会议，再安排下一次",
+    ),
+    "meeting_closed": (
+        "online meeting {meeting} closed on {closed_at}: it takes nothing more",
+        "第{meeting}次网上协商已于{closed_at}结束，不再接受签到或意见",
+    ),
+    "online_meeting_open": (
+        "online meeting {meeting} is open until {closes_at}: opinions may still arrive; close the round then",
+        "第{meeting}次网上协商开放至{closes_at}，居民仍可发表意见；届时再结束本轮",
+    ),
+    "chair_not_on_rota": (
+        "{month}'s consultation day is chaired by {expected} on the rota, not {chair}",
+        "按轮值表，{month}协商日的轮值主席是{expected}，不是{chair}",
+    ),
+    "no_such_meeting": (
+        "there is no meeting {meeting}: this consultation has {meetings} meeting(s)",
+        "没有第{meeting}次会议：本次协商共有{meetings}次会议",
+    ),
+    "meeting_not_held": (
+        "meeting {meeting} has not been held yet: minutes follow the meeting, once its round has closed",
+        "第{meeting}次会议尚未召开完毕：会议纪要须在该次会议的协商结束后记录",
+    ),
+    "minutes_already_recorded": (
+        "the minutes of meeting {meeting} are already recorded; a change is recorded as a correction",
+        "第{meeting}次会议的纪要已记录；如需修改，请以更正方式记录",
+    ),
+    "no_minutes_to_correct": (
+        "meeting {meeting} has no minutes to correct yet: record them first",
+        "第{meeting}次会议尚无纪要可更正：请先记录会议纪要",
+    ),
+    "not_the_meetings_chair": (
+        "only the committee or meeting {meeting}'s chair ({chair}) may record its minutes",
+        "只有社区两委或第{meeting}次会议的主持人（{chair}）可以记录会议纪要",
+    ),
+    "minutes_missing": (
+        "the decision rests on round {round}, whose meeting ({meeting}) has no minutes yet: record them first",
+        "决策所依据的第{round}轮协商（第{meeting}次会议）尚无会议纪要：请先记录",
+    ),
+    # ---- pledges (承诺制): moving a pledge's date (延期) ----
+    "pledge_done": (
+        "pledge {number} ({title}) is kept already: there is nothing to delay",
+        "第{number}项承诺（{title}）已兑现，无需延期",
+    ),
+    "delay_limit": (
+        "pledge {number} was delayed {delays} times already, as many as the procedure allows ({limit}); "
+        "it stands or falls by its date, or the matter is consulted again",
+        "第{number}项承诺已延期{delays}次，已达规定上限（{limit}次）；请按期兑现，或提请再次协商",
+    ),
+    "delay_not_later": (
+        "the new date for pledge {number}, {due}, is not later than its date now, {current}",
+        "第{number}项承诺的新期限（{due}）须晚于现有期限（{current}）",
+    ),
+    "delay_in_past": (
+        "the new date for pledge {number}, {due}, has passed already; give a date still to come",
+        "第{number}项承诺的新期限（{due}）已经过去，请给出尚未到来的日期",
+    ),
+    "delay_too_far": (
+        "the new date for pledge {number}, {due}, is more than {days} days after the date decided ({pledged}); "
+        "the latest is {latest}, or the matter is consulted again",
+        "第{number}项承诺的新期限（{due}）超过决策所定期限（{pledged}）{days}天以上；最晚为{latest}，否则请提请再次协商",
+    ),
+    # proposal intake (提议): drafts, edits, co-signers, the "other" item, the appeal of a rejection
+    "nothing_changed": (
+        "the edit changes nothing: give at least one field with a new value",
+        "修改未改变任何内容：请至少填写一项新的内容",
+    ),
+    "proposer_co_signs": (
+        "{person} proposed the matter and cannot also co-sign it",
+        "{person}是提议人，不能再联名",
+    ),
+    "already_co_signed": (
+        "{person} has already co-signed this proposal",
+        "{person}已联名该提议",
+    ),
+    "too_few_co_signers": (
+        "a proposal needs {need} co-signer(s) before it is submitted, it has {have}: residents of the community "
+        "co-sign its draft first",
+        "提议须有{need}名本社区居民联名方可提交，现有{have}名：请先请居民在草稿上联名",
+    ),
+    "not_other_topic": (
+        "only a proposal filed under an “other” item can become a new catalogue item; this one is under {topic}",
+        "只有列在“其他”事项下的提议才能列入二级目录；本提议的议题是{topic}",
+    ),
+    "item_exists": (
+        "{topic} is already an item of the community's catalogue",
+        "{topic}已在本社区的协商目录中",
+    ),
+    "appeal_too_late": (
+        "the time to appeal the rejection ended {appeal_by}",
+        "申请复核的期限已于{appeal_by}届满",
+    ),
+    "reconsider_own_rejection": (
+        "{person} rejected the proposal and may not reconsider the appeal against it",
+        "{person}作出了不予受理的决定，不能复核对该决定的申请",
+    ),
+    # ---- the fund (微幸福便民服务公益金) ----
+    "over_fund_pool": (
+        "the budget of {budget} yuan is more than the community's whole fund for {year} ({pool} yuan)",
+        "预算{budget}超过本社区{year}年便民服务公益金总额{pool}",
+    ),
+    "over_fund": (
+        "the decision's budget of {amount} yuan is more than what is left of the community's fund for {year}: "
+        "{left} yuan of {pool} yuan ({allocated} yuan allocated already)",
+        "决策预算{amount}超出本社区{year}年便民服务公益金余额：总额{pool}，已安排{allocated}，尚余{left}",
+    ),
+    "fund_unknown": (
+        "the community's fund ledger for {year} was not looked up: the engine asks its store for it",
+        "未查询本社区{year}年公益金台账：应由系统向存储查询",
+    ),
+    "over_measure_budget": (
+        "measure {number} would spend {total} yuan, over its budget of {budget} yuan ({spent_before} yuan spent "
+        "already, {left} yuan left)",
+        "第{number}项措施支出将达{total}，超出其预算{budget}（已支出{spent_before}，尚余{left}）",
+    ),
+    "overspend_needs_justification": (
+        "measure {number} would spend {total} yuan, over its budget of {budget} yuan: give a justification to "
+        "record the overspending",
+        "第{number}项措施支出将达{total}，超出其预算{budget}：须说明超支理由方可记录",
+    ),
 }
 
 # Display names: value -> (English, Chinese). Each table covers its enum exactly (tests/test_i18n.py).
@@ -353,6 +481,10 @@ STATE_NAMES: Mapping[str, tuple[str, str]] = {
     "rejected": ("rejected", "未受理"),
     "withdrawn": ("withdrawn", "已撤回"),
     "escalated": ("escalated to the sub-district", "已提请街道督办"),
+    # proposal intake (提议)
+    "draft": ("a draft", "草稿"),
+    "appealable": ("rejected, open to appeal", "不予受理（可申请复核）"),
+    "appealed": ("appealed, under reconsideration", "申请复核中"),
 }
 
 ACTION_NAMES: Mapping[str, tuple[str, str]] = {
@@ -380,6 +512,18 @@ ACTION_NAMES: Mapping[str, tuple[str, str]] = {
     "resume": ("resume the consultation", "恢复协商"),
     "close": ("close the matter", "办结"),
     "mark_overdue": ("mark what is overdue", "标记逾期"),
+    # meetings (会议)
+    "schedule_meeting": ("announce the next meeting", "安排下一次会议"),
+    "record_minutes": ("record the minutes", "记录会议纪要"),
+    # pledges (承诺制)
+    "delay_pledge": ("delay a pledge", "承诺延期"),
+    # proposal intake (提议)
+    "submit": ("submit the draft", "提交提议"),
+    "edit_proposal": ("edit the proposal", "修改提议"),
+    "co_sign": ("co-sign the proposal", "联名提议"),
+    "add_topic": ("add the matter to the catalogue", "列入二级目录"),
+    "appeal": ("appeal the rejection", "申请复核"),
+    "reconsider": ("reconsider the rejection", "复核不予受理决定"),
 }
 
 EVENT_NAMES: Mapping[str, tuple[str, str]] = {
@@ -408,6 +552,27 @@ EVENT_NAMES: Mapping[str, tuple[str, str]] = {
     "closed": ("closed", "办结"),
     "deadline_missed": ("deadline missed", "逾期"),
     "reminder": ("reminder", "提醒"),
+    # meetings (会议)
+    "meeting_scheduled": ("meeting announced", "发布会议公告"),
+    "minutes_recorded": ("minutes recorded", "记录会议纪要"),
+    # pledges (承诺制)
+    "pledge_published": ("pledge published", "公开承诺"),
+    "pledge_delayed": ("pledge delayed", "承诺延期"),
+    # proposal intake (提议)
+    "drafted": ("draft saved", "保存草稿"),
+    "draft_edited": ("draft edited", "修改草稿"),
+    "draft_discarded": ("draft discarded", "放弃草稿"),
+    "submitted": ("proposal submitted", "提交提议"),
+    "proposal_edited": ("proposal edited", "修改提议"),
+    "co_signed": ("co-signed", "联名"),
+    "topic_added": ("added to the catalogue", "列入二级目录"),
+    "appealed": ("rejection appealed", "申请复核"),
+    "reconsidered": ("rejection reconsidered", "复核不予受理决定"),
+    "rejection_final": ("rejection final", "不予受理决定生效"),
+    # ---- the fund (微幸福便民服务公益金) ----
+    "funds_allocated": ("funds allocated", "安排公益金"),
+    "funds_spent": ("funds spent", "公益金支出"),
+    "funds_released": ("funds released", "公益金退回"),
 }
 
 # Events whose name says which round: used when the entry's data gives the round.
@@ -484,6 +649,17 @@ CHANNEL_NAMES: Mapping[str, tuple[str, str]] = {
     "roadmap": ("results roadmap", "成果运用路线图"),
 }
 
+# ---- the fund (微幸福便民服务公益金): the 微 project types (``ProjectType``) ----
+PROJECT_TYPE_NAMES: Mapping[str, tuple[str, str]] = {
+    "road_network": ("micro road network", "微路网"),
+    "greening": ("micro greening", "微绿化"),
+    "square": ("micro square", "微广场"),
+    "facilities": ("micro facilities", "微设施"),
+    "care": ("micro care", "微爱心"),
+    "culture": ("micro culture", "微文化"),
+    "tourism": ("micro tourism", "微旅游"),
+}
+
 #: Every name table by what it names (the tests check each against its enum).
 NAME_TABLES: Mapping[str, Mapping[str, tuple[str, str]]] = {
     "state": STATE_NAMES,
@@ -496,6 +672,7 @@ NAME_TABLES: Mapping[str, Mapping[str, tuple[str, str]]] = {
     "channel": CHANNEL_NAMES,
     "body": BODY_NAMES,
     "ballot": BALLOT_NAMES,
+    "project_type": PROJECT_TYPE_NAMES,
 }
 
 _ARTICLES = ("the ", "a ", "an ")
@@ -563,6 +740,11 @@ def channel_name(channel: str, lang: Lang = "en") -> str:
 def body_name(body: str, lang: Lang = "en") -> str:
     """Who decides, as a sentence names it: ``the owners' meeting`` / ``业主大会``."""
     return _pick(BODY_NAMES, str(body), lang)
+
+
+def project_type_name(kind: str, lang: Lang = "en") -> str:
+    """A 微 project type's name (微绿化, micro greening)."""
+    return _pick(PROJECT_TYPE_NAMES, kind, lang)
 
 
 def ballot_name(ballot: str, lang: Lang = "en") -> str:
@@ -705,6 +887,9 @@ FIELD_PROBLEMS_ZH: Mapping[str, str] = {
     "person_id": "{field}不是有效的人员编号：{reason}",
     "frozen_instance": "{field}不可修改：记录建立后不能更改，请新建一条",
     "frozen_field": "{field}不可修改：记录建立后不能更改，请新建一条",
+    # pledges (承诺制): photos of the work
+    "photo_hash": "{field}应为照片的SHA-256值：64位十六进制数字",
+    "photos_duplicate": "同一张照片重复列出；每张只列一次",
 }
 
 

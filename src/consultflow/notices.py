@@ -8,7 +8,7 @@ can deliver it once.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Literal
 
 from pydantic import AwareDatetime, Field
@@ -19,6 +19,7 @@ from .vocabulary import Body, Event
 
 __all__ = [
     "INVITED",
+    "PLEDGE_OWNER",
     "PROPOSER",
     "PUBLIC",
     "REMINDER_MARK",
@@ -39,6 +40,8 @@ INVITED = "invited"
 PROPOSER = "proposer"
 PUBLIC = "public:"
 VOTERS = "voters"
+#: 承诺制: the person a pledge names as answering for it, read from the event's own ``owner``.
+PLEDGE_OWNER = "pledge_owner"
 
 
 #: A reminder (提醒) is no step's notice: its key goes on from its consultation's id with this mark and
@@ -78,14 +81,19 @@ class Notice(Record):
     last_error: str = ""
 
 
-def expand(groups: Iterable[str], record: Consultation) -> tuple[str, ...]:
+def expand(groups: Iterable[str], record: Consultation, data: Mapping[str, object] | None = None) -> tuple[str, ...]:
     """The recipients ``groups`` name on ``record``: the invited and the proposer by id, the public
     channel of its community, role groups as they are; the voters of its current vote as the
     owners in the register (an owners' meeting) or the role groups of the body's members (and the
-    public channel for a residents' meeting, which every resident may attend); each once, in order."""
+    public channel for a residents' meeting, which every resident may attend); the owner a pledge
+    event names (``data["owner"]``); each once, in order."""
     out: list[str] = []
     for group in groups:
-        if group == VOTERS:
+        if group == PLEDGE_OWNER:
+            owner = data.get("owner") if data is not None else None
+            if isinstance(owner, str) and owner:
+                out.append(owner)
+        elif group == VOTERS:
             out.extend(_voters(record))
         elif group == INVITED:
             out.extend(record.invited)

@@ -14,7 +14,7 @@ the *consensus rule* is how a round is counted. Nothing else is called a rule.
 from __future__ import annotations
 
 import math
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -23,7 +23,7 @@ from pydantic import Field, field_serializer, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from .limits import MAX_DEADLINE
-from .records import Money, Record
+from .records import Money, PersonId, Record
 from .roles import Role
 from .vocabulary import VOTING_BODIES, Body, Carrier
 
@@ -128,13 +128,55 @@ class Parameters(Record):
     decided_by: Body = Body.COMMITTEE
     major_decided_by: Body = Body.REPRESENTATIVES_MEETING
     voting: dict[Body, VoteRule] = Field(default_factory=lambda: dict(DEFAULT_VOTING))
-    budget_cap: Money | None = Decimal(300_000)  # 微幸福: 300,000 yuan per community a year
+    # a cap on one matter's budget (a proposal's, a decision's measures'), where a community sets one;
+    # the seed's 300,000 yuan is not this but the yearly fund (``fund_pool``)
+    budget_cap: Money | None = None
     consultation_day: int | None = Field(default=None, ge=1, le=28)  # e.g. the 11th
     timezone: str = "Asia/Shanghai"
     # ---- public export (issue 8.4) ----
     # free-text keys of an entry's data and input kept out of its hash and out of a public export
     # (what one resident said: an opinion's text, a feedback comment); ``consultflow.privacy``
     private_text: frozenset[str] = frozenset({"comment", "text"})
+    # meetings (会议): the consultation day's rota of rotating chairs (轮值主席), one a month in this
+    # order from ``chair_rota_start`` (YYYY-MM); empty: any rotating chair may be named. And whether a
+    # decision waits for the minutes (会议纪要) of the round it rests on
+    chair_rota: tuple[PersonId, ...] = Field(default=(), max_length=1_000)
+    chair_rota_start: str = Field(default="2026-01", pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$")
+    minutes_before_decision: bool = False
+    # 承诺制 (pledges): how many times the committee may move one pledge's due date (延期), and how far
+    # past the date the decision set it may move it in all; a pledge past its date is missed (决而不施)
+    pledge_delay_limit: int = Field(default=2, ge=0, le=10)
+    pledge_delay_max: timedelta = Field(default=timedelta(days=180), gt=timedelta(0), le=MAX_DEADLINE)
+    # proposal intake (提议). Assumptions of this library (the seed names neither): how many residents
+    # of the community co-sign (联名) a proposal before it is submitted (0: any one may put a matter
+    # forward), and how long the proposer has to appeal a rejection (申请复核; None: a rejection is final)
+    proposal_co_signers: int = Field(default=0, ge=0, le=1_000)
+    appeal_period: timedelta | None = Field(default=timedelta(days=15), gt=timedelta(0), le=MAX_DEADLINE)
+    # ---- the fund (微幸福便民服务公益金) ----
+    # the yearly pool per community (区政府每年向119个社区分别拨付30万便民服务公益金); ``None``: no pool
+    fund_pool: Money | None = Decimal(300_000)
+    # a year's own pool where it differs (a raise, a cut, none): {2027: 350000}
+    fund_pools: dict[int, Money | None] = Field(default_factory=dict)
+    # a measure's spending beyond its budget: refused, or allowed with a recorded justification
+    overspend: Literal["refuse", "justify"] = "refuse"
+
+    @field_validator("fund_pools")
+    @classmethod
+    def _pool_years(cls, value: dict[int, Decimal | None]) -> dict[int, Decimal | None]:
+        odd = sorted(y for y in value if not 1970 <= y <= 9000)
+        if odd:
+            raise PydanticCustomError(
+                "fund_pool_year", "fund_pools names years from 1970 to 9000, not {odd}", {"odd": odd}
+            )
+        return dict(sorted(value.items()))
+
+    def pool_for(self, year: int) -> Decimal | None:
+        """The community's fund for ``year`` (微幸福便民服务公益金): the year's own, else ``fund_pool``."""
+        return self.fund_pools.get(year, self.fund_pool)
+
+    def fund_year(self, when: datetime) -> int:
+        """The fund year of ``when``: its calendar year in the procedure's time zone."""
+        return when.astimezone(self.zone).year
 
     @field_validator("timezone")
     @classmethod

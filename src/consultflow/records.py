@@ -20,6 +20,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    WithJsonSchema,
     model_validator,
 )
 from pydantic import ValidationError as PydanticValidationError
@@ -37,6 +38,8 @@ from .vocabulary import (
     Ending,
     Form,
     MeetingFormat,
+    PledgeStatus,
+    ProjectType,
     Stance,
     State,
     Verdict,
@@ -45,22 +48,30 @@ from .vocabulary import (
 __all__ = [
     "SCHEMA_VERSION",
     "CastBallot",
+    "CatalogueAddition",
     "Community",
     "Consultation",
     "Decision",
+    "FundAllocation",
     "Id",
     "InputTime",
     "Inspection",
     "LegalityReview",
     "Measure",
+    "Meeting",
+    "Minutes",
     "Money",
     "Opinion",
     "OwnerShare",
     "Participant",
     "PersonId",
+    "Photo",
+    "Pledge",
+    "PledgeDelay",
     "ProgressReport",
     "Publication",
     "Record",
+    "Rejection",
     "ResidentFeedback",
     "Round",
     "Schedule",
@@ -307,10 +318,56 @@ class Round(Record):
     format: MeetingFormat | None = None
     online: tuple[Id, ...] = ()
     abandoned: bool = False
+    meeting: int | None = Field(default=None, ge=1)  # the meeting it was held at (``Consultation.meetings``)
 
     @property
     def is_open(self) -> bool:
         return self.closed_at is None
+
+
+class Minutes(Record):
+    """The minutes of a held meeting (会议纪要): the text, its SHA-256 (logged, so a copy shown later
+    can be checked against the log), who recorded them and when. ``correction`` marks a corrected
+    version that replaces the one before it (both stay on the record)."""
+
+    text: Text
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    recorded_by: Id
+    at: Time
+    correction: bool = False
+
+
+class Meeting(Record):
+    """A meeting of a consultation (会议), announced with its own notice (告知): meeting 1 by
+    ``Notify``, each later one by ``ScheduleMeeting``. ``at`` is when it meets - for an online
+    meeting (云协商) when it opens, ``closes_at`` when opinions stop arriving. ``venue`` is the place,
+    or the online channel (a WeChat group, an app). A round opens at it (``round``); the round's
+    sign-in is the meeting's attendance. ``consultation_day`` marks a session of the community's
+    consultation day (协商日), chaired by ``chair``. ``minutes`` keeps the minutes and any corrections,
+    the last one current."""
+
+    number: int = Field(ge=1)
+    cycle: int = Field(ge=1)
+    format: MeetingFormat | None = None
+    venue: str = Field(default="", max_length=200)
+    agenda: Text = ""
+    at: Time
+    closes_at: Time | None = None
+    notified_at: Time
+    notice_ends: Time
+    scheduled_by: Id
+    consultation_day: bool = False
+    chair: Id | None = None
+    round: int | None = Field(default=None, ge=1)
+    minutes: tuple[Minutes, ...] = ()
+
+    @property
+    def held(self) -> bool:
+        return self.round is not None
+
+    @property
+    def current_minutes(self) -> Minutes | None:
+        return self.minutes[-1] if self.minutes else None
 
 
 class Measure(Record):
@@ -320,6 +377,7 @@ class Measure(Record):
     owner: PersonId
     due: InputTime
     budget: Money = Decimal(0)
+    category: ProjectType | None = None  # the 微 project type (微路网, 微绿化, ...), if the committee says
 
 
 class Decision(Record):
@@ -434,6 +492,65 @@ class Publication(Record):
     at: Time
 
 
+# ---- pledges (承诺制): photos of the work, a pledge and its delays --------------------------------------
+#: At most this many photos on one progress report (their hashes: the photos themselves stay with the app).
+MAX_PHOTOS = 20
+
+
+def _photo_hash(value: object) -> str:
+    if not isinstance(value, str) or len(value) != 64 or any(c not in "0123456789abcdefABCDEF" for c in value):
+        raise PydanticCustomError("photo_hash", "a photo is named by the SHA-256 of its bytes: 64 hexadecimal digits")
+    return value.lower()
+
+
+#: A photo of the work as the log holds it: the SHA-256 (hex, lower case) of the file's bytes, so anyone
+#: holding the photo can check it is the one reported, and no image enters the log.
+Photo = Annotated[
+    str,
+    BeforeValidator(_photo_hash),
+    WithJsonSchema({"type": "string", "pattern": "^[0-9a-fA-F]{64}$", "description": "SHA-256 of the photo"}),
+]
+
+
+def _distinct_photos(value: tuple[str, ...]) -> tuple[str, ...]:
+    if len(set(value)) != len(value):
+        raise PydanticCustomError("photos_duplicate", "the same photo is listed twice; list each once")
+    return value
+
+
+#: The photos of one report: distinct, at most ``MAX_PHOTOS``.
+Photos = Annotated[tuple[Photo, ...], Field(max_length=MAX_PHOTOS), AfterValidator(_distinct_photos)]
+
+
+class PledgeDelay(Record):
+    """A pledge's due date moved by the committee (延期), with the reason residents are told. The
+    decision is not rewritten: the pledge keeps what was decided and how it moved."""
+
+    from_due: Time
+    to_due: Time
+    reason: Text
+    by: Id
+    at: Time
+
+
+class Pledge(Record):
+    """承诺制: a measure of a decision in force, made public as a pledge - who answers for it
+    (``owner``), what (``title``), by when (``due``, moved only by a logged delay; ``pledged_due`` is
+    the decision's), with how much (``budget``) - which residents then hold its owner to. Kept on the
+    consultation with its status; the roadmap (成果运用路线图) is built from these."""
+
+    decision: int = Field(ge=1)
+    measure: int = Field(ge=0)
+    title: Title
+    owner: Id
+    budget: Money = Decimal(0)
+    pledged_due: Time
+    due: Time
+    published_at: Time
+    status: PledgeStatus = PledgeStatus.PLEDGED
+    delays: tuple[PledgeDelay, ...] = ()
+
+
 class ProgressReport(Record):
     """Progress on one measure of the current decision, with money spent (微幸福 funds)."""
 
@@ -445,6 +562,23 @@ class ProgressReport(Record):
     note: Text = ""
     by: Id
     at: Time
+    photos: Photos = ()  # 承诺制: the photos' SHA-256 hashes
+    justification: Text = ""  # why the measure spent more than its budget, where the variant allows it
+
+
+class FundAllocation(Record):
+    """A decision in force takes its budget from the community's yearly pool (微幸福便民服务公益金):
+    the year it took effect in (in the procedure's time zone), the amount, the pool and what the
+    ledger had allocated before, and the allocation's place in that year's ledger (``seq``)."""
+
+    decision: int = Field(ge=1)
+    year: int = Field(ge=1970, le=9000)
+    amount: Money
+    pool: Money
+    before: Money
+    seq: int = Field(ge=1)
+    at: Time
+    released: Money | None = None  # what went back to the pool when the matter was consulted again
 
 
 class ResidentFeedback(Record):
@@ -476,6 +610,35 @@ class Schedule(Record):
     meeting_at: Time
 
 
+# ---- proposal intake (提议): a rejection and its appeal, a topic added to the catalogue --------------
+class Rejection(Record):
+    """不予受理 and what became of it: who rejected the proposal and why; the time to appeal (申请复核,
+    ``None`` where the procedure allows none); the proposer's grounds; the reconsidering body's ruling
+    (``upheld``: the rejection stands; ``False``: overturned, the proposal is back before the committee)."""
+
+    at: Time
+    by: Id
+    reason: str
+    appeal_by: Time | None = None
+    appealed_at: Time | None = None
+    grounds: str = ""
+    reconsidered_at: Time | None = None
+    reconsidered_by: Id | None = None
+    upheld: bool | None = None
+    ruling: str = ""
+
+
+class CatalogueAddition(Record):
+    """A second-level item (二级目录) the committee added to its community's catalogue from a proposal
+    filed under a category's "other" item (其他): from then on it is accepted for new proposals."""
+
+    topic: Topic
+    name: str = Field(min_length=1, max_length=200)
+    from_topic: Topic
+    at: Time
+    by: Id
+
+
 class Consultation(Record):
     """A consultation: the whole case file. ``version`` equals the number of log entries and
     ``head`` is the hash of the last one, so a record can be checked against its log."""
@@ -498,6 +661,8 @@ class Consultation(Record):
     procedure_version: str
     cycle: int = Field(default=1, ge=1)
     proposed_at: Time
+    # the answer due before notice: the committee's to a proposal, the proposer's time to appeal a
+    # rejection (appealable), the sub-district's to an appeal (appealed); none for a draft
     respond_by: Time | None = None
     schedule: Schedule | None = None
     decision_due: Time | None = None  # this cycle's deadline for a decision (议而不决)
@@ -506,6 +671,7 @@ class Consultation(Record):
     invitation_notice_ends: Time | None = None  # a later invitation's notice period (no round before)
     chair: Id | None = None
     rounds: tuple[Round, ...] = ()
+    meetings: tuple[Meeting, ...] = ()  # every meeting announced, in order (会议)
     decisions: tuple[Decision, ...] = ()
     votes: tuple[Vote, ...] = ()
     reviews: tuple[LegalityReview, ...] = ()
@@ -514,9 +680,15 @@ class Consultation(Record):
     feedback: tuple[ResidentFeedback, ...] = ()
     inspections: tuple[Inspection, ...] = ()
     missed: tuple[str, ...] = ()
+    allocations: tuple[FundAllocation, ...] = ()  # 微幸福 fund: what each decision in force took
     next_due: Time | None = None
     ended_at: Time | None = None  # when it reached a final state
     ending: Ending | None = None  # how: done (办结), by ruling, rejected, withdrawn
+    pledges: tuple[Pledge, ...] = ()  # 承诺制: each measure of a published decision, with its status
+    # proposal intake (提议): co-signers (联名), rejections and appeals, the catalogue item it added
+    co_signers: tuple[Id, ...] = ()
+    rejections: tuple[Rejection, ...] = ()
+    added_topic: CatalogueAddition | None = None
 
     @model_validator(mode="after")
     def _dates_in_order(self) -> Consultation:
@@ -536,6 +708,14 @@ class Consultation(Record):
     @property
     def current_round(self) -> Round | None:
         return self.rounds[-1] if self.rounds else None
+
+    @property
+    def pending_meeting(self) -> Meeting | None:
+        """The meeting the next round opens at: the latest one announced, if no round was held at it."""
+        if not self.meetings:
+            return None
+        last = self.meetings[-1]
+        return None if last.round is not None else last
 
     @property
     def current_decision(self) -> Decision | None:

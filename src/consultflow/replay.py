@@ -21,9 +21,11 @@ import attrs
 from pydantic_core import to_json
 
 from .canonical import canonical_value, record_digest
+from .catalogue import TopicItem
 from .context import Context
 from .core import enact
 from .errors import ConsultflowError
+from .funds import FundPosition, LedgerRow, ledger_rows
 from .log import LogEntry, Verification, entry_fast_hash, entry_hash, verify
 from .notices import Notice, reminder_deadline
 from .procedure import Procedure
@@ -31,7 +33,7 @@ from .records import Consultation
 from .roles import Actor, Role
 from .steps import COMMANDS
 
-__all__ = ["Replayed", "check_loaded", "first_difference", "replay", "verify_consultation"]
+__all__ = ["Replayed", "check_loaded", "first_difference", "ledger_difference", "replay", "verify_consultation"]
 
 # What a tampered input can make an effect raise; each becomes a finding, never a crash.
 _BAD_INPUT = (ConsultflowError, ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError)
@@ -116,6 +118,8 @@ def replay(
                 people={str(p): _roles(r) for p, r in people.items()},
                 register=_register(step_in.get("register")),
                 salt=first.salt,
+                added_items=_added_items(step_in.get("added_items")),
+                fund=_fund(step_in.get("fund")),
             )
             assert procedure is not None
             # Every step's digest is in its entry's hash, which the chain check held; replay checks
@@ -199,13 +203,15 @@ def verify_consultation(
     entries: Sequence[LogEntry],
     procedures: Mapping[tuple[str, str], Procedure],
     outbox: Sequence[Notice] | None = None,
+    ledger: Sequence[LedgerRow] | None = None,
 ) -> Verification:
     """Everything that can be checked of one consultation without an outside anchor: its chain
     (``log.verify``: hashes, links, order, each entry starting where the one before ended, the
     record's head and version), then replay, then the stored record field by field against the
     record its log gives, and - given its stored ``outbox`` notices - that each notice the steps
     made is there as made (who hears of what; its delivery state is the dispatcher's and may
-    change). ``record`` ``None`` means the log lost its record."""
+    change), and - given its stored fund ``ledger`` rows - that they are what its funds entries
+    give (微幸福 fund). ``record`` ``None`` means the log lost its record."""
     if record is None:
         return Verification(False, len(entries), None, None, f"{len(entries)} log entries but no record")
     chain = verify(entries, head=record.head, version=record.version)
@@ -222,6 +228,10 @@ def verify_consultation(
         )
     if outbox is not None:
         found = _outbox_difference(outbox, rebuilt.notices)
+        if found is not None:
+            return Verification(False, chain.checked, found[0] - 1, found[0], found[1])
+    if ledger is not None:
+        found = ledger_difference(entries, ledger)
         if found is not None:
             return Verification(False, chain.checked, found[0] - 1, found[0], found[1])
     return chain
@@ -246,6 +256,15 @@ def _outbox_difference(stored: Sequence[Notice], made: Sequence[Notice]) -> tupl
     return None
 
 
+def _added_items(value: object) -> tuple[TopicItem, ...]:
+    """The catalogue items an earlier step added, as the step's input logged them."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise ValueError("added_items is not a list")
+    return tuple(TopicItem.model_validate(v) for v in value)
+
+
 def _register(value: object) -> tuple[str, ...] | None:
     """A body's register as the step's input logged it (sorted ids), or ``None``."""
     if value is None:
@@ -253,3 +272,28 @@ def _register(value: object) -> tuple[str, ...] | None:
     if not isinstance(value, list) or not all(isinstance(p, str) for p in value):
         raise ValueError("the register is not a list of ids")
     return tuple(value)
+
+
+def _fund(value: object) -> FundPosition | None:
+    """The community's fund ledger for the year as the step's input logged it, or ``None``."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ValueError("the fund position is not an object")
+    return FundPosition.model_validate(value)
+
+
+def ledger_difference(entries: Sequence[LogEntry], stored: Sequence[LedgerRow]) -> tuple[int, str] | None:
+    """Where a store's fund ledger rows of one consultation depart from what its log gives (the
+    ``funds_allocated`` and ``funds_spent`` entries): (entry seq, why), or ``None``."""
+    made = {r.entry: r for r in ledger_rows(entries)}
+    kept = {r.entry: r for r in stored}
+    for seq in sorted(set(made) | set(kept)):
+        want, have = made.get(seq), kept.get(seq)
+        if have is None:
+            return seq, f"the fund ledger lacks the row of entry {seq} ({want.kind if want else '?'})"
+        if want is None:
+            return seq, f"the fund ledger holds a row for entry {seq}, which is no funds entry of the log"
+        if want != have:
+            return seq, f"the fund ledger's row for entry {seq} is not what the log gives"
+    return None

@@ -106,6 +106,11 @@ WORDS: Mapping[str, tuple[str, str]] = {
     "cycle": ("consultation cycle {cycle}", "第{cycle}个协商周期"),
     "by_ruling": ("by the sub-district's ruling", "按街道裁定办结"),
     "missed": ("{what} was due {when}", "{what}期限{when}已过"),
+    # meetings (会议)
+    "meeting_n": ("meeting {number}", "第{number}次会议"),
+    "closes": ("open until {when}", "开放至{when}"),
+    "minutes": ("minutes of meeting {number}, SHA-256 {digest}", "第{number}次会议纪要，哈希值{digest}"),
+    "minutes_corrected": ("corrected", "已更正"),
     # why a matter was escalated (the ``reason`` codes the steps log)
     "no_consensus_at_round_limit": ("no consensus by the round limit", "达到轮次上限仍未达成共识"),
     # only in logs written before an unlawful verdict was always corrected (依法纠正)
@@ -116,6 +121,35 @@ WORDS: Mapping[str, tuple[str, str]] = {
     "deadline:decision": ("the decision", "作出决策"),
     "deadline:review": ("the legality review", "合法性审查"),
     "deadline:measure": ("measure {number}", "第{number}项措施"),
+    # pledges (承诺制)
+    "pledge": (
+        "pledge {number}: {title}, by {owner}, due {when}",
+        "第{number}项承诺：{title}，责任人{owner}，{when}前完成",
+    ),
+    "pledge_delay": ("pledge {number} moved from {before} to {when}", "第{number}项承诺由{before}延至{when}"),
+    "photos": ("{count} photos", "照片{count}张"),
+    "photo": ("1 photo", "照片1张"),
+    "owned_by": ("{title}, by {owner}", "{title}，责任人{owner}"),
+    # 提议 intake
+    "edited": ("changed: {fields}", "修改：{fields}"),
+    "topic_added": ("new catalogue item {topic} ({name})", "列入二级目录：{topic}（{name}）"),
+    "upheld": ("rejection upheld", "维持不予受理"),
+    "overturned": ("rejection overturned", "撤销不予受理"),
+    # the proposer's time to appeal a rejection, the sub-district's to reconsider it
+    "deadline:appeal": ("the appeal of the rejection", "申请复核"),
+    "deadline:reconsideration": ("the reconsideration of the appeal", "复核"),
+    # ---- the fund (微幸福便民服务公益金) ----
+    "allocated": (
+        "decision {decision}: {amount} of the {year} fund of {pool} ({before} allocated before)",
+        "第{decision}次决策：安排{year}年公益金{amount}（总额{pool}，此前已安排{before}）",
+    ),
+    "fund_spent": ("measure {number}: {amount} from the {year} fund", "第{number}项措施：支出{year}年公益金{amount}"),
+    "overspent": ("{amount} over its budget", "超出预算{amount}"),
+    "released": (
+        "decision {decision}: {amount} back to the {year} fund ({spent} spent)",
+        "第{decision}次决策：{amount}退回{year}年公益金（已支出{spent}）",
+    ),
+    "justification": ("why: {text}", "超支理由：{text}"),
 }
 
 
@@ -296,6 +330,20 @@ def _detail(e: LogEntry, lang: Lang, t: _Translate, tz: tzinfo, measures: Mappin
             parts.append(_w("chair", lang, chair=d["chair"]))
         if d.get("invited"):
             parts.append(_w("invited", lang, count=d["invited"]))
+    elif ev == "meeting_scheduled":
+        meeting = _w("meeting_n", lang, number=d.get("meeting")) + colon
+        meeting += _w("meeting", lang, when=_when(d.get("meeting_at"), tz))
+        if d.get("venue"):
+            meeting += (" " if lang == "en" else "，") + _w("venue", lang, venue=t(d["venue"]))
+        parts.append(meeting)
+        if d.get("closes_at"):
+            parts.append(_w("closes", lang, when=_when(d["closes_at"], tz)))
+        if d.get("chair"):
+            parts.append(_w("chair", lang, chair=d["chair"]))
+    elif ev == "minutes_recorded":
+        parts.append(_w("minutes", lang, number=d.get("meeting"), digest=str(d.get("sha256", ""))[:12]))
+        if d.get("correction"):
+            parts.append(_w("minutes_corrected", lang))
     elif ev == "round_opened":
         if d.get("attendees"):
             parts.append(_w("attending", lang, count=d["attendees"]))
@@ -369,8 +417,13 @@ def _detail(e: LogEntry, lang: Lang, t: _Translate, tz: tzinfo, measures: Mappin
         parts.append(progress)
         if d.get("spent") not in (None, "0", "0.00"):
             parts.append(_w("spent", lang, money=_money(d["spent"], lang)))
+        if d.get("photos"):
+            count = len(_items(d["photos"]))
+            parts.append(_w("photo", lang) if count == 1 else _w("photos", lang, count=count))
         if d.get("note"):
             parts.append(t(d["note"]))
+        if d.get("justification"):
+            parts.append(_w("justification", lang, text=t(d["justification"])))
     elif ev == "feedback_received":
         rated = _w("satisfaction", lang, score=d.get("satisfaction"))
         parts.append(rated + (colon + t(d["comment"]) if d.get("comment") else ""))
@@ -389,10 +442,55 @@ def _detail(e: LogEntry, lang: Lang, t: _Translate, tz: tzinfo, measures: Mappin
             parts.append(t(d["summary"]))
         if d.get("by_ruling"):
             parts.append(_w("by_ruling", lang))
+    # 提议 intake
+    elif ev in ("draft_edited", "proposal_edited"):
+        changes = d.get("changes")
+        if isinstance(changes, dict):
+            parts.append(_w("edited", lang, fields=_w("list", lang).join(str(k) for k in changes)))
+        if d.get("note"):
+            parts.append(t(d["note"]))
+    elif ev == "co_signed":
+        parts.append(_w("co_signed", lang, count=d.get("co_signers")))
+    elif ev == "topic_added":
+        parts.append(_w("topic_added", lang, topic=d.get("topic"), name=t(d.get("name", ""))))
+    elif ev == "appealed":
+        parts.append(t(d.get("grounds", "")))
+    elif ev == "reconsidered":
+        parts.append(_w("upheld" if d.get("upheld") else "overturned", lang) + colon + t(d.get("ruling", "")))
+    elif ev == "funds_allocated":
+        money = {k: _money(d.get(k), lang) for k in ("amount", "pool", "before")}
+        parts.append(_w("allocated", lang, decision=d.get("decision"), year=d.get("year"), **money))
+    elif ev == "funds_spent":
+        index = d.get("measure")
+        number = index + 1 if isinstance(index, int) else index
+        amount = _money(d.get("amount"), lang)
+        parts.append(_w("fund_spent", lang, number=number, amount=amount, year=d.get("year")))
+        if d.get("over") not in (None, "0", "0.00"):
+            parts.append(_w("overspent", lang, amount=_money(d["over"], lang)))
+    elif ev == "funds_released":
+        money = {k: _money(d.get(k), lang) for k in ("amount", "spent")}
+        parts.append(_w("released", lang, decision=d.get("decision"), year=d.get("year"), **money))
     elif ev == "deadline_missed":
         kind = f"deadline:{d.get('kind')}"
         index = d.get("measure")
         number = index + 1 if isinstance(index, int) else index
         what = _w(kind, lang, number=number) if kind in WORDS else str(d.get("kind"))
         parts.append(_w("missed", lang, what=what, when=_when(d.get("due"), tz)))
+        if d.get("title") and d.get("owner"):  # 承诺制: the pledge it names
+            parts.append(_w("owned_by", lang, title=t(d["title"]), owner=d["owner"]))
+    elif ev in ("pledge_published", "pledge_delayed"):
+        index = d.get("measure")
+        number = index + 1 if isinstance(index, int) else index
+        if ev == "pledge_published":
+            when = _when(d.get("due"), tz)
+            parts.append(
+                _w("pledge", lang, number=number, title=t(d.get("title", "")), owner=d.get("owner"), when=when)
+            )
+            if d.get("budget") not in (None, "0", "0.00"):
+                parts.append(_w("budget", lang, money=_money(d["budget"], lang)))
+        else:
+            before, when = _when(d.get("from_due"), tz), _when(d.get("due"), tz)
+            parts.append(_w("pledge_delay", lang, number=number, before=before, when=when))
+            if d.get("reason"):
+                parts.append(t(d["reason"]))
     return _w("sep", lang).join(p for p in parts if p)

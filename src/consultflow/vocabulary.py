@@ -22,6 +22,8 @@ __all__ = [
     "Event",
     "Form",
     "MeetingFormat",
+    "PledgeStatus",
+    "ProjectType",
     "Stance",
     "State",
     "Trigger",
@@ -42,6 +44,10 @@ class State(StrEnum):
     REJECTED = "rejected"
     WITHDRAWN = "withdrawn"
     ESCALATED = "escalated"  # handed up to the sub-district (上级督办)
+    # proposal intake (提议): drafts, and a rejection open to appeal (申请复核)
+    DRAFT = "draft"  # 草稿: saved by its proposer, not yet submitted; nobody is notified
+    APPEALABLE = "appealable"  # 不予受理, the proposer may still appeal within Parameters.appeal_period
+    APPEALED = "appealed"  # 复核中: the sub-district reconsiders the rejection
 
 
 #: States a consultation never leaves (办结, 不予受理, 撤回). The one definition of "ended".
@@ -80,6 +86,18 @@ class Trigger(StrEnum):
     RESUME = "resume"
     CLOSE = "close"
     MARK_OVERDUE = "mark_overdue"
+    # meetings (会议): each later meeting with its notice, and the minutes of a held one
+    SCHEDULE_MEETING = "schedule_meeting"
+    RECORD_MINUTES = "record_minutes"
+    # pledges (承诺制)
+    DELAY_PLEDGE = "delay_pledge"
+    # proposal intake (提议)
+    SUBMIT = "submit"
+    EDIT_PROPOSAL = "edit_proposal"
+    CO_SIGN = "co_sign"
+    ADD_TOPIC = "add_topic"
+    APPEAL = "appeal"
+    RECONSIDER = "reconsider"
 
 
 class Event(StrEnum):
@@ -109,8 +127,29 @@ class Event(StrEnum):
     RESUMED = "resumed"
     CLOSED = "closed"
     DEADLINE_MISSED = "deadline_missed"
+    # pledges (承诺制): a measure made public as a named person's pledge, and its due date moved
+    PLEDGE_PUBLISHED = "pledge_published"
+    PLEDGE_DELAYED = "pledge_delayed"
     #: not logged: the event of a reminder notice (提醒), which the outbox carries without a step
     REMINDER = "reminder"
+    # proposal intake (提议)
+    DRAFTED = "drafted"
+    DRAFT_EDITED = "draft_edited"
+    DRAFT_DISCARDED = "draft_discarded"
+    SUBMITTED = "submitted"
+    PROPOSAL_EDITED = "proposal_edited"
+    CO_SIGNED = "co_signed"
+    TOPIC_ADDED = "topic_added"
+    APPEALED = "appealed"
+    RECONSIDERED = "reconsidered"
+    REJECTION_FINAL = "rejection_final"
+    # meetings (会议)
+    MEETING_SCHEDULED = "meeting_scheduled"
+    MINUTES_RECORDED = "minutes_recorded"
+    # ---- the fund (微幸福便民服务公益金) ----
+    FUNDS_ALLOCATED = "funds_allocated"  # a decision in force takes its budget from the community's yearly pool
+    FUNDS_SPENT = "funds_spent"  # money spent on a measure, against its allocation
+    FUNDS_RELEASED = "funds_released"  # consulted again: what the decision did not spend goes back to the pool
 
 
 class Form(StrEnum):
@@ -212,3 +251,29 @@ class Channel(StrEnum):
     WECHAT = "wechat"
     APP = "app"
     ROADMAP = "roadmap"  # 成果运用路线图
+
+
+# ---- pledges (承诺制) and the results roadmap (成果运用路线图) ------------------------------------------
+class PledgeStatus(StrEnum):
+    """Where a public pledge (承诺) stands: a measure of a decision in force, made public with who
+    answers for it, by when and with how much, which residents then hold its owner to."""
+
+    PLEDGED = "pledged"  # 已承诺: published, nothing reported yet
+    IN_PROGRESS = "in_progress"  # 落实中: progress reported, not done
+    DELAYED = "delayed"  # 已延期: the committee moved its due date (with a reason)
+    DONE = "done"  # 已兑现: reported 100 %
+    MISSED = "missed"  # 逾期未兑现 (决而不施): its due date passed and it was not done
+    SUPERSEDED = "superseded"  # 已调整: a later decision (再次协商) took over what was left of it
+
+
+# ---- the fund (微幸福便民服务公益金) ----
+class ProjectType(StrEnum):
+    """The 微 project types a measure paid from the 微幸福 fund belongs to (微项目)."""
+
+    ROAD_NETWORK = "road_network"  # 微路网
+    GREENING = "greening"  # 微绿化
+    SQUARE = "square"  # 微广场
+    FACILITIES = "facilities"  # 微设施
+    CARE = "care"  # 微爱心
+    CULTURE = "culture"  # 微文化
+    TOURISM = "tourism"  # 微旅游

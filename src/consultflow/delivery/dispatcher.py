@@ -26,7 +26,7 @@ from ..i18n import LANGS, Lang
 from ..notices import Notice, NoticeStatus
 from ..procedure import Procedure
 from ..records import Consultation
-from ..storage.base import Store
+from ..storage.base import Settlement, Store
 from .channel import Channel, Delivery, Message, Outcome
 from .messages import LinkTemplate, Templates
 from .recipients import Recipients, Unreachable
@@ -40,6 +40,9 @@ log.addHandler(logging.NullHandler())  # the app decides where warnings go; the 
 
 _Planned = tuple[str, Channel, Delivery]
 
+#: One settle of ``settle_many``: (key, outcome, retry_at, error, attempt).
+SettleOrder = tuple[str, Settlement, datetime | None, str, int | None]
+
 #: The recipient of a whole-notice delivery (a sink: a backend's webhook, an archive file).
 SINK = "*"
 _MAX_ERROR = 1000
@@ -50,6 +53,34 @@ class OutboxView(Protocol):
     """A store that can list its outbox (every shipped store): what ``until_empty`` waits on."""
 
     def outbox(self, *, status: NoticeStatus | None = None) -> Sequence[Notice]: ...
+
+
+@runtime_checkable
+class SettlesMany(Protocol):
+    """A store that settles a batch in one transaction (``SQLiteStore``, ``PostgresStore``); any other store is
+    settled one notice at a time."""
+
+    def settle_many(self, settles: Sequence[SettleOrder], *, now: datetime) -> Sequence[ConsultflowError | None]: ...
+
+
+@attrs.frozen(slots=True)
+class _Prepared:
+    """A leased notice, rendered: where it goes, and who cannot be reached."""
+
+    notice: Notice
+    deliveries: list[_Planned]
+    unreachable: list[Unreachable]
+
+
+@attrs.frozen(slots=True)
+class _Sent:
+    """A notice after its sends: what went wrong (nothing, for a delivered one)."""
+
+    notice: Notice
+    problems: tuple[str, ...]
+    transient: bool
+    error: str
+    unreachable: tuple[tuple[str, Unreachable], ...]
 
 
 @attrs.frozen(slots=True)
@@ -171,26 +202,23 @@ class Dispatcher:
 
     def run_once(self) -> Report:
         """Add the reminders that are due, then lease one batch of ready notices, deliver and
-        settle them."""
+        settle them.
+
+        In three phases: load each consultation once and render every notice; send them back to
+        back (in parallel with ``workers``); settle the whole batch, in one transaction when the
+        store offers ``settle_many`` (a commit per notice cost more than rendering it). A dispatcher
+        killed between sending and settling sends the batch again: at least once, as ever."""
         self.remind()
         notices = self.store.lease(self.batch, self._now(), self.lease_for)
         if not notices:
             return Report()
         records: dict[str, Consultation | None] = {}
-        for n in notices:
-            if n.consultation not in records:
-                try:
-                    records[n.consultation] = self.store.load(n.consultation)
-                except NotFound:
-                    records[n.consultation] = None
-        if self._pool is not None and len(notices) > 1:
-            reports = list(self._pool.map(lambda n: self._deliver(n, records[n.consultation])(), notices))
+        prepared = [self._prepare(n, records) for n in notices]
+        if self._pool is not None and len(prepared) > 1:
+            sent = list(self._pool.map(self._deliver, prepared))
         else:
-            reports = [self._deliver(n, records[n.consultation])() for n in notices]
-        total = Report()
-        for r in reports:
-            total += r
-        return total
+            sent = [self._deliver(p) for p in prepared]
+        return self._settle(sent)
 
     def run(
         self,
@@ -271,51 +299,72 @@ class Dispatcher:
                 out.append((t.contact.channel, carrier, delivery))
         return out, unreachable
 
-    def _deliver(self, notice: Notice, record: Consultation | None) -> Callable[[], Report]:
-        """Send ``notice`` now; return its settle, to run next."""
-        deliveries, unreachable = self.plan(notice, record)
+    def _prepare(self, notice: Notice, records: dict[str, Consultation | None]) -> _Prepared:
+        """The notice's consultation (loaded once per batch) and its deliveries, rendered."""
+        if notice.consultation not in records:
+            try:
+                records[notice.consultation] = self.store.load(notice.consultation)
+            except NotFound:
+                records[notice.consultation] = None
+        deliveries, unreachable = self.plan(notice, records[notice.consultation])
+        return _Prepared(notice, deliveries, unreachable)
+
+    def _deliver(self, prepared: _Prepared) -> _Sent:
+        """Send a prepared notice to every channel it goes to; what its settle must say."""
+        notice, unreachable = prepared.notice, prepared.unreachable
         if unreachable:
             who = "; ".join(f"{u.recipient} ({u.reason})" for u in unreachable)
             log.warning("notice %s: cannot reach %s", notice.key, who)
         problems: list[str] = []
         transient = False
-        for name, ch, delivery in deliveries:
+        for name, ch, delivery in prepared.deliveries:
             outcome = _send(ch, delivery)
             if outcome.kind == "delivered":
                 continue
             transient = transient or outcome.kind == "retry"
             problems.append(f"{delivery.recipient} via {name}: {outcome.reason}")
-        if not deliveries and unreachable:  # it reached nobody: a dead letter, to fix and send again
+        if not prepared.deliveries and unreachable:  # it reached nobody: a dead letter, to fix and send again
             problems = [f"nobody could be reached: {u.recipient} ({u.reason})" for u in unreachable]
-        error = "; ".join(problems)[:_MAX_ERROR]
         unreached = tuple((notice.key, u) for u in unreachable)
-        return lambda: self._settle(notice, problems, transient, error, unreached)
+        return _Sent(notice, tuple(problems), transient, "; ".join(problems)[:_MAX_ERROR], unreached)
 
-    def _settle(
-        self,
-        notice: Notice,
-        problems: list[str],
-        transient: bool,
-        error: str,
-        unreached: tuple[tuple[str, Unreachable], ...],
-    ) -> Report:
+    def _settle(self, sent: Sequence[_Sent]) -> Report:
+        """Settle a batch: delivered, retried with backoff, or dead; one transaction when the store
+        offers ``settle_many``. A settle refused because the lease expired and another dispatcher
+        took the notice is counted as lost (the other one settles it)."""
         now = self._now()
-        try:
-            if not problems:
-                self.store.settle(notice.key, "delivered", now=now, attempt=notice.attempts)
-                return Report(delivered=1, unreachable=unreached)
-            if transient and not self.policy.gives_up(notice.attempts):
+        orders: list[SettleOrder] = []
+        kinds: list[str] = []
+        for s in sent:
+            if not s.problems:
+                orders.append((s.notice.key, "delivered", None, "", s.notice.attempts))
+                kinds.append("delivered")
+            elif s.transient and not self.policy.gives_up(s.notice.attempts):
                 with self._rng_lock:
                     draw = self._rng.random()
-                retry_at = now + self.policy.delay(notice.attempts, draw)
-                self.store.settle(notice.key, "retry", now=now, retry_at=retry_at, error=error, attempt=notice.attempts)
-                return Report(retried=1, unreachable=unreached)
-            self.store.settle(notice.key, "dead", now=now, error=error, attempt=notice.attempts)
-            log.warning("notice %s is dead after %d attempt(s): %s", notice.key, notice.attempts, error)
-            return Report(dead=1, unreachable=unreached)
-        except IntegrityError as exc:  # our lease expired and another dispatcher took the notice
-            log.info("notice %s: %s", notice.key, exc)
-            return Report(lost=1, unreachable=unreached)
+                retry_at = now + self.policy.delay(s.notice.attempts, draw)
+                orders.append((s.notice.key, "retry", retry_at, s.error, s.notice.attempts))
+                kinds.append("retried")
+            else:
+                orders.append((s.notice.key, "dead", None, s.error, s.notice.attempts))
+                kinds.append("dead")
+        if isinstance(self.store, SettlesMany):
+            errors = list(self.store.settle_many(orders, now=now))
+        else:
+            errors = [_settle_one(self.store, order, now) for order in orders]
+        counts = {"delivered": 0, "retried": 0, "dead": 0, "lost": 0}
+        for s, kind, error in zip(sent, kinds, errors, strict=True):
+            if error is None:
+                counts[kind] += 1
+                if kind == "dead":
+                    log.warning("notice %s is dead after %d attempt(s): %s", s.notice.key, s.notice.attempts, s.error)
+            elif isinstance(error, IntegrityError):  # our lease expired and another dispatcher took the notice
+                log.info("notice %s: %s", s.notice.key, error)
+                counts["lost"] += 1
+            else:
+                raise error
+        unreached = tuple(u for s in sent for u in s.unreachable)
+        return Report(counts["delivered"], counts["retried"], counts["dead"], counts["lost"], unreached[-1000:])
 
     # ---- helpers -------------------------------------------------------------------------------------
     def _render(self, notice: Notice, record: Consultation | None, lang: Lang, zone: tzinfo) -> Message:
@@ -340,6 +389,16 @@ class Dispatcher:
         if now.tzinfo is None:
             raise InvalidInput("the clock returned a naive datetime; clocks must return aware datetimes")
         return now
+
+
+def _settle_one(store: Store, order: SettleOrder, now: datetime) -> ConsultflowError | None:
+    """``store.settle`` for one order; the error it raised for this notice, or ``None``."""
+    key, outcome, retry_at, error, attempt = order
+    try:
+        store.settle(key, outcome, now=now, retry_at=retry_at, error=error, attempt=attempt)
+    except (IntegrityError, NotFound) as exc:
+        return exc
+    return None
 
 
 def _send(channel: Channel, delivery: Delivery) -> Outcome:

@@ -10,6 +10,7 @@ procedure's time zone, saying which; the link comes from a URL template the app 
 
 from __future__ import annotations
 
+import functools
 import string
 import tomllib
 from collections.abc import Mapping
@@ -44,7 +45,10 @@ _DEFAULT_BODY = (
 #: What the reader may do next, per event (English, Chinese).
 NEXT: Mapping[Event, tuple[str, str]] = {
     Event.PROPOSED: ("follow the proposal; the committee answers it", "关注议题，社区两委将予答复"),
-    Event.REJECTED: ("ask the committee why, or propose again", "可向社区两委了解原因，或重新提议"),
+    Event.REJECTED: (
+        "ask the committee why, appeal to the sub-district within the appeal period, or propose again",
+        "可向社区两委了解原因，在复核期限内向街道申请复核，或重新提议",
+    ),
     Event.WITHDRAWN: ("nothing; the matter is withdrawn", "无需操作，议题已撤回"),
     Event.NOTIFIED: ("come to the consultation meeting", "参加协商会议"),
     Event.INVITED: ("come to the consultation meeting", "参加协商会议"),
@@ -60,9 +64,20 @@ NEXT: Mapping[Event, tuple[str, str]] = {
     Event.RESUMED: ("take part in the consultation again", "继续参加协商"),
     Event.CLOSED: ("read the closing report", "查看办结情况"),
     Event.DEADLINE_MISSED: ("act on the overdue item", "尽快处理逾期事项"),
+    # 承诺制: residents hold the owner to the pledge; the owner keeps it
+    Event.PLEDGE_PUBLISHED: ("follow the pledge on the results roadmap", "在成果运用路线图上监督承诺落实"),
+    Event.PLEDGE_DELAYED: ("see the pledge's new date and why", "查看承诺的新期限及延期原因"),
+    # 提议 intake
+    Event.SUBMITTED: ("answer the proposal: give notice or reject it", "答复提议：发布协商公告或不予受理"),
+    Event.PROPOSAL_EDITED: ("read what changed in the proposal", "查看提议修改的内容"),
+    Event.CO_SIGNED: ("see who co-signed your proposal", "查看联名情况"),
+    Event.TOPIC_ADDED: ("the matter is now an item of the catalogue", "该事项已列入协商目录"),
+    Event.APPEALED: ("reconsider the rejection", "复核不予受理决定"),
+    Event.RECONSIDERED: ("read the ruling on the appeal", "查看复核结果"),
+    Event.REJECTION_FINAL: ("nothing; the rejection is final", "无需操作，不予受理决定已生效"),
 }
 
-_FINAL_EVENTS = frozenset({Event.CLOSED, Event.REJECTED, Event.WITHDRAWN})
+_FINAL_EVENTS = frozenset({Event.CLOSED, Event.REJECTED, Event.WITHDRAWN, Event.REJECTION_FINAL})
 _DUE = (" by {}", "（截止{}）")
 _ON = (" on {}", "（{}）")  # a meeting is on a day, not due by it
 
@@ -199,7 +214,7 @@ class Templates:
         due = _due(notice, record)
         if due is not None:
             phrase = _ON if notice.event in _MEETINGS or reminder_kind(notice) == "meeting" else _DUE
-            fields["due"] = phrase[i].format(format_value(due, lang, tz))
+            fields["due"] = phrase[i].format(_date(due, lang, tz))
         event = notice.event.value
         subject = self._subject.get((event, lang)) or self._subject["default", lang]
         body = self._body.get((event, lang)) or self._body["default", lang]
@@ -207,6 +222,16 @@ class Templates:
 
 
 _MEETINGS = frozenset({Event.NOTIFIED, Event.INVITED})
+
+
+@functools.lru_cache(maxsize=4096)
+def _date(when: datetime, lang: Lang, tz: tzinfo) -> str:
+    """A deadline as ``format_value`` shows it, remembered: the notices of a consultation share its
+    meeting and deadlines. (Equal instants give equal text: the date is shown in ``tz`` whatever
+    zone it came in.)"""
+    return format_value(when, lang, tz)
+
+
 _OVER = ("nothing more: the consultation is now {state}", "无需操作：本协商现为“{state}”")
 
 

@@ -96,6 +96,7 @@ def due_reminders(record: Consultation, now: datetime, leads: Leads) -> list[Rem
         record.current_decision,
         record.progress,
         record.missed,
+        record.pledges,
     ):
         if d.kind == "decision" and current is not None and current.is_open:
             owe(f"round:{current.number}", "round", d.due, leads.round)

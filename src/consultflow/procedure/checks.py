@@ -187,6 +187,7 @@ def review_before_effect(defined: Sequence[Transition]) -> list[str]:
 #: procedure they fire only in feedback or under supervision, and a definition may not move them.
 _ACTS_ON_DECISION_IN_FORCE = frozenset(
     {Trigger.PUBLISH, Trigger.REPORT_PROGRESS, Trigger.RECORD_FEEDBACK, Trigger.START_SUPERVISION, Trigger.INSPECT}
+    | {Trigger.DELAY_PLEDGE}  # 承诺制: a pledge is a measure of the decision in force
 )
 
 

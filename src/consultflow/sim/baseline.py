@@ -17,6 +17,7 @@ from ..clock import SimulatedClock
 from ..commands import Command
 from ..directory import MemoryDirectory
 from ..engine import Engine
+from ..funds import FundPosition
 from ..log import LogEntry
 from ..procedure import Procedure
 from ..refusals import Refused
@@ -47,6 +48,18 @@ def _directory(cast: Cast) -> MemoryDirectory:
     return found
 
 
+class _ConsultationStore(MemoryStore):
+    """One consultation's store, whose fund ledger (微幸福) is its community's: what the run's
+    ledger holds, shared by the community's consultations as one store's would be."""
+
+    def __init__(self, run: Run) -> None:
+        super().__init__()
+        self._run = run
+
+    def fund_position(self, community: str, year: int) -> FundPosition:
+        return self._run.fund_position(community, year)
+
+
 class EngineRun(Run):
     """A ``Run`` whose every command goes through its own ``Engine.execute``."""
 
@@ -68,7 +81,7 @@ class EngineRun(Run):
             cid = new_id or ""
             self.engine = Engine(
                 self.procedure,
-                MemoryStore(),
+                _ConsultationStore(self),
                 clock=self.clock,
                 catalogue=self.catalogue,
                 ids=lambda: cid,
@@ -87,6 +100,14 @@ class EngineRun(Run):
             return False
         self._took(step)
         return True
+
+    def tick(self) -> None:
+        """As ``Run.tick``, through the engine's ``tick``."""
+        if self.engine is None:
+            return
+        self.clock.set(self.now)
+        for ticked in self.engine.tick():
+            self._took(ticked)
 
 
 def simulate_with_engine(

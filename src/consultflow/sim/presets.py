@@ -81,7 +81,10 @@ def gulou_2016() -> Scenario:
             measures_max=2,
             measure_budget=Decimal(repr(FITTED["funds.measure_budget"])),
         ),
-        parameters={"consultation_day": 11},  # the 11th of each month, as in one of the seed's communities
+        # the 11th of each month, as in one of the seed's communities. Every meeting of a consultation-day
+        # matter falls on it, so its rounds are a month apart: a decision is due within two consultation
+        # days (60 days) rather than the default 30, or every second round would come too late (议而不决)
+        parameters={"consultation_day": 11, "decision_deadline": "P60D"},
     )
 
 

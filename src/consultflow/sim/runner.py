@@ -30,6 +30,7 @@ from ..catalogue import Catalogue, TopicItem
 from ..commands import Command
 from ..context import Context
 from ..core import apply, seal
+from ..funds import FundPosition, ledger_rows
 from ..log import LogEntry
 from ..procedure import Procedure
 from ..records import Consultation, Measure, make
@@ -57,6 +58,7 @@ from ..steps import (
     RequestReconsultation,
     Resume,
     ReviewLegality,
+    ScheduleMeeting,
     StartSupervision,
     Withdraw,
 )
@@ -68,6 +70,8 @@ from .scenario import CommunitySpec, Scenario
 __all__ = ["Arrival", "Run", "arrivals", "simulate", "simulate_communities"]
 
 C = TypeVar("C", bound=Command)
+#: The commands that may take money from a community's fund (微幸福): the engine hands them the ledger.
+_FUNDED: frozenset[type[Command]] = frozenset({Decide, CallVote, CloseVote, ReviewLegality})
 #: The clock, as ``Engine.tick`` acts: the library's own id and the system role.
 CLOCK = Actor.known("consultflow:clock", frozenset({Role.SYSTEM}))
 _DAY = 86400.0
@@ -189,6 +193,7 @@ class Run:
         "keep",
         "kept",
         "lazy",
+        "ledger",
         "now",
         "procedure",
         "record",
@@ -211,6 +216,8 @@ class Run:
         self.refusals: list[str] = []
         self.escalations = 0
         self.steps = 0
+        # 微幸福: the community's fund ledger by year, shared by its consultations (``_Community``)
+        self.ledger: dict[int, FundPosition] = {}
 
     def later(self, days: float) -> None:
         """The clock moves on (never back): ``days`` later, at least a minute after the last step."""
@@ -227,13 +234,53 @@ class Run:
             due = record.next_due
             if due is not None and due <= self.now and record.state not in FINAL_STATES:
                 self.tick()
-        ctx = Context(self.now, actor, new_id, self.catalogue, self.cast.roles, register)
+        fund = self._fund(record, command) if record is not None and type(command) in _FUNDED else None
+        ctx = Context(self.now, actor, new_id, self.catalogue, self.cast.roles, register, fund)
         result = apply(self.procedure, self.record, command, ctx, lazy=self.lazy)
         if isinstance(result, Refused):
             self.refusals.append(result.code)
             return False
         self._took(result)
         return True
+
+    def _fund(self, record: Consultation, command: Command) -> FundPosition | None:
+        """The community's fund ledger for the year now, as the engine's store would give it."""
+        if command.funds_drawn(record) <= 0:
+            return None
+        params = self.procedure.parameters
+        year = params.fund_year(self.now)
+        if params.pool_for(year) is None:
+            return None
+        return self.fund_position(record.community, year)
+
+    def fund_position(self, community: str, year: int) -> FundPosition:
+        """What the community's ledger holds for ``year`` (微幸福)."""
+        found = self.ledger.get(year)
+        return found if found is not None else FundPosition(community=community, year=year)
+
+    def _book(self, entry: LogEntry) -> None:
+        """A funds entry goes into the community's ledger, as a store writes it with its step."""
+        for r in ledger_rows((entry,)):
+            pos = self.fund_position(r.community, r.year)
+            allocated, spent, overspent, seq = pos.allocated, pos.spent, pos.overspent, pos.seq
+            if r.kind == "allocated":
+                allocated, seq = allocated + r.amount, max(seq, r.seq or 0)
+            elif r.kind == "released":
+                allocated -= r.amount
+            else:
+                spent, overspent = spent + r.amount, overspent + r.over
+            # built trusted (in fen, as a validated one would be): the hot path of a simulation
+            self.ledger[r.year] = make(
+                FundPosition,
+                {
+                    "community": r.community,
+                    "year": r.year,
+                    "allocated": allocated.quantize(_CENT),
+                    "spent": spent.quantize(_CENT),
+                    "overspent": overspent.quantize(_CENT),
+                    "seq": seq,
+                },
+            )
 
     def tick(self) -> None:
         """The clock's step now (``MarkOverdue`` as the clock), if the procedure finds anything overdue."""
@@ -248,8 +295,11 @@ class Run:
         self.record = step.record
         self.steps += len(step.entries)
         for entry in step.entries:
-            if entry.event is Event.ESCALATED:
+            event = entry.event
+            if event is Event.ESCALATED:
                 self.escalations += 1
+            elif event is Event.FUNDS_ALLOCATED or event is Event.FUNDS_SPENT or event is Event.FUNDS_RELEASED:
+                self._book(entry)
         if self.keep:
             if self.lazy:
                 self.kept.append(step)
@@ -292,18 +342,16 @@ class _Community:
         self.seed = seed
         self.keep = keep
         self.cast = cast_for(spec.id, scenario.people)
-        self.fund: dict[int, Decimal] = {}
+        self.ledger: dict[int, FundPosition] = {}  # 微幸福: the fund ledger by year, in memory
         self.zone = self.params.zone
         self.forms, self.carriers, self.formats = _Mix(scenario.forms), _Mix(scenario.carriers), _Mix(scenario.formats)
         self.members: dict[Body, tuple[Actor, ...]] = {}
 
     # ---- helpers ------------------------------------------------------------------------------------
-    def _remaining(self, when: datetime) -> tuple[int, Decimal]:
-        year = when.astimezone(self.zone).year
-        return year, self.fund.setdefault(year, self.s.funds.yearly_fund)
-
-    def _meeting(self, run: Run, rng: Random, form: Form) -> datetime:
-        at = run.now + timedelta(seconds=round(self.s.times.notice * _DAY))
+    def _meeting(self, run: Run, rng: Random, form: Form, days: float | None = None) -> datetime:
+        """When the next meeting meets: ``days`` (the notice, by default) from now; on a consultation
+        day (协商日), the first such day after that."""
+        at = run.now + timedelta(seconds=round((self.s.times.notice if days is None else days) * _DAY))
         day = self.params.consultation_day
         if form is Form.CONSULTATION_DAY and day is not None:
             local = at.astimezone(self.zone)
@@ -316,39 +364,42 @@ class _Community:
         return at
 
     def _measures(self, run: Run, rng: Random) -> tuple[Measure, ...]:
-        funds = self.s.funds
-        _, left = self._remaining(run.now)
-        cap = run.rec.budget if run.rec.budget is not None else self.params.budget_cap
+        funds, params = self.s.funds, self.params
+        year = params.fund_year(run.now)
+        pool = params.pool_for(year)
+        # what the year's fund has left (微幸福), and the matter's own cap, if any
+        left = None if pool is None else run.fund_position(run.rec.community, year).left(pool)
+        cap = run.rec.budget if run.rec.budget is not None else params.budget_cap
         if cap is not None:
-            left = min(left, cap)
+            left = cap if left is None else min(left, cap)
         out = []
         due = run.now + timedelta(days=self.s.times.implementation + 30)
         for i in range(rng.randint(funds.measures_min, funds.measures_max)):
             factor = 1 + funds.budget_spread * (2 * rng.random() - 1)
             want = (funds.measure_budget * Decimal(repr(round(factor, 6)))).quantize(Decimal(1), ROUND_HALF_UP)
-            budget = min(want, left)
-            left -= budget
+            budget = want if left is None else min(want, left)
+            if left is not None:
+                left -= budget
             owner = self.cast.stakeholders[0].id if self.cast.stakeholders else self.cast.committee[0].id
             measure = make(
-                Measure, {"title": f"measure {i + 1}", "owner": owner, "due": due, "budget": max(budget, Decimal(0))}
+                Measure,
+                {
+                    "title": f"measure {i + 1}",
+                    "owner": owner,
+                    "due": due,
+                    "budget": max(budget, Decimal(0)),
+                    "category": None,
+                },
             )
             out.append(measure)
         return tuple(out)
-
-    def _commit(self, run: Run, sign: int) -> None:
-        """The current decision's budget leaves the year's fund when it is taken (``sign`` 1), and
-        comes back when the review finds it unlawful (-1): the fund pays only for decisions in force."""
-        decision = run.rec.current_decision
-        if decision is None:
-            return
-        year, left = self._remaining(decision.decided_at)
-        self.fund[year] = left - sign * decision.budget
 
     # ---- one consultation ------------------------------------------------------------------------------
     def consult(self, arrival: Arrival) -> tuple[Outcome, tuple[LogEntry, ...]]:
         s, cast = self.s, self.cast
         rng = Random(derive(self.seed, arrival.id))
         run = self.run_class(self.procedure, self.catalogue, cast, arrival.at, self.keep, self.lazy)
+        run.ledger = self.ledger  # the community's fund ledger (微幸福), one for all its consultations
         committee = cast.committee[rng.randrange(len(cast.committee))]
         proposer = cast.residents[rng.randrange(len(cast.residents))]
         form: Form = self.forms.draw(rng)
@@ -374,6 +425,10 @@ class _Community:
         run.later(1)
         if rng.random() < s.rejected:
             run.do(_cmd(Reject, consultation=cid, reason="不予受理 not taken up"), committee)
+            appeal_by = run.rec.respond_by
+            if run.rec.state is State.APPEALABLE and appeal_by is not None:  # nobody appeals: it becomes final
+                run.now = max(run.now, appeal_by + timedelta(minutes=1))
+                run.tick()
             return
         k = rng.randint(s.attendance.invited_min, min(s.attendance.invited_max, len(cast.voices)))
         invited = rng.sample(cast.voices, k) if k <= len(cast.voices) else list(cast.voices)
@@ -405,7 +460,6 @@ class _Community:
         while True:
             if correct_on_round and self._decide(run, rng, carrier, invited, positions, committee):
                 # 依法纠正 with no rounds left: the decision is corrected on the same round
-                self._commit(run, 1)
                 outcome = "decided"
             else:
                 outcome = self._rounds(run, rng, convenor, committee, invited, positions, form, carrier)
@@ -416,8 +470,6 @@ class _Community:
                 positions = self._positions(rng, len(invited))  # a new cycle: the matter looked at afresh
             elif outcome == "decided":
                 verdict = self._review(run, rng)
-                if verdict in ("unlawful", "escalated"):
-                    self._commit(run, -1)  # 依法纠正: the unlawful decision's money is not spent
                 if verdict == "lawful":
                     if not self._carry_out(run, rng, committee):
                         return
@@ -463,8 +515,14 @@ class _Community:
                 run.later(1)
                 run.do(_cmd(Escalate, consultation=cid, reason="议而不决 no way forward"), committee)
                 return "escalated" if run.state() is State.ESCALATED else "stuck"
-            if run.rec.rounds:
-                run.later(s.times.between_rounds)
+            if run.rec.pending_meeting is None:  # every round is a meeting announced with its notice (会议)
+                chair = run.rec.chair if form is Form.CONSULTATION_DAY else None
+                after = max(s.times.between_rounds, s.times.notice)
+                meeting = self._meeting(run, rng, form, after)
+                scheduled = _cmd(ScheduleMeeting, consultation=cid, meeting_at=meeting, chair=chair)
+                if not run.do(scheduled, committee):
+                    return "escalated" if run.state() is State.ESCALATED else "stuck"
+                run.now = max(run.now, meeting)
             fmt = (
                 MeetingFormat.ONLINE
                 if form is Form.CLOUD
@@ -496,7 +554,6 @@ class _Community:
             if tally is not None and tally.quorum_met and (tally.consensus or heard_out):
                 run.later(s.times.to_decision)
                 if self._decide(run, rng, carrier, invited, positions, committee):
-                    self._commit(run, 1)
                     return "decided"
                 if run.state() is State.ESCALATED:
                     return "escalated"

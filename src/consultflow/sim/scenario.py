@@ -299,13 +299,20 @@ class Scenario(Record):
         return self
 
     def procedure_parameters(self) -> Parameters:
-        """The procedure's parameters with this scenario's changes (validated)."""
+        """The procedure's parameters with this scenario's changes (validated); the community's
+        yearly fund (``fund_pool``) is ``funds.yearly_fund`` unless the parameters set it."""
         base = six_step().parameters.model_dump()
-        return Parameters.model_validate({**base, **self.parameters})
+        return Parameters.model_validate({**base, **self._fund_pool(), **self.parameters})
+
+    def _fund_pool(self) -> dict[str, Decimal]:
+        """``funds.yearly_fund`` as the procedure's pool (微幸福), where it is not the default's."""
+        return (
+            {} if self.funds.yearly_fund == six_step().parameters.fund_pool else {"fund_pool": self.funds.yearly_fund}
+        )
 
     def procedure(self) -> Procedure:
         """The six-step procedure with this scenario's parameters."""
-        if not self.parameters:
+        if not self.parameters and not self._fund_pool():
             return six_step()
         return six_step().variant(f"six-step-{self.name}"[:120], "sim", parameters=self.procedure_parameters())
 

@@ -2,15 +2,19 @@
 
 =================  ==========================================================================
 ``propose``        提议  Propose, Reject, Withdraw; topic in the catalogue, budget cap
+``intake``         提议受理  Submit, EditProposal, CoSign, AddTopic, Appeal, Reconsider; drafts, edits,
+                   co-signers, the "other" item made a catalogue entry, the appeal of a rejection
 ``notify``         告知  Notify, Invite; notice period, the consultation day's chair and date
 ``consult``        协商  OpenRound, RecordOpinion, CloseRound; the tally, quorum, consensus, rounds
 ``decide``         决策  Decide; residents heard, what each carrier must produce
 ``vote``           表决  CallVote, CastVote, CloseVote; a body decides by its majority rule
 ``review``         合法性审查 / 依法纠正  ReviewLegality; lawful and unlawful routes, independence
 ``feedback``       反馈  Publish, ReportProgress, RecordFeedback
+``pledge``         承诺制  DelayPledge; each published measure a pledge, its status, its delays
 ``supervise``      监督  StartSupervision, Inspect, RequestReconsultation (再次协商), Close
 ``escalate``       提请街道督办  Escalate, Resume
 ``overdue``        议而不决 / 决而不施  MarkOverdue (the clock's step)
+``meetings``       会议  ScheduleMeeting, RecordMinutes; each meeting's notice, 会议纪要
 =================  ==========================================================================
 
 Each module declares a ``STEP`` (``base.StepDefinition``): its commands, transitions, guards,
@@ -30,14 +34,31 @@ from ..errors import InvalidInput
 from ..notices import expand
 from ..records import Consultation, invalid_fields
 from ..vocabulary import Event, Trigger
-from . import consult, decide, escalate, feedback, notify, overdue, propose, review, supervise, vote
+from . import (
+    consult,
+    decide,
+    escalate,
+    feedback,
+    intake,
+    meetings,
+    notify,
+    overdue,
+    pledge,
+    propose,
+    review,
+    supervise,
+    vote,
+)
 from .base import NEW, EffectFn, Guard, Route, StepDefinition, Transition
 from .consult import CloseRound, OpenRound, RecordOpinion, SignIn, tally
 from .decide import Decide
 from .escalate import Escalate, Resume
 from .feedback import Publish, RecordFeedback, ReportProgress
+from .intake import AddTopic, Appeal, CoSign, EditProposal, Reconsider, Submit
+from .meetings import RecordMinutes, ScheduleMeeting
 from .notify import Invite, Notify
 from .overdue import MarkOverdue
+from .pledge import DelayPledge
 from .propose import Propose, Reject, Withdraw
 from .review import ReviewLegality
 from .supervise import Close, Inspect, RequestReconsultation, StartSupervision
@@ -51,12 +72,17 @@ __all__ = [
     "NEW",
     "ROUTES",
     "STEPS",
+    "AddTopic",
+    "Appeal",
     "CallVote",
     "CastVote",
     "Close",
     "CloseRound",
     "CloseVote",
+    "CoSign",
     "Decide",
+    "DelayPledge",
+    "EditProposal",
     "Escalate",
     "Guard",
     "Inspect",
@@ -66,7 +92,9 @@ __all__ = [
     "OpenRound",
     "Propose",
     "Publish",
+    "Reconsider",
     "RecordFeedback",
+    "RecordMinutes",
     "RecordOpinion",
     "Reject",
     "ReportProgress",
@@ -74,9 +102,11 @@ __all__ = [
     "Resume",
     "ReviewLegality",
     "Route",
+    "ScheduleMeeting",
     "SignIn",
     "StartSupervision",
     "StepDefinition",
+    "Submit",
     "Transition",
     "Withdraw",
     "audience_for",
@@ -88,15 +118,18 @@ __all__ = [
 #: The steps in the seed's order; the default procedure's transitions come in this order.
 STEPS: tuple[StepDefinition, ...] = (
     propose.STEP,
+    intake.STEP,
     notify.STEP,
     consult.STEP,
     decide.STEP,
     vote.STEP,
     review.STEP,
     feedback.STEP,
+    pledge.STEP,  # 承诺制
     supervise.STEP,
     escalate.STEP,
     overdue.STEP,
+    meetings.STEP,
 )
 
 K = TypeVar("K")
@@ -137,10 +170,11 @@ def default_transitions() -> tuple[Transition, ...]:
     return tuple(t for s in STEPS for t in s.transitions)
 
 
-def audience_for(event: Event, record: Consultation) -> tuple[str, ...]:
-    """Who hears of ``event`` on ``record``; empty when nobody needs to."""
+def audience_for(event: Event, record: Consultation, data: Mapping[str, Any] | None = None) -> tuple[str, ...]:
+    """Who hears of ``event`` on ``record`` (and, for a group the event itself names, such as a
+    pledge's owner, its ``data``); empty when nobody needs to."""
     groups = AUDIENCE.get(event)
-    return expand(groups, record) if groups else ()
+    return expand(groups, record, data) if groups else ()
 
 
 def command_from_dict(data: Mapping[str, Any]) -> Command:

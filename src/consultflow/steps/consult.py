@@ -1,9 +1,11 @@
 """协商 consult: rounds of consultation, opinions, the tally (quorum and consensus), the round limit.
 
-A round opens after the notice (the first round is the announced meeting), takes one opinion per
-person, and is tallied when it closes. At the round limit without consensus the matter is
-escalated (议而不决 handed up). Hearings and advisory consultations hear people out and need no
-consensus. A new cycle (再次协商, or a resumed escalation) starts counting rounds afresh.
+A round opens at a meeting announced with its notice and not yet held (``steps/meetings.py``: the
+notice announces meeting 1, ``ScheduleMeeting`` each later one; an online meeting (云协商) takes
+opinions until it closes), takes one opinion per person, and is tallied when it closes. At the round
+limit without consensus the matter is escalated (议而不决 handed up). Hearings and advisory
+consultations hear people out and need no consensus. A new cycle (再次协商, or a resumed
+escalation) starts counting rounds afresh.
 """
 
 from __future__ import annotations
@@ -18,10 +20,10 @@ from ..context import Context
 from ..limits import MAX_OPINIONS_PER_ROUND
 from ..notices import INVITED
 from ..parameters import Parameters
-from ..records import Consultation, Opinion, PersonId, Round, Tally, Text, evolve, make
+from ..records import Consultation, Meeting, Opinion, PersonId, Round, Tally, Text, evolve, make
 from ..refusals import Failure
 from ..roles import STAKEHOLDERS, THINK_TANK, Role
-from ..vocabulary import Attendance, Carrier, Event, MeetingFormat, Stance, State, Trigger
+from ..vocabulary import Attendance, Carrier, Event, Form, MeetingFormat, Stance, State, Trigger
 from .base import Effect, Governing, Guard, Route, StepDefinition, transition
 
 __all__ = [
@@ -147,16 +149,53 @@ def tally(params: Parameters, record: Consultation, rnd: Round) -> Tally:
 
 # ---- guards and routes -------------------------------------------------------------------------------
 def _notice_served(params: Parameters, record: Consultation, cmd: Command, ctx: Context) -> Failure | None:
-    # Residents were told when the meeting is (告知): the first round is that meeting. The notice
-    # period always ends by then, so the meeting is the first moment a round can open - unless a
-    # later invitation's own notice period ends later still.
+    # Every round is a meeting announced with its notice (告知): the latest meeting announced and not
+    # yet held, once its time has come (the notice period always ends by then) - unless a later
+    # invitation's own notice period ends later still. An online meeting takes its round only until
+    # it closes; a consultation day's round opens on the consultation day.
+    m = record.pending_meeting
     s = record.schedule
-    meeting = s.meeting_at if s is not None and not record.rounds else None
+    if m is not None:
+        meeting = m.at
+    elif s is not None and not record.rounds and not record.meetings:
+        meeting = s.meeting_at  # a record kept before meetings were: the notice's meeting is the first round's
+    else:
+        return Failure("no_meeting_scheduled", {"rounds": len(record.rounds)})
     invited = record.invitation_notice_ends
-    if invited is not None and ctx.now < invited and (meeting is None or invited > meeting):
+    if invited is not None and ctx.now < invited and invited > meeting:
         return Failure("invitation_notice", {"opens_at": invited})
-    if meeting is not None and ctx.now < meeting:
+    if ctx.now < meeting:
         return Failure("before_meeting", {"meeting_at": meeting})
+    if m is not None and m.closes_at is not None and ctx.now >= m.closes_at:
+        return Failure("meeting_closed", {"meeting": m.number, "closed_at": m.closes_at})
+    day = params.consultation_day
+    if day is not None and record.form is Form.CONSULTATION_DAY:
+        local = ctx.now.astimezone(params.zone)
+        if local.day != day:
+            return Failure("not_consultation_day", {"day": day, "meeting": local})
+    return None
+
+
+def _round_meeting(record: Consultation) -> Meeting | None:
+    r = record.current_round
+    if r is None or r.meeting is None or r.meeting > len(record.meetings):
+        return None
+    return record.meetings[r.meeting - 1]
+
+
+def _meeting_still_open(params: Parameters, record: Consultation, cmd: Command, ctx: Context) -> Failure | None:
+    # 云协商: opinions and sign-ins arrive while the online meeting is open, not after it closes
+    m = _round_meeting(record)
+    if m is not None and m.closes_at is not None and ctx.now >= m.closes_at:
+        return Failure("meeting_closed", {"meeting": m.number, "closed_at": m.closes_at})
+    return None
+
+
+def _meeting_over(params: Parameters, record: Consultation, cmd: Command, ctx: Context) -> Failure | None:
+    # 云协商: an online round closes no earlier than its meeting said it would
+    m = _round_meeting(record)
+    if m is not None and m.closes_at is not None and ctx.now < m.closes_at:
+        return Failure("online_meeting_open", {"meeting": m.number, "closes_at": m.closes_at})
     return None
 
 
@@ -268,6 +307,8 @@ def _replace_last_round(rec: Consultation, rnd: Round) -> tuple[Round, ...]:
 def _open_round(proc: Governing, rec: Consultation, cmd: OpenRound, ctx: Context, role: str, to: State) -> Effect:
     number = len(rec.rounds) + 1
     attendees = tuple(dict.fromkeys(cmd.attendees))
+    meeting = rec.pending_meeting  # the round is held at the meeting announced for it
+    fmt = cmd.format if cmd.format is not None or meeting is None else meeting.format
     rnd = make(
         Round,
         {
@@ -282,16 +323,21 @@ def _open_round(proc: Governing, rec: Consultation, cmd: OpenRound, ctx: Context
             "closed_at": None,
             "summary": "",
             "tally": None,
-            "format": cmd.format,
+            "format": fmt,
             "online": tuple(dict.fromkeys(cmd.online)),
             "abandoned": False,
+            "meeting": None if meeting is None else meeting.number,
         },
     )
     data: dict[str, Any] = {"attendees": len(rnd.attendees), "cycle": rec.cycle, "round": number}
-    if cmd.format is not None or cmd.online:  # only when given: logs without them stay as they were
-        data = {**data, "format": None if cmd.format is None else cmd.format.value, "online": len(rnd.online)}
+    if fmt is not None or cmd.online:  # only when given: logs without them stay as they were
+        data = {**data, "format": None if fmt is None else fmt.value, "online": len(rnd.online)}
         data = dict(sorted(data.items()))
-    return {"rounds": (*rec.rounds, rnd)}, [(Event.ROUND_OPENED, data)]
+    update: dict[str, Any] = {"rounds": (*rec.rounds, rnd)}
+    if meeting is not None:
+        held = evolve(meeting, {"round": number})
+        update["meetings"] = (*rec.meetings[: meeting.number - 1], held, *rec.meetings[meeting.number :])
+    return update, [(Event.ROUND_OPENED, data)]
 
 
 def _role_in_round(rec: Consultation, person: str, roles: frozenset[Role]) -> Role:
@@ -404,38 +450,57 @@ STEP = StepDefinition(
             State.CONSULTING,
             State.CONSULTING,
             CONVENORS,
-            ["notice_served", "previous_round_closed", "no_vote_open", "rounds_left", "attendees_take_part"],
+            ["previous_round_closed", "no_vote_open", "rounds_left", "notice_served", "attendees_take_part"],
         ),
         transition(
             Trigger.SIGN_IN,
             State.CONSULTING,
             None,
             PARTICIPANTS,
-            ["round_is_open", "clerk_on_behalf", "takes_part", "first_sign_in"],
+            ["round_is_open", "meeting_still_open", "clerk_on_behalf", "takes_part", "first_sign_in"],
         ),
         transition(
             Trigger.RECORD_OPINION,
             State.CONSULTING,
             None,
             PARTICIPANTS,
-            ["round_is_open", "clerk_on_behalf", "takes_part", "first_opinion_in_round"],
+            ["round_is_open", "meeting_still_open", "clerk_on_behalf", "takes_part", "first_opinion_in_round"],
         ),
         transition(
             Trigger.CLOSE_ROUND,
             State.CONSULTING,
             State.ESCALATED,
             CONVENORS,
-            ["round_is_open"],
+            ["round_is_open", "meeting_over"],
             ["no_consensus_at_limit"],
         ),
-        transition(Trigger.CLOSE_ROUND, State.CONSULTING, None, CONVENORS, ["round_is_open"]),
+        transition(Trigger.CLOSE_ROUND, State.CONSULTING, None, CONVENORS, ["round_is_open", "meeting_over"]),
     ),
     guards=(
         Guard(
             "notice_served",
             _notice_served,
-            ("before_meeting", "invitation_notice"),
-            "the first round waits for the announced meeting; any round for a later invitation's notice",
+            (
+                "no_meeting_scheduled",
+                "before_meeting",
+                "invitation_notice",
+                "meeting_closed",
+                "not_consultation_day",
+            ),
+            "a round opens at a meeting announced and not yet held, once it has come (not after an online "
+            "meeting closed; on the consultation day for such a matter), and after a later invitation's notice",
+        ),
+        Guard(
+            "meeting_still_open",
+            _meeting_still_open,
+            ("meeting_closed",),
+            "an online meeting takes sign-ins and opinions until it closes (云协商)",
+        ),
+        Guard(
+            "meeting_over",
+            _meeting_over,
+            ("online_meeting_open",),
+            "an online meeting's round closes no earlier than the meeting closes (云协商)",
         ),
         Guard(
             "attendees_take_part",

@@ -3,7 +3,9 @@ reached consensus; a major matter (重大事项) must have heard residents first
 depends on its carrier: measures with owners, due dates and budget; a hearing record; the parties
 of an agreement; whether advice is adopted. A decision on a matter the parameters send to review
 (``Parameters.needs_review``: by default decision carriers and major matters) waits for its
-legality review (review.py); any other takes effect at once (feedback).
+legality review (review.py); any other takes effect at once (feedback). A decision with a budget
+takes it from the community's yearly fund (微幸福便民服务公益金) when it takes effect, and is
+refused (``fund_left``, steps/funds.py) when it would exceed what is left of the year's pool.
 
 After an unlawful verdict (依法纠正) the decision is corrected: on a new round while the cycle has
 rounds left, else on the same round. A cycle takes at most ``correction_limit`` corrected
@@ -22,13 +24,14 @@ from pydantic_core import PydanticCustomError
 from ..canonical import timestamp
 from ..commands import Command, ConsultationCommand
 from ..context import Context
+from ..funds import allocate
 from ..notices import INVITED, PROPOSER, role_group
 from ..parameters import Parameters
 from ..records import Consultation, Decision, Id, Measure, Text, Vote, make
 from ..refusals import Failure
 from ..roles import Role
 from ..vocabulary import Body, Carrier, Event, State, Trigger, Verdict
-from .base import Effect, Governing, Guard, Route, StepDefinition, transition
+from .base import Effect, Events, Governing, Guard, Route, StepDefinition, transition
 from .consult import HEARD_OUT
 
 __all__ = [
@@ -59,6 +62,10 @@ class DecisionContent(ConsultationCommand):
         if len(set(self.agreement_parties)) != len(self.agreement_parties):
             raise PydanticCustomError("parties_duplicate", "agreement_parties lists a party twice")
         return self
+
+    def funds_drawn(self, record: Consultation) -> Decimal:
+        """The measures' budget: what the decision takes from the fund when it takes effect."""
+        return sum((m.budget for m in self.measures), Decimal(0))
 
 
 class Decide(DecisionContent):
@@ -198,6 +205,38 @@ def _committee_decides(params: Parameters, record: Consultation, cmd: Command, c
     return None
 
 
+# 微幸福: a decision with a budget is refused where the community's fund for the year has not that
+# much left - when it would take effect (allocate, in funds.py), and already when it is taken or put
+# to a vote, so the committee hears early. The vote and the review use the guard by name.
+def _fund_left(params: Parameters, record: Consultation, cmd: Command, ctx: Context) -> Failure | None:
+    amount = cmd.funds_drawn(record)
+    if amount <= 0:
+        return None
+    year = params.fund_year(ctx.now)
+    pool = params.pool_for(year)
+    if pool is None:
+        return None
+    fund = ctx.fund
+    if fund is None or fund.community != record.community or fund.year != year:
+        return Failure("fund_unknown", {"community": record.community, "year": year})
+    left = fund.left(pool)
+    if amount > left:
+        return Failure(
+            "over_fund",
+            {"amount": amount, "left": left, "pool": pool, "allocated": fund.allocated, "year": year},
+        )
+    return None
+
+
+_FUND_LEFT = Guard(
+    "fund_left",
+    _fund_left,
+    ("fund_unknown", "over_fund"),
+    "the decision's budget is within what is left of the community's fund for the year (微幸福)",
+    needs_command=True,
+)
+
+
 def take_decision(
     proc: Governing,
     rec: Consultation,
@@ -247,8 +286,14 @@ def take_decision(
     if not reviewed:  # keys in sorted order: see base.Events; logs of reviewed matters stay as they were
         data = dict(sorted({**data, "review": "not_required"}.items()))
     review_due = ctx.now + proc.parameters.review_deadline if reviewed else None
-    update = {"decisions": (*rec.decisions, d), "review_due": review_due}
-    return update, [(Event.DECIDED, data)]
+    update: dict[str, Any] = {"decisions": (*rec.decisions, d), "review_due": review_due}
+    events: Events = []
+    if not reviewed:  # in force at once: its budget leaves the community's fund (微幸福), logged
+        # before the decision, whose entry stays the one that takes the matter into feedback
+        funded, events = allocate(proc.parameters, rec, d, ctx)
+        update.update(funded)
+    events.append((Event.DECIDED, data))
+    return update, events
 
 
 def _decide(proc: Governing, rec: Consultation, cmd: Decide, ctx: Context, role: str, to: State) -> Effect:
@@ -256,7 +301,14 @@ def _decide(proc: Governing, rec: Consultation, cmd: Decide, ctx: Context, role:
 
 
 #: The guards every decision needs, whoever takes it (the committee's ``Decide``, a body's ``CallVote``).
-DECISION_GUARDS = ("round_held", "quorum_met", "consensus_reached", "residents_heard", "carrier_outcome")
+DECISION_GUARDS = (
+    "round_held",
+    "quorum_met",
+    "consensus_reached",
+    "residents_heard",
+    "carrier_outcome",
+    "minutes_before_decision",  # steps/meetings.py: only where the variant asks for the minutes
+)
 
 
 STEP = StepDefinition(
@@ -269,7 +321,7 @@ STEP = StepDefinition(
             State.CONSULTING,
             State.FEEDBACK,
             [Role.COMMITTEE],
-            ["committee_decides", "no_vote_open", *DECISION_GUARDS],
+            ["committee_decides", "no_vote_open", *DECISION_GUARDS, "fund_left"],
             ["review_exempt"],
         ),
         # any other waits for its legality review; a corrected decision only within the limit
@@ -278,7 +330,7 @@ STEP = StepDefinition(
             State.CONSULTING,
             State.DECIDED,
             [Role.COMMITTEE],
-            ["committee_decides", "no_vote_open", "corrections_left", *DECISION_GUARDS],
+            ["committee_decides", "no_vote_open", "corrections_left", *DECISION_GUARDS, "fund_left"],
         ),
     ),
     guards=(
@@ -318,6 +370,7 @@ STEP = StepDefinition(
             "the cycle's decisions were found unlawful at most correction_limit times (依法纠正)",
             bounds_loop=True,
         ),
+        _FUND_LEFT,  # 微幸福: the vote and the review use it by name
     ),
     routes=(
         Route(
@@ -330,5 +383,9 @@ STEP = StepDefinition(
     effects={Trigger.DECIDE: _decide},
     # whoever may review it hears of a decision: supervisors and the legal adviser (the sub-district
     # hears of what is escalated to it)
-    audience={Event.DECIDED: (INVITED, PROPOSER, role_group(Role.SUPERVISOR), role_group(Role.LEGAL_ADVISER))},
+    audience={
+        Event.DECIDED: (INVITED, PROPOSER, role_group(Role.SUPERVISOR), role_group(Role.LEGAL_ADVISER)),
+        # 微幸福: the committee keeps the fund, supervisors (监事) watch it
+        Event.FUNDS_ALLOCATED: (PROPOSER, role_group(Role.COMMITTEE), role_group(Role.SUPERVISOR)),
+    },
 )

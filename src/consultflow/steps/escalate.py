@@ -11,6 +11,7 @@ from typing import ClassVar
 
 from ..commands import ConsultationCommand, Reason
 from ..context import Context
+from ..funds import release
 from ..notices import INVITED, role_group
 from ..records import Consultation
 from ..roles import Role
@@ -47,7 +48,10 @@ def _escalate(proc: Governing, rec: Consultation, cmd: Escalate, ctx: Context, r
 
 def _resume(proc: Governing, rec: Consultation, cmd: Resume, ctx: Context, role: str, to: State) -> Effect:
     data = {"cycle": rec.cycle + 1, "instructions": cmd.instructions}
-    return new_cycle(proc.parameters, rec, ctx), [(Event.RESUMED, data)]
+    update = new_cycle(proc.parameters, rec, ctx)
+    funded, events = release(rec, ctx)  # 微幸福: what was not spent goes back to the pool
+    update.update(funded)
+    return update, [*events, (Event.RESUMED, data)]
 
 
 STEP = StepDefinition(

@@ -2,7 +2,9 @@
 leave the notice period; a consultation day (协商日) needs its rotating chair - a person who holds
 that role here and is not the proposer - and may fall on a fixed day of the month. Notice starts
 the clock for a decision (议而不决). More people can be invited later (创造条件进一步协商), each
-invitation with a notice period of its own before the next round.
+invitation with a notice period of its own before the next round. The notice announces meeting 1
+(a ``Meeting`` record: format, venue or online channel, agenda, for an online meeting its closing
+time); each later meeting is announced by ``steps/meetings.ScheduleMeeting`` under the same guards.
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ from ..parameters import Parameters
 from ..records import Consultation, InputTime, PersonId, Schedule, Text, make
 from ..refusals import Failure
 from ..roles import Role
-from ..vocabulary import Channel, Event, State, Trigger
+from ..vocabulary import Channel, Event, MeetingFormat, State, Trigger
 from .base import Effect, Governing, Guard, StepDefinition, days, transition
+from .meetings import meeting_event_data, new_meeting, online_period
 
 __all__ = ["STEP", "Invite", "Notify"]
 
@@ -36,11 +39,16 @@ class Notify(ConsultationCommand):
     chair: PersonId | None = None
     venue: Annotated[str, StringConstraints(max_length=200)] = ""
     channels: tuple[Channel, ...] = (Channel.NOTICE_BOARD,)
+    # meeting 1 (会议): how it meets, its agenda, and for an online meeting (云协商) when it closes
+    format: MeetingFormat | None = None
+    agenda: Text = ""
+    closes_at: InputTime | None = None
 
     @model_validator(mode="after")
     def _unique(self) -> Notify:
         if len(set(self.invite)) != len(self.invite):
             raise PydanticCustomError("invite_duplicate", "invite lists someone twice; list each participant once")
+        online_period(self.format, self.meeting_at, self.closes_at)
         return self
 
     def named_people(self) -> tuple[str, ...]:
@@ -117,8 +125,10 @@ def _notify(proc: Governing, rec: Consultation, cmd: Notify, ctx: Context, role:
     now = ctx.now
     notice_ends = now + params.notice_period
     schedule = make(Schedule, {"notified_at": now, "notice_ends": notice_ends, "meeting_at": cmd.meeting_at})
+    meeting = new_meeting(params, rec, cmd, ctx)
     update = {
         "schedule": schedule,
+        "meetings": (*rec.meetings, meeting),
         "invited": cmd.invite,
         "chair": cmd.chair,
         "decision_due": now + params.decision_deadline,
@@ -131,6 +141,9 @@ def _notify(proc: Governing, rec: Consultation, cmd: Notify, ctx: Context, role:
         "notice_ends": timestamp(notice_ends),
         "venue": cmd.venue,
     }
+    extra = meeting_event_data(meeting)
+    if extra:  # only when given: notices without them log as they always did
+        data = dict(sorted({**data, **extra}.items()))
     return update, [(Event.NOTIFIED, data)]
 
 
@@ -143,7 +156,7 @@ STEP = StepDefinition(
             State.PROPOSED,
             State.NOTIFIED,
             [Role.COMMITTEE, Role.WORKING_COMMITTEE],
-            ["notice_long_enough", "consultation_day_met", "chair_may_chair"],
+            ["notice_long_enough", "consultation_day_met", "chair_may_chair", "chair_on_rota"],
         ),
         *(
             transition(Trigger.INVITE, s, None, [Role.COMMITTEE, Role.WORKING_COMMITTEE], ["not_yet_invited"])

@@ -10,15 +10,16 @@ from typing import Any, ClassVar
 from ..canonical import timestamp
 from ..commands import Command, ConsultationCommand
 from ..context import Context
-from ..deadlines import overdue
+from ..deadlines import Deadline, overdue
 from ..notices import role_group
 from ..parameters import Parameters
 from ..records import Consultation
 from ..refusals import Failure
 from ..roles import Role
-from ..vocabulary import Event, State, Trigger
+from ..vocabulary import Ending, Event, State, Trigger
 from .base import Effect, Events, Governing, Guard, Route, StepDefinition, transition
 from .consult import abandon_open_round
+from .pledge import pledge_of, pledges_missed
 from .vote import abandon_open_vote
 
 __all__ = ["STEP", "MarkOverdue"]
@@ -44,16 +45,32 @@ def _unimplemented_escalates(params: Parameters, record: Consultation, cmd: Comm
     return params.escalate_unimplemented and any(d.kind == "measure" for d in overdue(record, ctx.now))
 
 
+def _missed_data(rec: Consultation, d: Deadline) -> dict[str, Any]:
+    """A passed deadline as the log says it; a measure's names its pledge (承诺制: who answers for
+    what, by the date it was held to) so that residents know whom to hold to it (决而不施)."""
+    data: dict[str, Any] = {"deadline": d.key, "due": timestamp(d.due), "kind": d.kind, "measure": d.measure}
+    decision = rec.current_decision
+    if d.kind == "measure" and d.measure is not None and decision is not None:
+        pledge = pledge_of(rec, decision.number, d.measure)
+        m = decision.measures[d.measure]
+        data["owner"] = m.owner if pledge is None else pledge.owner
+        data["pledged"] = pledge is not None  # published as a pledge, or not yet
+        data["title"] = m.title if pledge is None else pledge.title
+    return data
+
+
 def _mark_overdue(proc: Governing, rec: Consultation, cmd: Command, ctx: Context, role: str, to: State) -> Effect:
     missed = overdue(rec, ctx.now)
-    events: Events = [
-        (
-            Event.DEADLINE_MISSED,
-            {"deadline": d.key, "due": timestamp(d.due), "kind": d.kind, "measure": d.measure},
-        )
-        for d in missed
-    ]
+    events: Events = [(Event.DEADLINE_MISSED, _missed_data(rec, d)) for d in missed]
     update: dict[str, Any] = {"missed": (*rec.missed, *(d.key for d in missed))}
+    pledges = pledges_missed(rec, missed)  # 承诺制: a pledge past its date, not done, is missed
+    if pledges is not None:
+        update["pledges"] = pledges
+    if to is State.REJECTED:  # the time to appeal a rejection ran out (steps/intake.py): it is final
+        update["ended_at"], update["ending"] = ctx.now, Ending.REJECTED
+        events.append(
+            (Event.REJECTION_FINAL, {"appeal_by": None if rec.respond_by is None else timestamp(rec.respond_by)})
+        )
     if to is State.ESCALATED:
         abandoned, closing = abandon_open_round(proc.parameters, rec, ctx, "escalated: overdue")
         update.update(abandoned)
@@ -74,6 +91,9 @@ STEP = StepDefinition(
     transitions=(
         transition(Trigger.MARK_OVERDUE, State.PROPOSED, None, _CLOCK, _OVERDUE),
         transition(Trigger.MARK_OVERDUE, State.DECIDED, None, _CLOCK, _OVERDUE),
+        # 提议 intake: the time to appeal a rejection ran out (it is final); an appeal not reconsidered in time
+        transition(Trigger.MARK_OVERDUE, State.APPEALABLE, State.REJECTED, _CLOCK, _OVERDUE),
+        transition(Trigger.MARK_OVERDUE, State.APPEALED, None, _CLOCK, _OVERDUE),
         *(
             row
             for s in (State.NOTIFIED, State.CONSULTING)

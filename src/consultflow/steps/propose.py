@@ -1,27 +1,35 @@
 """提议 propose: a matter from the community's catalogue is put forward; the committee may reject
 it (不予受理) and the proposer or the committee may withdraw it before any decision.
 
+A proposal may first be saved as a draft (``Propose(draft=True)``, 草稿) that its proposer edits,
+gathers co-signers for and submits (``steps/intake.py``). A rejection may be appealed within
+``Parameters.appeal_period`` (申请复核): it is then ``appealable`` until the sub-district reconsiders
+it or the period runs out, and final (``rejected``) after.
+
 The proposal makes the case file: the first record and the first entry of its log.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
+from decimal import Decimal
 from typing import ClassVar
 
+from ..canonical import timestamp
 from ..commands import Command, ConsultationCommand, Reason
 from ..context import Context
 from ..errors import InvalidInput
 from ..notices import INVITED, PROPOSER, role_group
 from ..parameters import Parameters
-from ..records import SCHEMA_VERSION, Consultation, Id, Money, Text, Title, Topic
+from ..records import SCHEMA_VERSION, Consultation, Id, Money, Rejection, Text, Title, Topic
 from ..refusals import Failure
 from ..roles import STAKEHOLDERS, Role, valid_id
 from ..vocabulary import Carrier, Ending, Event, Form, State, Trigger
-from .base import NEW, Effect, Governing, Guard, StepDefinition, transition
+from .base import NEW, Effect, Governing, Guard, Route, StepDefinition, transition
 from .consult import abandon_open_round
 from .vote import abandon_open_vote
 
-__all__ = ["PROPOSERS", "STEP", "Propose", "Reject", "Withdraw"]
+__all__ = ["PROPOSERS", "STEP", "Propose", "Reject", "Withdraw", "topic_known"]
 
 #: Who may put a matter forward: the committees, the council, deputies and every stakeholder.
 PROPOSERS = frozenset({Role.COMMITTEE, Role.WORKING_COMMITTEE, Role.COUNCIL_MEMBER, Role.DEPUTY}) | STAKEHOLDERS
@@ -40,6 +48,12 @@ class Propose(Command):
     major: bool = False
     budget: Money | None = None
     id: Id | None = None  # the engine assigns one when absent
+    #: save it as a draft (草稿) that only its proposer edits and submits (``Submit``); the committee's
+    #: time to answer starts at submission
+    draft: bool = False
+
+    def named_topics(self, record: Consultation | None) -> tuple[str, ...]:
+        return (self.topic,)
 
 
 class Reject(ConsultationCommand):
@@ -56,38 +70,81 @@ class Withdraw(ConsultationCommand):
     reason: Reason
 
 
-def _topic_in_catalogue(params: Parameters, record: None, cmd: Propose, ctx: Context) -> Failure | None:
+def topic_known(community: str, topic: str, ctx: Context) -> Failure | None:
+    """``topic`` is an item of the community's catalogue - listed, a category's "other" item (其他),
+    or one an earlier step of the community added (``Context.added_items``) - or why not."""
     cat = ctx.catalogue
-    if cat.find(cmd.community, cmd.topic) is not None:
+    if cat.find(community, topic) is not None:
         return None
-    if not cat.has_community(cmd.community):
+    for item in ctx.added_items:
+        if item.community == community and item.topic == topic:
+            return None
+    if not cat.has_community(community):
         return Failure(
             "unknown_community",
             {
-                "community": cmd.community,
-                "community_name_en": cat.community_name(cmd.community, "en"),
-                "community_name_zh": cat.community_name(cmd.community, "zh"),
+                "community": community,
+                "community_name_en": cat.community_name(community, "en"),
+                "community_name_zh": cat.community_name(community, "zh"),
             },
         )
     return Failure(
         "unknown_topic",
         {
-            "topic": cmd.topic,
-            "community": cmd.community,
-            "item": cat.item_name(cmd.community, cmd.topic),
-            "category_name_en": cat.category_name(cmd.topic, "en"),
-            "category_name_zh": cat.category_name(cmd.topic, "zh"),
-            "community_name_en": cat.community_name(cmd.community, "en"),
-            "community_name_zh": cat.community_name(cmd.community, "zh"),
+            "topic": topic,
+            "community": community,
+            "item": cat.item_name(community, topic),
+            "category_name_en": cat.category_name(topic, "en"),
+            "category_name_zh": cat.category_name(topic, "zh"),
+            "community_name_en": cat.community_name(community, "en"),
+            "community_name_zh": cat.community_name(community, "zh"),
         },
     )
 
 
-def _budget_within_cap(params: Parameters, record: None, cmd: Propose, ctx: Context) -> Failure | None:
-    cap = params.budget_cap
-    if cap is not None and cmd.budget is not None and cmd.budget > cap:
-        return Failure("over_budget_cap", {"budget": cmd.budget, "cap": cap})
+def _topic_in_catalogue(params: Parameters, record: None, cmd: Propose, ctx: Context) -> Failure | None:
+    return topic_known(cmd.community, cmd.topic, ctx)
+
+
+def _topics_in_catalogue(params: Parameters, record: Consultation, cmd: Command, ctx: Context) -> Failure | None:
+    """The topics a command puts the matter under (``Command.named_topics``: a submitted draft's, an
+    edit's new one) are items of the community's catalogue."""
+    for topic in cmd.named_topics(record):
+        if topic != record.topic or record.state is State.DRAFT:
+            found = topic_known(record.community, topic, ctx)
+            if found is not None:
+                return found
     return None
+
+
+def _as_draft(params: Parameters, record: None, cmd: Propose, ctx: Context) -> bool:
+    return cmd.draft
+
+
+def _appeal_open(params: Parameters, record: Consultation, cmd: Reject, ctx: Context) -> bool:
+    """A rejection may be appealed (申请复核): the procedure allows it, and the matter has not been
+    appealed before (one appeal per matter: this bounds the loop proposed -> appealed -> proposed)."""
+    return params.appeal_period is not None and all(r.appealed_at is None for r in record.rejections)
+
+
+def budget_problem(params: Parameters, budget: Decimal | None, now: datetime) -> Failure | None:
+    """Whether a matter's budget can be asked for at all: within the procedure's cap on one matter,
+    if any, and not more than the community's whole fund for the year (微幸福), from which it would be
+    paid. A proposal and an edit of its budget are held to the same test."""
+    if budget is None:
+        return None
+    cap = params.budget_cap
+    if cap is not None and budget > cap:
+        return Failure("over_budget_cap", {"budget": budget, "cap": cap})
+    year = params.fund_year(now)
+    pool = params.pool_for(year)
+    if pool is not None and budget > pool:
+        return Failure("over_fund_pool", {"budget": budget, "pool": pool, "year": year})
+    return None
+
+
+def _budget_within_cap(params: Parameters, record: None, cmd: Propose, ctx: Context) -> Failure | None:
+    return budget_problem(params, cmd.budget, ctx.now)
 
 
 def _propose(proc: Governing, rec: None, cmd: Propose, ctx: Context, role: str, to: State) -> Effect:
@@ -100,7 +157,8 @@ def _propose(proc: Governing, rec: None, cmd: Propose, ctx: Context, role: str, 
             "set Propose.id or give the engine an id factory that makes such ids"
         )
     now = ctx.now
-    respond_by = now + proc.parameters.proposal_deadline
+    draft = to is State.DRAFT
+    respond_by = None if draft else now + proc.parameters.proposal_deadline
     data = {  # keys in sorted order: see base.Events
         "budget": None if cmd.budget is None else str(cmd.budget),
         "carrier": cmd.carrier.value,
@@ -124,7 +182,7 @@ def _propose(proc: Governing, rec: None, cmd: Propose, ctx: Context, role: str, 
         "carrier": cmd.carrier,
         "major": cmd.major,
         "budget": cmd.budget,
-        "state": State.PROPOSED,
+        "state": to,
         "version": 0,
         "head": "",
         "procedure": proc.name,
@@ -139,6 +197,7 @@ def _propose(proc: Governing, rec: None, cmd: Propose, ctx: Context, role: str, 
         "invitation_notice_ends": None,
         "chair": None,
         "rounds": (),
+        "meetings": (),
         "decisions": (),
         "votes": (),
         "reviews": (),
@@ -147,15 +206,29 @@ def _propose(proc: Governing, rec: None, cmd: Propose, ctx: Context, role: str, 
         "feedback": (),
         "inspections": (),
         "missed": (),
+        "allocations": (),
         "next_due": respond_by,
         "ended_at": None,
         "ending": None,
+        "pledges": (),  # 承诺制
+        "co_signers": (),
+        "rejections": (),
+        "added_topic": None,
     }
-    return record, [(Event.PROPOSED, data)]
+    return record, [(Event.DRAFTED if draft else Event.PROPOSED, data)]
 
 
 def _reject(proc: Governing, rec: Consultation, cmd: Reject, ctx: Context, role: str, to: State) -> Effect:
-    return {"ended_at": ctx.now, "ending": Ending.REJECTED}, [(Event.REJECTED, {"reason": cmd.reason})]
+    now = ctx.now
+    period = proc.parameters.appeal_period
+    if to is State.APPEALABLE and period is not None:  # 不予受理, open to appeal (申请复核) until appeal_by
+        appeal_by = now + period
+        rejection = Rejection(at=now, by=ctx.actor.id, reason=cmd.reason, appeal_by=appeal_by)
+        data = {"appeal_by": timestamp(appeal_by), "reason": cmd.reason}
+        return {"respond_by": appeal_by, "rejections": (*rec.rejections, rejection)}, [(Event.REJECTED, data)]
+    rejection = Rejection(at=now, by=ctx.actor.id, reason=cmd.reason)
+    update = {"ended_at": now, "ending": Ending.REJECTED, "rejections": (*rec.rejections, rejection)}
+    return update, [(Event.REJECTED, {"reason": cmd.reason})]
 
 
 def _withdraw(proc: Governing, rec: Consultation, cmd: Withdraw, ctx: Context, role: str, to: State) -> Effect:
@@ -163,7 +236,7 @@ def _withdraw(proc: Governing, rec: Consultation, cmd: Withdraw, ctx: Context, r
     vote_update, vote_events = abandon_open_vote(proc.parameters, rec, ctx)
     update.update(vote_update)
     events.extend(vote_events)
-    events.append((Event.WITHDRAWN, {"reason": cmd.reason}))
+    events.append((Event.DRAFT_DISCARDED if rec.state is State.DRAFT else Event.WITHDRAWN, {"reason": cmd.reason}))
     update["ended_at"], update["ending"] = ctx.now, Ending.WITHDRAWN
     return update, events
 
@@ -172,12 +245,23 @@ STEP = StepDefinition(
     name="propose 提议",
     commands=(Propose, Reject, Withdraw),
     transitions=(
-        transition(Trigger.PROPOSE, NEW, State.PROPOSED, PROPOSERS, ["topic_in_catalogue", "budget_within_cap"]),
+        transition(
+            Trigger.PROPOSE, NEW, State.DRAFT, PROPOSERS, ["topic_in_catalogue", "budget_within_cap"], ["as_draft"]
+        ),
+        transition(
+            Trigger.PROPOSE,
+            NEW,
+            State.PROPOSED,
+            PROPOSERS,
+            ["topic_in_catalogue", "budget_within_cap", "enough_co_signers"],
+        ),
+        transition(Trigger.REJECT, State.PROPOSED, State.APPEALABLE, [Role.COMMITTEE], routes=["appeal_open"]),
         transition(Trigger.REJECT, State.PROPOSED, State.REJECTED, [Role.COMMITTEE]),
         *(
             transition(Trigger.WITHDRAW, s, State.WITHDRAWN, [Role.PROPOSER, Role.COMMITTEE])
             for s in (State.PROPOSED, State.NOTIFIED, State.CONSULTING)
         ),
+        transition(Trigger.WITHDRAW, State.DRAFT, State.WITHDRAWN, [Role.PROPOSER]),  # a draft is discarded
     ),
     guards=(
         Guard(
@@ -188,11 +272,27 @@ STEP = StepDefinition(
             needs_command=True,
         ),
         Guard(
+            "topics_in_catalogue",
+            _topics_in_catalogue,
+            ("unknown_community", "unknown_topic"),
+            "the topic a draft is submitted under, or an edit names, is an item of the community's catalogue",
+            needs_command=True,
+        ),
+        Guard(
             "budget_within_cap",
             _budget_within_cap,
-            ("over_budget_cap",),
-            "the budget is within the procedure's cap",
+            ("over_budget_cap", "over_fund_pool"),
+            "the budget is within the procedure's cap for a matter, if any, and the community's fund for the year",
             needs_command=True,
+        ),
+    ),
+    routes=(
+        Route("as_draft", _as_draft, "the proposer saves it as a draft (草稿)", needs_command=True),
+        Route(
+            "appeal_open",
+            _appeal_open,
+            "the rejection may be appealed (申请复核): once a matter, within the appeal period",
+            bounds_loop=True,
         ),
     ),
     effects={Trigger.PROPOSE: _propose, Trigger.REJECT: _reject, Trigger.WITHDRAW: _withdraw},

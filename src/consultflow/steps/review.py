@@ -7,11 +7,14 @@ are recorded (依法纠正), with a note on legal education (法治宣传教育)
 back to consultation to be corrected - on a new round, or on the same round when the cycle has no
 rounds left (decide.py); never up to the sub-district because a counter ran out. The correction
 loop is bounded by ``correction_limit`` on the next decision (decide.py's ``corrections_left``).
-Whoever took the decision may not review it (回避).
+Whoever took the decision may not review it (回避). Found lawful, a decision with a budget takes
+it from the community's yearly fund (微幸福), or is refused (``fund_left``) when the year's pool has
+not that much left.
 """
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any, ClassVar
 
 from pydantic import model_validator
@@ -19,6 +22,7 @@ from pydantic_core import PydanticCustomError
 
 from ..commands import Command, ConsultationCommand
 from ..context import Context
+from ..funds import allocate
 from ..notices import PROPOSER, role_group
 from ..parameters import Parameters
 from ..records import Consultation, LegalityReview, Text, make
@@ -42,6 +46,11 @@ class ReviewLegality(ConsultationCommand):
     legal_basis: Text = ""
     correction: Text = ""
     education_note: Text = ""
+
+    def funds_drawn(self, record: Consultation) -> Decimal:
+        """Found lawful, the decision takes effect and takes its budget from the fund (微幸福)."""
+        d = record.current_decision
+        return d.budget if d is not None and self.verdict is Verdict.LAWFUL else Decimal(0)
 
     @model_validator(mode="after")
     def _unlawful_needs_basis(self) -> ReviewLegality:
@@ -105,11 +114,16 @@ def _review(proc: Governing, rec: Consultation, cmd: ReviewLegality, ctx: Contex
         "legal_basis": cmd.legal_basis,
         "verdict": cmd.verdict.value,
     }
-    events: Events = [(Event.LEGALITY_REVIEWED, data)]
     update: dict[str, Any] = {"reviews": (*rec.reviews, review), "review_due": None}
+    events: Events = []
     if cmd.verdict is Verdict.UNLAWFUL:
         # 依法纠正: the corrected decision gets a deadline of its own, counted from the verdict
         update["decision_due"] = ctx.now + proc.parameters.decision_deadline
+    else:  # in force: its budget leaves the community's fund (微幸福), logged before the verdict,
+        # whose entry stays the one that takes the matter into feedback
+        funded, events = allocate(proc.parameters, rec, rec.decisions[-1], ctx)
+        update.update(funded)
+    events.append((Event.LEGALITY_REVIEWED, data))
     return update, events
 
 
@@ -117,7 +131,9 @@ STEP = StepDefinition(
     name="review 合法性审查",
     commands=(ReviewLegality,),
     transitions=(
-        transition(Trigger.REVIEW, State.DECIDED, State.FEEDBACK, REVIEWERS, ["independent_reviewer"], ["lawful"]),
+        transition(
+            Trigger.REVIEW, State.DECIDED, State.FEEDBACK, REVIEWERS, ["independent_reviewer", "fund_left"], ["lawful"]
+        ),
         transition(Trigger.REVIEW, State.DECIDED, State.CONSULTING, REVIEWERS, ["independent_reviewer"], ["unlawful"]),
     ),
     guards=(

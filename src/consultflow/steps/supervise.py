@@ -21,6 +21,7 @@ from pydantic_core import PydanticCustomError
 from ..commands import Command, ConsultationCommand, Reason
 from ..context import Context
 from ..deadlines import measure_done
+from ..funds import release
 from ..notices import INVITED, PROPOSER, PUBLIC, role_group
 from ..parameters import Parameters
 from ..records import Consultation, Inspection, PersonId, Text, make
@@ -160,7 +161,10 @@ def _request_reconsultation(
     data: dict[str, Any] = {"cycle": rec.cycle + 1, "problems": cmd.problems}
     if cmd.co_signers:  # keys in sorted order: see base.Events; logs without co-signers stay as they were
         data = {"co_signers": list(cmd.co_signers), **data}
-    return new_cycle(proc.parameters, rec, ctx), [(Event.RECONSULTATION_REQUESTED, data)]
+    update = new_cycle(proc.parameters, rec, ctx)
+    funded, events = release(rec, ctx)  # 微幸福: what was not spent goes back to the pool
+    update.update(funded)
+    return update, [*events, (Event.RECONSULTATION_REQUESTED, data)]
 
 
 def _close(proc: Governing, rec: Consultation, cmd: Close, ctx: Context, role: str, to: State) -> Effect:
@@ -218,6 +222,7 @@ STEP = StepDefinition(
     },
     audience={
         Event.RECONSULTATION_REQUESTED: (INVITED, role_group(Role.COMMITTEE)),
+        Event.FUNDS_RELEASED: (PROPOSER, role_group(Role.COMMITTEE)),  # 微幸福 (also when resumed)
         Event.CLOSED: (INVITED, PROPOSER, PUBLIC),
     },
 )

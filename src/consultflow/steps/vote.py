@@ -115,6 +115,11 @@ class CloseVote(ConsultationCommand):
 
     trigger: ClassVar[Trigger] = Trigger.CLOSE_VOTE
 
+    def funds_drawn(self, record: Consultation) -> Decimal:
+        """The open vote's measures' budget: what a carried vote takes from the fund (微幸福)."""
+        v = _open_vote(record)
+        return Decimal(0) if v is None else sum((m.budget for m in v.measures), Decimal(0))
+
 
 # ---- the count ---------------------------------------------------------------------------------------
 def _reaches(part: int | Decimal, whole: int | Decimal, quorum: str) -> bool:
@@ -418,7 +423,7 @@ STEP = StepDefinition(
             State.CONSULTING,
             None,
             [Role.COMMITTEE],
-            ["body_may_decide", "register_agrees", "vote_fresh", "corrections_left", *DECISION_GUARDS],
+            ["body_may_decide", "register_agrees", "vote_fresh", "corrections_left", *DECISION_GUARDS, "fund_left"],
         ),
         transition(
             Trigger.CAST_VOTE,
@@ -434,7 +439,7 @@ STEP = StepDefinition(
             State.CONSULTING,
             State.FEEDBACK,
             [Role.COMMITTEE],
-            ["vote_is_open"],
+            ["vote_is_open", "fund_left"],
             ["carried", "review_exempt"],
         ),
         transition(

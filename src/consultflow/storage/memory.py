@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from pydantic import JsonValue
 
 from ..errors import Conflict, IntegrityError, NotFound
+from ..funds import FundPosition, LedgerRow
 from ..log import LogEntry
 from ..notices import Notice, NoticeStatus
 from ..records import Consultation, make
@@ -31,6 +32,7 @@ from .checks import (
     leased_again_error,
     not_dead_error,
 )
+from .ledger import FundBook
 
 __all__ = ["MemoryStore"]
 
@@ -63,6 +65,7 @@ class MemoryStore:
         self._records: dict[str, Consultation] = {}
         self._logs: dict[str, list[LogEntry]] = {}
         self._outbox: dict[str, Notice] = {}
+        self._fund = FundBook()  # 微幸福: the fund ledger, a projection of the funds entries
         self._lock = threading.Lock()
         self._closed = False
 
@@ -80,7 +83,9 @@ class MemoryStore:
             if self._closed:
                 raise closed_error(self)
             self._check(step, expected_version, self._records, set())
+            rows = self._fund.check(step, expected_version)
             self._write(step)
+            self._fund.add(rows)
 
     def append_many(self, steps: Iterable[Step]) -> None:
         """Append several steps (of one or many consultations) at once: all, or none. Each is
@@ -91,12 +96,16 @@ class MemoryStore:
                 raise closed_error(self)
             records = dict(self._records)
             keys: set[str] = set()
+            taken: set[tuple[str, int, int]] = set()
+            rows: list[LedgerRow] = []
             for step in batch:
                 self._check(step, step.expected_version, records, keys)
+                rows.extend(self._fund.check(step, step.expected_version, taken))
                 records[step.record.id] = step.record
                 keys.update(n.key for n in step.notices)
             for step in batch:
                 self._write(step)
+            self._fund.add(rows)
 
     def _check(self, step: Step, expected: int, records: dict[str, Consultation], keys: set[str]) -> None:
         cid = step.record.id
@@ -144,6 +153,22 @@ class MemoryStore:
             (r for r in list(self._records.values()) if query.matches(r)), key=lambda r: (r.proposed_at, r.id)
         )
         return tuple(found if query.limit is None else found[: query.limit])
+
+    def fund_position(self, community: str, year: int) -> FundPosition:
+        """What the fund ledger holds for (community, year) (微幸福; ``storage.ledger.FundLedger``)."""
+        check_key(community, "fund_position(community)")
+        if self._closed:
+            raise closed_error(self)
+        with self._lock:
+            return self._fund.position(community, year)
+
+    def fund_entries(self, consultation: str) -> Sequence[LedgerRow]:
+        """The fund ledger rows of one consultation, in log order."""
+        check_key(consultation, "fund_entries(consultation)")
+        if self._closed:
+            raise closed_error(self)
+        with self._lock:
+            return self._fund.rows(consultation)
 
     def lease(self, limit: int, now: datetime, lease_for: timedelta = timedelta(minutes=5)) -> Sequence[Notice]:
         check_count(limit, "lease(limit)")

@@ -39,12 +39,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ..errors import (
     Conflict,
     ConsultflowError,
+    FundConflict,
     IntegrityError,
     InvalidInput,
     NotFound,
     StoreUnavailable,
     ValidationError,
 )
+from ..funds import FundPosition, Kind, LedgerRow, position_of
 from ..log import LogEntry
 from ..notices import Notice, NoticeStatus
 from ..records import Consultation
@@ -66,6 +68,7 @@ from .checks import (
     not_dead_error,
 )
 from .encoding import RecordEncoder, entry_json
+from .ledger import step_rows
 
 if TYPE_CHECKING:
     from psycopg import Connection, Cursor
@@ -76,6 +79,7 @@ __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Migration", "PostgresStore"]
 
 _T = TypeVar("_T")
 
+_KINDS: dict[str, Kind] = {"allocated": "allocated", "released": "released", "spent": "spent"}
 _INSTALL_HINT = "PostgresStore needs psycopg 3: pip install 'consultflow[postgres]'"
 _SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
@@ -140,6 +144,28 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX outbox_consultation ON {s}.outbox (consultation, seq)",
         ),
     ),
+    (
+        2,
+        "the fund ledger (微幸福台账): a row per funds_allocated and funds_spent entry",
+        (
+            """CREATE TABLE {s}.fund_ledger (
+                consultation text COLLATE "C" NOT NULL REFERENCES {s}.consultations (id),
+                entry        integer NOT NULL,
+                community    text COLLATE "C" NOT NULL,
+                year         integer NOT NULL,
+                kind         text NOT NULL CHECK (kind IN ('allocated', 'spent', 'released')),
+                amount       numeric(16, 2) NOT NULL,
+                over         numeric(16, 2) NOT NULL DEFAULT 0,
+                seq          integer CHECK (seq IS NULL OR seq >= 1),
+                pool         numeric(16, 2),
+                PRIMARY KEY (consultation, entry)
+            )""",
+            # two allocations from one community's pool for one year never take the same place
+            "CREATE UNIQUE INDEX fund_ledger_allocation ON {s}.fund_ledger (community, year, seq) "
+            "WHERE seq IS NOT NULL",
+            "CREATE INDEX fund_ledger_year ON {s}.fund_ledger (community, year)",
+        ),
+    ),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]
@@ -162,6 +188,14 @@ o AS (
                    %(n_not_before)b::timestamptz[], %(n_errors)b::text[], %(n_notices)b::text[])
             WITH ORDINALITY AS x(key, seq, status, attempts, not_before, last_error, notice, ord)
     ORDER BY x.ord
+),
+f AS (
+    INSERT INTO {s}.fund_ledger (consultation, entry, community, year, kind, amount, over, seq, pool)
+    SELECT c.id, x.entry, x.community, x.year, x.kind, x.amount, x.over, x.seq, x.pool
+    FROM c, unnest(%(f_entries)b::integer[], %(f_communities)b::text[], %(f_years)b::integer[],
+                   %(f_kinds)b::text[], %(f_amounts)b::numeric[], %(f_over)b::numeric[], %(f_seqs)b::integer[],
+                   %(f_pools)b::numeric[])
+            AS x(entry, community, year, kind, amount, over, seq, pool)
 )
 SELECT count(*) FROM c"""
 
@@ -328,6 +362,22 @@ def _step_params(
         "n_not_before": [n.not_before for n in notices],
         "n_errors": [n.last_error for n in notices],
         "n_notices": [n.model_dump_json() for n in notices],
+        **_ledger_params(step),
+    }
+
+
+def _ledger_params(step: Step) -> dict[str, list[Any]]:
+    """The fund ledger's rows of the step (微幸福), as the statement's arrays."""
+    rows = step_rows(step)
+    return {
+        "f_entries": [r.entry for r in rows],
+        "f_communities": [r.community for r in rows],
+        "f_years": [r.year for r in rows],
+        "f_kinds": [r.kind for r in rows],
+        "f_amounts": [r.amount for r in rows],
+        "f_over": [r.over for r in rows],
+        "f_seqs": [r.seq for r in rows],
+        "f_pools": [r.pool for r in rows],
     }
 
 
@@ -562,20 +612,100 @@ class PostgresStore:
     ) -> None:
         check_key(key, "settle(key)")
         status, not_before, last_error = check_settlement(outcome, now, retry_at, error, attempt)
-        values = (status, not_before, last_error, key, attempt, attempt)
 
         def run(conn: _Connection) -> None:
-            if conn.execute(self._settle, values).rowcount == 0:
-                sql = f"SELECT status, attempts FROM {self._s}.outbox WHERE key = %s"
-                row = conn.execute(sql, (key,)).fetchone()
-                if row is None:
-                    raise NotFound(key, what="notice")
-                if str(row[0]) in FINAL_NOTICE_STATES:
-                    check_settled_again(key, str(row[0]), status)
-                    return
-                raise leased_again_error(key, int(row[1]), attempt if attempt is not None else -1)
+            problem = self._settle_row(conn, key, status, not_before, last_error, attempt)
+            if problem is not None:
+                raise problem
 
         self._run("settle", run, idempotent=True)
+
+    def settle_many(
+        self, settles: Sequence[tuple[str, Settlement, datetime | None, str, int | None]], *, now: datetime
+    ) -> tuple[ConsultflowError | None, ...]:
+        """Several settles in one transaction (a dispatcher's batch: one round trip and commit
+        instead of one per notice), as ``SQLiteStore.settle_many``: per settle ``None`` or the error
+        ``settle`` would have raised (that one changed nothing); bad arguments raise first."""
+        checked = []
+        for key, outcome, retry_at, error, attempt in settles:
+            check_key(key, "settle(key)")
+            checked.append((key, *check_settlement(outcome, now, retry_at, error, attempt), attempt))
+
+        def run(conn: _Connection) -> tuple[ConsultflowError | None, ...]:
+            with conn.transaction():
+                return tuple(self._settle_row(conn, *args) for args in checked)
+
+        return self._run("settle", run, idempotent=True) if checked else ()
+
+    def _settle_row(
+        self,
+        conn: _Connection,
+        key: str,
+        status: NoticeStatus,
+        not_before: datetime | None,
+        last_error: str,
+        attempt: int | None,
+    ) -> ConsultflowError | None:
+        """Settle one notice on ``conn``; the error ``settle`` raises for it, or ``None``."""
+        if conn.execute(self._settle, (status, not_before, last_error, key, attempt, attempt)).rowcount:
+            return None
+        row = conn.execute(f"SELECT status, attempts FROM {self._s}.outbox WHERE key = %s", (key,)).fetchone()
+        if row is None:
+            return NotFound(key, what="notice")
+        if str(row[0]) in FINAL_NOTICE_STATES:
+            try:
+                check_settled_again(key, str(row[0]), status)
+            except IntegrityError as exc:
+                return exc
+            return None
+        return leased_again_error(key, int(row[1]), attempt if attempt is not None else -1)
+
+    def fund_position(self, community: str, year: int) -> FundPosition:
+        """What the fund ledger holds for (community, year) (微幸福; ``storage.ledger.FundLedger``)."""
+        check_key(community, "fund_position(community)")
+        sql = (
+            "SELECT coalesce(sum(amount) FILTER (WHERE kind = 'allocated'), 0) "
+            "- coalesce(sum(amount) FILTER (WHERE kind = 'released'), 0), "
+            "coalesce(sum(amount) FILTER (WHERE kind = 'spent'), 0), coalesce(sum(over), 0), coalesce(max(seq), 0) "
+            f"FROM {self._s}.fund_ledger WHERE community = %s AND year = %s"
+        )
+
+        def run(conn: _Connection) -> FundPosition:
+            row = conn.execute(sql, (community, int(year))).fetchone()
+            if row is None:  # pragma: no cover - an aggregate always returns a row
+                return position_of(community, year, ())
+            allocated, spent, over, seq = row
+            return FundPosition(
+                community=community, year=year, allocated=allocated, spent=spent, overspent=over, seq=int(seq)
+            )
+
+        return self._run("fund_position", run, idempotent=True)
+
+    def fund_entries(self, consultation: str) -> Sequence[LedgerRow]:
+        """The fund ledger rows of one consultation, in log order (for ``verify``)."""
+        check_key(consultation, "fund_entries(consultation)")
+        sql = (
+            "SELECT entry, community, year, kind, amount, over, seq, pool "
+            f"FROM {self._s}.fund_ledger WHERE consultation = %s ORDER BY entry"
+        )
+
+        def run(conn: _Connection) -> Sequence[LedgerRow]:
+            return tuple(
+                LedgerRow(
+                    consultation,
+                    int(entry),
+                    str(community),
+                    int(year),
+                    _KINDS.get(kind, "spent"),
+                    amount,
+                    over,
+                    None if seq is None else int(seq),
+                    pool,
+                )
+                for entry, community, year, kind, amount, over, seq, pool in conn.execute(sql, (consultation,))
+            )
+
+        return self._run("fund_entries", run, idempotent=True)
 
     def close(self) -> None:
         self._pool.close()
@@ -679,7 +809,6 @@ class PostgresStore:
                 if _scalar(conn.execute(sql, params)) != 1:
                     self._diagnose(conn, step, expected)
                 return
-            psycopg = _psycopg()
             with conn.transaction():
                 if psycopg.Pipeline.is_supported():
                     with conn.pipeline():
@@ -691,7 +820,26 @@ class PostgresStore:
                     if count != 1:
                         self._diagnose(conn, step, expected)  # raises; the transaction rolls back
 
-        self._run("append", run, idempotent=False)
+        psycopg = _psycopg()
+        try:
+            self._run("append", run, idempotent=False)
+        except IntegrityError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, psycopg.errors.UniqueViolation):
+                self._fund_conflict(cause, checked)
+            raise
+
+    @staticmethod
+    def _fund_conflict(exc: Exception, checked: Sequence[tuple[Step, int, str, dict[str, Any]]]) -> None:
+        """A unique violation on the fund ledger's allocations: the step lost a race for its place in
+        a community's year (微幸福) - ``FundConflict``. Returns for any other violation."""
+        diag = getattr(exc, "diag", None)
+        if getattr(diag, "constraint_name", None) != "fund_ledger_allocation":
+            return
+        for step, expected, _, _ in checked:
+            for r in step_rows(step):
+                if r.seq is not None:
+                    raise FundConflict(step.record.id, expected, r.community, r.year, r.seq) from exc
 
     def _diagnose(self, conn: _Connection, step: Step, expected: int) -> None:
         """No row was written for ``step``: say why (always raises)."""

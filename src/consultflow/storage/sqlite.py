@@ -30,6 +30,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Literal, Self
 
@@ -39,17 +40,20 @@ from ..canonical import record_digest
 from ..errors import (
     Conflict,
     ConsultflowError,
+    FundConflict,
     IntegrityError,
     InvalidInput,
     NotFound,
     StoreUnavailable,
     ValidationError,
 )
+from ..funds import FundPosition, LedgerRow, position_of
 from ..log import LogEntry, verify_stored
 from ..notices import Notice, NoticeStatus, reminder_deadline
 from ..records import SCHEMA_VERSION as ENTRY_SCHEMA
 from ..records import Consultation
 from ..step import Step
+from ..vocabulary import Event
 from .base import Query, Settlement
 from .checks import (
     FINAL_NOTICE_STATES,
@@ -68,6 +72,7 @@ from .checks import (
     not_dead_error,
 )
 from .encoding import RecordEncoder, entry_json
+from .ledger import step_rows
 
 __all__ = [
     "MIGRATIONS",
@@ -145,6 +150,27 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX outbox_ready ON outbox (not_before) WHERE status IN ('pending', 'leased')",
         ),
     ),
+    Migration(
+        3,
+        "the fund ledger (微幸福台账): a row per funds_allocated, funds_spent and funds_released entry",
+        (
+            """CREATE TABLE fund_ledger (
+                consultation TEXT NOT NULL,
+                entry        INTEGER NOT NULL,
+                community    TEXT NOT NULL,
+                year         INTEGER NOT NULL,
+                kind         TEXT NOT NULL CHECK (kind IN ('allocated', 'spent', 'released')),
+                amount       TEXT NOT NULL,
+                over         TEXT NOT NULL DEFAULT '0',
+                seq          INTEGER CHECK (seq IS NULL OR seq >= 1),
+                pool         TEXT,
+                PRIMARY KEY (consultation, entry)
+            )""",
+            # two allocations from one community's pool for one year never take the same place
+            "CREATE UNIQUE INDEX fund_ledger_allocation ON fund_ledger (community, year, seq) WHERE seq IS NOT NULL",
+            "CREATE INDEX fund_ledger_year ON fund_ledger (community, year)",
+        ),
+    ),
 )
 
 #: The schema version this code writes.
@@ -157,6 +183,7 @@ _SCHEMA_TABLE = """CREATE TABLE IF NOT EXISTS consultflow_schema (
 )"""
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ALLOCATED, _SPENT, _RELEASED = Event.FUNDS_ALLOCATED, Event.FUNDS_SPENT, Event.FUNDS_RELEASED
 _MICRO = timedelta(microseconds=1)
 
 
@@ -207,6 +234,8 @@ _UPSERT = """INSERT INTO consultations
 _LOAD = """SELECT version, head, CASE WHEN version = ? AND head = ? THEN NULL ELSE record END
     FROM consultations WHERE id = ?"""
 _INSERT_ENTRY = "INSERT INTO entries (consultation, seq, hash, prev, body) VALUES (?, ?, ?, ?, ?)"
+_INSERT_LEDGER = """INSERT INTO fund_ledger (consultation, entry, community, year, kind, amount, over, seq, pool)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"""
 _INSERT_NOTICE = """INSERT INTO outbox (key, consultation, seq, status, attempts, not_before, last_error, notice)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?)"""
 
@@ -500,6 +529,7 @@ class SQLiteStore(SQLiteFile):
             raise InvalidInput(f"this step cannot be stored ({exc}); build steps with consultflow.apply") from exc
         cid = step.record.id
         prev = step.entries[0].prev if step.entries else ""
+        ledger = _has_funds(step)
         with self._transaction() as conn:  # an exception rolls everything back
             if expected_version == 0:
                 written = conn.execute(_INSERT_NEW, record_row).rowcount
@@ -512,6 +542,8 @@ class SQLiteStore(SQLiteFile):
             conn.executemany(_INSERT_ENTRY, entries)
             if notices:
                 self._insert_notices(conn, notices)
+            if ledger:
+                self._insert_ledger(conn, ((step, expected_version),))
         self._remember((step.record,))
 
     @staticmethod
@@ -534,6 +566,61 @@ class SQLiteStore(SQLiteFile):
                 f"a notice key of this step is already in the outbox ({exc}); keys must be unique "
                 "(they are the idempotency keys channels deliver by); nothing was written"
             ) from exc
+
+    @staticmethod
+    def _insert_ledger(conn: sqlite3.Connection, steps: Iterable[tuple[Step, int]]) -> None:
+        """The fund ledger's rows of the steps (微幸福), in their transaction. An allocation whose
+        place in its year's ledger is taken lost a race: ``FundConflict``, nothing written."""
+        for step, expected in steps:
+            for r in step_rows(step):
+                row = (
+                    r.consultation, r.entry, r.community, r.year, r.kind, str(r.amount), str(r.over), r.seq,
+                    None if r.pool is None else str(r.pool),
+                )  # fmt: skip
+                try:
+                    conn.execute(_INSERT_LEDGER, row)
+                except sqlite3.IntegrityError as exc:
+                    if r.seq is not None and _seq_taken(conn, r):
+                        raise FundConflict(step.record.id, expected, r.community, r.year, r.seq) from exc
+                    raise
+
+    def fund_position(self, community: str, year: int) -> FundPosition:
+        """What the fund ledger holds for (community, year) (微幸福; ``storage.ledger.FundLedger``)."""
+        check_key(community, "fund_position(community)")
+        with self._conn() as conn:
+            rows = conn.execute(
+                "SELECT kind, amount, over, seq FROM fund_ledger WHERE community = ? AND year = ?",
+                (community, int(year)),
+            ).fetchall()
+        return position_of(community, year, (_ledger_row("", 0, community, year, *r) for r in rows))
+
+    def fund_entries(self, consultation: str) -> Sequence[LedgerRow]:
+        """The fund ledger rows of one consultation, in log order (for ``verify``)."""
+        check_key(consultation, "fund_entries(consultation)")
+        with self._conn() as conn:
+            rows = conn.execute(
+                "SELECT entry, community, year, kind, amount, over, seq, pool FROM fund_ledger "
+                "WHERE consultation = ? ORDER BY entry",
+                (consultation,),
+            ).fetchall()
+        return tuple(
+            _ledger_row(consultation, entry, community, year, kind, amount, over, seq, pool)
+            for entry, community, year, kind, amount, over, seq, pool in rows
+        )
+
+    def fund_rows(self, community: str, year: int) -> tuple[LedgerRow, ...]:
+        """Every fund ledger row of (community, year), in the order written (for ``consultflow fund``)."""
+        check_key(community, "fund_rows(community)")
+        with self._conn() as conn:
+            rows = conn.execute(
+                "SELECT consultation, entry, kind, amount, over, seq, pool FROM fund_ledger "
+                "WHERE community = ? AND year = ? ORDER BY rowid",
+                (community, int(year)),
+            ).fetchall()
+        return tuple(
+            _ledger_row(cid, entry, community, year, kind, amount, over, seq, pool)
+            for cid, entry, kind, amount, over, seq, pool in rows
+        )
 
     def append_many(self, steps: Iterable[Step]) -> None:
         """Append several steps (of one or many consultations) in one transaction: all or none.
@@ -569,6 +656,8 @@ class SQLiteStore(SQLiteFile):
             conn.executemany(_INSERT_ENTRY, entries)
             if notices:
                 self._insert_notices(conn, notices)
+            if any(_has_funds(step) for step, _ in steps):
+                self._insert_ledger(conn, steps)
         self._remember(records)
 
     def entries(self, consultation: str, after: int = 0) -> Sequence[LogEntry]:
@@ -674,19 +763,25 @@ class SQLiteStore(SQLiteFile):
         check_key(key, "settle(key)")
         status, not_before, last_error = check_settlement(outcome, now, retry_at, error, attempt)
         with self._transaction() as conn:
-            cursor = conn.execute(
-                "UPDATE outbox SET status = ?, not_before = ?, last_error = ? "
-                "WHERE key = ? AND status NOT IN ('delivered', 'dead') AND (? IS NULL OR attempts = ?)",
-                (status, None if not_before is None else _us(not_before), last_error, key, attempt, attempt),
-            )
-            if cursor.rowcount == 0:
-                row = conn.execute("SELECT status, attempts FROM outbox WHERE key = ?", (key,)).fetchone()
-                if row is None:
-                    raise NotFound(key, what="notice")
-                if str(row[0]) in FINAL_NOTICE_STATES:
-                    check_settled_again(key, str(row[0]), status)
-                    return
-                raise leased_again_error(key, int(row[1]), attempt if attempt is not None else -1)
+            problem = _settle_row(conn, key, status, not_before, last_error, attempt)
+        if problem is not None:
+            raise problem
+
+    def settle_many(self, settles: Sequence[SettleOrder], *, now: datetime) -> tuple[ConsultflowError | None, ...]:
+        """Several settles in one transaction (a dispatcher's batch: one commit instead of one per
+        notice). Each ``(key, outcome, retry_at, error, attempt)`` is checked and applied as
+        ``settle`` would; the answer holds, per settle, ``None`` or the error ``settle`` would have
+        raised (``NotFound``, a stale lease's ``IntegrityError``), and that one changed nothing.
+        An argument ``settle`` refuses (``InvalidInput``) is raised before anything is written."""
+        checked = []
+        for key, outcome, retry_at, error, attempt in settles:
+            check_key(key, "settle(key)")
+            checked.append((key, *check_settlement(outcome, now, retry_at, error, attempt), attempt))
+        if not checked:
+            self._check_open()
+            return ()
+        with self._transaction() as conn:
+            return tuple(_settle_row(conn, *args) for args in checked)
 
     # ---- beyond the contract ----------------------------------------------------------------------
     def outbox(self, *, status: NoticeStatus | None = None) -> Sequence[Notice]:
@@ -898,6 +993,77 @@ class SQLiteStore(SQLiteFile):
             return Notice.model_validate_json(text)
         except ValidationError as exc:
             raise IntegrityError(f"{self.path}: a stored outbox notice does not parse ({_first(exc)})") from exc
+
+
+#: One settle of ``settle_many``: (key, outcome, retry_at, error, attempt).
+SettleOrder = tuple[str, Settlement, datetime | None, str, int | None]
+
+
+def _settle_row(
+    conn: sqlite3.Connection,
+    key: str,
+    status: NoticeStatus,
+    not_before: datetime | None,
+    last_error: str,
+    attempt: int | None,
+) -> ConsultflowError | None:
+    """Settle one notice inside the caller's transaction; the error ``settle`` raises, or ``None``."""
+    cursor = conn.execute(
+        "UPDATE outbox SET status = ?, not_before = ?, last_error = ? "
+        "WHERE key = ? AND status NOT IN ('delivered', 'dead') AND (? IS NULL OR attempts = ?)",
+        (status, None if not_before is None else _us(not_before), last_error, key, attempt, attempt),
+    )
+    if cursor.rowcount:
+        return None
+    row = conn.execute("SELECT status, attempts FROM outbox WHERE key = ?", (key,)).fetchone()
+    if row is None:
+        return NotFound(key, what="notice")
+    if str(row[0]) in FINAL_NOTICE_STATES:
+        try:
+            check_settled_again(key, str(row[0]), status)
+        except IntegrityError as exc:
+            return exc
+        return None
+    return leased_again_error(key, int(row[1]), attempt if attempt is not None else -1)
+
+
+def _has_funds(step: Step) -> bool:
+    return any(e.event is _ALLOCATED or e.event is _SPENT or e.event is _RELEASED for e in step.entries)
+
+
+def _seq_taken(conn: sqlite3.Connection, r: LedgerRow) -> bool:
+    found = conn.execute(
+        "SELECT 1 FROM fund_ledger WHERE community = ? AND year = ? AND seq = ?", (r.community, r.year, r.seq)
+    ).fetchone()
+    return found is not None
+
+
+def _ledger_row(
+    consultation: str,
+    entry: int,
+    community: str,
+    year: int,
+    kind: str,
+    amount: str,
+    over: str,
+    seq: int | None,
+    pool: str | None = None,
+) -> LedgerRow:
+    """A ledger row as stored; amounts are exact decimals kept as text."""
+    try:
+        return LedgerRow(
+            consultation,
+            int(entry),
+            str(community),
+            int(year),
+            "allocated" if kind == "allocated" else "released" if kind == "released" else "spent",
+            Decimal(amount),
+            Decimal(over),
+            None if seq is None else int(seq),
+            None if pool is None else Decimal(pool),
+        )
+    except (InvalidOperation, TypeError, ValueError) as exc:
+        raise IntegrityError(f"a fund ledger row of {consultation or community!r} does not parse ({exc})") from exc
 
 
 _EntryRow = tuple[str, int, str, str, str]

@@ -34,18 +34,24 @@ from typing import Any, ClassVar
 
 import pytest
 
+from ..context import Context
+from ..core import apply
 from ..demo import demo_engine, demo_procedure, run_story
 from ..errors import Conflict, ConsultflowError, IntegrityError, InvalidInput, NotFound, StoreUnavailable
+from ..funds import FundPosition, ledger_rows, position_of
 from ..log import LogEntry, entry_hash, verify
 from ..notices import Notice
 from ..records import Consultation
 from ..replay import check_loaded, verify_consultation
+from ..roles import Actor, Role
 from ..step import Step
 from ..storage.base import Query, Store
+from ..storage.ledger import FundLedger
 from ..storage.memory import MemoryStore
-from ..vocabulary import Carrier, State
+from ..vocabulary import Carrier, Event, State
 from . import _workers
 from ._workers import run_threads
+from .driver import COMMUNITY, Driver
 from .steps import COMMUNITIES, StepMaker, append
 
 __all__ = ["StoreContract", "StoreOpener"]
@@ -783,3 +789,58 @@ class StoreContract:
             except Exception as exc:
                 raise AssertionError(f"{name}() on a closed store raised {exc!r}; expected StoreUnavailable") from exc
             raise AssertionError(f"{name}() on a closed store went through; expected StoreUnavailable")
+
+    # ---- the fund ledger (微幸福台账): docs/storage.md, consultflow.storage.ledger ---------------------
+    @staticmethod
+    def _ledger(store: Store) -> FundLedger:
+        if not isinstance(store, FundLedger):
+            pytest.fail(
+                f"{type(store).__name__} keeps no fund ledger: implement fund_position(community, year) and "
+                "fund_entries(consultation), and write the rows of funds_allocated and funds_spent entries in "
+                "append's transaction (consultflow.storage.ledger, docs/storage.md)",
+                pytrace=False,
+            )
+        return store
+
+    def test_the_fund_ledger_is_what_the_log_gives(self, store: Store) -> None:
+        engine, clock = demo_engine(store)
+        cid = run_story(engine, clock)
+        ledger = self._ledger(store)
+        entries = tuple(store.entries(cid))
+        rows = ledger_rows(entries)
+        assert rows, "the reference story allocates and spends funds"
+        assert tuple(ledger.fund_entries(cid)) == tuple(rows), (
+            "fund_entries() must return one row per funds_allocated / funds_spent entry, as the log gives it"
+        )
+        record = store.load(cid)
+        for year in {r.year for r in rows}:
+            assert ledger.fund_position(record.community, year) == position_of(record.community, year, rows), (
+                "fund_position() must add up the ledger's rows of the community's year"
+            )
+        assert ledger.fund_position(record.community, 1999) == FundPosition(community=record.community, year=1999)
+        assert ledger.fund_position("nowhere", 2026) == FundPosition(community="nowhere", year=2026)
+        assert tuple(ledger.fund_entries("nothing-here")) == ()
+
+    def test_two_allocations_racing_for_one_place_conflict(self, store: Store) -> None:
+        ledger = self._ledger(store)
+        driver = Driver(store=store, review_carriers=frozenset(), review_major=False)  # decisions take effect
+        first, second = (driver.to("consulting_closed").id for _ in range(2))
+        now = driver.moment()
+        year = driver.procedure.parameters.fund_year(now)
+        seen = ledger.fund_position(COMMUNITY, year)  # both decisions are checked against the same position
+        actor = Actor.known("wang", frozenset({Role.COMMITTEE}))
+        steps = []
+        for cid in (first, second):
+            ctx = Context(now=now, actor=actor, catalogue=driver.catalogue, fund=seen)
+            made = apply(driver.procedure, store.load(cid), driver.decide_command(cid=cid), ctx)
+            assert isinstance(made, Step), f"the kit expected the decision to pass: {made}"
+            assert Event.FUNDS_ALLOCATED in [e.event for e in made.entries]
+            steps.append(made)
+        append(store, steps[0])
+        before = _snapshot(store, second)
+        with pytest.raises(Conflict):
+            append(store, steps[1])
+        assert _snapshot(store, second) == before, "the losing step must write nothing"
+        after = ledger.fund_position(COMMUNITY, year)
+        assert after.seq == seen.seq + 1, "exactly one of the two allocations is in the ledger"
+        assert tuple(ledger.fund_entries(second)) == ()

@@ -22,7 +22,7 @@ from __future__ import annotations
 import itertools
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
@@ -30,6 +30,7 @@ from typing import Any
 from ..catalogue import Catalogue
 from ..clock import SimulatedClock
 from ..commands import Command
+from ..consultation_day import rota_chair
 from ..directory import MemoryDirectory
 from ..directory.base import register_of
 from ..engine import Engine
@@ -40,31 +41,40 @@ from ..records import Consultation, Measure
 from ..roles import BODY_MEMBERS, NEVER_GRANTED, Actor, Role
 from ..step import Step
 from ..steps import (
+    AddTopic,
+    Appeal,
     CallVote,
     CastVote,
     Close,
     CloseRound,
     CloseVote,
+    CoSign,
     Decide,
+    DelayPledge,
+    EditProposal,
     Escalate,
     Inspect,
     Notify,
     OpenRound,
     Propose,
     Publish,
+    Reconsider,
     RecordFeedback,
+    RecordMinutes,
     RecordOpinion,
     Reject,
     ReportProgress,
     RequestReconsultation,
     Resume,
     ReviewLegality,
+    ScheduleMeeting,
     StartSupervision,
+    Submit,
     Withdraw,
 )
 from ..storage.base import Store
 from ..storage.memory import MemoryStore
-from ..vocabulary import Ballot, Body, Carrier, Channel, Event, Form, Stance, State, Verdict
+from ..vocabulary import Ballot, Body, Carrier, Channel, Event, Form, ProjectType, Stance, State, Verdict
 
 __all__ = [
     "CAST",
@@ -155,6 +165,10 @@ STATES: tuple[str, ...] = (
     "closed",
     "rejected",
     "withdrawn",
+    # proposal intake (提议): a draft; a rejection open to appeal; an appeal before the sub-district
+    "draft",
+    "appealable",
+    "appealed",
 )
 
 
@@ -414,6 +428,52 @@ class Driver:
     ) -> Consultation:
         return self.run(Reject(consultation=self._id(cid), reason=reason), by)
 
+    # ---- 提议 intake: drafts, edits, co-signers, the catalogue, appeals -----------------------------------
+    def draft(self, *, by: str | Actor = "li", **fields: Any) -> Consultation:
+        """A draft (草稿) like ``propose`` makes a proposal; it becomes ``cid``."""
+        return self.propose(by=by, draft=True, **fields)
+
+    def submit(self, *, cid: str | None = None, by: str | Actor = "li") -> Consultation:
+        return self.run(Submit(consultation=self._id(cid)), by)
+
+    def edit(self, *, cid: str | None = None, by: str | Actor = "li", **fields: Any) -> Consultation:
+        """Edit the draft or proposal: ``title=``, ``budget=``, ``topic=``, ... (``EditProposal``)."""
+        return self.run(EditProposal(consultation=self._id(cid), **fields), by)
+
+    def co_sign(self, by: str | Actor, *, cid: str | None = None) -> Consultation:
+        return self.run(CoSign(consultation=self._id(cid)), by)
+
+    def add_topic(
+        self,
+        slug: str = "stray-cats",
+        name: str = "流浪猫 stray cats",
+        *,
+        cid: str | None = None,
+        by: str | Actor = "wang",
+    ) -> Consultation:
+        """列入二级目录: the committee makes the "other" matter an item of the catalogue."""
+        return self.run(AddTopic(consultation=self._id(cid), slug=slug, name=name), by)
+
+    def appeal(
+        self, *, cid: str | None = None, by: str | Actor = "li", grounds: str = "本社区事务 it is ours"
+    ) -> Consultation:
+        return self.run(Appeal(consultation=self._id(cid), grounds=grounds), by)
+
+    def reconsider(
+        self, upheld: bool, *, cid: str | None = None, by: str | Actor = "jie", ruling: str = "复核 reconsidered"
+    ) -> Consultation:
+        return self.run(Reconsider(consultation=self._id(cid), upheld=upheld, ruling=ruling), by)
+
+    def lapse_appeal(self, *, cid: str | None = None) -> Consultation:
+        """Let the time to appeal run out and the clock mark it (``Engine.tick``): the rejection is final."""
+        rec = self.get(cid)
+        if rec.state is not State.APPEALABLE or rec.respond_by is None:
+            raise ValueError(f"{rec.id} is {rec.state.value}, not a rejection open to appeal")
+        if rec.respond_by >= self.clock.now():
+            self.clock.set(rec.respond_by + timedelta(minutes=1))
+        self.engine.tick()
+        return self.get(cid)
+
     def withdraw(
         self, *, cid: str | None = None, by: str | Actor = "li", reason: str = "已解决 solved"
     ) -> Consultation:
@@ -429,16 +489,90 @@ class Driver:
         return self.run(Notify(**data), by)
 
     def serve_notice(self, *, cid: str | None = None) -> None:
-        """Let the notice period run: the clock moves to the announced meeting (if it is still ahead),
-        and the next command happens at the meeting."""
-        schedule = self.get(cid).schedule
-        if schedule is None:
-            raise ValueError("no notice was given: nothing to wait for")
-        if schedule.meeting_at > self.clock.now():
-            self.clock.set(schedule.meeting_at)
+        """Let the notice period run: the clock moves to the meeting announced and not yet held (the
+        notice's, or a later one's) if it is still ahead, and the next command happens at it."""
+        record = self.get(cid)
+        pending = record.pending_meeting
+        if pending is not None:
+            at = pending.at
+        elif record.schedule is not None and not record.meetings:
+            at = record.schedule.meeting_at
+        else:
+            raise ValueError("no meeting was announced: nothing to wait for")
+        if at > self.clock.now():
+            self.clock.set(at)
+
+    def next_meeting_time(self, *, cid: str | None = None) -> datetime:
+        """When ``schedule_meeting`` puts the next meeting by default: the notice period after the
+        moment the command happens - for a consultation-day matter, the first consultation day (10:00
+        local time) after that."""
+        record = self.get(cid)
+        params = self.engine.procedure_of(record).parameters
+        at = self.moment() + params.notice_period
+        day = params.consultation_day
+        if record.form is not Form.CONSULTATION_DAY or day is None:
+            return at
+        zone = params.zone
+        local = at.astimezone(zone)
+        year, month = local.year, local.month
+        while True:
+            candidate = datetime.combine(datetime(year, month, day).date(), time(10, 0), tzinfo=zone)
+            if candidate >= at:
+                return candidate.astimezone(UTC)
+            year, month = year + month // 12, month % 12 + 1
+
+    def schedule_meeting(self, *, cid: str | None = None, by: str | Actor = "wang", **fields: Any) -> Consultation:
+        """Announce the next meeting (``ScheduleMeeting``), by default at ``next_meeting_time``; a
+        consultation-day matter is chaired by the rota's chair of that month, or else by the
+        consultation's chair (``chen`` by default)."""
+        cid = self._id(cid)
+        data: dict[str, Any] = {"consultation": cid, "agenda": "夜间停车 night parking"}
+        data.update(fields)
+        if "meeting_at" not in data:
+            data["meeting_at"] = self.next_meeting_time(cid=cid)
+        record = self.get(cid)
+        if "chair" not in data and record.form is Form.CONSULTATION_DAY:
+            params = self.engine.procedure_of(record).parameters
+            data["chair"] = rota_chair(params, data["meeting_at"], record.proposer) or record.chair or "chen"
+        return self.run(ScheduleMeeting(**data), by)
+
+    def needs_meeting(self, *, cid: str | None = None) -> bool:
+        """Whether the next round waits for a meeting to be announced: the matter is consulting, no
+        round or vote is open, rounds are left, and no meeting announced is still to be held."""
+        record = self.get(cid)
+        if record.state is not State.CONSULTING or record.pending_meeting is not None:
+            return False
+        rnd, vote = record.current_round, record.current_vote
+        if (rnd is not None and rnd.closed_at is None) or (vote is not None and vote.closed_at is None):
+            return False
+        return record.rounds_in_cycle < self.engine.procedure_of(record).parameters.round_limit
+
+    def record_minutes(
+        self,
+        meeting: int | None = None,
+        text: str = "会议纪要 minutes",
+        *,
+        cid: str | None = None,
+        by: str | Actor = "wang",
+        correction: bool = False,
+    ) -> Consultation:
+        """The minutes of ``meeting`` (by default the one the last round was held at)."""
+        cid = self._id(cid)
+        if meeting is None:
+            rnd = self.get(cid).current_round
+            if rnd is None or rnd.meeting is None:
+                raise ValueError("no round was held at a meeting: name the meeting")
+            meeting = rnd.meeting
+        return self.run(RecordMinutes(consultation=cid, meeting=meeting, text=text, correction=correction), by)
 
     # ---- 协商 consult ---------------------------------------------------------------------------------
     def open_round(self, *, cid: str | None = None, by: str | Actor = "wang", **fields: Any) -> Consultation:
+        """Open a round. Every round is held at a meeting announced with its notice: where none is
+        (``needs_meeting``), the committee announces the next one first (``schedule_meeting``) and
+        the clock moves to it, so a story with several rounds reads as it always did."""
+        if self.needs_meeting(cid=cid):
+            self.schedule_meeting(cid=cid)
+            self.serve_notice(cid=cid)
         data: dict[str, Any] = {"consultation": self._id(cid), "agenda": "夜间停车 night parking"}
         data.update(fields)
         return self.run(OpenRound(**data), by)
@@ -472,10 +606,16 @@ class Driver:
 
     # ---- 决策 decide ----------------------------------------------------------------------------------
     def measure(
-        self, days: float = 30, budget: str = "1000", title: str = "划线 mark the bays", owner: str = "zhao"
+        self,
+        days: float = 30,
+        budget: str = "1000",
+        title: str = "划线 mark the bays",
+        owner: str = "zhao",
+        category: ProjectType | None = None,
     ) -> Measure:
-        """A measure due ``days`` after the clock's reading."""
-        return Measure(title=title, owner=owner, due=self.clock.now() + timedelta(days=days), budget=Decimal(budget))
+        """A measure due ``days`` after the clock's reading (``category``: its 微 project type)."""
+        due = self.clock.now() + timedelta(days=days)
+        return Measure(title=title, owner=owner, due=due, budget=Decimal(budget), category=category)
 
     def decide_command(self, *, cid: str | None = None, **fields: Any) -> Decide:
         """The decision the carrier needs, made at the clock's reading: one ``measure()`` for a
@@ -592,9 +732,48 @@ class Driver:
         by: str | Actor = "wang",
         note: str = "",
         spent: Decimal = Decimal(0),
+        photos: Sequence[str] = (),
+        justification: str = "",
     ) -> Consultation:
-        """Progress on one measure: ``measure`` is its index from 0 (people read it as measure 1)."""
-        command = ReportProgress(consultation=self._id(cid), measure=measure, percent=percent, spent=spent, note=note)
+        """Progress on one measure: ``measure`` is its index from 0 (people read it as measure 1);
+        ``photos``: the SHA-256 hashes of photos of the work (承诺制); ``justification`` says why it
+        spends beyond its budget, where the variant allows it (微幸福)."""
+        command = ReportProgress(
+            consultation=self._id(cid),
+            measure=measure,
+            percent=percent,
+            spent=spent,
+            note=note,
+            photos=tuple(photos),
+            justification=justification,
+        )
+        return self.run(command, by)
+
+    def delay_pledge(
+        self,
+        measure: int = 0,
+        days: float = 30,
+        *,
+        cid: str | None = None,
+        by: str | Actor = "wang",
+        reason: str = "材料延误 materials late",
+    ) -> Consultation:
+        """承诺制, 延期: move the pledge of ``measure`` (from 0) ``days`` past its date now, with a reason."""
+        record = self.get(cid)
+        decision = record.current_decision
+        pledge = next(
+            (
+                p
+                for p in record.pledges
+                if decision is not None and (p.decision, p.measure) == (decision.number, measure)
+            ),
+            None,
+        )
+        if pledge is None:
+            raise ValueError(f"measure {measure + 1} is not a published pledge: publish the decision first")
+        command = DelayPledge(
+            consultation=record.id, measure=measure, due=pledge.due + timedelta(days=days), reason=reason
+        )
         return self.run(command, by)
 
     def rate(
@@ -652,11 +831,18 @@ class Driver:
         by the usual people; it becomes ``cid``. Returns its record."""
         if state not in STATES:
             raise ValueError(f"unknown target {state!r}; use one of {STATES}")
+        if state == "draft":
+            return self.draft(**propose_fields)
         rec = self.propose(**propose_fields)
         if state == "proposed":
             return rec
-        if state == "rejected":
-            return self.reject()
+        if state in ("rejected", "appealable", "appealed"):
+            rec = self.reject()
+            if state == "appealed":
+                return self.appeal()
+            if state == "rejected" and rec.state is State.APPEALABLE:  # the time to appeal runs out
+                return self.lapse_appeal()
+            return rec
         if state == "withdrawn":
             return self.withdraw()
         rec = self.notify()

@@ -62,9 +62,12 @@ _START = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
 
 
 def conformance_procedure() -> Procedure:
-    """The six-step procedure without a notice period (a round can open right after notice) and
-    with one round a cycle (closing a round without consensus escalates: a two-entry step)."""
-    return six_step().variant("conformance", "1", parameters={"notice_period": timedelta(0), "round_limit": 1})
+    """The six-step procedure without a notice period (a round can open right after notice), with
+    one round a cycle (closing a round without consensus escalates: a two-entry step) and no appeal
+    of a rejection (a rejection is final at once)."""
+    return six_step().variant(
+        "conformance", "1", parameters={"notice_period": timedelta(0), "round_limit": 1, "appeal_period": None}
+    )
 
 
 def conformance_catalogue() -> Catalogue:

@@ -152,3 +152,21 @@ def test_postgres_adds_each_reminder_once() -> None:
             assert [n.key for n in pg.outbox(status="pending") if n.event is Event.REMINDER] == ["m1:remind:meeting:1"]
     finally:
         schemas.drop_all()
+
+
+def test_a_later_meeting_is_reminded_like_the_first() -> None:
+    # every meeting is announced with its notice (会议公告), and every one is reminded, not only the first
+    from consultflow.testing.driver import Driver
+
+    d = Driver()
+    d.to("consulting_closed")  # round 1 held: the committee may announce the next meeting
+    record = d.schedule_meeting()
+    pending = record.pending_meeting
+    assert pending is not None
+    assert pending.number == 2
+    now = pending.at - timedelta(hours=12)
+    (reminder,) = [r for r in due_reminders(record, now, Leads()) if r.kind == "meeting"]
+    assert reminder.key == f"meeting:{record.cycle}:2"
+    assert reminder.due == pending.at
+    assert "li" in reminder.audience
+    assert [r for r in due_reminders(record, pending.at + timedelta(minutes=1), Leads()) if r.kind == "meeting"] == []

@@ -379,3 +379,16 @@ def test_the_timeline_shows_meetings_and_minutes_in_both_languages() -> None:
     assert "第2次会议" in zh
     assert f"minutes of meeting 1, SHA-256 {digest[:12]}" in en
     assert f"第1次会议纪要，哈希值{digest[:12]}" in zh
+
+
+def test_a_procedure_that_opens_later_rounds_must_announce_them() -> None:
+    # every later round opens at a meeting announced with its notice: a definition without the rows to
+    # announce one could never hold round 2, and is refused when it is built
+    from consultflow.procedure.checks import check_definition
+    from consultflow.steps import default_transitions
+    from consultflow.vocabulary import Trigger
+
+    rows = default_transitions()
+    check_definition("six-step", "1", rows)
+    with pytest.raises(cf.ProcedureDefinitionError, match="schedule_meeting"):
+        check_definition("six-step", "1", [t for t in rows if t.trigger is not Trigger.SCHEDULE_MEETING])

@@ -1,10 +1,14 @@
 """The reference story: a major decision-carrier matter on consultation day at 小桃园社区.
 
-propose -> notify -> round 1 (no consensus) -> round 2 (consensus) -> the residents'
-representatives' meeting votes (居民代表会议表决: a major matter is theirs to decide) -> legality
-review *unlawful*, corrected (依法纠正) -> round 3 -> vote -> review lawful -> publish, report
-progress -> supervision finds a new problem -> consult again (再次协商) -> vote -> review lawful ->
-feedback -> supervision signs off -> close. It runs through the public API only; ``consultflow demo`` prints
+propose -> notify (meeting 1, a round table on the 11th, 每月11日协商日) -> round 1 (no consensus),
+minutes -> an online round (云协商) on the next consultation day, open three days -> consensus,
+minutes -> the residents' representatives' meeting votes (居民代表会议表决: a major matter is theirs
+to decide) -> legality review *unlawful*, corrected (依法纠正) -> meeting 3, round 3 -> vote ->
+review lawful, the budget allocated from the community's 2026 微幸福 fund -> publish, each measure a
+pledge (承诺制) -> progress with photos' hashes and spending -> residents, five together, raise a new
+problem while it is carried out -> consult again (再次协商, the unspent money back to the pool) ->
+meeting 4 -> vote -> review lawful -> pledges, progress, ratings -> supervision signs off -> close.
+It runs through the public API only; ``consultflow demo`` prints
 its timeline and the test suite runs the same story.
 
 The story's text is logged as written (some of it in both languages, some in Chinese only);

@@ -74,6 +74,9 @@ def _audience(kind: str, record: Consultation) -> tuple[str, ...]:
     return (committee,)  # a proposal to answer
 
 
+_MEETING_STATES = frozenset({State.NOTIFIED, State.CONSULTING})
+
+
 def due_reminders(record: Consultation, now: datetime, leads: Leads) -> list[Reminder]:
     """The reminders ``record`` is owed at ``now``: deadlines not yet passed that fall due within
     their lead. Pure: the same record and time give the same reminders."""
@@ -83,8 +86,14 @@ def due_reminders(record: Consultation, now: datetime, leads: Leads) -> list[Rem
         if lead is not None and now < due <= now + lead:
             out.append(Reminder(key, kind, due, _audience(kind, record)))
 
+    # the meeting the next round opens at (会议): the notice's (key ``meeting:<cycle>``, as ever), or a
+    # later one announced with its own notice (``meeting:<cycle>:<number>``)
+    pending = record.pending_meeting
     schedule = record.schedule
-    if record.state is State.NOTIFIED and schedule is not None:
+    if pending is not None and record.state in _MEETING_STATES:
+        key = f"meeting:{record.cycle}" if pending.number == 1 else f"meeting:{record.cycle}:{pending.number}"
+        owe(key, "meeting", pending.at, leads.meeting)
+    elif record.state is State.NOTIFIED and schedule is not None and not record.meetings:
         owe(f"meeting:{record.cycle}", "meeting", schedule.meeting_at, leads.meeting)
     current = record.current_round
     for d in pending_deadlines(

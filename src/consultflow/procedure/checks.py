@@ -100,6 +100,20 @@ def has_legality_review(defined: Sequence[Transition]) -> list[str]:
     return ["there is no legality review ('review'): every decision must be reviewed before it takes effect"]
 
 
+def later_meetings_announced(defined: Sequence[Transition]) -> list[str]:
+    """A round after the first opens only at a meeting announced with its notice (会议公告): a
+    procedure that opens later rounds must let the committee announce them (``schedule_meeting``),
+    or its second round could never open."""
+    later = {t.source for t in defined if t.trigger is Trigger.OPEN_ROUND and t.source == State.CONSULTING.value}
+    announced = {t.source for t in defined if t.trigger is Trigger.SCHEDULE_MEETING}
+    if later - announced:
+        return [
+            "open_round from consulting has no schedule_meeting from consulting: every later round opens at a "
+            "meeting announced with its notice, so add a schedule_meeting row (or open no later rounds)"
+        ]
+    return []
+
+
 def fallback_last(defined: Sequence[Transition]) -> list[str]:
     """Of the transitions of one trigger from one state, the one without routes comes last, once."""
     groups: dict[tuple[str, str], list[Transition]] = defaultdict(list)
@@ -221,6 +235,7 @@ def loops_bounded(defined: Sequence[Transition]) -> list[str]:
 
 STRUCTURE_CHECKS: tuple[Check, ...] = (
     states_known,
+    later_meetings_announced,
     nothing_returns_to_new,
     only_propose_starts,
     roles_named,

@@ -40,7 +40,7 @@ from ..refusals import Failure
 from ..roles import Role
 from ..vocabulary import Carrier, Ending, Event, Form, State, Trigger
 from .base import Effect, Governing, Guard, Route, StepDefinition, transition
-from .propose import budget_problem, topic_known
+from .propose import topic_known
 
 __all__ = ["CO_SIGNERS", "STEP", "AddTopic", "Appeal", "CoSign", "EditProposal", "Reconsider", "Submit"]
 
@@ -147,10 +147,6 @@ def _edit_changes(params: Parameters, record: Consultation, cmd: EditProposal, c
     if not _edit_values(record, cmd):
         return Failure("nothing_changed")
     return None
-
-
-def _edit_budget(params: Parameters, record: Consultation, cmd: EditProposal, ctx: Context) -> Failure | None:
-    return budget_problem(params, cmd.budget, ctx.now)
 
 
 def _may_co_sign(params: Parameters, record: Consultation, cmd: CoSign, ctx: Context) -> Failure | None:
@@ -287,13 +283,6 @@ STEP = StepDefinition(
             _edit_changes,
             ("nothing_changed",),
             "an edit changes at least one field",
-            needs_command=True,
-        ),
-        Guard(
-            "edit_budget_within_cap",
-            _edit_budget,
-            ("over_budget_cap", "over_fund_pool"),
-            "an edited budget is within the procedure's cap, if any, and the community's fund for the year",
             needs_command=True,
         ),
         Guard(

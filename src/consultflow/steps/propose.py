@@ -147,6 +147,12 @@ def _budget_within_cap(params: Parameters, record: None, cmd: Propose, ctx: Cont
     return budget_problem(params, cmd.budget, ctx.now)
 
 
+def _edit_budget_within_cap(params: Parameters, record: Consultation, cmd: Command, ctx: Context) -> Failure | None:
+    """An edit's new budget (``EditProposal`` in steps/intake.py) is held to the proposal's test."""
+    budget: Decimal | None = getattr(cmd, "budget", None)
+    return budget_problem(params, budget, ctx.now)
+
+
 def _propose(proc: Governing, rec: None, cmd: Propose, ctx: Context, role: str, to: State) -> Effect:
     """The new case file: every field of the record (the core builds it) and the ``proposed`` event."""
     cid = cmd.id or ctx.new_id
@@ -283,6 +289,13 @@ STEP = StepDefinition(
             _budget_within_cap,
             ("over_budget_cap", "over_fund_pool"),
             "the budget is within the procedure's cap for a matter, if any, and the community's fund for the year",
+            needs_command=True,
+        ),
+        Guard(
+            "edit_budget_within_cap",
+            _edit_budget_within_cap,
+            ("over_budget_cap", "over_fund_pool"),
+            "an edited budget (edit_proposal) is held to the proposal's test: the cap, if any, and the year's fund",
             needs_command=True,
         ),
     ),

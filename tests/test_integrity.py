@@ -395,7 +395,7 @@ def test_the_documented_check_uses_only_the_standard_library(
     # the public export (person ids as commitments and pseudonyms) is what anyone checks
     assert main(["export", "--db", "d.db", "--public", "--secret-file", "secret", "--key", "k"]) == 0
     exported = [line for line in capsys.readouterr().out.splitlines() if f'"consultation":"{CID}"' in line]
-    assert len(exported) == 62
+    assert len(exported) == 77
     assert '"actor":"li"' not in exported[0]
     (tmp_path / "log.jsonl").write_text("".join(line + "\n" for line in exported), encoding="utf-8")
     script = code + (

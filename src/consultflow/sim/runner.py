@@ -234,8 +234,9 @@ class Run:
             due = record.next_due
             if due is not None and due <= self.now and record.state not in FINAL_STATES:
                 self.tick()
+                record = self.record  # as the engine reads the record after its tick
         fund = self._fund(record, command) if record is not None and type(command) in _FUNDED else None
-        ctx = Context(self.now, actor, new_id, self.catalogue, self.cast.roles, register, fund)
+        ctx = Context(self.now, actor, new_id, self.catalogue, self.cast.roles, register, fund=fund)
         result = apply(self.procedure, self.record, command, ctx, lazy=self.lazy)
         if isinstance(result, Refused):
             self.refusals.append(result.code)

@@ -32,9 +32,10 @@ def _utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
-@attrs.frozen(slots=True)
+@attrs.frozen(slots=True, kw_only=True)
 class Context:
-    """Inputs the core may not fetch for itself. ``now`` must be aware; ``new_id`` names a new
+    """Inputs the core may not fetch for itself, given by name (fields are added as the procedure
+    grows: a positional call would hand one to the next). ``now`` must be aware; ``new_id`` names a new
     consultation (the engine draws it from its id factory); ``people`` holds the roles, in this
     community now, of each person the command names (attendees, a proxy's resident, a chair),
     looked up by the engine in its directory - a person not in it holds none. ``register`` lists,

@@ -37,7 +37,7 @@ from _common import describe_machine, median, package_versions
 from consultflow.cli import _check
 from consultflow.log import entry_json, verify_stored
 from consultflow.replay import verify_consultation
-from lifecycle import CATALOGUE, T0, cast_directory, run_core, script_for
+from lifecycle import CATALOGUE, T0, bench_procedure, cast_directory, run_core, script_for
 
 TARGET = 25_000  # entries per second, by replay, on one core
 
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     print(describe_machine())
     print(package_versions("consultflow", "pydantic", "pydantic-core"))
 
-    procedure = cf.six_step()
+    procedure = bench_procedure()
     procedures = {procedure.key: procedure}
     memory = cf.MemoryStore()
     ids = write(memory, n, procedure)

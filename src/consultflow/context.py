@@ -32,9 +32,10 @@ def _utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
-@attrs.frozen(slots=True)
+@attrs.frozen(slots=True, kw_only=True)
 class Context:
-    """Inputs the core may not fetch for itself. ``now`` must be aware; ``new_id`` names a new
+    """Inputs the core may not fetch for itself, given by name (fields are added as the procedure
+    grows: a positional call would hand one to the next). ``now`` must be aware; ``new_id`` names a new
     consultation (the engine draws it from its id factory); ``people`` holds the roles, in this
     community now, of each person the command names (attendees, a proxy's resident, a chair),
     looked up by the engine in its directory - a person not in it holds none. ``register`` lists,
@@ -56,8 +57,7 @@ class Context:
     added_items: tuple[TopicItem, ...] = ()
     fund: FundPosition | None = None
     # the step's salt (hex) for the commitments that stand for personal values in its entries'
-    # hashes (``consultflow.privacy``): drawn by the engine, kept in the entries, reused by replay (the last
-    # field: callers give the others by position)
+    # hashes (``consultflow.privacy``): drawn by the engine, kept in the entries, reused by replay
     salt: str = ""
 
     def roles_of(self, person: str) -> frozenset[Role]:

@@ -234,8 +234,17 @@ class Run:
             due = record.next_due
             if due is not None and due <= self.now and record.state not in FINAL_STATES:
                 self.tick()
+                record = self.record  # as the engine reads the record after its tick
         fund = self._fund(record, command) if record is not None and type(command) in _FUNDED else None
-        ctx = Context(self.now, actor, new_id, self.catalogue, self.cast.roles, register, fund=fund)
+        ctx = Context(
+            now=self.now,
+            actor=actor,
+            new_id=new_id,
+            catalogue=self.catalogue,
+            people=self.cast.roles,
+            register=register,
+            fund=fund,
+        )
         result = apply(self.procedure, self.record, command, ctx, lazy=self.lazy)
         if isinstance(result, Refused):
             self.refusals.append(result.code)
@@ -286,7 +295,11 @@ class Run:
         """The clock's step now (``MarkOverdue`` as the clock), if the procedure finds anything overdue."""
         overdue = _cmd(MarkOverdue, consultation=self.rec.id)
         result = apply(
-            self.procedure, self.record, overdue, Context(self.now, CLOCK, None, self.catalogue), lazy=self.lazy
+            self.procedure,
+            self.record,
+            overdue,
+            Context(now=self.now, actor=CLOCK, catalogue=self.catalogue),
+            lazy=self.lazy,
         )
         if not isinstance(result, Refused):
             self._took(result)

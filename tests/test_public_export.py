@@ -460,8 +460,8 @@ def test_the_stored_entries_keep_their_values_and_salt_and_a_changed_salt_is_rep
     first = json.loads(lines[0])
     assert first["actor"] == "li"
     assert len(first["salt"]) == 32
-    assert first["private"] == ["comment", "text"]
-    for change in ('"salt":"', '"salt":"0'), ('"private":["comment","text"]', '"private":["comment"]'):
+    assert first["private"] == ["comment", "grounds", "text"]
+    for change in ('"salt":"', '"salt":"0'), ('"private":["comment","grounds","text"]', '"private":["comment"]'):
         bad = [lines[0].replace(change[0], change[1], 1), *lines[1:]]
         assert not verify_stored(bad).ok, change
 

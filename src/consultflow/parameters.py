@@ -136,7 +136,7 @@ class Parameters(Record):
     # ---- public export (issue 8.4) ----
     # free-text keys of an entry's data and input kept out of its hash and out of a public export
     # (what one resident said: an opinion's text, a feedback comment); ``consultflow.privacy``
-    private_text: frozenset[str] = frozenset({"comment", "text"})
+    private_text: frozenset[str] = frozenset({"comment", "grounds", "text"})
     # meetings (会议): the consultation day's rota of rotating chairs (轮值主席), one a month in this
     # order from ``chair_rota_start`` (YYYY-MM); empty: any rotating chair may be named. And whether a
     # decision waits for the minutes (会议纪要) of the round it rests on

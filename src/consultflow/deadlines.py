@@ -13,7 +13,7 @@ import attrs
 from .records import Consultation, Decision, Pledge, ProgressReport
 from .vocabulary import State
 
-__all__ = ["Deadline", "measure_done", "measure_due", "next_due", "overdue", "pending_deadlines"]
+__all__ = ["Deadline", "measure_done", "measure_due", "next_due", "overdue", "pending_deadlines", "record_deadlines"]
 
 _UNDECIDED = frozenset({State.NOTIFIED, State.CONSULTING})
 _CARRYING_OUT = frozenset({State.FEEDBACK, State.SUPERVISING})
@@ -110,20 +110,21 @@ def next_due(
     return best
 
 
+def record_deadlines(record: Consultation) -> Iterator[Deadline]:
+    """The record's deadlines not reported yet (``pending_deadlines`` over its fields)."""
+    return pending_deadlines(
+        record.state,
+        record.cycle,
+        record.respond_by,
+        record.decision_due,
+        record.review_due,
+        record.current_decision,
+        record.progress,
+        record.missed,
+        record.pledges,
+    )
+
+
 def overdue(record: Consultation, now: datetime) -> list[Deadline]:
     """The record's deadlines that have passed by ``now`` and were not reported yet."""
-    return [
-        d
-        for d in pending_deadlines(
-            record.state,
-            record.cycle,
-            record.respond_by,
-            record.decision_due,
-            record.review_due,
-            record.current_decision,
-            record.progress,
-            record.missed,
-            record.pledges,
-        )
-        if d.due <= now
-    ]
+    return [d for d in record_deadlines(record) if d.due <= now]

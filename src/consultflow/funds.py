@@ -124,32 +124,20 @@ def ledger_rows(entries: Iterable[LogEntry]) -> list[LedgerRow]:
         if e.event not in _FUND_EVENTS:
             continue
         d = e.data
-        if e.event is Event.FUNDS_ALLOCATED:
-            out.append(
-                LedgerRow(
-                    e.consultation,
-                    e.seq,
-                    str(d["community"]),
-                    int(str(d["year"])),
-                    "allocated",
-                    Decimal(str(d["amount"])),
-                    _ZERO,
-                    int(str(d["seq"])),
-                    Decimal(str(d["pool"])),
-                )
+        allocated = e.event is Event.FUNDS_ALLOCATED  # only an allocation takes a place (seq) and names the pool
+        out.append(
+            LedgerRow(
+                e.consultation,
+                e.seq,
+                str(d["community"]),
+                int(str(d["year"])),
+                "allocated" if allocated else "spent" if e.event is Event.FUNDS_SPENT else "released",
+                Decimal(str(d["amount"])),
+                Decimal(str(d.get("over", "0"))),
+                int(str(d["seq"])) if allocated else None,
+                Decimal(str(d["pool"])) if allocated else None,
             )
-        else:
-            out.append(
-                LedgerRow(
-                    e.consultation,
-                    e.seq,
-                    str(d["community"]),
-                    int(str(d["year"])),
-                    "spent" if e.event is Event.FUNDS_SPENT else "released",
-                    Decimal(str(d["amount"])),
-                    Decimal(str(d.get("over", "0"))),
-                )
-            )
+        )
     return out
 
 

@@ -18,7 +18,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
-from ..deadlines import pending_deadlines
+from ..deadlines import record_deadlines
 from ..errors import InvalidInput
 from ..notices import INVITED, PROPOSER, REMINDER_MARK, Notice, expand, reminder_deadline, role_group
 from ..records import Consultation
@@ -96,17 +96,7 @@ def due_reminders(record: Consultation, now: datetime, leads: Leads) -> list[Rem
     elif record.state is State.NOTIFIED and schedule is not None and not record.meetings:
         owe(f"meeting:{record.cycle}", "meeting", schedule.meeting_at, leads.meeting)
     current = record.current_round
-    for d in pending_deadlines(
-        record.state,
-        record.cycle,
-        record.respond_by,
-        record.decision_due,
-        record.review_due,
-        record.current_decision,
-        record.progress,
-        record.missed,
-        record.pledges,
-    ):
+    for d in record_deadlines(record):
         if d.kind == "decision" and current is not None and current.is_open:
             owe(f"round:{current.number}", "round", d.due, leads.round)
         owe(d.key, d.kind, d.due, getattr(leads, d.kind, None))

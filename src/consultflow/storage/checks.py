@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from ..errors import IntegrityError, InvalidInput, StoreUnavailable
+from ..errors import ConsultflowError, IntegrityError, InvalidInput, NotFound, StoreUnavailable
 from ..notices import Notice, NoticeStatus
 from ..step import Step
 from .base import Settlement
@@ -30,6 +30,7 @@ __all__ = [
     "lease_until",
     "leased_again_error",
     "not_dead_error",
+    "unsettled_error",
 ]
 
 #: A notice in these states never changes again.
@@ -80,6 +81,24 @@ def check_settled_again(key: str, current: str, wanted: str) -> None:
             f"notice {key!r} is already {current}; a settle from a stale lease cannot make it {wanted} "
             "(nothing was changed)"
         )
+
+
+def unsettled_error(
+    key: str, stored: tuple[object, object] | None, status: str, attempt: int | None
+) -> ConsultflowError | None:
+    """Why a settle changed no row, from the notice's stored (status, attempts) (``None``: no such
+    notice): ``NotFound``, a stale lease's ``IntegrityError``, or ``None`` for a harmless repeat of
+    the outcome a notice already has. The SQL stores' settles share it."""
+    if stored is None:
+        return NotFound(key, what="notice")
+    current = str(stored[0])
+    if current in FINAL_NOTICE_STATES:
+        try:
+            check_settled_again(key, current, status)
+        except IntegrityError as exc:
+            return exc
+        return None
+    return leased_again_error(key, int(str(stored[1])), attempt if attempt is not None else -1)
 
 
 _MAX_COUNT = 2**62  # fits every store's integers (SQLite and PostgreSQL: 64-bit)

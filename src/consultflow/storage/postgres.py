@@ -53,19 +53,17 @@ from ..records import Consultation
 from ..step import Step
 from .base import Query, Settlement
 from .checks import (
-    FINAL_NOTICE_STATES,
     check_aware,
     check_count,
     check_enqueue,
     check_key,
     check_notice_status,
     check_position,
-    check_settled_again,
     check_settlement,
     check_step,
     lease_until,
-    leased_again_error,
     not_dead_error,
+    unsettled_error,
 )
 from .encoding import RecordEncoder, entry_json
 from .ledger import step_rows
@@ -650,15 +648,7 @@ class PostgresStore:
         if conn.execute(self._settle, (status, not_before, last_error, key, attempt, attempt)).rowcount:
             return None
         row = conn.execute(f"SELECT status, attempts FROM {self._s}.outbox WHERE key = %s", (key,)).fetchone()
-        if row is None:
-            return NotFound(key, what="notice")
-        if str(row[0]) in FINAL_NOTICE_STATES:
-            try:
-                check_settled_again(key, str(row[0]), status)
-            except IntegrityError as exc:
-                return exc
-            return None
-        return leased_again_error(key, int(row[1]), attempt if attempt is not None else -1)
+        return unsettled_error(key, row, status, attempt)
 
     def fund_position(self, community: str, year: int) -> FundPosition:
         """What the fund ledger holds for (community, year) (微幸福; ``storage.ledger.FundLedger``)."""

@@ -56,20 +56,18 @@ from ..step import Step
 from ..vocabulary import Event
 from .base import Query, Settlement
 from .checks import (
-    FINAL_NOTICE_STATES,
     check_aware,
     check_count,
     check_enqueue,
     check_key,
     check_notice_status,
     check_position,
-    check_settled_again,
     check_settlement,
     check_step,
     closed_error,
     lease_until,
-    leased_again_error,
     not_dead_error,
+    unsettled_error,
 )
 from .encoding import RecordEncoder, entry_json
 from .ledger import step_rows
@@ -1016,15 +1014,7 @@ def _settle_row(
     if cursor.rowcount:
         return None
     row = conn.execute("SELECT status, attempts FROM outbox WHERE key = ?", (key,)).fetchone()
-    if row is None:
-        return NotFound(key, what="notice")
-    if str(row[0]) in FINAL_NOTICE_STATES:
-        try:
-            check_settled_again(key, str(row[0]), status)
-        except IntegrityError as exc:
-            return exc
-        return None
-    return leased_again_error(key, int(row[1]), attempt if attempt is not None else -1)
+    return unsettled_error(key, row, status, attempt)
 
 
 def _has_funds(step: Step) -> bool:

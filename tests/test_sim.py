@@ -7,6 +7,7 @@ import importlib
 import importlib.util
 import json
 from concurrent.futures import ProcessPoolExecutor
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from hypothesis import strategies as st
 import consultflow as cf
 from consultflow import sim
 from consultflow.cli import main
+from consultflow.core import seal
 from consultflow.sim.people import stance_of
 from consultflow.sim.runner import arrivals
 
@@ -129,10 +131,37 @@ def test_every_simulated_log_verifies_and_lazy_chaining_gives_the_engines_hashes
         assert len(entries) == outcome.steps
         assert cf.verify(entries, head=entries[-1].hash, version=outcome.steps).ok
         assert [e.hash for e in entries] == [e.hash for e in eager.logs[outcome.id]]
+        # the inputs a lazy step made only when sealed are the ones the eager core wrote
+        assert [e.input for e in entries] == [e.input for e in eager.logs[outcome.id]]
     endings = {o.ending for o in lazy.outcomes}
     assert {"done", "rejected"} <= endings
     assert any(o.unlawful for o in lazy.outcomes)  # 依法纠正 happened, through the core's own route
     assert any(o.cycles > 1 for o in lazy.outcomes)  # 再次协商 or a resumed escalation
+
+
+def test_a_lazy_step_leaves_its_input_to_seal() -> None:
+    # the step's input is the log's alone: a lazy step makes it when the log is sealed, the same
+    procedure = cf.six_step()
+    catalogue = cf.Catalogue().with_community("c01", {"public-affairs/parking": "停车"})
+    wang = cf.Actor("wang", roles={"resident"})
+    ctx = cf.Context(now=datetime(2026, 3, 1, 9, tzinfo=UTC), actor=wang, new_id="c-1", catalogue=catalogue)
+    propose = cf.Propose(
+        community="c01",
+        topic="public-affairs/parking",
+        title="停车难",
+        carrier=cf.Carrier.DECISION,
+        form=cf.Form.COUNCIL,
+    )
+    eager = cf.apply(procedure, None, propose, ctx)
+    lazy = cf.apply(procedure, None, propose, ctx, lazy=True)
+    assert isinstance(eager, cf.Step)
+    assert isinstance(lazy, cf.Step)
+    assert eager.pending_input is None
+    assert eager.entries[0].input is not None
+    assert lazy.entries[0].input is None
+    assert lazy.pending_input is not None
+    assert lazy.pending_input() == eager.entries[0].input
+    assert seal([lazy]) == eager.entries
 
 
 def test_through_the_engine_the_same_scenario_gives_the_same_table_and_the_same_hashes() -> None:

@@ -8,8 +8,9 @@ transition, authorises, runs the guards and the effect, and assembles the log en
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from .canonical import canonical_value, fields_digest, record_digest, remember_digest, timestamp
@@ -165,9 +166,10 @@ def apply(
     guard failed. Nothing is mutated; a refusal changes nothing.
 
     ``lazy`` (a simulation's mode) skips only what persistence needs: the record's digest is not
-    taken and the entries are left unchained (``record_digest``, ``prev``, ``hash`` and the record's
-    ``head`` empty; ``seal`` finishes them later to the very same hashes) and no outbox notices are
-    made. Every guard, route and effect runs.
+    taken, the entries are left unchained (``record_digest``, ``prev``, ``hash`` and the record's
+    ``head`` empty) and the step's input is not written into its first entry (``Step.pending_input``
+    makes it); ``seal`` finishes them later to the very same entries and hashes. No outbox notices
+    are made. Every guard, route and effect runs.
     """
     trigger = command.trigger
     if record is not None and trigger is Trigger.PROPOSE:
@@ -207,6 +209,10 @@ def enact(
             raise ValueError("a proposal always enters a state: give its target")
         target = record.state
     update, events = EFFECTS[command.trigger](procedure, record, command, ctx, role, target)
+    private = _private_keys(procedure.parameters.private_text)
+    if lazy:  # the input is only the log's: made when ``seal`` finishes it, if ever
+        pending = partial(step_input, procedure, record, command, ctx)
+        return _assemble(record, update, events, target, ctx, role, None, bound, True, private, pending=pending)
     return _assemble(
         record,
         update,
@@ -217,7 +223,7 @@ def enact(
         step_input(procedure, record, command, ctx),
         bound,
         lazy,
-        _private_keys(procedure.parameters.private_text),
+        private,
         hashes if hashes is not None and len(hashes) == len(events) else None,
     )
 
@@ -348,17 +354,19 @@ def _assemble(
     target: State,
     ctx: Context,
     role: str,
-    step_in: dict[str, Any],
+    step_in: dict[str, Any] | None,
     bound: str | None = None,
     lazy: bool = False,
     private: tuple[str, ...] = (),
     hashes: Sequence[str] | None = None,
+    *,
+    pending: Callable[[], dict[str, Any]] | None = None,
 ) -> Step:
     """Stamp the record (state, version, next deadline), chain the events into log entries - the
     first carrying the step's input, the last the digest of the record - then the record's head,
     and make the notices. For a proposal ``update`` holds every field of the new record.
-    ``lazy``: no digest, entries unchained, the record's head empty, no notices (see ``apply``;
-    ``log.seal`` finishes the log)."""
+    ``lazy``: no digest, entries unchained and the first without its input (``pending`` makes it),
+    the record's head empty, no notices (see ``apply``; ``seal`` finishes the log)."""
     if record is None:
         cid = update["id"]
         source: State | None = None
@@ -405,7 +413,7 @@ def _assemble(
             unchained.append(
                 _entry(cid, seq, event, source, to, actor, role, now, data, entry_in, "", "", "", private, salt)
             )
-        return Step(make(Consultation, values), tuple(unchained), ())
+        return Step(make(Consultation, values), tuple(unchained), (), pending)
     at = timestamp(now)
     known = None
     if bound is None:
@@ -471,13 +479,16 @@ def seal(steps: Iterable[Step]) -> tuple[LogEntry, ...]:
         bound = record_digest(step.record, before)
         before = step.record
         last = len(step.entries) - 1
+        pending = step.pending_input
         for i, e in enumerate(step.entries):
             entry_digest = bound if i == last else ""
+            entry_in = pending() if i == 0 and pending is not None else e.input
             digest = chain_hash(
                 e.schema_version, e.consultation, e.seq, e.event, e.source, e.target, e.actor, e.role,
-                timestamp(e.at), e.data, e.input, entry_digest, prev, e.private, e.salt,
+                timestamp(e.at), e.data, entry_in, entry_digest, prev, e.private, e.salt,
             )  # fmt: skip
             values = e.__dict__.copy()
+            values["input"] = entry_in
             values["record_digest"], values["prev"], values["hash"] = entry_digest, prev, digest
             out.append(make(LogEntry, values))
             prev = digest

@@ -6,6 +6,9 @@ from here and never see the core, the procedure or the engine.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import attrs
 
 from .log import LogEntry
@@ -23,6 +26,9 @@ class Step:
     record: Consultation
     entries: tuple[LogEntry, ...]
     notices: tuple[Notice, ...]
+    #: A lazy step's (``apply(..., lazy=True)``) first entry is made without its input; this makes
+    #: it when ``core.seal`` finishes the log. ``None`` for every step a store is given.
+    pending_input: Callable[[], dict[str, Any]] | None = attrs.field(default=None, eq=False, repr=False)
 
     @property
     def expected_version(self) -> int:

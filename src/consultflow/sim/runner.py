@@ -75,6 +75,9 @@ _FUNDED: frozenset[type[Command]] = frozenset({Decide, CallVote, CloseVote, Revi
 #: The clock, as ``Engine.tick`` acts: the library's own id and the system role.
 CLOCK = Actor.known("consultflow:clock", frozenset({Role.SYSTEM}))
 _DAY = 86400.0
+_MINUTE = timedelta(minutes=1)
+#: The events a run counts (escalations) or books in its community's fund ledger.
+_COUNTED = frozenset({Event.ESCALATED, Event.FUNDS_ALLOCATED, Event.FUNDS_SPENT, Event.FUNDS_RELEASED})
 _CENT = Decimal("0.01")
 _DEFAULTS: dict[type[Command], dict[str, Any]] = {}
 
@@ -306,19 +309,21 @@ class Run:
 
     def _took(self, step: Step) -> None:
         self.record = step.record
-        self.steps += len(step.entries)
-        for entry in step.entries:
+        entries = step.entries
+        self.steps += len(entries)
+        for entry in entries:
             event = entry.event
-            if event is Event.ESCALATED:
-                self.escalations += 1
-            elif event is Event.FUNDS_ALLOCATED or event is Event.FUNDS_SPENT or event is Event.FUNDS_RELEASED:
-                self._book(entry)
+            if event in _COUNTED:
+                if event is Event.ESCALATED:
+                    self.escalations += 1
+                else:
+                    self._book(entry)
         if self.keep:
             if self.lazy:
                 self.kept.append(step)
             else:
-                self.entries.extend(step.entries)
-        self.now += timedelta(minutes=1)
+                self.entries.extend(entries)
+        self.now += _MINUTE
 
     def state(self) -> State:
         """The consultation's state now (a call, so that type checkers do not narrow it)."""

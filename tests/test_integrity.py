@@ -25,6 +25,7 @@ from consultflow.canonical import record_digest, timestamp
 from consultflow.cli import main
 from consultflow.demo import CAST, COMMUNITY, TOPIC, demo_engine, run_story
 from consultflow.log import entry_json, verify_stored
+from consultflow.storage.sqlite import RECORD_CHANGED
 from consultflow.testing import Driver
 from store_support import pg_execute, require_postgres
 
@@ -298,6 +299,36 @@ def test_show_and_verify_agree(demo_db: Path, capsys: pytest.CaptureFixture[str]
     shown = capsys.readouterr().out
     assert verified in shown.splitlines()
     assert "chain verified" not in shown
+
+
+def test_the_audit_hands_verify_what_it_read_and_held(demo_db: Path) -> None:
+    # verify replays what the audit parsed and checked on the stored bytes, not a second reading
+    store = cf.SQLiteStore(demo_db)
+    finding, held = store.audit_consultation(CID)
+    assert finding is None
+    assert held is not None
+    assert held.record == store.load(CID)
+    assert held.entries == tuple(store.entries(CID))
+    assert held.outbox == store.stored_outbox(CID)
+    store.close()
+    # an edited record: named, and what was read still handed over so that replay names the field
+    _sql(demo_db, *TAMPERS["an opinion in the record"])
+    store = cf.SQLiteStore(demo_db)
+    finding, held = store.audit_consultation(CID)
+    assert finding is not None
+    assert finding.reason == RECORD_CHANGED
+    assert held is not None
+    assert held.outbox is None
+    assert len(held.entries) == held.record.version
+    store.close()
+    # a changed entry: its bytes are not what was hashed; nothing is handed over
+    _sql(demo_db, *TAMPERS["T to t in an entry"])
+    store = cf.SQLiteStore(demo_db)
+    finding, held = store.audit_consultation(CID)
+    assert finding is not None
+    assert finding.seq == 3
+    assert held is None
+    store.close()
 
 
 def _page_of(db: Path, name: str) -> tuple[int, int]:

@@ -268,16 +268,19 @@ def _check(
     from .replay import verify_consultation
     from .storage.sqlite import RECORD_CHANGED
 
-    found = store.audit(cid)
-    if found and found[0].reason != RECORD_CHANGED:
-        return str(found[0])  # replay names the field where a changed record departs from its log
+    finding, held = store.audit_consultation(cid)
+    if held is None or (finding is not None and finding.reason != RECORD_CHANGED):
+        return str(finding)  # replay names the field where a changed record departs from its log
+    found = () if finding is None else (finding,)
     try:
-        record = store.load(cid)
+        record = held.record
         if record.procedure_key not in procedures:
             unreplayed.append(f"{record.procedure!r} version {record.procedure_version!r}")
             return str(found[0]) if found else None  # the digest still binds the record to its log
+        # what the audit read, parsed and checked on the stored bytes is replayed, not read again
+        outbox = held.outbox if held.outbox is not None else store.stored_outbox(cid)
         check = verify_consultation(
-            record, store.entries(cid), procedures, store.stored_outbox(cid), ledger=store.fund_entries(cid)
+            record, held.entries, procedures, outbox, ledger=store.fund_entries(cid), chain_checked=True
         )
     except IntegrityError as exc:
         return str(found[0]) if found else f"consultation {cid!r}: {_one_line(str(exc))}"

@@ -76,6 +76,7 @@ __all__ = [
     "MIGRATIONS",
     "RECORD_CHANGED",
     "SCHEMA_VERSION",
+    "Audited",
     "Finding",
     "Migration",
     "SQLiteFile",
@@ -210,6 +211,19 @@ class Finding:
         if self.seq is not None:
             where += f", entry seq {self.seq}"
         return f"{where}: {self.reason}"
+
+
+@attrs.frozen(slots=True)
+class Audited:
+    """What ``SQLiteStore.audit_consultation`` read of one consultation and held: the record (it parses
+    and agrees with its columns), the entries (each row exactly its entry's canonical bytes, the
+    chain verified on those bytes against the record's head and version) and the outbox notices
+    (``None`` when the audit stopped before reading them). ``verify`` replays from these, so nothing
+    is read, parsed or hashed twice."""
+
+    record: Consultation
+    entries: tuple[LogEntry, ...]
+    outbox: tuple[Notice, ...] | None
 
 
 #: The finding for a record whose digest is not the one its last log entry binds.
@@ -878,6 +892,12 @@ class SQLiteStore(SQLiteFile):
         return tuple(out)
 
     def _audit_one(self, cid: str) -> Finding | None:
+        return self.audit_consultation(cid)[0]
+
+    def audit_consultation(self, cid: str) -> tuple[Finding | None, Audited | None]:
+        """``audit`` of one consultation (its first problem, or ``None``) and what it read and held
+        (``Audited``), when the record and every entry parse and the chain holds on the stored bytes:
+        with no finding, or with ``RECORD_CHANGED`` or an outbox finding. ``NotFound`` if unknown."""
         with self._conn() as conn:
             row = conn.execute(
                 """SELECT community, state, topic, carrier, next_due, proposed_at, version, head, record
@@ -894,11 +914,12 @@ class SQLiteStore(SQLiteFile):
         if row is None:
             if not rows:
                 raise NotFound(cid)
-            return Finding(cid, None, f"{len(rows)} log entries but no consultation record: the record was deleted")
+            deleted = f"{len(rows)} log entries but no consultation record: the record was deleted"
+            return Finding(cid, None, deleted), None
         try:
             record = Consultation.model_validate_json(row[8])
         except ValidationError as exc:
-            return Finding(cid, None, f"the stored record does not parse: {_first(exc)}")
+            return Finding(cid, None, f"the stored record does not parse: {_first(exc)}"), None
         columns = {
             "id": (cid, record.id),
             "community": (row[0], record.community),
@@ -912,41 +933,42 @@ class SQLiteStore(SQLiteFile):
         }
         for name, (column, value) in columns.items():
             if column != value:
-                return Finding(cid, None, f"column {name} holds {column!r} but the record says {value!r}")
+                return Finding(cid, None, f"column {name} holds {column!r} but the record says {value!r}"), None
         entries = []
         for seq, digest, prev, body in rows:
             entry, problem = _entry(cid, seq, digest, prev, body)
             if entry is None:
-                return Finding(cid, seq, problem)
+                return Finding(cid, seq, problem), None
             entries.append(entry)
         check = verify_stored([body for _, _, _, body in rows], head=record.head, version=record.version)
         if not check.ok:
-            return Finding(cid, check.seq, check.reason)
+            return Finding(cid, check.seq, check.reason), None
         if entries and entries[-1].target is not record.state:
-            return Finding(
-                cid,
-                entries[-1].seq,
-                f"the record is {record.state.value!r} but its log ends in {entries[-1].target.value!r}",
-            )
+            found = f"the record is {record.state.value!r} but its log ends in {entries[-1].target.value!r}"
+            return Finding(cid, entries[-1].seq, found), None
+        held = tuple(entries)
         if entries and record_digest(record) != entries[-1].record_digest:
-            return Finding(cid, None, RECORD_CHANGED)
+            return Finding(cid, None, RECORD_CHANGED), Audited(record, held, None)
         events = {e.seq: e.event for e in entries}
+        outbox: list[Notice] = []
         for key, seq, status, attempts, text in notices:
             try:
                 notice = Notice.model_validate_json(text)
             except ValidationError as exc:
-                return Finding(cid, seq, f"outbox notice {key!r} does not parse: {_first(exc)}")
+                return Finding(cid, seq, f"outbox notice {key!r} does not parse: {_first(exc)}"), None
             reminder = reminder_deadline(notice) is not None  # no step's (提醒): keyed by its deadline
             expected = reminder or key == f"{cid}:{seq}"
+            wrong: str | None = None
             if (notice.key, notice.consultation, notice.seq) != (key, cid, seq) or not expected:
-                return Finding(cid, seq, f"outbox notice {key!r} disagrees with its columns (key, consultation, seq)")
-            if not reminder and events.get(seq) is not notice.event:
-                return Finding(cid, seq, f"outbox notice {key!r} is for {notice.event.value!r}, not for its log entry")
-            if status not in ("pending", "leased", "delivered", "dead") or not isinstance(attempts, int):
-                return Finding(
-                    cid, seq, f"outbox notice {key!r} has a status or attempt count consultflow never writes"
-                )
-        return None
+                wrong = f"outbox notice {key!r} disagrees with its columns (key, consultation, seq)"
+            elif not reminder and events.get(seq) is not notice.event:
+                wrong = f"outbox notice {key!r} is for {notice.event.value!r}, not for its log entry"
+            elif status not in ("pending", "leased", "delivered", "dead") or not isinstance(attempts, int):
+                wrong = f"outbox notice {key!r} has a status or attempt count consultflow never writes"
+            if wrong is not None:
+                return Finding(cid, seq, wrong), Audited(record, held, None)
+            outbox.append(notice)
+        return None, Audited(record, held, tuple(outbox))
 
     def stored_outbox(self, consultation: str) -> tuple[Notice, ...]:
         """The outbox notices of one consultation as stored, in the order written (for ``verify``

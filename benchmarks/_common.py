@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import platform
 import statistics
 import subprocess
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-__all__ = ["describe_machine", "git_commit", "median", "package_versions", "spread"]
+__all__ = ["describe_machine", "git_commit", "median", "package_versions", "reference_speed", "spread"]
 
 _ROOT = Path(__file__).resolve().parent.parent
 
@@ -60,6 +63,54 @@ def describe_machine() -> str:
     return (
         f"Python {platform.python_version()} ({platform.python_implementation()}), "
         f"{os.cpu_count()} CPUs, {platform.system()} {platform.machine()}, commit {git_commit()}"
+    )
+
+
+# a log entry's shape and size (about 800 bytes of JSON), for ``reference_speed``
+_REFERENCE = {
+    "actor": "#0",
+    "at": "2026-03-11T11:00:00.000000Z",
+    "commitment": "sha256:" + "0" * 64,
+    "consultation": "taoyuan-2026-001",
+    "data": {"round": 2, "stance": "support", "text": "停车位不够，晚上车停到消防通道上了" * 3},
+    "event": "opinion_recorded",
+    "from": "consulting",
+    "input": {"actor_roles": ["resident"], "command": {"command": "record_opinion", "stance": "support"}, "people": {}},
+    "prev": "1" * 64,
+    "private": ["text"],
+    "record_digest": "",
+    "role": "resident",
+    "schema_version": 9,
+    "seq": 12,
+    "to": "consulting",
+}
+
+
+def reference_speed() -> str:
+    """How fast this machine is at fixed reference work, so that absolute figures can be set beside
+    another machine's: the standard library's C JSON encoder writing one log entry's shape (sorted
+    keys, about 800 bytes), its SHA-256, and a pure-Python loop over a dict (best of 300 each)."""
+    encoder = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    text = encoder.encode(_REFERENCE).encode()
+    table = {i: i for i in range(100)}
+
+    def python_loop() -> int:
+        return sum(table[i] for i in range(100))
+
+    def best(work: Callable[[], object]) -> float:
+        found = float("inf")
+        for _ in range(300):
+            t = time.perf_counter()
+            work()
+            found = min(found, time.perf_counter() - t)
+        return found * 1e6
+
+    encode = best(lambda: encoder.encode(_REFERENCE))
+    digest = best(lambda: hashlib.sha256(text).hexdigest())
+    loop = best(python_loop)
+    return (
+        f"reference work on this machine (best of 300): JSON of a {len(text)}-byte entry {encode:.1f} us, "
+        f"its SHA-256 {digest:.1f} us, a 100-item Python dict loop {loop:.1f} us"
     )
 
 

@@ -32,7 +32,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
-from _common import describe_machine, median, package_versions, spread
+from _common import describe_machine, median, package_versions, reference_speed, spread
 from consultflow import sim
 from consultflow.sim.baseline import simulate_with_engine
 from consultflow.sim.runner import simulate_communities
@@ -138,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     out(f"simulation benchmark - {describe_machine()}")
     out(f"  {package_versions('pydantic', 'transitions')}")
+    out(f"  {reference_speed()}")
     gulou = sim.preset("gulou-2016")
     small = gulou.replace(communities=2 if quick else 12, sub_districts=1 if quick else 2)
     reps = 1 if quick else 5

@@ -33,7 +33,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import consultflow as cf
-from _common import describe_machine, median, package_versions
+from _common import describe_machine, median, package_versions, reference_speed
 from consultflow.cli import _check
 from consultflow.log import entry_json, verify_stored
 from consultflow.replay import verify_consultation
@@ -67,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     print("consultflow verify benchmark" + (" (--quick smoke run: the figures mean nothing)" if args.quick else ""))
     print(describe_machine())
     print(package_versions("consultflow", "pydantic", "pydantic-core"))
+    print(reference_speed())
 
     procedure = bench_procedure()
     procedures = {procedure.key: procedure}

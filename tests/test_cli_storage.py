@@ -246,6 +246,29 @@ def test_verify_one_id_checks_only_that_one(db: Path, capsys: pytest.CaptureFixt
     assert "'other-1', entry seq 3:" in out
 
 
+def test_verify_on_several_processes_reports_the_same(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # consultations are checked independently: the report is the same, line for line, for any --workers
+    untouched = [_verify(db, capsys, "--workers", str(k)) for k in (1, 2, 3)]
+    assert untouched[0][0] == 0
+    assert untouched[1:] == [untouched[0]] * 2
+    _sql(db, "DELETE FROM entries WHERE consultation = 'other-1' AND seq = 2")
+    _sql(db, 'UPDATE consultations SET record = replace(record, \'"stance":"oppose"\', \'"stance":"support"\')')
+    serial = _verify(db, capsys)
+    assert serial[0] == 1
+    assert "'other-1', entry seq 3:" in serial[1]
+    assert f"consultation '{CID}': the record is not what its log gives" in serial[1]
+    assert [_verify(db, capsys, "--workers", str(k)) for k in (2, 3)] == [serial] * 2
+
+
+@pytest.mark.parametrize("workers", ["0", "65", "-1"])
+def test_verify_workers_out_of_range_is_a_usage_error(
+    db: Path, capsys: pytest.CaptureFixture[str], workers: str
+) -> None:
+    code, out = _verify(db, capsys, "--workers", workers)
+    assert code == 2
+    assert "--workers is a number from 1 to 64" in out
+
+
 def test_verify_cannot_check_what_is_not_there(tmp_path: Path, db: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out = _verify(db, capsys, "no-such-case")
     assert (code, "no consultation 'no-such-case'" in out) == (2, True)

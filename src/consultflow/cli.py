@@ -290,6 +290,65 @@ def _check(
     return f"{where}: {check.reason}"
 
 
+#: ``consultflow verify --workers``: at most this many processes.
+MAX_VERIFY_WORKERS = 64
+
+
+def _check_each(
+    store: SQLiteStore, ids: Sequence[str], procedures: dict[tuple[str, str], Procedure], unreplayed: list[str]
+) -> list[str]:
+    """``_check`` of each consultation in turn: the findings, in the order of ``ids``."""
+    findings = []
+    for cid in ids:
+        try:
+            found = _check(store, cid, procedures, unreplayed)
+        except IntegrityError as exc:  # SQLite cannot read its pages: damage is a finding
+            found = f"consultation {cid!r}: {_one_line(str(exc))}"
+        if found is not None:
+            findings.append(found)
+    return findings
+
+
+def _check_part(job: tuple[str, tuple[str, ...], tuple[str, ...]]) -> tuple[list[str], list[str], str | None]:
+    """A worker process's share of ``verify``: (findings, unreplayed, why it could not read the file)."""
+    db, files, ids = job
+    try:
+        procedures = _procedures(files)
+        store = _open(db)
+    except ConsultflowError as exc:
+        return [], [], str(exc)
+    unreplayed: list[str] = []
+    try:
+        return _check_each(store, ids, procedures, unreplayed), unreplayed, None
+    except ConsultflowError as exc:  # returned, not raised: the parent reports it as its own
+        return [], unreplayed, str(exc)
+    finally:
+        store.close()
+
+
+def _check_in_processes(
+    db: str, files: tuple[str, ...], ids: Sequence[str], workers: int
+) -> tuple[list[str], list[str]]:
+    """``_check_each`` on a process pool: consultations are independent, so the work splits by
+    consultation; the findings come back in the order of ``ids``, whatever the number of workers."""
+    from concurrent.futures import BrokenExecutor, ProcessPoolExecutor
+
+    size = max(1, -(-len(ids) // (workers * 4)))  # about four parts a worker: an uneven part waits less
+    parts = [tuple(ids[i : i + size]) for i in range(0, len(ids), size)]
+    findings: list[str] = []
+    unreplayed: list[str] = []
+    try:
+        with ProcessPoolExecutor(max_workers=min(workers, len(parts))) as pool:
+            for found, names, error in pool.map(_check_part, [(db, files, part) for part in parts]):
+                if error is not None:
+                    raise ConsultflowError(error)
+                findings.extend(found)
+                unreplayed.extend(names)
+    except BrokenExecutor as exc:  # a worker killed (out of memory, a signal): nothing was checked there
+        raise ConsultflowError(f"a verify worker process stopped before its part was checked ({exc})") from exc
+    return findings, unreplayed
+
+
 def _verify(args: argparse.Namespace) -> int:
     if args.export is not None:
         from .export_cli import verify_export_command
@@ -299,6 +358,8 @@ def _verify(args: argparse.Namespace) -> int:
         return _fail("verify needs --db PATH (a store) or --export FILE (a public export)")
     if args.checkpoint is not None or args.public_key is not None:
         return _verify_checkpoint(args)
+    if not 1 <= args.workers <= MAX_VERIFY_WORKERS:
+        return _fail(f"--workers is a number from 1 to {MAX_VERIFY_WORKERS}, not {args.workers}")
     try:
         procedures = _procedures(args.procedure)
         store = _open(args.db)
@@ -310,13 +371,12 @@ def _verify(args: argparse.Namespace) -> int:
             raise NotFound(args.id)
         findings = [str(f) for f in store.audit_file()] if args.id is None else []
         unreplayed: list[str] = []
-        for cid in ids:
-            try:
-                found = _check(store, cid, procedures, unreplayed)
-            except IntegrityError as exc:  # SQLite cannot read its pages: damage is a finding
-                found = f"consultation {cid!r}: {_one_line(str(exc))}"
-            if found is not None:
-                findings.append(found)
+        if args.workers > 1 and len(ids) > 1:
+            store.close()  # each worker opens the file itself, read-only
+            found, unreplayed = _check_in_processes(args.db, tuple(args.procedure or ()), ids, args.workers)
+            findings.extend(found)
+        else:
+            findings.extend(_check_each(store, ids, procedures, unreplayed))
     except NotFound as exc:
         return _fail(str(exc))
     except IntegrityError as exc:
@@ -684,6 +744,13 @@ def _parser() -> argparse.ArgumentParser:
         help="also check the store against this signed checkpoint: nothing it covers deleted, cut or rewritten",
     )
     check.add_argument("--public-key", metavar="KEY.pub", help="the public key that signed --checkpoint")
+    check.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="K",
+        help="check consultations on K processes (default 1); the report is the same for any K",
+    )
     check.set_defaults(func=_verify)
 
     keygen = sub.add_parser(

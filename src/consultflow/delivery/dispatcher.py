@@ -282,25 +282,29 @@ class Dispatcher:
         zone = self._zone(record)
         out: list[_Planned] = []
         unreachable: list[Unreachable] = []
-        if self.sinks:
-            messages: dict[str, Message] = {lang: self._render(notice, record, lang, zone) for lang in LANGS}
+        rendered: dict[Lang, Message] = {}
+        if self.sinks:  # a sink gets the notice in every language
+            rendered = self.templates.messages(notice, record, LANGS, zone=zone, link=self.link)
+            messages: dict[str, Message] = {**rendered}
             for name, ch in self.sinks.items():
-                out.append((name, ch, Delivery(notice.key, notice, SINK, "", messages[self.sink_lang], messages)))
+                out.append((name, ch, Delivery(notice.key, notice, SINK, "", rendered[self.sink_lang], messages)))
         if self.channels and self.recipients is not None:
             if record is None:
                 unreachable.append(Unreachable(SINK, f"consultation {notice.consultation!r} is not in the store"))
                 return out, unreachable
             resolution = self.recipients.resolve(notice.audience, record.community, notice.created_at)
             unreachable.extend(resolution.unreachable)
-            rendered: dict[Lang, Message] = {}
+            # a person gets it in their language: only the languages someone reads are rendered
+            reads = {t.lang for t in resolution.targets if t.contact.channel in self.channels}
+            wanted = [lang for lang in LANGS if lang in reads and lang not in rendered]
+            if wanted:
+                rendered.update(self.templates.messages(notice, record, wanted, zone=zone, link=self.link))
             used: set[str] = set()
             for t in resolution.targets:
                 carrier = self.channels.get(t.contact.channel)
                 if carrier is None:
                     unreachable.append(Unreachable(t.recipient, f"no channel {t.contact.channel!r} is configured"))
                     continue
-                if t.lang not in rendered:
-                    rendered[t.lang] = self._render(notice, record, t.lang, zone)
                 key = f"{notice.key}/{t.recipient}/{t.contact.channel}"
                 if key in used:  # a second address on the same channel: a key of its own
                     key = f"{key}/{sum(1 for k in used if k.startswith(key))}"
@@ -379,9 +383,6 @@ class Dispatcher:
         return Report(counts["delivered"], counts["retried"], counts["dead"], counts["lost"], unreached[-1000:])
 
     # ---- helpers -------------------------------------------------------------------------------------
-    def _render(self, notice: Notice, record: Consultation | None, lang: Lang, zone: tzinfo) -> Message:
-        return self.templates.render(notice, record, lang, zone=zone, link=self.link)
-
     def _zone(self, record: Consultation | None) -> tzinfo:
         if record is None:
             return self.zone

@@ -285,7 +285,7 @@ class Dispatcher:
         rendered: dict[Lang, Message] = {}
         if self.sinks:  # a sink gets the notice in every language
             rendered = self.templates.messages(notice, record, LANGS, zone=zone, link=self.link)
-            messages: dict[str, Message] = {**rendered}
+            messages: dict[str, Message] = dict(rendered.items())
             for name, ch in self.sinks.items():
                 out.append((name, ch, Delivery(notice.key, notice, SINK, "", rendered[self.sink_lang], messages)))
         if self.channels and self.recipients is not None:

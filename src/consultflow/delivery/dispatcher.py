@@ -66,6 +66,14 @@ class SettlesMany(Protocol):
     def settle_many(self, settles: Sequence[SettleOrder], *, now: datetime) -> Sequence[ConsultflowError | None]: ...
 
 
+@runtime_checkable
+class LoadsMany(Protocol):
+    """A store that loads several records in one query (``SQLiteStore``); any other store is asked
+    once per consultation."""
+
+    def load_many(self, consultations: Iterable[str]) -> Mapping[str, Consultation]: ...
+
+
 @attrs.frozen(slots=True)
 class _Prepared:
     """A leased notice, rendered and made ready to send: where it goes, and who cannot be reached."""
@@ -223,6 +231,9 @@ class Dispatcher:
         if not notices:
             return Report()
         records: dict[str, Consultation | None] = {}
+        if isinstance(self.store, LoadsMany):
+            found = self.store.load_many(n.consultation for n in notices)
+            records = {n.consultation: found.get(n.consultation) for n in notices}
         prepared = [self._prepare(n, records) for n in notices]
         if self._pool is not None and len(prepared) > 1:
             sent = list(self._pool.map(self._deliver, prepared))

@@ -359,6 +359,18 @@ def test_load_many_gives_what_load_gives_in_one_query(tmp_path: Path) -> None:
         reader.load_many([])
 
 
+def test_a_lease_reads_the_ready_notices_by_their_index_not_the_whole_outbox(tmp_path: Path) -> None:
+    """A lease must not grow with the outbox's history: a file without ANALYZE statistics got a plan
+    that scanned every delivered notice at each lease."""
+    from consultflow.storage.sqlite import _LEASE
+
+    path = tmp_path / "lease.db"
+    SQLiteStore(path).close()
+    with sqlite3.connect(path) as conn:
+        plan = " ".join(str(row[-1]) for row in conn.execute("EXPLAIN QUERY PLAN " + _LEASE, (0, 20)))
+    assert "USING INDEX outbox_ready" in plan, plan
+
+
 def test_a_step_that_cannot_be_stored_is_invalid_input(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path / "forged.db")
     try:

@@ -95,6 +95,11 @@ class WebhookChannel:
         self._client = client if client is not None else httpx.Client(timeout=httpx.Timeout(timeout))
         self._headers = dict(headers or {})
         self._lock = threading.Lock()
+        # an httpx client's requests are built ahead too (URL parsed, headers checked: most of a
+        # post's own work); a client of another kind is asked to post(...) at the time of sending
+        self._builds = callable(getattr(self._client, "build_request", None)) and callable(
+            getattr(self._client, "send", None)
+        )
 
     def request(
         self, delivery: Delivery, now: Callable[[], datetime] | None = None
@@ -125,10 +130,13 @@ class WebhookChannel:
     def send(self, delivery: Delivery) -> Outcome:
         return self.prepare(delivery)()
 
-    def _post(self, url: str, headers: dict[str, str], body: bytes) -> Outcome:
+    def _post(self, url: str, headers: dict[str, str], body: bytes, built: Any = None) -> Outcome:
         httpx = self._httpx
         try:
-            response = self._client.post(url, content=body, headers=headers)
+            if built is not None:
+                response = self._client.send(built)
+            else:
+                response = self._client.post(url, content=body, headers=headers)
         except httpx.TimeoutException as exc:
             return Outcome.retry(f"timed out: {type(exc).__name__}")
         except httpx.HTTPError as exc:
@@ -147,19 +155,24 @@ class WebhookChannel:
 
 
 class _Post:
-    """One prepared POST (``WebhookChannel.prepare``): call it to send."""
+    """One prepared POST (``WebhookChannel.prepare``), built as the client sends it: call it to send."""
 
-    __slots__ = ("body", "channel", "headers", "timestamp", "url")
+    __slots__ = ("body", "built", "channel", "headers", "timestamp", "url")
 
     def __init__(self, channel: WebhookChannel, url: str, headers: dict[str, str], body: bytes) -> None:
         self.channel, self.url, self.headers, self.body = channel, url, headers, body
         self.timestamp = headers["webhook-timestamp"]
+        self.built = (
+            channel._client.build_request("POST", url, content=body, headers=headers) if channel._builds else None
+        )
 
     def __call__(self) -> Outcome:
         channel, headers = self.channel, self.headers
         timestamp = int(channel._clock.now().timestamp())
         if str(timestamp) != self.timestamp:  # prepared in an earlier second: sign for now
-            key = headers["webhook-id"]
-            signature = sign(channel._key, key, timestamp, self.body)
+            signature = sign(channel._key, headers["webhook-id"], timestamp, self.body)
             headers = {**headers, "webhook-timestamp": str(timestamp), "webhook-signature": signature}
-        return channel._post(self.url, headers, self.body)
+            if self.built is not None:
+                self.built.headers["webhook-timestamp"] = str(timestamp)
+                self.built.headers["webhook-signature"] = signature
+        return channel._post(self.url, headers, self.body, self.built)

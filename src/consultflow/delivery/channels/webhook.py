@@ -100,6 +100,8 @@ class WebhookChannel:
         self._builds = callable(getattr(self._client, "build_request", None)) and callable(
             getattr(self._client, "send", None)
         )
+        # the fixed URL parsed once, not per request (half of what building a request costs httpx)
+        self._target: Any = httpx.URL(self.url) if self.url is not None and self._builds else None
 
     def request(
         self, delivery: Delivery, now: Callable[[], datetime] | None = None
@@ -162,8 +164,9 @@ class _Post:
     def __init__(self, channel: WebhookChannel, url: str, headers: dict[str, str], body: bytes) -> None:
         self.channel, self.url, self.headers, self.body = channel, url, headers, body
         self.timestamp = headers["webhook-timestamp"]
+        target = channel._target if channel._target is not None else url
         self.built = (
-            channel._client.build_request("POST", url, content=body, headers=headers) if channel._builds else None
+            channel._client.build_request("POST", target, content=body, headers=headers) if channel._builds else None
         )
 
     def __call__(self) -> Outcome:

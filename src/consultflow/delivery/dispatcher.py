@@ -186,7 +186,8 @@ class Dispatcher:
         self._reminded_at: datetime | None = None
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="consultflow-dispatch") if workers > 1 else None
         # per channel, how a delivery is made ready: its own prepare (a body built and signed ahead)
-        # or, for a channel without one, its send, called later
+        # or, for a channel without one, its send, called later (each holds its channel, so an id is
+        # not reused while it is a key here)
         self._readiers: dict[int, Callable[[Delivery], Callable[[], Outcome]]] = {
             id(ch): _preparer(ch) for ch in (*self.sinks.values(), *self.channels.values())
         }
@@ -332,8 +333,12 @@ class Dispatcher:
             except NotFound:
                 records[notice.consultation] = None
         deliveries, unreachable = self.plan(notice, records[notice.consultation])
-        readiers = self._readiers
-        ready = [(name, d, readiers[id(ch)](d)) for name, ch, d in deliveries]
+        ready: list[_Ready] = []
+        for name, ch, d in deliveries:
+            readier = self._readiers.get(id(ch))
+            if readier is None:  # a channel added to sinks or channels after the dispatcher was made
+                readier = self._readiers[id(ch)] = _preparer(ch)
+            ready.append((name, d, readier(d)))
         return _Prepared(notice, ready, unreachable)
 
     def _deliver(self, prepared: _Prepared) -> _Sent:

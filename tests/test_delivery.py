@@ -5,7 +5,7 @@ test_delivery_channels)."""
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from consultflow.delivery import (
     MemoryContacts,
     Outcome,
     Person,
+    Prepares,
     Recipients,
     RetryPolicy,
     Templates,
@@ -298,6 +299,49 @@ def test_a_permanent_failure_is_dead_at_once_and_a_raising_channel_is_retried() 
     Dispatcher(store2, sinks={"m": MemoryChannel(boom)}, policy=QUICK).run_once()
     assert {n.status for n in store2.outbox()} == {"pending"}
     assert all("RuntimeError: a bug in a plug-in" in n.last_error for n in store2.outbox())
+
+
+class _PreparingChannel(MemoryChannel):
+    """A channel that does its work ahead (``channel.Prepares``): the dispatcher prepares the whole
+    batch before it sends any of it. ``fail`` makes ``prepare`` raise, as a plug-in with a bug would."""
+
+    def __init__(self, fail: bool = False) -> None:
+        super().__init__()
+        self.fail = fail
+        self.log: list[str] = []
+
+    def prepare(self, delivery: Delivery) -> Callable[[], Outcome]:
+        if self.fail:
+            raise RuntimeError("a bug in prepare")
+        self.log.append(f"prepare {delivery.key}")
+
+        def send() -> Outcome:
+            self.log.append(f"send {delivery.key}")
+            return self.send(delivery)
+
+        return send
+
+
+def test_a_channel_that_prepares_has_the_batch_prepared_before_any_send() -> None:
+    store = MemoryStore()
+    keys = seed(store, 3)
+    channel = _PreparingChannel()
+    assert isinstance(channel, Prepares)
+    report = Dispatcher(store, sinks={"p": channel}, batch=10).run_once()
+    assert report.delivered == len(keys)
+    assert channel.log == [f"prepare {k}" for k in keys] + [f"send {k}" for k in keys]
+    assert set(channel.accepted) == set(keys)
+
+
+def test_a_prepare_that_raises_is_a_transient_failure_with_the_reason() -> None:
+    store = MemoryStore()
+    keys = seed(store, 2)
+    channel = _PreparingChannel(fail=True)
+    report = Dispatcher(store, sinks={"p": channel}, policy=QUICK).run_once()
+    assert (report.delivered, report.retried) == (0, len(keys))
+    assert {n.status for n in store.outbox()} == {"pending"}
+    assert all("RuntimeError: a bug in prepare" in n.last_error for n in store.outbox())
+    assert not channel.sent
 
 
 def test_several_workers_in_one_dispatcher_deliver_each_notice_once() -> None:

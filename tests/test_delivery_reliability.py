@@ -143,6 +143,22 @@ def test_an_old_timestamp_is_rejected(store: SQLiteStore) -> None:
     assert all("too old" in r.lower() for r in receiver.rejected)
 
 
+def test_a_send_prepared_in_an_earlier_second_is_signed_when_it_is_sent() -> None:
+    """The dispatcher builds and signs a batch before it sends it; the timestamp must still say when
+    each request left, or a slow batch would reach the receiver with signatures it refuses as old."""
+    from consultflow.testing.channel_contract import kit_delivery
+
+    clock = SimulatedClock(datetime.now(UTC) - timedelta(minutes=10))
+    with Receiver(SECRET) as receiver:
+        channel = WebhookChannel(receiver.url, SECRET, clock=clock)
+        send = channel.prepare(kit_delivery("c:1"))
+        clock.advance(minutes=10)
+        outcome = send()
+        channel.close()
+    assert outcome.kind == "delivered", outcome.reason
+    assert list(receiver.accepted) == ["c:1"]
+
+
 def test_a_tampered_body_or_key_is_rejected() -> None:
     from consultflow.delivery.channels.webhook import check_secret
 

@@ -332,6 +332,45 @@ def test_without_the_record_cache_every_read_parses(tmp_path: Path) -> None:
         cached.close()
 
 
+def test_load_many_gives_what_load_gives_in_one_query(tmp_path: Path) -> None:
+    path = tmp_path / "many.db"
+    writer = SQLiteStore(path)
+    maker = StepMaker()
+    ids = [f"m{i}" for i in range(5)]
+    for cid in ids:
+        maker.consulting(writer, cid)
+    reader = SQLiteStore(path)
+    try:
+        wanted = [*ids, "nobody", ids[0]]  # one not stored (left out), one named twice
+        assert reader.load_many(wanted) == {cid: writer.load(cid) for cid in ids}
+        again = reader.load_many(ids)
+        assert all(again[cid] is reader.load(cid) for cid in ids), "a cached record still stored is handed back"
+        step = append(writer, maker.propose("m5"))
+        assert reader.load_many(["m5"]) == {"m5": step.record}
+        assert reader.load_many([]) == {}
+        many = [f"x{i}" for i in range(450)]  # more ids than one query takes
+        assert reader.load_many([*many, *ids]).keys() == set(ids)
+        with pytest.raises(cf.InvalidInput):
+            reader.load_many(["bad\x00id"])
+    finally:
+        writer.close()
+        reader.close()
+    with pytest.raises(cf.StoreUnavailable):
+        reader.load_many([])
+
+
+def test_a_lease_reads_the_ready_notices_by_their_index_not_the_whole_outbox(tmp_path: Path) -> None:
+    """A lease must not grow with the outbox's history: a file without ANALYZE statistics got a plan
+    that scanned every delivered notice at each lease."""
+    from consultflow.storage.sqlite import _LEASE
+
+    path = tmp_path / "lease.db"
+    SQLiteStore(path).close()
+    with sqlite3.connect(path) as conn:
+        plan = " ".join(str(row[-1]) for row in conn.execute("EXPLAIN QUERY PLAN " + _LEASE, (0, 20)))
+    assert "USING INDEX outbox_ready" in plan, plan
+
+
 def test_a_step_that_cannot_be_stored_is_invalid_input(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path / "forged.db")
     try:

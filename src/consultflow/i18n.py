@@ -780,8 +780,10 @@ def format_value(value: object, lang: Lang = "en", tz: tzinfo | None = None) -> 
         when = value.astimezone(tz) if tz is not None else value
         zone = zone_name(when, lang)
         if lang == "zh":
-            return f"{when.year}年{when.month}月{when.day}日 {when:%H:%M}" + (f"（{zone}）" if zone else "")
-        return f"{when.day} {_MONTHS[when.month - 1]} {when.year}, {when:%H:%M} {zone}".rstrip()
+            return f"{when.year}年{when.month}月{when.day}日 {when.hour:02d}:{when.minute:02d}" + (
+                f"（{zone}）" if zone else ""
+            )
+        return f"{when.day} {_MONTHS[when.month - 1]} {when.year}, {when.hour:02d}:{when.minute:02d} {zone}".rstrip()
     if isinstance(value, Enum):
         return str(value.value)
     if isinstance(value, Decimal):

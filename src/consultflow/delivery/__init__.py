@@ -10,7 +10,7 @@ docs/notifications.md.
 
 from __future__ import annotations
 
-from .channel import Channel, Delivery, Message, Outcome, OutcomeKind
+from .channel import Channel, Delivery, Message, Outcome, OutcomeKind, Prepares
 from .channels import AppriseChannel, FileChannel, MemoryChannel, SMTPChannel, WebhookChannel
 from .dispatcher import SINK, Dispatcher, OutboxView, Report
 from .messages import FIELDS, LinkTemplate, Templates
@@ -38,6 +38,7 @@ __all__ = [
     "Outcome",
     "OutcomeKind",
     "Person",
+    "Prepares",
     "Recipients",
     "Reminder",
     "ReminderOutbox",

@@ -9,7 +9,7 @@ letter). It never raises for a delivery problem; the dispatcher settles the noti
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Literal, Protocol, runtime_checkable
 
 import attrs
@@ -17,7 +17,7 @@ import attrs
 from ..i18n import Lang
 from ..notices import Notice
 
-__all__ = ["Channel", "Delivery", "Message", "Outcome", "OutcomeKind"]
+__all__ = ["Channel", "Delivery", "Message", "Outcome", "OutcomeKind", "Prepares"]
 
 OutcomeKind = Literal["delivered", "retry", "failed"]
 
@@ -71,7 +71,7 @@ class Outcome:
 
     @classmethod
     def delivered(cls) -> Outcome:
-        return cls("delivered")
+        return _DELIVERED if cls is Outcome else cls("delivered")
 
     @classmethod
     def retry(cls, reason: str) -> Outcome:
@@ -82,6 +82,9 @@ class Outcome:
         return cls("failed", reason)
 
 
+_DELIVERED = Outcome("delivered")  # one value for the common answer: it is immutable
+
+
 @runtime_checkable
 class Channel(Protocol):
     """Carries deliveries. ``send`` must be safe to call from several threads and must not raise for
@@ -89,3 +92,15 @@ class Channel(Protocol):
     exception as a transient failure and records it."""
 
     def send(self, delivery: Delivery) -> Outcome: ...
+
+
+@runtime_checkable
+class Prepares(Protocol):
+    """A channel that can do a delivery's own work (build a body, sign it) ahead of its turn to send:
+    ``prepare`` returns the send, ready to call. The dispatcher prepares a batch before it sends any of
+    it, so the sends go back to back: work done between two network round trips costs several times
+    its length (the core that waited for an answer comes back to cold caches). A send prepared this
+    way must say what happened exactly as ``send(delivery)`` would, and ``prepare`` must not raise for
+    a delivery problem (return a callable that answers ``Outcome.failed``)."""
+
+    def prepare(self, delivery: Delivery) -> Callable[[], Outcome]: ...

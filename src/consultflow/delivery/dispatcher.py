@@ -9,6 +9,7 @@ takes them and sends again with the same keys, so a receiver that honours the ke
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import threading
@@ -27,7 +28,7 @@ from ..notices import Notice, NoticeStatus
 from ..procedure import Procedure
 from ..records import Consultation
 from ..storage.base import Settlement, Store
-from .channel import Channel, Delivery, Message, Outcome
+from .channel import Channel, Delivery, Message, Outcome, Prepares
 from .messages import LinkTemplate, Templates
 from .recipients import Recipients, Unreachable
 from .reminders import Reminders
@@ -39,6 +40,8 @@ log = logging.getLogger("consultflow.delivery")
 log.addHandler(logging.NullHandler())  # the app decides where warnings go; the Report carries them too
 
 _Planned = tuple[str, Channel, Delivery]
+#: A delivery ready to go: (channel name, delivery, the send).
+_Ready = tuple[str, Delivery, Callable[[], Outcome]]
 
 #: One settle of ``settle_many``: (key, outcome, retry_at, error, attempt).
 SettleOrder = tuple[str, Settlement, datetime | None, str, int | None]
@@ -63,12 +66,20 @@ class SettlesMany(Protocol):
     def settle_many(self, settles: Sequence[SettleOrder], *, now: datetime) -> Sequence[ConsultflowError | None]: ...
 
 
+@runtime_checkable
+class LoadsMany(Protocol):
+    """A store that loads several records in one query (``SQLiteStore``); any other store is asked
+    once per consultation."""
+
+    def load_many(self, consultations: Iterable[str]) -> Mapping[str, Consultation]: ...
+
+
 @attrs.frozen(slots=True)
 class _Prepared:
-    """A leased notice, rendered: where it goes, and who cannot be reached."""
+    """A leased notice, rendered and made ready to send: where it goes, and who cannot be reached."""
 
     notice: Notice
-    deliveries: list[_Planned]
+    deliveries: list[_Ready]
     unreachable: list[Unreachable]
 
 
@@ -174,6 +185,12 @@ class Dispatcher:
         self.reminders = reminders
         self._reminded_at: datetime | None = None
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="consultflow-dispatch") if workers > 1 else None
+        # per channel, how a delivery is made ready: its own prepare (a body built and signed ahead)
+        # or, for a channel without one, its send, called later (each holds its channel, so an id is
+        # not reused while it is a key here)
+        self._readiers: dict[int, Callable[[Delivery], Callable[[], Outcome]]] = {
+            id(ch): _preparer(ch) for ch in (*self.sinks.values(), *self.channels.values())
+        }
 
     # ---- running ----------------------------------------------------------------------------------
     def stop(self) -> None:
@@ -204,15 +221,20 @@ class Dispatcher:
         """Add the reminders that are due, then lease one batch of ready notices, deliver and
         settle them.
 
-        In three phases: load each consultation once and render every notice; send them back to
-        back (in parallel with ``workers``); settle the whole batch, in one transaction when the
-        store offers ``settle_many`` (a commit per notice cost more than rendering it). A dispatcher
-        killed between sending and settling sends the batch again: at least once, as ever."""
+        In three phases: load each consultation once, render every notice and make its sends ready
+        (a channel that ``Prepares`` builds and signs its request now); send them back to back (in
+        parallel with ``workers``); settle the whole batch, in one transaction when the store offers
+        ``settle_many`` (a commit per notice cost more than rendering it). Work between two sends
+        costs several times its length (docs/performance.md, "Delivery"), hence the phases. A
+        dispatcher killed between sending and settling sends the batch again: at least once, as ever."""
         self.remind()
         notices = self.store.lease(self.batch, self._now(), self.lease_for)
         if not notices:
             return Report()
         records: dict[str, Consultation | None] = {}
+        if isinstance(self.store, LoadsMany):
+            found = self.store.load_many(n.consultation for n in notices)
+            records = {n.consultation: found.get(n.consultation) for n in notices}
         prepared = [self._prepare(n, records) for n in notices]
         if self._pool is not None and len(prepared) > 1:
             sent = list(self._pool.map(self._deliver, prepared))
@@ -272,25 +294,29 @@ class Dispatcher:
         zone = self._zone(record)
         out: list[_Planned] = []
         unreachable: list[Unreachable] = []
-        if self.sinks:
-            messages: dict[str, Message] = {lang: self._render(notice, record, lang, zone) for lang in LANGS}
+        rendered: dict[Lang, Message] = {}
+        if self.sinks:  # a sink gets the notice in every language
+            rendered = self.templates.messages(notice, record, LANGS, zone=zone, link=self.link)
+            messages: dict[str, Message] = dict(rendered.items())
             for name, ch in self.sinks.items():
-                out.append((name, ch, Delivery(notice.key, notice, SINK, "", messages[self.sink_lang], messages)))
+                out.append((name, ch, Delivery(notice.key, notice, SINK, "", rendered[self.sink_lang], messages)))
         if self.channels and self.recipients is not None:
             if record is None:
                 unreachable.append(Unreachable(SINK, f"consultation {notice.consultation!r} is not in the store"))
                 return out, unreachable
             resolution = self.recipients.resolve(notice.audience, record.community, notice.created_at)
             unreachable.extend(resolution.unreachable)
-            rendered: dict[Lang, Message] = {}
+            # a person gets it in their language: only the languages someone reads are rendered
+            reads = {t.lang for t in resolution.targets if t.contact.channel in self.channels}
+            wanted = [lang for lang in LANGS if lang in reads and lang not in rendered]
+            if wanted:
+                rendered.update(self.templates.messages(notice, record, wanted, zone=zone, link=self.link))
             used: set[str] = set()
             for t in resolution.targets:
                 carrier = self.channels.get(t.contact.channel)
                 if carrier is None:
                     unreachable.append(Unreachable(t.recipient, f"no channel {t.contact.channel!r} is configured"))
                     continue
-                if t.lang not in rendered:
-                    rendered[t.lang] = self._render(notice, record, t.lang, zone)
                 key = f"{notice.key}/{t.recipient}/{t.contact.channel}"
                 if key in used:  # a second address on the same channel: a key of its own
                     key = f"{key}/{sum(1 for k in used if k.startswith(key))}"
@@ -307,7 +333,13 @@ class Dispatcher:
             except NotFound:
                 records[notice.consultation] = None
         deliveries, unreachable = self.plan(notice, records[notice.consultation])
-        return _Prepared(notice, deliveries, unreachable)
+        ready: list[_Ready] = []
+        for name, ch, d in deliveries:
+            readier = self._readiers.get(id(ch))
+            if readier is None:  # a channel added to sinks or channels after the dispatcher was made
+                readier = self._readiers[id(ch)] = _preparer(ch)
+            ready.append((name, d, readier(d)))
+        return _Prepared(notice, ready, unreachable)
 
     def _deliver(self, prepared: _Prepared) -> _Sent:
         """Send a prepared notice to every channel it goes to; what its settle must say."""
@@ -317,8 +349,8 @@ class Dispatcher:
             log.warning("notice %s: cannot reach %s", notice.key, who)
         problems: list[str] = []
         transient = False
-        for name, ch, delivery in prepared.deliveries:
-            outcome = _send(ch, delivery)
+        for name, delivery, send in prepared.deliveries:
+            outcome = _send(send, delivery)
             if outcome.kind == "delivered":
                 continue
             transient = transient or outcome.kind == "retry"
@@ -367,9 +399,6 @@ class Dispatcher:
         return Report(counts["delivered"], counts["retried"], counts["dead"], counts["lost"], unreached[-1000:])
 
     # ---- helpers -------------------------------------------------------------------------------------
-    def _render(self, notice: Notice, record: Consultation | None, lang: Lang, zone: tzinfo) -> Message:
-        return self.templates.render(notice, record, lang, zone=zone, link=self.link)
-
     def _zone(self, record: Consultation | None) -> tzinfo:
         if record is None:
             return self.zone
@@ -401,11 +430,30 @@ def _settle_one(store: Store, order: SettleOrder, now: datetime) -> ConsultflowE
     return None
 
 
-def _send(channel: Channel, delivery: Delivery) -> Outcome:
+def _preparer(channel: Channel) -> Callable[[Delivery], Callable[[], Outcome]]:
+    """How ``channel`` makes a delivery ready: its ``prepare``, else a call of its ``send``. A
+    ``prepare`` that raises gives a send that answers what a raising ``send`` gets."""
+    if not isinstance(channel, Prepares):
+        return lambda delivery: functools.partial(channel.send, delivery)
+    prepare = channel.prepare
+
+    def ready(delivery: Delivery) -> Callable[[], Outcome]:
+        try:
+            return prepare(delivery)
+        except ConsultflowError as exc:
+            return functools.partial(Outcome.retry, f"{type(exc).__name__}: {exc}")
+        except Exception as exc:
+            log.exception("channel raised preparing %s", delivery.key)
+            return functools.partial(Outcome.retry, f"channel raised {type(exc).__name__}: {exc}")
+
+    return ready
+
+
+def _send(send: Callable[[], Outcome], delivery: Delivery) -> Outcome:
     """A channel's outcome; a channel that raises instead is a transient failure, recorded with
     the exception, so a bug in one channel neither kills the dispatcher nor loses the notice."""
     try:
-        outcome = channel.send(delivery)
+        outcome = send()
     except ConsultflowError as exc:
         return Outcome.retry(f"{type(exc).__name__}: {exc}")
     except Exception as exc:

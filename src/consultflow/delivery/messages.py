@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import string
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 from urllib.parse import quote, urlsplit
@@ -83,23 +83,29 @@ _ON = (" on {}", "（{}）")  # a meeting is on a day, not due by it
 
 
 class _Compiled:
-    """A checked template, split once into literal text and fields: filling it is one join."""
+    """A checked template, turned once into a ``str.format`` pattern (its literal braces doubled):
+    filling it is one ``format_map``, which inserts each value as text and never reads it as a
+    pattern."""
 
-    __slots__ = ("parts",)
+    __slots__ = ("pattern",)
 
     def __init__(self, template: string.Template) -> None:
-        parts: list[tuple[bool, str]] = []  # (is a field, literal text or field name)
+        parts: list[str] = []
         text, last = template.template, 0
         for m in template.pattern.finditer(text):
-            parts.append((False, text[last : m.start()]))
+            parts.append(_literal(text[last : m.start()]))
             name = m.group("named") or m.group("braced")
-            parts.append((False, "$") if m.group("escaped") is not None else (True, name))
+            parts.append("$" if m.group("escaped") is not None else "{" + name + "}")
             last = m.end()
-        parts.append((False, text[last:]))
-        self.parts = tuple(p for p in parts if p[0] or p[1])
+        parts.append(_literal(text[last:]))
+        self.pattern = "".join(parts)
 
     def fill(self, fields: Mapping[str, str]) -> str:
-        return "".join(fields[v] if is_field else v for is_field, v in self.parts)
+        return self.pattern.format_map(fields)
+
+
+def _literal(text: str) -> str:
+    return text.replace("{", "{{").replace("}", "}}")
 
 
 def _check(text: object, where: str) -> _Compiled:
@@ -196,29 +202,48 @@ class Templates:
     ) -> Message:
         """The notice as ``lang``'s reader sees it. ``record`` (the consultation now) gives the
         community, the step and the next deadline; without it those read as unknown."""
+        return self.messages(notice, record, (lang,), zone=zone, link=link)[lang]
+
+    def messages(
+        self,
+        notice: Notice,
+        record: Consultation | None,
+        langs: Iterable[Lang] = LANGS,
+        *,
+        zone: tzinfo | str = "Asia/Shanghai",
+        link: LinkTemplate | None = None,
+    ) -> dict[Lang, Message]:
+        """The notice in each of ``langs``, as ``render`` gives it: what the languages share (the
+        time in the zone, the deadline, the link, the kind of reminder) is worked out once."""
         tz = ZoneInfo(zone) if isinstance(zone, str) else zone
-        i = LANGS.index(lang)
         community = record.community if record is not None else ""
-        fields = {
-            "title": notice.title,
-            "event": event_name(notice.event.value, lang),
-            "state": state_name(record.state.value, lang) if record is not None else "?",
-            "community": self._names.get(community, {}).get(lang, community),
-            "consultation": notice.consultation,
-            "seq": str(notice.seq),
-            "when": format_value(notice.created_at, lang, tz),
-            "next": _next(notice, record, lang),
-            "due": "",
-            "link": link.build(notice.consultation, notice.seq, community) if link is not None else "",
-        }
-        due = _due(notice, record)
-        if due is not None:
-            phrase = _ON if notice.event in _MEETINGS or reminder_kind(notice) == "meeting" else _DUE
-            fields["due"] = phrase[i].format(_date(due, lang, tz))
+        kind = reminder_kind(notice)
+        ended = record is not None and record.state in FINAL_STATES
+        due = _due(notice, record, kind)
+        phrase = _ON if notice.event in _MEETINGS or kind == "meeting" else _DUE
+        when = notice.created_at.astimezone(tz)
         event = notice.event.value
-        subject = self._subject.get((event, lang)) or self._subject["default", lang]
-        body = self._body.get((event, lang)) or self._body["default", lang]
-        return Message(lang, subject.fill(fields), body.fill(fields).strip(), fields["link"])
+        link_text = link.build(notice.consultation, notice.seq, community) if link is not None else ""
+        seq = str(notice.seq)
+        names = self._names.get(community, {})
+        out: dict[Lang, Message] = {}
+        for lang in langs:
+            fields = {
+                "title": notice.title,
+                "event": event_name(event, lang),
+                "state": state_name(record.state.value, lang) if record is not None else "?",
+                "community": names.get(lang, community),
+                "consultation": notice.consultation,
+                "seq": seq,
+                "when": format_value(when, lang),
+                "next": _next(notice, record, lang, kind, ended),
+                "due": "" if due is None else pick(phrase, lang).format(_date(due, lang, tz)),
+                "link": link_text,
+            }
+            subject = self._subject.get((event, lang)) or self._subject["default", lang]
+            body = self._body.get((event, lang)) or self._body["default", lang]
+            out[lang] = Message(lang, subject.fill(fields), body.fill(fields).strip(), link_text)
+        return out
 
 
 _MEETINGS = frozenset({Event.NOTIFIED, Event.INVITED})
@@ -246,23 +271,22 @@ REMIND: Mapping[str, tuple[str, str]] = {
 }
 
 
-def _next(notice: Notice, record: Consultation | None, lang: Lang) -> str:
-    """What the reader may do; for a notice delivered after the matter ended, that it has ended."""
+def _next(notice: Notice, record: Consultation | None, lang: Lang, kind: str | None, ended: bool) -> str:
+    """What the reader may do; for a notice delivered after the matter ended, that it has ended.
+    (``kind``: the notice's ``reminder_kind``; ``ended``: the record is in a final state.)"""
     event = notice.event
-    if record is not None and record.state in FINAL_STATES and event not in _FINAL_EVENTS:
+    if ended and record is not None and event not in _FINAL_EVENTS:
         return pick(_OVER, lang).format(state=state_name(record.state.value, lang))
-    kind = reminder_kind(notice)
     if kind is not None:
         return pick(REMIND.get(kind, ("a deadline is near", "期限将至")), lang)
     return pick(NEXT.get(event, ("see the consultation", "查看协商详情")), lang)
 
 
-def _due(notice: Notice, record: Consultation | None) -> datetime | None:
+def _due(notice: Notice, record: Consultation | None, kind: str | None) -> datetime | None:
     """By when the reader should act: the meeting for a notice, a reminder's own deadline, else the
-    record's next deadline."""
+    record's next deadline. (``kind``: the notice's ``reminder_kind``.)"""
     if record is None or record.state in FINAL_STATES:
         return None
-    kind = reminder_kind(notice)
     if (notice.event in _MEETINGS or kind == "meeting") and record.schedule is not None:
         return record.schedule.meeting_at
     if kind is not None:

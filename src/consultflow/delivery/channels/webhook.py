@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import json
@@ -46,18 +47,19 @@ def check_secret(secret: str) -> bytes:
 
 def sign(key: bytes, msg_id: str, timestamp: int, body: bytes) -> str:
     """The ``webhook-signature`` header value: ``v1,<base64 HMAC-SHA256 of id.timestamp.body>``."""
-    mac = hmac.new(key, f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
+    mac = hmac.digest(key, f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256)
     return "v1," + base64.b64encode(mac).decode("ascii")
+
+
+#: One encoder for every body (``json.dumps`` with options builds a new one per call).
+_ENCODER = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
 def webhook_body(delivery: Delivery) -> bytes:
     """The JSON a webhook receives: ``{"type": "consultflow.<event>", "timestamp": ..., "data": {...}}``."""
-    payload = {
-        "type": f"consultflow.{delivery.notice.event.value}",
-        "timestamp": delivery.notice.created_at.isoformat(),
-        "data": delivery_json(delivery),
-    }
-    return json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    data = delivery_json(delivery)
+    payload = {"type": f"consultflow.{data['event']}", "timestamp": data["created_at"], "data": data}
+    return _ENCODER.encode(payload).encode("utf-8")
 
 
 def _check_url(url: str) -> str:
@@ -93,6 +95,13 @@ class WebhookChannel:
         self._client = client if client is not None else httpx.Client(timeout=httpx.Timeout(timeout))
         self._headers = dict(headers or {})
         self._lock = threading.Lock()
+        # an httpx client's requests are built ahead too (URL parsed, headers checked: most of a
+        # post's own work); a client of another kind is asked to post(...) at the time of sending
+        self._builds = callable(getattr(self._client, "build_request", None)) and callable(
+            getattr(self._client, "send", None)
+        )
+        # the fixed URL parsed once, not per request (half of what building a request costs httpx)
+        self._target: Any = httpx.URL(self.url) if self.url is not None and self._builds else None
 
     def request(
         self, delivery: Delivery, now: Callable[[], datetime] | None = None
@@ -110,14 +119,26 @@ class WebhookChannel:
         }
         return url, headers, body
 
-    def send(self, delivery: Delivery) -> Outcome:
+    def prepare(self, delivery: Delivery) -> Callable[[], Outcome]:
+        """The POST for ``delivery`` built and signed ahead of its turn (``channel.Prepares``); calling
+        it sends, signed again if the clock has reached another second since, so the timestamp is
+        still the time of sending."""
         try:
             url, headers, body = self.request(delivery)
         except InvalidInput as exc:
-            return Outcome.failed(str(exc))
+            return functools.partial(Outcome.failed, str(exc))
+        return _Post(self, url, headers, body)
+
+    def send(self, delivery: Delivery) -> Outcome:
+        return self.prepare(delivery)()
+
+    def _post(self, url: str, headers: dict[str, str], body: bytes, built: Any = None) -> Outcome:
         httpx = self._httpx
         try:
-            response = self._client.post(url, content=body, headers=headers)
+            if built is not None:
+                response = self._client.send(built)
+            else:
+                response = self._client.post(url, content=body, headers=headers)
         except httpx.TimeoutException as exc:
             return Outcome.retry(f"timed out: {type(exc).__name__}")
         except httpx.HTTPError as exc:
@@ -133,3 +154,28 @@ class WebhookChannel:
     def close(self) -> None:
         if self._own_client:
             self._client.close()
+
+
+class _Post:
+    """One prepared POST (``WebhookChannel.prepare``), built as the client sends it: call it to send."""
+
+    __slots__ = ("body", "built", "channel", "headers", "timestamp", "url")
+
+    def __init__(self, channel: WebhookChannel, url: str, headers: dict[str, str], body: bytes) -> None:
+        self.channel, self.url, self.headers, self.body = channel, url, headers, body
+        self.timestamp = headers["webhook-timestamp"]
+        target = channel._target if channel._target is not None else url
+        self.built = (
+            channel._client.build_request("POST", target, content=body, headers=headers) if channel._builds else None
+        )
+
+    def __call__(self) -> Outcome:
+        channel, headers = self.channel, self.headers
+        timestamp = int(channel._clock.now().timestamp())
+        if str(timestamp) != self.timestamp:  # prepared in an earlier second: sign for now
+            signature = sign(channel._key, headers["webhook-id"], timestamp, self.body)
+            headers = {**headers, "webhook-timestamp": str(timestamp), "webhook-signature": signature}
+            if self.built is not None:
+                self.built.headers["webhook-timestamp"] = str(timestamp)
+                self.built.headers["webhook-signature"] = signature
+        return channel._post(self.url, headers, self.body, self.built)

@@ -525,6 +525,19 @@ class PostgresStore:
 
         return self._run("load", run, idempotent=True)
 
+    def load_many(self, consultations: Iterable[str]) -> dict[str, Consultation]:
+        """The records of ``consultations`` that exist, by id, in one query (a dispatcher's batch names
+        several); what ``load`` would give for each, an id not stored is left out."""
+        ids = list(dict.fromkeys(check_key(c, "load_many(consultations)") for c in consultations))
+        sql = f"SELECT id, record FROM {self._s}.consultations WHERE id = ANY(%s)"
+
+        def run(conn: _Connection) -> dict[str, Consultation]:
+            if not ids:
+                return {}
+            return {cid: _decode_record(cid, text) for cid, text in conn.execute(sql, (ids,)).fetchall()}
+
+        return self._run("load_many", run, idempotent=True)
+
     def append(self, step: Step, expected_version: int) -> None:
         self._append_many(((step, expected_version),))
 

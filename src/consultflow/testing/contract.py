@@ -728,6 +728,22 @@ class StoreContract:
         assert store.load("bt-b") == b1.record, "a failed batch must write none of its steps"
         assert set(_drain(store)) == {n.key for n in a2.notices}
 
+    def test_load_many_gives_what_load_gives(self, store: Store, maker: StepMaker) -> None:
+        # optional (a dispatcher loads a batch's records in one query when the store offers it)
+        load_many = getattr(store, "load_many", None)
+        if load_many is None:
+            pytest.skip("the store has no load_many()")
+        ids = [f"lm-{i}" for i in range(4)]
+        for cid in ids:
+            maker.consulting(store, cid)
+        wanted = [*ids, "lm-nobody", ids[0]]  # one not stored (left out), one named twice
+        assert load_many(wanted) == {cid: store.load(cid) for cid in ids}
+        assert load_many([]) == {}
+        many = [f"lm-x{i}" for i in range(450)]  # more ids than one statement may take
+        assert load_many([*many, *ids]).keys() == set(ids)
+        with pytest.raises(InvalidInput):
+            load_many(["bad\x00id"])
+
     # ---- errors --------------------------------------------------------------------------------
     def test_unknown_ids_are_not_found(self, store: Store, maker: StepMaker) -> None:
         append(store, maker.propose("known"))

@@ -26,6 +26,7 @@ Figures are entries per second (the median of interleaved repetitions), against 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
@@ -34,7 +35,7 @@ from pathlib import Path
 
 import consultflow as cf
 from _common import describe_machine, median, package_versions, reference_speed
-from consultflow.cli import _check
+from consultflow.cli import _check, _check_in_processes
 from consultflow.log import entry_json, verify_stored
 from consultflow.replay import verify_consultation
 from lifecycle import CATALOGUE, T0, bench_procedure, cast_directory, run_core, script_for
@@ -102,6 +103,14 @@ def main(argv: list[str] | None = None) -> int:
             for cid in ids:
                 assert _check(reader, cid, procedures, []) is None
 
+        definition = Path(tmp) / "procedure.json"  # the workers build the procedure from its definition
+        definition.write_text(json.dumps(procedure.to_dict()), encoding="utf-8")
+
+        def cli_workers() -> None:
+            found, unreplayed = _check_in_processes(str(path), (str(definition),), ids, 2)
+            assert not found
+            assert not unreplayed
+
         scripts = [script_for(i) for i in range(n)]
 
         def core() -> None:
@@ -113,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
             ("verify_stored: the chain on the stored bytes", stored),
             ("verify by replay (Engine.verify)", replay),
             ("consultflow verify --db, per consultation", cli),
+            ("the same, --workers 2 (both cores, pool start)", cli_workers),
         ]
         seconds: dict[str, list[float]] = {name: [] for name, _ in ways}
         for rep in range(reps + 1):  # the first round warms up and is not reported

@@ -33,7 +33,7 @@ from .procedure.io import load_definition
 if TYPE_CHECKING:
     from .log import LogEntry
     from .storage.base import Store
-    from .storage.sqlite import SQLiteStore
+    from .storage.sqlite import Audited, SQLiteStore
 
 __all__ = ["EXIT_FINDING", "EXIT_OK", "EXIT_USAGE", "main"]
 
@@ -265,29 +265,38 @@ def _check(
     then replay through its procedure and the record and outbox against what the log gives. The one
     check ``verify`` and ``show`` both run, so they never disagree. A consultation under a procedure
     not given is checked without replay and named in ``unreplayed``."""
+    return _check_held(store, cid, procedures, unreplayed)[0]
+
+
+def _check_held(
+    store: SQLiteStore, cid: str, procedures: dict[tuple[str, str], Procedure], unreplayed: list[str]
+) -> tuple[str | None, Audited | None]:
+    """``_check``, with what the audit read and held (``Audited``; ``None`` when a record or entry
+    does not parse or the chain does not hold): ``show`` prints that record and log, not a second
+    reading of them."""
     from .replay import verify_consultation
     from .storage.sqlite import RECORD_CHANGED
 
     finding, held = store.audit_consultation(cid)
     if held is None or (finding is not None and finding.reason != RECORD_CHANGED):
-        return str(finding)  # replay names the field where a changed record departs from its log
-    found = () if finding is None else (finding,)
+        return str(finding), held
+    found = None if finding is None else str(finding)  # replay names the field a changed record departs at
+    record = held.record
+    if record.procedure_key not in procedures:
+        unreplayed.append(f"{record.procedure!r} version {record.procedure_version!r}")
+        return found, held  # the digest still binds the record to its log
     try:
-        record = held.record
-        if record.procedure_key not in procedures:
-            unreplayed.append(f"{record.procedure!r} version {record.procedure_version!r}")
-            return str(found[0]) if found else None  # the digest still binds the record to its log
         # what the audit read, parsed and checked on the stored bytes is replayed, not read again
         outbox = held.outbox if held.outbox is not None else store.stored_outbox(cid)
         check = verify_consultation(
             record, held.entries, procedures, outbox, ledger=store.fund_entries(cid), chain_checked=True
         )
     except IntegrityError as exc:
-        return str(found[0]) if found else f"consultation {cid!r}: {_one_line(str(exc))}"
+        return found or f"consultation {cid!r}: {_one_line(str(exc))}", held
     if check.ok:
-        return str(found[0]) if found else None
+        return found, held
     where = f"consultation {cid!r}" + (f", entry seq {check.seq}" if check.seq is not None else "")
-    return f"{where}: {check.reason}"
+    return f"{where}: {check.reason}", held
 
 
 #: ``consultflow verify --workers``: at most this many processes.
@@ -415,16 +424,15 @@ def _show(args: argparse.Namespace) -> int:
     try:
         if args.id not in store.ids():
             raise NotFound(args.id)
-        problem = _check(store, args.id, procedures, [])
-        if problem is not None:
+        problem, held = _check_held(store, args.id, procedures, [])
+        if problem is not None or held is None:
             # What is stored does not hold together: a finding about the file, not a problem running.
             if lang == "zh":
                 print(_printable(f"已损坏：{problem}"))
             else:
                 print(_printable(f"BROKEN {problem}"))
             return EXIT_FINDING
-        record = store.load(args.id)
-        entries = store.entries(args.id)
+        record, entries = held.record, held.entries  # checked just now: shown as read, not read again
     except NotFound as exc:
         return _fail(str(exc))
     except IntegrityError as exc:

@@ -28,7 +28,7 @@ from ..notices import Notice, NoticeStatus
 from ..procedure import Procedure
 from ..records import Consultation
 from ..storage.base import Settlement, Store
-from .channel import Channel, Delivery, Message, Outcome, Prepares
+from .channel import Channel, Delivery, Message, Outcome
 from .messages import LinkTemplate, Templates
 from .recipients import Recipients, Unreachable
 from .reminders import Reminders
@@ -185,12 +185,6 @@ class Dispatcher:
         self.reminders = reminders
         self._reminded_at: datetime | None = None
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="consultflow-dispatch") if workers > 1 else None
-        # per channel, how a delivery is made ready: its own prepare (a body built and signed ahead)
-        # or, for a channel without one, its send, called later (each holds its channel, so an id is
-        # not reused while it is a key here)
-        self._readiers: dict[int, Callable[[Delivery], Callable[[], Outcome]]] = {
-            id(ch): _preparer(ch) for ch in (*self.sinks.values(), *self.channels.values())
-        }
 
     # ---- running ----------------------------------------------------------------------------------
     def stop(self) -> None:
@@ -333,12 +327,7 @@ class Dispatcher:
             except NotFound:
                 records[notice.consultation] = None
         deliveries, unreachable = self.plan(notice, records[notice.consultation])
-        ready: list[_Ready] = []
-        for name, ch, d in deliveries:
-            readier = self._readiers.get(id(ch))
-            if readier is None:  # a channel added to sinks or channels after the dispatcher was made
-                readier = self._readiers[id(ch)] = _preparer(ch)
-            ready.append((name, d, readier(d)))
+        ready: list[_Ready] = [(name, d, _ready(ch, d)) for name, ch, d in deliveries]
         return _Prepared(notice, ready, unreachable)
 
     def _deliver(self, prepared: _Prepared) -> _Sent:
@@ -430,22 +419,20 @@ def _settle_one(store: Store, order: SettleOrder, now: datetime) -> ConsultflowE
     return None
 
 
-def _preparer(channel: Channel) -> Callable[[Delivery], Callable[[], Outcome]]:
-    """How ``channel`` makes a delivery ready: its ``prepare``, else a call of its ``send``. A
-    ``prepare`` that raises gives a send that answers what a raising ``send`` gets."""
-    if not isinstance(channel, Prepares):
-        return lambda delivery: functools.partial(channel.send, delivery)
-    prepare = channel.prepare
-
-    def ready(delivery: Delivery) -> Callable[[], Outcome]:
-        try:
-            return prepare(delivery)
-        except ConsultflowError as exc:
-            return functools.partial(Outcome.retry, f"{type(exc).__name__}: {exc}")
-        except Exception as exc:
-            log.exception("channel raised preparing %s", delivery.key)
-            return functools.partial(Outcome.retry, f"channel raised {type(exc).__name__}: {exc}")
-
+def _ready(channel: Channel, delivery: Delivery) -> Callable[[], Outcome]:
+    """``delivery`` made ready to go out on ``channel``: its ``prepare`` (``Prepares``: the request
+    built and signed ahead), else a later call of its ``send``. A ``prepare`` that raises gives the
+    outcome a raising ``send`` gets."""
+    prepare = getattr(channel, "prepare", None)
+    if prepare is None:
+        return functools.partial(channel.send, delivery)
+    try:
+        ready: Callable[[], Outcome] = prepare(delivery)
+    except ConsultflowError as exc:
+        return functools.partial(Outcome.retry, f"{type(exc).__name__}: {exc}")
+    except Exception as exc:
+        log.exception("channel raised preparing %s", delivery.key)
+        return functools.partial(Outcome.retry, f"channel raised {type(exc).__name__}: {exc}")
     return ready
 
 

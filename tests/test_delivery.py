@@ -553,3 +553,34 @@ def test_settle_many_settles_as_settle_does_and_reports_each_refusal(batch_store
             store.settle_many([(e, "delivered", None, "", None), (d, "delivred", None, "", None)], now=now)
         assert store.outbox(status="leased") == tuple(n for n in store.outbox() if n.key in {d, e})
         assert store.settle_many([], now=now) == ()
+
+
+def test_settle_many_releases_what_was_not_tried_in_the_same_transaction(batch_store: Any) -> None:
+    from consultflow import IntegrityError
+
+    now = datetime(2026, 5, 1, tzinfo=UTC)
+    with batch_store as store:
+        a, b, c, d = seed(store, 2)
+        store.lease(1, now)
+        store.settle(a, "retry", now=now, error="HTTP 503")
+        leased = {n.key: n for n in store.lease(10, now)}
+        assert {k: n.attempts for k, n in leased.items()} == {a: 2, b: 1, c: 1, d: 1}
+        errors = store.settle_many(
+            [
+                (b, "delivered", None, "", 1),
+                (a, "release", None, "", 2),
+                (c, "release", None, "", None),
+                (d, "release", None, "", 7),  # not this lease's attempt: refused alone
+            ],
+            now=now,
+        )
+        assert [type(x) for x in errors] == [type(None), type(None), type(None), IntegrityError]
+        by_key = {n.key: n for n in store.outbox()}
+        assert [(by_key[k].status, by_key[k].attempts) for k in (a, b, c, d)] == [
+            ("pending", 1),
+            ("delivered", 1),
+            ("pending", 0),
+            ("leased", 1),
+        ]
+        assert (by_key[a].last_error, by_key[a].not_before) == ("HTTP 503", now), "released: ready now, error kept"
+        assert store.settle_many([(b, "release", None, "", 1)], now=now)[0] is not None, "delivered stays delivered"

@@ -24,6 +24,7 @@ from consultflow.storage.checks import (
     check_settled_again,
     closed_error,
     leased_again_error,
+    release_error,
 )
 
 
@@ -145,7 +146,11 @@ class JsonStore:
                 return
             if attempt is not None and notice.attempts != attempt:  # leased again since: a stale lease
                 raise leased_again_error(key, notice.attempts, attempt)
-            changes = {"status": status, "not_before": not_before, "last_error": last_error}
+            changes: dict[str, object] = {"status": status, "not_before": not_before, "last_error": last_error}
+            if outcome == "release":  # it was not tried: give the lease's attempt back, keep the last error
+                if notice.status != "leased":
+                    raise release_error(key, notice.status)
+                changes = {"status": status, "not_before": not_before, "attempts": notice.attempts - 1}
             self._outbox[key] = notice.model_copy(update=changes).model_dump_json()
 
     def close(self) -> None:

@@ -29,7 +29,9 @@ from ..vocabulary import Carrier, State
 
 __all__ = ["Query", "Settlement", "Store"]
 
-Settlement = Literal["delivered", "retry", "dead"]
+#: How a leased notice ends: ``delivered``; ``retry`` (pending again, at ``retry_at``); ``dead`` (a
+#: dead letter); ``release`` (it was not tried: pending again at once, the lease's attempt taken back).
+Settlement = Literal["delivered", "retry", "dead", "release"]
 
 
 def _states(value: Iterable[State | str]) -> frozenset[State]:
@@ -123,7 +125,9 @@ class Store(Protocol):
         error: str = "",
         attempt: int | None = None,
     ) -> None:
-        """Record a delivery attempt: delivered, to retry at ``retry_at``, or dead (dead letter).
+        """Record a delivery attempt: delivered, to retry at ``retry_at``, or dead (dead letter); or
+        ``release`` a leased notice that was not tried (ready again at ``now``, its ``attempts`` as
+        before the lease, its last error kept; ``IntegrityError`` unless it is leased).
 
         ``attempt`` is the leased notice's ``attempts``: given, the settle applies only if nobody
         has leased the notice since (else ``IntegrityError`` and nothing changes), so a worker whose

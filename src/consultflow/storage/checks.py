@@ -30,6 +30,7 @@ __all__ = [
     "lease_until",
     "leased_again_error",
     "not_dead_error",
+    "release_error",
     "unsettled_error",
 ]
 
@@ -83,8 +84,15 @@ def check_settled_again(key: str, current: str, wanted: str) -> None:
         )
 
 
+def release_error(key: str, status: str) -> IntegrityError:
+    """The error for releasing a notice that is not leased (nothing was tried, nothing to give back)."""
+    return IntegrityError(
+        f"notice {key!r} is {status}, not leased: only a leased notice can be released (nothing was changed)"
+    )
+
+
 def unsettled_error(
-    key: str, stored: tuple[object, object] | None, status: str, attempt: int | None
+    key: str, stored: tuple[object, object] | None, status: str, attempt: int | None, *, release: bool = False
 ) -> ConsultflowError | None:
     """Why a settle changed no row, from the notice's stored (status, attempts) (``None``: no such
     notice): ``NotFound``, a stale lease's ``IntegrityError``, or ``None`` for a harmless repeat of
@@ -98,6 +106,8 @@ def unsettled_error(
         except IntegrityError as exc:
             return exc
         return None
+    if release and current != "leased":
+        return release_error(key, current)
     return leased_again_error(key, int(str(stored[1])), attempt if attempt is not None else -1)
 
 
@@ -137,7 +147,7 @@ def check_key(value: str, name: str) -> str:
     return value
 
 
-_OUTCOMES: frozenset[str] = frozenset({"delivered", "retry", "dead"})
+_OUTCOMES: frozenset[str] = frozenset({"delivered", "retry", "dead", "release"})
 
 
 def check_aware(value: datetime, name: str) -> datetime:
@@ -164,20 +174,26 @@ def lease_until(now: datetime, lease_for: timedelta) -> datetime:
 def check_settlement(
     outcome: Settlement, now: datetime, retry_at: datetime | None, error: str, attempt: int | None = None
 ) -> tuple[NoticeStatus, datetime | None, str]:
-    """What ``settle`` writes: (status, not_before, last_error). Checks the arguments."""
+    """What ``settle`` writes: (status, not_before, last_error). Checks the arguments.
+
+    A ``"release"`` (the lease's notice was not tried: a dispatcher stopping, or its lease running
+    short) writes ``pending``, ready at ``now``; the store also takes back the attempt the lease
+    counted, keeps the last error, and refuses it unless the notice is leased (``release_error``)."""
     check_aware(now, "settle(now=...)")
     if attempt is not None:
         check_count(attempt, "settle(attempt)")
     if retry_at is not None:
         check_aware(retry_at, "settle(retry_at=...)")
     if outcome not in _OUTCOMES:
-        raise InvalidInput(f"settle() outcome must be 'delivered', 'retry' or 'dead', not {outcome!r}")
+        raise InvalidInput(f"settle() outcome must be 'delivered', 'retry', 'dead' or 'release', not {outcome!r}")
     if not isinstance(error, str):
         raise InvalidInput(f"settle() error must be a string, not {type(error).__name__}")
     if outcome == "delivered":
         return "delivered", None, ""
     if outcome == "retry":
         return "pending", retry_at if retry_at is not None else now, error
+    if outcome == "release":
+        return "pending", now, error
     return "dead", None, error
 
 

@@ -31,6 +31,7 @@ from .checks import (
     lease_until,
     leased_again_error,
     not_dead_error,
+    release_error,
 )
 from .ledger import FundBook
 
@@ -220,6 +221,13 @@ class MemoryStore:
                 return
             if attempt is not None and n.attempts != attempt:
                 raise leased_again_error(key, n.attempts, attempt)
+            if outcome == "release":  # not tried: the lease's attempt is given back, the last error kept
+                if n.status != "leased":
+                    raise release_error(key, n.status)
+                self._outbox[key] = n.model_copy(
+                    update={"status": status, "not_before": not_before, "attempts": n.attempts - 1}
+                )
+                return
             self._outbox[key] = n.model_copy(
                 update={"status": status, "not_before": not_before, "last_error": last_error}
             )

@@ -237,9 +237,13 @@ FROM picked
 WHERE o.key = picked.key
 RETURNING o.pos, o.notice, o.status, o.attempts, o.not_before, o.last_error"""
 
+# a release (the notice was not tried) gives the lease's attempt back, keeps the last error and
+# applies only to a leased notice
 _SETTLE = (
-    "UPDATE {s}.outbox SET status = %s, not_before = %s, last_error = %s "
-    "WHERE key = %s AND status NOT IN ('delivered', 'dead') AND (%s::integer IS NULL OR attempts = %s::integer)"
+    "UPDATE {s}.outbox SET status = %s, not_before = %s, last_error = coalesce(%s, last_error), "
+    "attempts = attempts - %s "
+    "WHERE key = %s AND status NOT IN ('delivered', 'dead') AND (NOT %s OR status = 'leased') "
+    "AND (%s::integer IS NULL OR attempts = %s::integer)"
 )
 
 
@@ -625,7 +629,7 @@ class PostgresStore:
         status, not_before, last_error = check_settlement(outcome, now, retry_at, error, attempt)
 
         def run(conn: _Connection) -> None:
-            problem = self._settle_row(conn, key, status, not_before, last_error, attempt)
+            problem = self._settle_row(conn, key, status, not_before, last_error, attempt, outcome == "release")
             if problem is not None:
                 raise problem
 
@@ -640,7 +644,9 @@ class PostgresStore:
         checked = []
         for key, outcome, retry_at, error, attempt in settles:
             check_key(key, "settle(key)")
-            checked.append((key, *check_settlement(outcome, now, retry_at, error, attempt), attempt))
+            checked.append(
+                (key, *check_settlement(outcome, now, retry_at, error, attempt), attempt, outcome == "release")
+            )
 
         def run(conn: _Connection) -> tuple[ConsultflowError | None, ...]:
             with conn.transaction():
@@ -656,12 +662,15 @@ class PostgresStore:
         not_before: datetime | None,
         last_error: str,
         attempt: int | None,
+        release: bool,
     ) -> ConsultflowError | None:
         """Settle one notice on ``conn``; the error ``settle`` raises for it, or ``None``."""
-        if conn.execute(self._settle, (status, not_before, last_error, key, attempt, attempt)).rowcount:
+        error = None if release else last_error
+        args = (status, not_before, error, int(release), key, release, attempt, attempt)
+        if conn.execute(self._settle, args).rowcount:
             return None
         row = conn.execute(f"SELECT status, attempts FROM {self._s}.outbox WHERE key = %s", (key,)).fetchone()
-        return unsettled_error(key, row, status, attempt)
+        return unsettled_error(key, row, status, attempt, release=release)
 
     def fund_position(self, community: str, year: int) -> FundPosition:
         """What the fund ledger holds for (community, year) (微幸福; ``storage.ledger.FundLedger``)."""

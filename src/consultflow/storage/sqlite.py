@@ -813,7 +813,7 @@ class SQLiteStore(SQLiteFile):
         check_key(key, "settle(key)")
         status, not_before, last_error = check_settlement(outcome, now, retry_at, error, attempt)
         with self._transaction() as conn:
-            problem = _settle_row(conn, key, status, not_before, last_error, attempt)
+            problem = _settle_row(conn, key, status, not_before, last_error, attempt, outcome == "release")
         if problem is not None:
             raise problem
 
@@ -826,7 +826,9 @@ class SQLiteStore(SQLiteFile):
         checked = []
         for key, outcome, retry_at, error, attempt in settles:
             check_key(key, "settle(key)")
-            checked.append((key, *check_settlement(outcome, now, retry_at, error, attempt), attempt))
+            checked.append(
+                (key, *check_settlement(outcome, now, retry_at, error, attempt), attempt, outcome == "release")
+            )
         if not checked:
             self._check_open()
             return ()
@@ -1065,14 +1067,19 @@ class SQLiteStore(SQLiteFile):
 SettleOrder = tuple[str, Settlement, datetime | None, str, int | None]
 
 
-_SETTLE = """UPDATE outbox SET status = ?, not_before = ?, last_error = ?
-    WHERE key = ? AND status NOT IN ('delivered', 'dead') AND (? IS NULL OR attempts = ?)"""
+# a release (the notice was not tried) gives the lease's attempt back, keeps the last error and
+# applies only to a leased notice: the same statement, so a batch with releases is one executemany
+_SETTLE = """UPDATE outbox SET status = ?, not_before = ?, last_error = coalesce(?, last_error),
+    attempts = attempts - ?
+    WHERE key = ? AND status NOT IN ('delivered', 'dead') AND (? = 0 OR status = 'leased')
+    AND (? IS NULL OR attempts = ?)"""
 
 
 def _settle_args(
-    key: str, status: NoticeStatus, not_before: datetime | None, last_error: str, attempt: int | None
+    key: str, status: NoticeStatus, not_before: datetime | None, last_error: str, attempt: int | None, release: bool
 ) -> tuple[object, ...]:
-    return (status, None if not_before is None else _us(not_before), last_error, key, attempt, attempt)
+    nb = None if not_before is None else _us(not_before)
+    return (status, nb, None if release else last_error, int(release), key, int(release), attempt, attempt)
 
 
 def _settle_row(
@@ -1082,13 +1089,14 @@ def _settle_row(
     not_before: datetime | None,
     last_error: str,
     attempt: int | None,
+    release: bool,
 ) -> ConsultflowError | None:
     """Settle one notice inside the caller's transaction; the error ``settle`` raises, or ``None``."""
-    cursor = conn.execute(_SETTLE, _settle_args(key, status, not_before, last_error, attempt))
+    cursor = conn.execute(_SETTLE, _settle_args(key, status, not_before, last_error, attempt, release))
     if cursor.rowcount:
         return None
     row = conn.execute("SELECT status, attempts FROM outbox WHERE key = ?", (key,)).fetchone()
-    return unsettled_error(key, row, status, attempt)
+    return unsettled_error(key, row, status, attempt, release=release)
 
 
 def _has_funds(step: Step) -> bool:

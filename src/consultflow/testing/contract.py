@@ -538,6 +538,43 @@ class StoreContract:
         store.settle(a.key, "delivered", now=now + timedelta(minutes=10))
         assert a.key not in _drain(store)
 
+    def test_release_gives_the_attempt_back_and_keeps_the_last_error(self, store: Store, maker: StepMaker) -> None:
+        a, b = self._notices(store, maker, 2)
+        now = datetime(2026, 5, 1, tzinfo=UTC)
+        store.lease(2, now, _LEASE)
+        store.settle(a.key, "retry", now=now, error="HTTP 503")
+        (again,) = store.lease(1, now, _LEASE)
+        assert (again.key, again.attempts) == (a.key, 2)
+        store.settle(a.key, "release", now=now, attempt=2)  # a dispatcher stopping before it tried a
+        store.settle(b.key, "release", now=now)
+        ready = {n.key: n for n in store.lease(10, now, _LEASE)}
+        assert set(ready) == {a.key, b.key}, "a released notice is ready again at once, before its lease ends"
+        assert (ready[a.key].attempts, ready[a.key].last_error) == (2, "HTTP 503"), (
+            "a release takes back the attempt its lease counted (a notice never tried must not die of it) "
+            "and keeps the last real error"
+        )
+        assert ready[b.key].attempts == 1
+
+    def test_only_the_current_lease_can_release(self, store: Store, maker: StepMaker) -> None:
+        a, b, c = self._notices(store, maker, 3)
+        now = datetime(2026, 5, 1, tzinfo=UTC)
+        with pytest.raises(IntegrityError):
+            store.settle(a.key, "release", now=now)  # pending: nothing was leased, nothing to give back
+        store.lease(3, now, timedelta(minutes=1))
+        store.settle(a.key, "delivered", now=now)
+        with pytest.raises(IntegrityError):
+            store.settle(a.key, "release", now=now)  # delivered stays delivered
+        store.settle(b.key, "retry", now=now, error="timeout")
+        with pytest.raises(IntegrityError):
+            store.settle(b.key, "release", now=now, attempt=1)  # settled already: not leased any more
+        taken = store.lease(2, now + timedelta(minutes=2), _LEASE)  # b's retry is due, c's lease expired
+        assert {(n.key, n.attempts) for n in taken} == {(b.key, 2), (c.key, 2)}
+        with pytest.raises(IntegrityError):
+            store.settle(c.key, "release", now=now + timedelta(minutes=2), attempt=1)  # from the stale lease
+        left = _drain(store)
+        assert a.key not in left
+        assert (left[b.key].attempts, left[c.key].attempts) == (3, 3), "a refused release changed nothing"
+
     def test_settle_rejects_what_it_cannot_record(self, store: Store, maker: StepMaker) -> None:
         (a,) = self._notices(store, maker, 1)
         now = datetime(2026, 5, 1, tzinfo=UTC)

@@ -13,12 +13,13 @@ notices per second and as ratios, medians of interleaved repetitions:
 - **plain httpx**: the same signed bodies (made up front by ``WebhookChannel.request``: headers,
   signature, JSON), posted one after another with one ``httpx.Client`` - what a hand-written loop
   with no outbox would do. The baseline.
-- **dispatcher, 1**: one ``Dispatcher`` with a ``WebhookChannel`` on the same file: lease a batch,
-  load each record, render both languages, sign and post each notice, settle the batch in one
-  transaction. Target: at least 0.8 of plain httpx.
-- **paired chunks** (the target's figure): the notices in chunks of ``--chunk``, each chunk posted
-  plain and delivered by one dispatcher back to back, so both see the same machine; the median of the
-  per-chunk ratios, with quartiles and range, and the client's CPU per notice on each side.
+- **dispatcher, 1**: one ``Dispatcher`` as it comes (the default batch, 100) with a ``WebhookChannel``
+  on the same file: lease a batch, load its records, render both languages, sign and post each
+  notice, settle the batch in one transaction. Target: at least 0.8 of plain httpx.
+- **paired chunks** (the target's figure): the notices in chunks of ``--chunk`` (default 100, the
+  default batch; each chunk is one batch), each chunk posted plain and delivered by one dispatcher
+  back to back, so both see the same machine; the median of the per-chunk ratios, with quartiles and
+  range, and the client's CPU per notice on each side.
 - **own cost**: one dispatcher into a ``MemoryChannel`` (no network): what the outbox adds per
   notice, printed beside the time of one plain post.
 - **dispatchers, 4**: four dispatchers (threads, each with its own store handle and channel) on the
@@ -169,8 +170,7 @@ def run_dispatchers(path: Path, url: str, n: int, synchronous: Literal["FULL", "
     stores = [SQLiteStore(path, synchronous=synchronous) for _ in range(n)]
     channels = [WebhookChannel(url, SECRET, timeout=10) for _ in range(n)]
     dispatchers = [
-        Dispatcher(s, sinks={"hook": c}, batch=20, lease_for=timedelta(minutes=5))
-        for s, c in zip(stores, channels, strict=True)
+        Dispatcher(s, sinks={"hook": c}, lease_for=timedelta(minutes=5)) for s, c in zip(stores, channels, strict=True)
     ]
     threads = [threading.Thread(target=d.run, kwargs={"until": "ready"}) for d in dispatchers]
     start = time.perf_counter()
@@ -197,7 +197,7 @@ def run_paired(
     half (``time.process_time``: the client's work, whatever share of the machine it got)."""
     store = SQLiteStore(path, synchronous="NORMAL")
     channel = WebhookChannel(url, SECRET, timeout=10)
-    dispatcher = Dispatcher(store, sinks={"hook": channel}, batch=20, lease_for=timedelta(minutes=5))
+    dispatcher = Dispatcher(store, sinks={"hook": channel}, batch=chunk, lease_for=timedelta(minutes=5))
     pairs: list[tuple[float, float, float, float]] = []
     with httpx.Client(timeout=10) as client:
         for i in range(0, len(requests) - chunk + 1, chunk):
@@ -238,7 +238,7 @@ def run_memory(path: Path) -> float:
     """The dispatcher's own cost: the same work into a memory channel, no network."""
     channel = MemoryChannel()
     with SQLiteStore(path, synchronous="NORMAL") as store:
-        dispatcher = Dispatcher(store, sinks={"m": channel}, batch=20)
+        dispatcher = Dispatcher(store, sinks={"m": channel})
         start = time.perf_counter()
         dispatcher.run(until="ready")
         elapsed = time.perf_counter() - start
@@ -270,7 +270,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--consultations", type=int, default=500, help="two notices each (default 500)")
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--full", action="store_true", help="also measure with synchronous=FULL")
-    parser.add_argument("--chunk", type=int, default=100, help="notices per paired chunk (a multiple of 20)")
+    parser.add_argument(
+        "--chunk",
+        type=int,
+        default=100,
+        help="notices per paired chunk, one batch each (default 100, the default batch)",
+    )
     args = parser.parse_args(argv)
     consultations, reps = (30, 1) if args.quick else (args.consultations, args.reps)
     print("dispatch benchmark: notices/s to a loopback webhook (medians of interleaved repetitions)")

@@ -356,6 +356,68 @@ def test_several_workers_in_one_dispatcher_deliver_each_notice_once() -> None:
     assert sorted(d.key for d in channel.sent) == sorted(keys)
 
 
+# ---- a batch never outlives its lease; a stop releases what was not sent ----------------------------------------
+@pytest.mark.parametrize("workers", [1, 3])
+def test_no_send_starts_after_half_the_lease_and_the_rest_is_released_untried(workers: int) -> None:
+    store = MemoryStore()
+    keys = seed(store, 5)  # ten notices, one batch
+    clock = SimulatedClock(datetime(2026, 6, 1, tzinfo=UTC))
+
+    def slow(d: Delivery) -> Outcome:  # each send takes a minute of the five-minute lease
+        clock.advance(seconds=60)
+        return Outcome.delivered()
+
+    channel = MemoryChannel(slow)
+    dispatcher = Dispatcher(store, sinks={"m": channel}, clock=clock, lease_for=timedelta(minutes=5), workers=workers)
+    try:
+        report = dispatcher.run_once()
+        sent = [d.key for d in channel.sent]
+        rest = [n for n in store.outbox() if n.key not in sent]
+        again = dispatcher.run(until="ready")
+    finally:
+        dispatcher.close()
+    assert report.delivered == len(sent)
+    assert report.released == len(keys) - len(sent)
+    if workers == 1:
+        assert sent == keys[:3], "sends start at 0, 1 and 2 minutes; at 2.5 minutes the batch stops sending"
+    assert 1 <= len(sent) < len(keys)
+    assert {(n.status, n.attempts) for n in rest} == {("pending", 0)}, (
+        "released: pending again, and the attempt its lease counted is taken back"
+    )
+    assert again.delivered == len(keys) - len(sent), "released notices are ready at once, not after the lease"
+    assert sorted(d.key for d in channel.sent) == sorted(keys), "each notice once"
+
+
+def test_the_first_send_of_a_batch_always_goes_so_a_tiny_lease_still_makes_progress() -> None:
+    store = MemoryStore()
+    keys = seed(store, 2)
+    clock = SimulatedClock(datetime(2026, 6, 1, tzinfo=UTC))
+    channel = MemoryChannel(lambda d: (clock.advance(seconds=1), Outcome.delivered())[1])
+    dispatcher = Dispatcher(store, sinks={"m": channel}, clock=clock, lease_for=timedelta(seconds=1))
+    assert dispatcher.run(until="ready").delivered == len(keys)
+    assert [d.key for d in channel.sent] == keys
+    assert [n.attempts for n in store.outbox()] == [1] * len(keys), "the releases on the way counted no attempt"
+
+
+def test_stop_mid_batch_releases_the_notices_not_yet_sent() -> None:
+    store = MemoryStore()
+    keys = seed(store, 5)
+    box: list[Dispatcher] = []
+
+    def stop_after_three(d: Delivery) -> Outcome:
+        if len(channel.sent) == 2:  # the third send is under way when the signal comes
+            box[0].stop()
+        return Outcome.delivered()
+
+    channel = MemoryChannel(stop_after_three)
+    box.append(Dispatcher(store, sinks={"m": channel}))
+    report = box[0].run(until="ready")
+    assert [d.key for d in channel.sent] == keys[:3], "the send under way finishes; no new one starts"
+    assert (report.delivered, report.released) == (3, len(keys) - 3)
+    assert statuses(store) == {k: "delivered" if k in keys[:3] else "pending" for k in keys}
+    assert all(n.attempts == 0 for n in store.outbox() if n.key not in keys[:3])
+
+
 def test_requeue_is_only_for_dead_letters() -> None:
     from consultflow import IntegrityError, NotFound
 

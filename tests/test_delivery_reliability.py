@@ -238,12 +238,12 @@ def test_a_dispatcher_sigkilled_25_times_loses_nothing_and_sends_nothing_twice(
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_a_signal_stops_gracefully_after_the_batch_in_hand(tmp_path: Path, sig: signal.Signals) -> None:
+def test_a_signal_stops_gracefully_releasing_what_it_had_not_sent(tmp_path: Path, sig: signal.Signals) -> None:
     db = tmp_path / "term.db"
     with SQLiteStore(db) as s:
         keys = seed(s, 30)
     with Receiver(SECRET, delay=0.02) as receiver:
-        proc = _cli(db, receiver.url, "--batch", "2")  # forever, until a signal
+        proc = _cli(db, receiver.url)  # forever, until a signal; the 60 notices are one batch
         deadline = time.monotonic() + 30
         while not receiver.accepted and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -251,12 +251,15 @@ def test_a_signal_stops_gracefully_after_the_batch_in_hand(tmp_path: Path, sig: 
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err.decode()
     assert "(stopped)" in err.decode()
+    assert "released untried" in err.decode()
     with SQLiteStore(db) as s:
         final = statuses(s)
-    assert "leased" not in final.values()  # the batch in hand was settled before leaving
+        attempts = {n.key: n.attempts for n in s.outbox()}
+    assert "leased" not in final.values()  # what was sent was settled, the rest released, before leaving
     delivered = {k for k, v in final.items() if v == "delivered"}
     assert delivered == set(receiver.accepted)
     assert 0 < len(delivered) < len(keys)
+    assert {attempts[k] for k in keys if k not in delivered} == {0}, "released untried: no attempt counted"
 
 
 def _race(spec: Any, keys: list[str], receiver: Receiver) -> list[tuple[int, ...]]:

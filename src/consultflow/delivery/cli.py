@@ -58,7 +58,8 @@ def add_commands(sub: Any, describe: Callable[[str, str], dict[str, Any]]) -> No
             "Deliver the notices of a consultflow SQLite file: to one webhook (--webhook URL --secret\n"
             f"whsec_..., or the secret in ${SECRET_ENV}), signed per Standard Webhooks with the notice's\n"
             "key as webhook-id; or through the channels of a --config file. Without --once or\n"
-            "--until-empty it runs until SIGTERM or Ctrl-C, finishing the batch in hand.",
+            "--until-empty it runs until SIGTERM or Ctrl-C: the send under way finishes, the rest\n"
+            "of the batch is released for the next run.",
             "0 done (dead letters are listed by `consultflow outbox --status dead`); 2 a usage or\n"
             "input problem (no such file, not a store, a bad URL or secret, a bad config file).",
         ),
@@ -75,7 +76,7 @@ def add_commands(sub: Any, describe: Callable[[str, str], dict[str, Any]]) -> No
     dispatch.add_argument("--max-attempts", type=int, metavar="N", help="attempts before a dead letter")
     dispatch.add_argument("--timeout", type=float, metavar="SECONDS", help="webhook timeout (default 10)")
     dispatch.add_argument("--lease", type=float, metavar="SECONDS", help="how long a notice is held (default 300)")
-    dispatch.add_argument("--batch", type=int, metavar="N", help="notices leased at a time (default 20)")
+    dispatch.add_argument("--batch", type=int, metavar="N", help="notices leased at a time (default 100)")
     dispatch.add_argument("--workers", type=int, metavar="N", help="parallel sends (default 1)")
     dispatch.add_argument("--lang", choices=["en", "zh"], help="language of the webhook's message (default zh)")
     dispatch.add_argument("--link", metavar="URL", help="link template, e.g. https://app.example/c/{consultation}")
@@ -249,6 +250,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     unreached = len({u.recipient for _, u in report.unreachable})
     print(
         f"delivered {report.delivered}, retried {report.retried}, dead {report.dead}"
+        + (f", {report.released} released untried" if report.released else "")
         + (f", {unreached} recipient(s) unreachable" if unreached else "")
         + (" (stopped)" if dispatcher.stopping else ""),
         file=sys.stderr,

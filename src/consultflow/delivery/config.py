@@ -69,7 +69,7 @@ class _ChannelModel(_Strict):
 
 
 class _DispatcherModel(_Strict):
-    batch: int = Field(default=20, ge=1, le=10_000)
+    batch: int = Field(default=100, ge=1, le=10_000)
     workers: int = Field(default=1, ge=1, le=256)
     lease_seconds: float = Field(default=300, gt=0, le=86_400)
     sink_lang: Lang = "zh"

@@ -97,13 +97,16 @@ class _Sent:
 @attrs.frozen(slots=True)
 class Report:
     """What a run did: notices delivered, retried (will be tried again), dead (dead letters), leases
-    lost to another dispatcher; and each recipient that could not be reached, with the notice key."""
+    lost to another dispatcher; each recipient that could not be reached, with the notice key; and
+    notices released untried (the dispatcher stopping, or a batch's lease running short: ready again
+    at once, no attempt counted)."""
 
     delivered: int = 0
     retried: int = 0
     dead: int = 0
     lost: int = 0
     unreachable: tuple[tuple[str, Unreachable], ...] = ()
+    released: int = 0
 
     def __add__(self, other: Report) -> Report:
         return Report(
@@ -112,6 +115,7 @@ class Report:
             self.dead + other.dead,
             self.lost + other.lost,
             (*self.unreachable, *other.unreachable)[-1000:],
+            self.released + other.released,
         )
 
     @property
@@ -127,6 +131,13 @@ class Dispatcher:
     per-person deliveries: ``recipients`` resolves each notice's audience into contacts, and a
     contact's channel name picks the channel. ``procedures`` give each consultation's time zone
     (else ``zone``). ``workers`` send the notices of a batch in parallel.
+
+    A batch is leased for ``lease_for``; no send of it starts after half of that has passed (nor
+    after ``stop()``): the notices not yet sent are released, ready again at once with no attempt
+    counted, so a batch never outlives its lease however slow its channels, as long as one send ends
+    within half the lease (each shipped channel has a timeout far below it). That is what lets a
+    batch be large: ``batch`` notices per lease and per settle (default 100; see docs/performance.md,
+    "Delivery").
     """
 
     def __init__(
@@ -143,7 +154,7 @@ class Dispatcher:
         procedures: Iterable[Procedure] = (),
         clock: Clock | None = None,
         policy: RetryPolicy | None = None,
-        batch: int = 20,
+        batch: int = 100,
         lease_for: timedelta = timedelta(minutes=5),
         workers: int = 1,
         rng: random.Random | None = None,
@@ -188,7 +199,8 @@ class Dispatcher:
 
     # ---- running ----------------------------------------------------------------------------------
     def stop(self) -> None:
-        """Stop after the batch in hand is settled (what SIGTERM and SIGINT do in the CLI)."""
+        """Stop soon (what SIGTERM and SIGINT do in the CLI): the sends under way finish, the rest
+        of the batch is released untried, the batch is settled, and ``run`` returns."""
         self._stop.set()
         self._wake.set()
 
@@ -219,10 +231,12 @@ class Dispatcher:
         (a channel that ``Prepares`` builds and signs its request now); send them back to back (in
         parallel with ``workers``); settle the whole batch, in one transaction when the store offers
         ``settle_many`` (a commit per notice cost more than rendering it). Work between two sends
-        costs several times its length (docs/performance.md, "Delivery"), hence the phases. A
-        dispatcher killed between sending and settling sends the batch again: at least once, as ever."""
+        costs several times its length (docs/performance.md, "Delivery"), hence the phases. No send
+        starts once half the lease has passed or ``stop()`` was called: those notices are released.
+        A dispatcher killed between sending and settling sends the batch again: at least once, as ever."""
         self.remind()
-        notices = self.store.lease(self.batch, self._now(), self.lease_for)
+        now = self._now()
+        notices = self.store.lease(self.batch, now, self.lease_for)
         if not notices:
             return Report()
         records: dict[str, Consultation | None] = {}
@@ -230,10 +244,15 @@ class Dispatcher:
             found = self.store.load_many(n.consultation for n in notices)
             records = {n.consultation: found.get(n.consultation) for n in notices}
         prepared = [self._prepare(n, records) for n in notices]
-        if self._pool is not None and len(prepared) > 1:
-            sent = list(self._pool.map(self._deliver, prepared))
+        send_by = now + self.lease_for / 2
+        first, rest = prepared[0], prepared[1:]
+        if self._stop.is_set():  # stopped while preparing: nothing of this batch goes out
+            return self._settle([(first.notice, None), *((p.notice, None) for p in rest)])
+        sent: list[tuple[Notice, _Sent | None]] = [(first.notice, self._deliver(first))]  # progress, always
+        if self._pool is not None and len(rest) > 1:
+            sent.extend(self._pool.map(functools.partial(self._deliver_by, send_by), rest))
         else:
-            sent = [self._deliver(p) for p in prepared]
+            sent.extend(self._deliver_by(send_by, p) for p in rest)
         return self._settle(sent)
 
     def run(
@@ -263,7 +282,7 @@ class Dispatcher:
             total += report
             if progress is not None and report.settled:
                 progress(total)
-            if report.settled or report.lost:
+            if report.settled or report.lost or report.released:
                 continue
             if until == "ready":
                 break
@@ -330,6 +349,13 @@ class Dispatcher:
         ready: list[_Ready] = [(name, d, _ready(ch, d)) for name, ch, d in deliveries]
         return _Prepared(notice, ready, unreachable)
 
+    def _deliver_by(self, send_by: datetime, prepared: _Prepared) -> tuple[Notice, _Sent | None]:
+        """``_deliver``, unless the dispatcher is stopping or it is ``send_by`` (half the batch's lease
+        gone): then the notice is left untried (``None``) and the settle releases it."""
+        if self._stop.is_set() or self._now() >= send_by:
+            return prepared.notice, None
+        return prepared.notice, self._deliver(prepared)
+
     def _deliver(self, prepared: _Prepared) -> _Sent:
         """Send a prepared notice to every channel it goes to; what its settle must say."""
         notice, unreachable = prepared.notice, prepared.unreachable
@@ -349,15 +375,18 @@ class Dispatcher:
         unreached = tuple((notice.key, u) for u in unreachable)
         return _Sent(notice, tuple(problems), transient, "; ".join(problems)[:_MAX_ERROR], unreached)
 
-    def _settle(self, sent: Sequence[_Sent]) -> Report:
-        """Settle a batch: delivered, retried with backoff, or dead; one transaction when the store
-        offers ``settle_many``. A settle refused because the lease expired and another dispatcher
-        took the notice is counted as lost (the other one settles it)."""
+    def _settle(self, sent: Sequence[tuple[Notice, _Sent | None]]) -> Report:
+        """Settle a batch: delivered, retried with backoff, dead, or released (not tried: ``None``);
+        one transaction when the store offers ``settle_many``. A settle refused because the lease
+        expired and another dispatcher took the notice is counted as lost (the other one settles it)."""
         now = self._now()
         orders: list[SettleOrder] = []
         kinds: list[str] = []
-        for s in sent:
-            if not s.problems:
+        for notice, s in sent:
+            if s is None:
+                orders.append((notice.key, "release", None, "", notice.attempts))
+                kinds.append("released")
+            elif not s.problems:
                 orders.append((s.notice.key, "delivered", None, "", s.notice.attempts))
                 kinds.append("delivered")
             elif s.transient and not self.policy.gives_up(s.notice.attempts):
@@ -373,19 +402,26 @@ class Dispatcher:
             errors = list(self.store.settle_many(orders, now=now))
         else:
             errors = [_settle_one(self.store, order, now) for order in orders]
-        counts = {"delivered": 0, "retried": 0, "dead": 0, "lost": 0}
-        for s, kind, error in zip(sent, kinds, errors, strict=True):
+        counts = {"delivered": 0, "retried": 0, "dead": 0, "lost": 0, "released": 0}
+        for (notice, s), kind, error in zip(sent, kinds, errors, strict=True):
             if error is None:
                 counts[kind] += 1
-                if kind == "dead":
-                    log.warning("notice %s is dead after %d attempt(s): %s", s.notice.key, s.notice.attempts, s.error)
+                if kind == "dead" and s is not None:
+                    log.warning("notice %s is dead after %d attempt(s): %s", notice.key, notice.attempts, s.error)
             elif isinstance(error, IntegrityError):  # our lease expired and another dispatcher took the notice
-                log.info("notice %s: %s", s.notice.key, error)
+                log.info("notice %s: %s", notice.key, error)
                 counts["lost"] += 1
             else:
                 raise error
-        unreached = tuple(u for s in sent for u in s.unreachable)
-        return Report(counts["delivered"], counts["retried"], counts["dead"], counts["lost"], unreached[-1000:])
+        unreached = tuple(u for _, s in sent if s is not None for u in s.unreachable)
+        return Report(
+            counts["delivered"],
+            counts["retried"],
+            counts["dead"],
+            counts["lost"],
+            unreached[-1000:],
+            counts["released"],
+        )
 
     # ---- helpers -------------------------------------------------------------------------------------
     def _zone(self, record: Consultation | None) -> tzinfo:

@@ -22,8 +22,12 @@ notices per second and as ratios, medians of interleaved repetitions:
   range, and the client's CPU per notice on each side.
 - **own cost**: one dispatcher into a ``MemoryChannel`` (no network): what the outbox adds per
   notice, printed beside the time of one plain post.
-- **dispatchers, 4**: four dispatchers (threads, each with its own store handle and channel) on the
-  same file: the leases keep them apart; every notice must arrive exactly once.
+- **dispatchers, 4**: four dispatchers on the same file, as threads of one process (each with its own
+  store handle and channel) and as four processes (as ``consultflow dispatch`` runs): the leases
+  keep them apart; every notice must arrive exactly once. Threads share one interpreter lock, so
+  against a fast receiver four threads are no faster than one; processes are. And:
+- **a slow receiver**: one that answers each post after ``--delay`` seconds (default 0.02, a backend
+  across a network), 1 and 4 dispatchers: what running several dispatchers is for.
 
 ``synchronous=NORMAL`` (WAL) for the store, as for any outbox you can re-deliver from; ``--full``
 adds the figure under ``FULL`` (a disk sync per settled batch). The script is a report: it exits 0
@@ -68,6 +72,7 @@ class _Handler(BaseHTTPRequestHandler):
     ``DELETE`` clears them (the benchmark's check that nothing was lost or sent twice)."""
 
     protocol_version = "HTTP/1.1"
+    delay: ClassVar[float] = 0.0  # seconds before each answer: a backend across a network
     seen: ClassVar[Counter[str]] = Counter()
     lock: ClassVar[threading.Lock] = threading.Lock()
 
@@ -82,6 +87,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("content-length", "0")))
+        if self.delay:
+            time.sleep(self.delay)
         with self.lock:
             self.seen[self.headers.get("webhook-id", "")] += 1
         self._answer(200)
@@ -94,7 +101,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._answer(200)
 
 
-def _serve(ports: Any) -> None:
+def _serve(ports: Any, delay: float) -> None:
+    _Handler.delay = delay
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)  # a thread per connection (keep-alive)
     server.daemon_threads = True
     ports.put(server.server_address[1])
@@ -105,10 +113,10 @@ class Sink:
     """The receiver, in a process of its own (as a backend is): the client's costs are measured,
     not the receiver's competing for the same interpreter."""
 
-    def __init__(self) -> None:
+    def __init__(self, delay: float = 0.0) -> None:
         ctx = multiprocessing.get_context("spawn")
         ports = ctx.Queue()
-        self.process = ctx.Process(target=_serve, args=(ports,), daemon=True)
+        self.process = ctx.Process(target=_serve, args=(ports, delay), daemon=True)
         self.process.start()
         self.port = int(ports.get(timeout=60))
 
@@ -166,6 +174,40 @@ def run_plain(requests: list[tuple[str, dict[str, str], bytes]]) -> float:
         return time.perf_counter() - start
 
 
+def _dispatch_process(path: Path, url: str, ready: Any, go: Any, done: Any) -> None:
+    """One dispatcher in a process of its own (as ``consultflow dispatch`` runs), timed from ``go``."""
+    with SQLiteStore(path, synchronous="NORMAL") as store:
+        channel = WebhookChannel(url, SECRET, timeout=10)
+        dispatcher = Dispatcher(store, sinks={"hook": channel}, lease_for=timedelta(minutes=5))
+        ready.put(1)
+        go.wait()
+        dispatcher.run(until="ready")
+        channel.close()
+    done.put(1)
+
+
+def run_processes(path: Path, url: str, n: int) -> float:
+    """``n`` dispatchers, each in its own process on the same file; the seconds from the start
+    signal (each has imported consultflow and opened the store) until the last one is done."""
+    ctx = multiprocessing.get_context("spawn")
+    ready, go, done = ctx.Queue(), ctx.Event(), ctx.Queue()
+    procs = [ctx.Process(target=_dispatch_process, args=(path, url, ready, go, done)) for _ in range(n)]
+    for p in procs:
+        p.start()
+    for _ in procs:
+        ready.get(timeout=120)
+    start = time.perf_counter()
+    go.set()
+    for _ in procs:
+        done.get(timeout=600)
+    elapsed = time.perf_counter() - start
+    for p in procs:
+        p.join(timeout=60)
+        if p.exitcode != 0:
+            raise SystemExit(f"a dispatcher process failed (exit {p.exitcode}): the benchmark is broken")
+    return elapsed
+
+
 def run_dispatchers(path: Path, url: str, n: int, synchronous: Literal["FULL", "NORMAL"]) -> float:
     stores = [SQLiteStore(path, synchronous=synchronous) for _ in range(n)]
     channels = [WebhookChannel(url, SECRET, timeout=10) for _ in range(n)]
@@ -191,14 +233,17 @@ def run_paired(
 ) -> list[tuple[float, float, float, float]]:
     """The target's measure, robust to a machine whose load changes from second to second: the
     notices in chunks of ``chunk``, each chunk posted by plain httpx and delivered by one dispatcher
-    back to back (the order alternating), so both halves of a pair see the same machine. Returns
-    (plain seconds, dispatcher seconds) per chunk. The dispatcher delivers the same notices, in the
-    same order, as the plain loop posts in that chunk. Also the CPU time this process spent on each
-    half (``time.process_time``: the client's work, whatever share of the machine it got)."""
+    back to back (the order alternating), so both halves of a pair see the same machine. Returns,
+    per pair, seconds per notice: plain, dispatcher, and the CPU time this process spent per notice
+    on each half (``time.process_time``: the client's work, whatever share of the machine it got).
+    The dispatcher (as it comes, but for ``batch=chunk``) delivers in order from where it stopped:
+    at least ``chunk`` notices a turn (its first lease is smaller, so its batches need not line up
+    with the chunks), the last turn what is left."""
     store = SQLiteStore(path, synchronous="NORMAL")
     channel = WebhookChannel(url, SECRET, timeout=10)
     dispatcher = Dispatcher(store, sinks={"hook": channel}, batch=chunk, lease_for=timedelta(minutes=5))
     pairs: list[tuple[float, float, float, float]] = []
+    counted = [0]
     with httpx.Client(timeout=10) as client:
         for i in range(0, len(requests) - chunk + 1, chunk):
 
@@ -213,9 +258,12 @@ def run_paired(
                 start, done = time.perf_counter(), 0
                 while done < chunk:
                     report = dispatcher.run_once()
+                    if report.retried or report.dead or report.lost or report.released:
+                        raise RuntimeError(f"the dispatcher did not deliver everything: {report}")
                     if not report.delivered:
-                        raise RuntimeError(f"the dispatcher delivered nothing: {report}")
+                        break  # the outbox is done
                     done += report.delivered
+                counted[0] = done  # none: its earlier turns took it all (a pace below chunk a batch)
                 return time.perf_counter() - start
 
             def timed(run: Callable[[], float]) -> tuple[float, float]:
@@ -227,7 +275,9 @@ def run_paired(
                 (d, dc), (p, pc) = timed(dispatched), timed(plain)
             else:
                 (p, pc), (d, dc) = timed(plain), timed(dispatched)
-            pairs.append((p, d, pc, dc))
+            n = counted[0]
+            if n:
+                pairs.append((p / chunk, d / n, pc / chunk, dc / n))
     dispatcher.close()
     channel.close()
     store.close()
@@ -247,6 +297,31 @@ def run_memory(path: Path) -> float:
     if len(channel.accepted) != total:
         raise SystemExit("memory channel: a notice was lost: the benchmark is broken")
     return elapsed
+
+
+def slow_report(delay: float, consultations: int, reps: int) -> str:
+    """1 and 4 dispatchers against a receiver that takes ``delay`` seconds an answer: the waits of
+    four overlap, so four deliver about four times as fast (every notice once, as ever)."""
+    slow = Sink(delay)
+    try:
+        with tempfile.TemporaryDirectory(prefix="consultflow-bench-slow-") as tmp:
+            template = Path(tmp) / "template.db"
+            keys = make_file(template, consultations, "NORMAL")
+            rates: dict[int, list[float]] = {1: [], 4: []}
+            for r in range(reps):
+                for n in (1, 4) if r % 2 else (4, 1):
+                    path = Path(tmp) / f"slow-{n}-{r}.db"
+                    path.write_bytes(template.read_bytes())
+                    slow.reset()
+                    rates[n].append(len(keys) / run_dispatchers(path, slow.url, n, "NORMAL"))
+                    check(slow, keys, f"slow receiver, {n} dispatcher(s)")
+    finally:
+        slow.close()
+    one, four = statistics.median(rates[1]), statistics.median(rates[4])
+    return (
+        f"a receiver answering in {delay * 1e3:.0f} ms ({len(keys)} notices): 1 dispatcher {one:,.0f}/s, "
+        f"4 dispatchers {four:,.0f}/s: {four / one:.2f}x"
+    )
 
 
 def forget() -> None:
@@ -270,6 +345,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--consultations", type=int, default=500, help="two notices each (default 500)")
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--full", action="store_true", help="also measure with synchronous=FULL")
+    parser.add_argument("--delay", type=float, default=0.02, help="the slow receiver's seconds per answer")
     parser.add_argument(
         "--chunk",
         type=int,
@@ -300,11 +376,20 @@ def main(argv: list[str] | None = None) -> int:
                     return run_dispatchers(path, sink.url, n, mode)
 
                 variants[f"dispatcher x{n} ({mode})"] = variant
+
+        def processes(r: int) -> float:
+            path = Path(tmp) / f"run-processes-{r}.db"
+            path.write_bytes(template.read_bytes())
+            return run_processes(path, sink.url, 4)
+
+        variants["dispatcher x4, processes"] = processes
         rates: dict[str, list[float]] = {name: [] for name in variants}
         names = list(variants)
         own: list[float] = []
         pairs: list[tuple[float, float, float, float]] = []
         chunk = 20 if args.quick else args.chunk
+        if chunk < 1 or len(keys) % chunk:
+            parser.error(f"--chunk must divide the {len(keys)} notices")
         for r in range(reps):
             path = Path(tmp) / f"memory-{r}.db"
             path.write_bytes(template.read_bytes())
@@ -315,7 +400,7 @@ def main(argv: list[str] | None = None) -> int:
             sink.reset()
             forget()
             pairs.extend(run_paired(path, sink.url, requests, chunk))
-            check(sink, keys[: len(keys) // chunk * chunk], "paired chunks", times=2)
+            check(sink, keys, "paired chunks", times=2)
             for name in names[r % len(names) :] + names[: r % len(names)]:
                 sink.reset()
                 forget()
@@ -330,8 +415,8 @@ def main(argv: list[str] | None = None) -> int:
     one = statistics.median(rates["dispatcher x1 (NORMAL)"])
     four = statistics.median(rates["dispatcher x4 (NORMAL)"])
     ratios = sorted(p / d for p, d, _, _ in pairs)  # dispatcher's rate over plain's, per pair
-    plain_cpu = statistics.median(pc for _, _, pc, _ in pairs) / chunk
-    disp_cpu = statistics.median(dc for _, _, _, dc in pairs) / chunk
+    plain_cpu = statistics.median(pc for _, _, pc, _ in pairs)
+    disp_cpu = statistics.median(dc for _, _, _, dc in pairs)
     q1, mid, q3 = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else (ratios[0],) * 3
     print(
         f"\npaired chunks ({len(ratios)} pairs of {chunk} notices, plain and dispatcher back to back): "
@@ -344,7 +429,9 @@ def main(argv: list[str] | None = None) -> int:
     verdict = "met" if mid >= TARGET else "NOT met"
     print(f"target: one dispatcher >= {TARGET:.1f}x plain httpx (paired median): {verdict} ({mid:.2f}x)")
     print(f"whole runs, ratio of medians: {one / base:.2f}x")
-    print(f"4 dispatchers vs 1: {four / one:.2f}x")
+    procs = statistics.median(rates["dispatcher x4, processes"])
+    print(f"4 dispatchers vs 1: {four / one:.2f}x as threads of one process, {procs / one:.2f}x as processes")
+    print(slow_report(args.delay, 10 if args.quick else 100, reps))
     post = 1 / base
     print(
         f"the dispatcher's own work per notice (lease, load, render zh+en, settle; memory channel): "

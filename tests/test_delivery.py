@@ -418,6 +418,53 @@ def test_stop_mid_batch_releases_the_notices_not_yet_sent() -> None:
     assert all(n.attempts == 0 for n in store.outbox() if n.key not in keys[:3])
 
 
+# ---- each lease sized from the last batch's pace ------------------------------------------------------------
+def test_each_lease_is_sized_to_the_last_batchs_pace() -> None:
+    store = MemoryStore()
+    keys = seed(store, 35)  # seventy notices
+    clock = SimulatedClock(datetime(2026, 6, 1, tzinfo=UTC))
+
+    def slow(d: Delivery) -> Outcome:  # a receiver that takes 50 ms an answer
+        clock.advance(milliseconds=50)
+        return Outcome.delivered()
+
+    dispatcher = Dispatcher(store, sinks={"m": MemoryChannel(slow)}, clock=clock, batch_seconds=0.25)
+    assert dispatcher.lease_size == 10, "before it knows the pace, a dispatcher leases at most 10"
+    assert dispatcher.run_once().delivered == 10
+    assert dispatcher.lease_size == 5, "0.25 s at 50 ms a notice"
+    assert dispatcher.run_once().delivered == 5
+    fast = Dispatcher(store, sinks={"m": MemoryChannel()}, clock=clock, batch=40)  # answers take no time
+    assert fast.run_once().delivered == 10
+    assert fast.lease_size == 40, "a fast receiver: batches as large as batch allows"
+    assert fast.run_once().delivered == 40
+    assert fast.run_once().delivered == len(keys) - (10 + 5 + 10 + 40)
+    assert {n.status for n in store.outbox()} == {"delivered"}
+    capped = Dispatcher(MemoryStore(), sinks={"m": MemoryChannel()}, batch=3)
+    assert capped.lease_size == 3
+
+
+def test_dispatchers_share_a_backlog_when_the_receiver_is_slow() -> None:
+    import threading
+    import time
+
+    store = MemoryStore()
+    keys = seed(store, 40)
+    channel = MemoryChannel(lambda d: (time.sleep(0.005), Outcome.delivered())[1])
+    dispatchers = [Dispatcher(store, sinks={"m": channel}) for _ in range(4)]
+    reports: list[Any] = [None] * 4
+
+    def run(i: int) -> None:
+        reports[i] = dispatchers[i].run(until="ready")
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert sorted(d.key for d in channel.sent) == sorted(keys), "each notice once"
+    assert all(r.delivered > 0 for r in reports), f"one dispatcher held the backlog: {[r.delivered for r in reports]}"
+
+
 def test_requeue_is_only_for_dead_letters() -> None:
     from consultflow import IntegrityError, NotFound
 
@@ -438,6 +485,10 @@ def test_requeue_is_only_for_dead_letters() -> None:
         {"channels": {"m": MemoryChannel()}},
         {"sinks": {"m": object()}},
         {"sinks": {"m": MemoryChannel()}, "batch": 0},
+        {"sinks": {"m": MemoryChannel()}, "batch_seconds": 0},
+        {"sinks": {"m": MemoryChannel()}, "batch_seconds": -1.0},
+        {"sinks": {"m": MemoryChannel()}, "batch_seconds": True},
+        {"sinks": {"m": MemoryChannel()}, "batch_seconds": "1"},
     ],
 )
 def test_a_dispatcher_is_checked_when_it_is_made(kwargs: dict[str, Any]) -> None:

@@ -76,7 +76,13 @@ def add_commands(sub: Any, describe: Callable[[str, str], dict[str, Any]]) -> No
     dispatch.add_argument("--max-attempts", type=int, metavar="N", help="attempts before a dead letter")
     dispatch.add_argument("--timeout", type=float, metavar="SECONDS", help="webhook timeout (default 10)")
     dispatch.add_argument("--lease", type=float, metavar="SECONDS", help="how long a notice is held (default 300)")
-    dispatch.add_argument("--batch", type=int, metavar="N", help="notices leased at a time (default 100)")
+    dispatch.add_argument("--batch", type=int, metavar="N", help="the most notices leased at a time (default 100)")
+    dispatch.add_argument(
+        "--batch-seconds",
+        type=float,
+        metavar="SECONDS",
+        help="size each lease to about this long at the last batch's pace (default 0.25)",
+    )
     dispatch.add_argument("--workers", type=int, metavar="N", help="parallel sends (default 1)")
     dispatch.add_argument("--lang", choices=["en", "zh"], help="language of the webhook's message (default zh)")
     dispatch.add_argument("--link", metavar="URL", help="link template, e.g. https://app.example/c/{consultation}")
@@ -182,7 +188,8 @@ def _build(args: argparse.Namespace, store: Any) -> Dispatcher:
             raise InvalidInput(f"--webhook needs --secret whsec_... (or ${SECRET_ENV})")
         timeout = args.timeout if args.timeout is not None else 10.0
         sinks["webhook"] = WebhookChannel(args.webhook, secret, timeout=timeout)
-    for name, value in (("batch", args.batch), ("workers", args.workers), ("sink_lang", args.lang)):
+    named = (("batch", args.batch), ("batch_seconds", args.batch_seconds), ("workers", args.workers))
+    for name, value in (*named, ("sink_lang", args.lang)):
         if value is not None:
             options[name] = value
     if args.lease is not None:

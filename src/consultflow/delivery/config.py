@@ -70,6 +70,7 @@ class _ChannelModel(_Strict):
 
 class _DispatcherModel(_Strict):
     batch: int = Field(default=100, ge=1, le=10_000)
+    batch_seconds: float = Field(default=0.25, gt=0, le=3600)
     workers: int = Field(default=1, ge=1, le=256)
     lease_seconds: float = Field(default=300, gt=0, le=86_400)
     sink_lang: Lang = "zh"
@@ -237,6 +238,7 @@ def load_config(path: str | Path, *, directory: Any = None) -> Config:
     d = spec.dispatcher
     options: dict[str, Any] = {
         "batch": d.batch,
+        "batch_seconds": d.batch_seconds,
         "workers": d.workers,
         "lease_for": timedelta(seconds=d.lease_seconds),
         "sink_lang": d.sink_lang,

@@ -49,6 +49,9 @@ SettleOrder = tuple[str, Settlement, datetime | None, str, int | None]
 #: The recipient of a whole-notice delivery (a sink: a backend's webhook, an archive file).
 SINK = "*"
 _MAX_ERROR = 1000
+#: The most a dispatcher leases before it knows its channels' pace: dispatchers starting together on
+#: a backlog share it instead of the first taking a whole ``batch``.
+_FIRST_LEASE = 10
 
 
 @runtime_checkable
@@ -135,9 +138,13 @@ class Dispatcher:
     A batch is leased for ``lease_for``; no send of it starts after half of that has passed (nor
     after ``stop()``): the notices not yet sent are released, ready again at once with no attempt
     counted, so a batch never outlives its lease however slow its channels, as long as one send ends
-    within half the lease (each shipped channel has a timeout far below it). That is what lets a
-    batch be large: ``batch`` notices per lease and per settle (default 100; see docs/performance.md,
-    "Delivery").
+    within half the lease (each shipped channel has a timeout far below it).
+
+    Each lease is sized from the pace of the last batch: as many notices as take about
+    ``batch_seconds`` to lease, send and settle, at most ``batch`` (the first lease: at most 10).
+    Against a fast receiver batches are large and their fixed costs (a lease and a settle
+    transaction) spread thin; against a slow one they are small, so several dispatchers share a
+    backlog instead of one holding it (docs/performance.md, "Delivery").
     """
 
     def __init__(
@@ -155,6 +162,7 @@ class Dispatcher:
         clock: Clock | None = None,
         policy: RetryPolicy | None = None,
         batch: int = 100,
+        batch_seconds: float = 0.25,
         lease_for: timedelta = timedelta(minutes=5),
         workers: int = 1,
         rng: random.Random | None = None,
@@ -174,6 +182,12 @@ class Dispatcher:
             raise InvalidInput(f"sink_lang must be one of {', '.join(LANGS)}")
         if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= 10_000:
             raise InvalidInput("batch is a whole number from 1 to 10000")
+        if (
+            isinstance(batch_seconds, bool)
+            or not isinstance(batch_seconds, int | float)
+            or not 0 < batch_seconds <= 3600
+        ):
+            raise InvalidInput("batch_seconds is a number of seconds above 0, at most 3600")
         if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 256:
             raise InvalidInput("workers is a whole number from 1 to 256")
         if not isinstance(lease_for, timedelta) or lease_for <= timedelta(0):
@@ -187,6 +201,8 @@ class Dispatcher:
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.policy = policy if policy is not None else RetryPolicy()
         self.batch = batch
+        self.batch_seconds = float(batch_seconds)
+        self._size = min(batch, _FIRST_LEASE)
         self.lease_for = lease_for
         self.workers = workers
         self._rng = rng if rng is not None else random.Random()
@@ -213,6 +229,11 @@ class Dispatcher:
     def stopping(self) -> bool:
         return self._stop.is_set()
 
+    @property
+    def lease_size(self) -> int:
+        """How many notices the next lease asks for (from the last batch's pace, at most ``batch``)."""
+        return self._size
+
     def remind(self) -> int:
         """Add the reminders that are due (at most once per ``reminders.every``); how many were new."""
         if self.reminders is None:
@@ -236,7 +257,7 @@ class Dispatcher:
         A dispatcher killed between sending and settling sends the batch again: at least once, as ever."""
         self.remind()
         now = self._now()
-        notices = self.store.lease(self.batch, now, self.lease_for)
+        notices = self.store.lease(self._size, now, self.lease_for)
         if not notices:
             return Report()
         records: dict[str, Consultation | None] = {}
@@ -247,13 +268,20 @@ class Dispatcher:
         send_by = now + self.lease_for / 2
         first, rest = prepared[0], prepared[1:]
         if self._stop.is_set():  # stopped while preparing: nothing of this batch goes out
-            return self._settle([(first.notice, None), *((p.notice, None) for p in rest)])
+            return self._settle([(first.notice, None), *((p.notice, None) for p in rest)], now)
         sent: list[tuple[Notice, _Sent | None]] = [(first.notice, self._deliver(first))]  # progress, always
         if self._pool is not None and len(rest) > 1:
             sent.extend(self._pool.map(functools.partial(self._deliver_by, send_by), rest))
         else:
             sent.extend(self._deliver_by(send_by, p) for p in rest)
-        return self._settle(sent)
+        done = self._now()
+        self._pace(done - now, sum(1 for _, s in sent if s is not None))
+        return self._settle(sent, done)
+
+    def _pace(self, took: timedelta, tried: int) -> None:
+        """Size the next lease: as many notices as ``batch_seconds`` holds at this batch's pace."""
+        each = took.total_seconds() / tried
+        self._size = self.batch if each <= 0 else max(1, min(self.batch, int(self.batch_seconds / each)))
 
     def run(
         self,
@@ -375,11 +403,10 @@ class Dispatcher:
         unreached = tuple((notice.key, u) for u in unreachable)
         return _Sent(notice, tuple(problems), transient, "; ".join(problems)[:_MAX_ERROR], unreached)
 
-    def _settle(self, sent: Sequence[tuple[Notice, _Sent | None]]) -> Report:
-        """Settle a batch: delivered, retried with backoff, dead, or released (not tried: ``None``);
-        one transaction when the store offers ``settle_many``. A settle refused because the lease
-        expired and another dispatcher took the notice is counted as lost (the other one settles it)."""
-        now = self._now()
+    def _settle(self, sent: Sequence[tuple[Notice, _Sent | None]], now: datetime) -> Report:
+        """Settle a batch at ``now``: delivered, retried with backoff, dead, or released (not tried:
+        ``None``); one transaction when the store offers ``settle_many``. A settle refused because the
+        lease expired and another dispatcher took the notice is counted as lost (the other one settles it)."""
         orders: list[SettleOrder] = []
         kinds: list[str] = []
         for notice, s in sent:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -86,6 +87,10 @@ def test_the_story_is_delivered_to_a_local_webhook(db: Path, receiver: Receiver)
     assert again.returncode == 0
     assert "delivered 0" in again.stderr
     assert receiver.requests == total
+    docs = (Path(__file__).parent.parent / "docs" / "notifications.md").read_text(encoding="utf-8")
+    said = re.findall(r"delivered (\d+), retried 0, dead 0", docs) + re.findall(r"its (\d+) notices go", docs)
+    assert said, "docs/notifications.md shows the story delivered"
+    assert set(said) == {str(total)}, "docs/notifications.md gives the story's notice count as it is"
 
 
 def test_the_secret_can_come_from_the_environment_and_a_link_is_built(db: Path, receiver: Receiver) -> None:

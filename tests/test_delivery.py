@@ -443,7 +443,55 @@ def test_each_lease_is_sized_to_the_last_batchs_pace() -> None:
     assert capped.lease_size == 3
 
 
-def test_dispatchers_share_a_backlog_when_the_receiver_is_slow() -> None:
+def test_paced_dispatchers_share_a_backlog_from_a_slow_receiver() -> None:
+    store = MemoryStore()
+    keys = seed(store, 30)  # sixty notices
+    clock = SimulatedClock(datetime(2026, 6, 1, tzinfo=UTC))
+
+    def slow(d: Delivery) -> Outcome:  # 50 ms an answer
+        clock.advance(milliseconds=50)
+        return Outcome.delivered()
+
+    channel = MemoryChannel(slow)
+    one, two = (Dispatcher(store, sinks={"m": channel}, clock=clock) for _ in range(2))
+    got = {id(one): 0, id(two): 0}
+    while True:  # the two take turns, as two processes would
+        done = [d.run_once().delivered for d in (one, two)]
+        got[id(one)] += done[0]
+        got[id(two)] += done[1]
+        if not any(done):
+            break
+    assert sorted(d.key for d in channel.sent) == sorted(keys)
+    assert list(got.values()) == [30, 30], (
+        "after their first leases of 10, each leases 5 (0.25 s at 50 ms): without pacing the first "
+        "to lease again would take all that is left"
+    )
+
+
+def test_workers_always_have_a_notice_each_and_every_send_goes_through_them() -> None:
+    import threading
+
+    store = MemoryStore()
+    seed(store, 10)
+    clock = SimulatedClock(datetime(2026, 6, 1, tzinfo=UTC))
+    names: list[str] = []
+
+    def slow(d: Delivery) -> Outcome:  # a send slower than batch_seconds: the pace alone would say 1
+        names.append(threading.current_thread().name)
+        clock.advance(seconds=1)
+        return Outcome.delivered()
+
+    dispatcher = Dispatcher(store, sinks={"m": MemoryChannel(slow)}, clock=clock, workers=4, batch_seconds=0.25)
+    try:
+        assert dispatcher.run_once().delivered == 10
+        assert dispatcher.lease_size == 4, "never fewer than workers, or they have nothing to do"
+        assert dispatcher.run_once().delivered == 4
+    finally:
+        dispatcher.close()
+    assert all(n.startswith("consultflow-dispatch") for n in names), "the first send of a batch too"
+
+
+def test_dispatcher_threads_share_a_backlog_each_notice_once() -> None:
     import threading
     import time
 
@@ -700,5 +748,5 @@ def test_settle_many_releases_what_was_not_tried_in_the_same_transaction(batch_s
             ("pending", 0),
             ("leased", 1),
         ]
-        assert (by_key[a].last_error, by_key[a].not_before) == ("HTTP 503", now), "released: ready now, error kept"
+        assert (by_key[a].last_error, by_key[a].not_before) == ("HTTP 503", None), "released: ready at once, error kept"
         assert store.settle_many([(b, "release", None, "", 1)], now=now)[0] is not None, "delivered stays delivered"

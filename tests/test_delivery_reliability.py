@@ -243,7 +243,7 @@ def test_a_signal_stops_gracefully_releasing_what_it_had_not_sent(tmp_path: Path
     with SQLiteStore(db) as s:
         keys = seed(s, 30)
     with Receiver(SECRET, delay=0.02) as receiver:
-        proc = _cli(db, receiver.url)  # forever, until a signal; the 60 notices are one batch
+        proc = _cli(db, receiver.url)  # forever, until a signal; batches of about a dozen at 20 ms an answer
         deadline = time.monotonic() + 30
         while not receiver.accepted and time.monotonic() < deadline:
             time.sleep(0.05)

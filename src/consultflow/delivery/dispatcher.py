@@ -135,16 +135,16 @@ class Dispatcher:
     contact's channel name picks the channel. ``procedures`` give each consultation's time zone
     (else ``zone``). ``workers`` send the notices of a batch in parallel.
 
-    A batch is leased for ``lease_for``; no send of it starts after half of that has passed (nor
-    after ``stop()``): the notices not yet sent are released, ready again at once with no attempt
-    counted, so a batch never outlives its lease however slow its channels, as long as one send ends
-    within half the lease (each shipped channel has a timeout far below it).
+    A batch is leased for ``lease_for``; no send of it but the first starts after half of that has
+    passed (nor any after ``stop()``): the notices not yet sent are released, ready again at once with
+    no attempt counted, so a batch never outlives its lease however slow its channels, as long as one
+    notice's sends end within half the lease (each shipped channel has a timeout far below it).
 
     Each lease is sized from the pace of the last batch: as many notices as take about
-    ``batch_seconds`` to lease, send and settle, at most ``batch`` (the first lease: at most 10).
-    Against a fast receiver batches are large and their fixed costs (a lease and a settle
-    transaction) spread thin; against a slow one they are small, so several dispatchers share a
-    backlog instead of one holding it (docs/performance.md, "Delivery").
+    ``batch_seconds`` to lease, prepare and send, at most ``batch`` and at least ``workers`` (the
+    first lease: at most 10, or ``workers``). Against a fast receiver batches are large and their
+    fixed costs (a lease and a settle transaction) spread thin; against a slow one they are small, so
+    several dispatchers share a backlog instead of one holding it (docs/performance.md, "Delivery").
     """
 
     def __init__(
@@ -185,9 +185,9 @@ class Dispatcher:
         if (
             isinstance(batch_seconds, bool)
             or not isinstance(batch_seconds, int | float)
-            or not 0 < batch_seconds <= 3600
+            or not 0.001 <= batch_seconds <= 3600
         ):
-            raise InvalidInput("batch_seconds is a number of seconds above 0, at most 3600")
+            raise InvalidInput("batch_seconds is a number of seconds from 0.001 to 3600")
         if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 256:
             raise InvalidInput("workers is a whole number from 1 to 256")
         if not isinstance(lease_for, timedelta) or lease_for <= timedelta(0):
@@ -202,7 +202,7 @@ class Dispatcher:
         self.policy = policy if policy is not None else RetryPolicy()
         self.batch = batch
         self.batch_seconds = float(batch_seconds)
-        self._size = min(batch, _FIRST_LEASE)
+        self._size = min(batch, max(_FIRST_LEASE, workers))
         self.lease_for = lease_for
         self.workers = workers
         self._rng = rng if rng is not None else random.Random()
@@ -265,23 +265,26 @@ class Dispatcher:
             found = self.store.load_many(n.consultation for n in notices)
             records = {n.consultation: found.get(n.consultation) for n in notices}
         prepared = [self._prepare(n, records) for n in notices]
-        send_by = now + self.lease_for / 2
-        first, rest = prepared[0], prepared[1:]
-        if self._stop.is_set():  # stopped while preparing: nothing of this batch goes out
-            return self._settle([(first.notice, None), *((p.notice, None) for p in rest)], now)
-        sent: list[tuple[Notice, _Sent | None]] = [(first.notice, self._deliver(first))]  # progress, always
-        if self._pool is not None and len(rest) > 1:
-            sent.extend(self._pool.map(functools.partial(self._deliver_by, send_by), rest))
+        # the first notice goes while the lease holds at all (a batch always makes progress); the
+        # others only in its first half
+        deadlines = [now + self.lease_for, *(now + self.lease_for / 2 for _ in prepared[1:])]
+        if self._pool is not None and len(prepared) > 1:
+            sent = list(self._pool.map(self._deliver_by, deadlines, prepared))
         else:
-            sent.extend(self._deliver_by(send_by, p) for p in rest)
+            sent = [self._deliver_by(by, p) for by, p in zip(deadlines, prepared, strict=True)]
         done = self._now()
         self._pace(done - now, sum(1 for _, s in sent if s is not None))
         return self._settle(sent, done)
 
     def _pace(self, took: timedelta, tried: int) -> None:
-        """Size the next lease: as many notices as ``batch_seconds`` holds at this batch's pace."""
+        """Size the next lease: as many notices as ``batch_seconds`` of leasing, preparing and sending
+        holds at this batch's pace; never fewer than ``workers`` (they would have nothing to do), never
+        more than ``batch``. A batch that tried nothing (a stop) says nothing of the pace."""
+        if not tried:
+            return
         each = took.total_seconds() / tried
-        self._size = self.batch if each <= 0 else max(1, min(self.batch, int(self.batch_seconds / each)))
+        least = min(self.batch, self.workers)
+        self._size = self.batch if each <= 0 else max(least, min(self.batch, int(self.batch_seconds / each)))
 
     def run(
         self,
@@ -378,8 +381,9 @@ class Dispatcher:
         return _Prepared(notice, ready, unreachable)
 
     def _deliver_by(self, send_by: datetime, prepared: _Prepared) -> tuple[Notice, _Sent | None]:
-        """``_deliver``, unless the dispatcher is stopping or it is ``send_by`` (half the batch's lease
-        gone): then the notice is left untried (``None``) and the settle releases it."""
+        """``_deliver``, unless the dispatcher is stopping or it is ``send_by`` (for all but a batch's
+        first notice, half its lease gone): then the notice is left untried (``None``) and the settle
+        releases it."""
         if self._stop.is_set() or self._now() >= send_by:
             return prepared.notice, None
         return prepared.notice, self._deliver(prepared)

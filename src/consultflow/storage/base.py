@@ -126,11 +126,12 @@ class Store(Protocol):
         attempt: int | None = None,
     ) -> None:
         """Record a delivery attempt: delivered, to retry at ``retry_at``, or dead (dead letter); or
-        ``release`` a leased notice that was not tried (ready again at ``now``, its ``attempts`` as
-        before the lease, its last error kept; ``IntegrityError`` unless it is leased).
+        ``release`` a leased notice that was not tried (ready again at once, no ``not_before``; its
+        ``attempts`` as before the lease; its last error kept; ``IntegrityError`` unless it is leased).
 
-        ``attempt`` is the leased notice's ``attempts``: given, the settle applies only if nobody
-        has leased the notice since (else ``IntegrityError`` and nothing changes), so a worker whose
+        ``attempt`` is the leased notice's ``attempts``: given, the settle applies only if no lease
+        has counted an attempt since (else ``IntegrityError`` and nothing changes; a lease released
+        untried took its attempt back and counts as never made), so a worker whose
         lease expired cannot undo the work of the one that took it over."""
         ...
 

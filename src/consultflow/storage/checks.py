@@ -177,8 +177,9 @@ def check_settlement(
     """What ``settle`` writes: (status, not_before, last_error). Checks the arguments.
 
     A ``"release"`` (the lease's notice was not tried: a dispatcher stopping, or its lease running
-    short) writes ``pending``, ready at ``now``; the store also takes back the attempt the lease
-    counted, keeps the last error, and refuses it unless the notice is leased (``release_error``)."""
+    short) writes ``pending`` with no ``not_before`` (ready at once, whatever another dispatcher's
+    clock says); the store also takes back the attempt the lease counted, keeps the last error, and
+    refuses it unless the notice is leased (``release_error``)."""
     check_aware(now, "settle(now=...)")
     if attempt is not None:
         check_count(attempt, "settle(attempt)")
@@ -193,7 +194,7 @@ def check_settlement(
     if outcome == "retry":
         return "pending", retry_at if retry_at is not None else now, error
     if outcome == "release":
-        return "pending", now, error
+        return "pending", None, error
     return "dead", None, error
 
 

@@ -555,6 +555,17 @@ class StoreContract:
         )
         assert ready[b.key].attempts == 1
 
+    def test_a_released_lease_counts_as_never_made(self, store: Store, maker: StepMaker) -> None:
+        (a,) = self._notices(store, maker, 1)
+        now = datetime(2026, 5, 1, tzinfo=UTC)
+        (first,) = store.lease(1, now, timedelta(minutes=1))  # worker A, whose lease runs out
+        (second,) = store.lease(1, now + timedelta(minutes=2), _LEASE)  # worker B takes it over...
+        store.settle(a.key, "release", now=now + timedelta(minutes=2), attempt=second.attempts)  # ...untried
+        store.settle(a.key, "delivered", now=now + timedelta(minutes=3), attempt=first.attempts)
+        assert _drain(store) == {}, (
+            "A really tried the notice and no attempt was made since (B's was taken back): A's settle applies"
+        )
+
     def test_only_the_current_lease_can_release(self, store: Store, maker: StepMaker) -> None:
         a, b, c = self._notices(store, maker, 3)
         now = datetime(2026, 5, 1, tzinfo=UTC)

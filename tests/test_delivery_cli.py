@@ -206,6 +206,8 @@ contacts = [{channel = "mail", address = "li@x.example"}]
         ("[dispatcher]\nbatchsize = 3", "dispatcher.batchsize"),
         ("[channels.h]\ntype = 'webhook'\nurl = 'http://127.0.0.1:9/'\nsink = true", "secret"),
         ("[people.li]\ncontacts = [{channel = 'sms', address = '1'}]", "'sms'"),
+        ("[dispatcher]\nbatch_seconds = true", "dispatcher.batch_seconds"),  # no bool for a number
+        ("[dispatcher]\nworkers = '4'", "dispatcher.workers"),  # nor text
     ],
 )
 def test_a_bad_config_is_refused_at_start_up(db: Path, tmp_path: Path, text: str, says: str) -> None:

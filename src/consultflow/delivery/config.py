@@ -30,7 +30,7 @@ __all__ = ["Config", "load_config"]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)  # TOML types values: no coercion
 
 
 class _ContactModel(_Strict):

@@ -518,6 +518,54 @@ def test_dispatcher_threads_share_a_backlog_each_notice_once() -> None:
     assert all(r.delivered > 0 for r in reports), f"one dispatcher held the backlog: {[r.delivered for r in reports]}"
 
 
+# ---- a plug-in that raises while a batch is prepared ----------------------------------------------------------
+class _BrokenTemplates(Templates):
+    """Templates with a bug that shows on one kind of notice only."""
+
+    def messages(self, notice: Notice, record: Any, langs: Any = ("zh", "en"), **kwargs: Any) -> Any:
+        if notice.event is Event.ROUND_OPENED:
+            raise KeyError("round_opened")
+        return super().messages(notice, record, langs, **kwargs)
+
+
+def test_a_plug_in_that_raises_on_one_notice_retries_that_notice_with_the_reason() -> None:
+    store = MemoryStore()
+    keys = seed(store, 3)
+    channel = MemoryChannel()
+    report = Dispatcher(store, sinks={"m": channel}, templates=_BrokenTemplates(), policy=QUICK).run_once()
+    by_key = {n.key: n for n in store.outbox()}
+    broken = {k for k in keys if by_key[k].event is Event.ROUND_OPENED}
+    assert broken
+    assert (report.delivered, report.retried) == (len(keys) - len(broken), len(broken))
+    assert set(channel.accepted) == set(keys) - broken, "the others of the batch still go"
+    for k in broken:
+        assert by_key[k].status == "pending"
+        assert by_key[k].last_error == "preparing it raised KeyError: 'round_opened'"
+
+
+class _DownRecipients(Recipients):
+    """Recipients whose directory is down (a PostgresDirectory whose server went away)."""
+
+    def resolve(self, audience: Any, community: str, at: datetime) -> Any:
+        from consultflow import StoreUnavailable
+
+        raise StoreUnavailable("the directory's server is down")
+
+
+def test_a_directory_outage_hands_the_batch_back_untried_at_once() -> None:
+    from consultflow import StoreUnavailable
+
+    store = MemoryStore()
+    keys = seed(store, 3)
+    dispatcher = Dispatcher(store, channels={"email": MemoryChannel()}, recipients=_DownRecipients(_contacts()))
+    with pytest.raises(StoreUnavailable):
+        dispatcher.run_once()  # run() waits and tries again, as for the store itself
+    assert {(n.status, n.attempts, n.not_before) for n in store.outbox()} == {("pending", 0, None)}, (
+        "released, not left leased until the lease ends, and no attempt counted"
+    )
+    assert len(store.outbox()) == len(keys)
+
+
 def test_requeue_is_only_for_dead_letters() -> None:
     from consultflow import IntegrityError, NotFound
 

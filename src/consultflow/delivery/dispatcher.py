@@ -84,6 +84,7 @@ class _Prepared:
     notice: Notice
     deliveries: list[_Ready]
     unreachable: list[Unreachable]
+    problem: str = ""  # preparing it failed (a bug in a plug-in): retried with this reason, not sent
 
 
 @attrs.frozen(slots=True)
@@ -261,10 +262,14 @@ class Dispatcher:
         if not notices:
             return Report()
         records: dict[str, Consultation | None] = {}
-        if isinstance(self.store, LoadsMany):
-            found = self.store.load_many(n.consultation for n in notices)
-            records = {n.consultation: found.get(n.consultation) for n in notices}
-        prepared = [self._prepare(n, records) for n in notices]
+        try:
+            if isinstance(self.store, LoadsMany):
+                found = self.store.load_many(n.consultation for n in notices)
+                records = {n.consultation: found.get(n.consultation) for n in notices}
+            prepared = [self._prepare(n, records) for n in notices]
+        except StoreUnavailable:  # the store or the directory is down: nothing was tried
+            self._release(notices)
+            raise
         # the first notice goes while the lease holds at all (a batch always makes progress); the
         # others only in its first half
         deadlines = [now + self.lease_for, *(now + self.lease_for / 2 for _ in prepared[1:])]
@@ -376,9 +381,29 @@ class Dispatcher:
                 records[notice.consultation] = self.store.load(notice.consultation)
             except NotFound:
                 records[notice.consultation] = None
-        deliveries, unreachable = self.plan(notice, records[notice.consultation])
+        try:
+            deliveries, unreachable = self.plan(notice, records[notice.consultation])
+        except StoreUnavailable:
+            raise
+        except Exception as exc:  # a template, recipients or directory plug-in with a bug: this notice only
+            log.exception("preparing notice %s raised", notice.key)
+            return _Prepared(notice, [], [], f"preparing it raised {type(exc).__name__}: {exc}")
         ready: list[_Ready] = [(name, d, _ready(ch, d)) for name, ch, d in deliveries]
         return _Prepared(notice, ready, unreachable)
+
+    def _release(self, notices: Sequence[Notice]) -> None:
+        """Hand a batch back untried, at once rather than when its lease ends; if the store itself is
+        what is down this fails too, and the lease's end frees the notices as ever."""
+        now = self._now()
+        orders: list[SettleOrder] = [(n.key, "release", None, "", n.attempts) for n in notices]
+        try:
+            if isinstance(self.store, SettlesMany):
+                self.store.settle_many(orders, now=now)
+            else:
+                for order in orders:
+                    _settle_one(self.store, order, now)
+        except StoreUnavailable as exc:
+            log.warning("could not release %d notice(s) (they are free when their lease ends): %s", len(orders), exc)
 
     def _deliver_by(self, send_by: datetime, prepared: _Prepared) -> tuple[Notice, _Sent | None]:
         """``_deliver``, unless the dispatcher is stopping or it is ``send_by`` (for all but a batch's
@@ -391,6 +416,8 @@ class Dispatcher:
     def _deliver(self, prepared: _Prepared) -> _Sent:
         """Send a prepared notice to every channel it goes to; what its settle must say."""
         notice, unreachable = prepared.notice, prepared.unreachable
+        if prepared.problem:
+            return _Sent(notice, (prepared.problem,), True, prepared.problem[:_MAX_ERROR], ())
         if unreachable:
             who = "; ".join(f"{u.recipient} ({u.reason})" for u in unreachable)
             log.warning("notice %s: cannot reach %s", notice.key, who)

@@ -55,10 +55,11 @@ def add_commands(sub: Any, describe: Callable[[str, str], dict[str, Any]]) -> No
         "dispatch",
         help="deliver the outbox to a signed webhook (Standard Webhooks) or configured channels",
         **describe(
-            "Deliver the notices of a consultflow SQLite file: to one webhook (--webhook URL --secret\n"
-            f"whsec_..., or the secret in ${SECRET_ENV}), signed per Standard Webhooks with the notice's\n"
-            "key as webhook-id; or through the channels of a --config file. Without --once or\n"
-            "--until-empty it runs until SIGTERM or Ctrl-C: the send under way finishes, the rest\n"
+            "Deliver the notices of a consultflow store (a SQLite file or a PostgreSQL DSN): to one\n"
+            "webhook (--webhook URL --secret whsec_..., or the secret in\n"
+            f"${SECRET_ENV}), signed per Standard Webhooks with the notice's key\n"
+            "as webhook-id; or through the channels of a --config file. Without --once or\n"
+            "--until-empty it runs until SIGTERM or Ctrl-C: the notice under way finishes, the rest\n"
             "of the batch is released for the next run.",
             "0 done (dead letters are listed by `consultflow outbox --status dead`); 2 a usage or\n"
             "input problem (no such file, not a store, a bad URL or secret, a bad config file).",
@@ -71,7 +72,9 @@ def add_commands(sub: Any, describe: Callable[[str, str], dict[str, Any]]) -> No
     dispatch.add_argument("--config", metavar="FILE", help="a TOML file of channels, people and templates")
     mode = dispatch.add_mutually_exclusive_group()
     mode.add_argument("--once", action="store_true", help="deliver what is ready now, then exit")
-    mode.add_argument("--until-empty", action="store_true", help="retry with backoff until nothing is pending")
+    mode.add_argument(
+        "--until-empty", action="store_true", help="retry with backoff until nothing is pending or leased"
+    )
     dispatch.add_argument("--max-backoff", type=float, metavar="SECONDS", help="cap on the wait between retries")
     dispatch.add_argument("--max-attempts", type=int, metavar="N", help="attempts before a dead letter")
     dispatch.add_argument("--timeout", type=float, metavar="SECONDS", help="webhook timeout (default 10)")

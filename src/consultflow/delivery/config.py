@@ -70,7 +70,7 @@ class _ChannelModel(_Strict):
 
 class _DispatcherModel(_Strict):
     batch: int = Field(default=100, ge=1, le=10_000)
-    batch_seconds: float = Field(default=0.25, gt=0, le=3600)
+    batch_seconds: float = Field(default=0.25, ge=0.001, le=3600)
     workers: int = Field(default=1, ge=1, le=256)
     lease_seconds: float = Field(default=300, gt=0, le=86_400)
     sink_lang: Lang = "zh"

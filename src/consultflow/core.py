@@ -209,10 +209,8 @@ def enact(
             raise ValueError("a proposal always enters a state: give its target")
         target = record.state
     update, events = EFFECTS[command.trigger](procedure, record, command, ctx, role, target)
-    private = _private_keys(procedure.parameters.private_text)
-    if lazy:  # the input is only the log's: made when ``seal`` finishes it, if ever
-        pending = partial(step_input, procedure, record, command, ctx)
-        return _assemble(record, update, events, target, ctx, role, None, bound, True, private, pending=pending)
+    # lazy: the input is only the log's, made when ``seal`` finishes it, if ever
+    pending = partial(step_input, procedure, record, command, ctx) if lazy else None
     return _assemble(
         record,
         update,
@@ -220,11 +218,12 @@ def enact(
         target,
         ctx,
         role,
-        step_input(procedure, record, command, ctx),
+        None if lazy else step_input(procedure, record, command, ctx),
         bound,
         lazy,
-        private,
+        _private_keys(procedure.parameters.private_text),
         hashes if hashes is not None and len(hashes) == len(events) else None,
+        pending=pending,
     )
 
 

@@ -27,7 +27,7 @@ from ..i18n import LANGS, Lang
 from ..notices import Notice, NoticeStatus
 from ..procedure import Procedure
 from ..records import Consultation
-from ..storage.base import Settlement, Store
+from ..storage.base import SettleOrder, Store
 from .channel import Channel, Delivery, Message, Outcome
 from .messages import LinkTemplate, Templates
 from .recipients import Recipients, Unreachable
@@ -42,9 +42,6 @@ log.addHandler(logging.NullHandler())  # the app decides where warnings go; the 
 _Planned = tuple[str, Channel, Delivery]
 #: A delivery ready to go: (channel name, delivery, the send).
 _Ready = tuple[str, Delivery, Callable[[], Outcome]]
-
-#: One settle of ``settle_many``: (key, outcome, retry_at, error, attempt).
-SettleOrder = tuple[str, Settlement, datetime | None, str, int | None]
 
 #: The recipient of a whole-notice delivery (a sink: a backend's webhook, an archive file).
 SINK = "*"
@@ -91,7 +88,6 @@ class _Prepared:
 class _Sent:
     """A notice after its sends: what went wrong (nothing, for a delivered one)."""
 
-    notice: Notice
     problems: tuple[str, ...]
     transient: bool
     error: str
@@ -272,14 +268,15 @@ class Dispatcher:
             raise
         # the first notice goes while the lease holds at all (a batch always makes progress); the
         # others only in its first half
-        deadlines = [now + self.lease_for, *(now + self.lease_for / 2 for _ in prepared[1:])]
+        half = now + self.lease_for / 2
+        deadlines = [now + self.lease_for, *[half] * (len(prepared) - 1)]
         if self._pool is not None and len(prepared) > 1:
             sent = list(self._pool.map(self._deliver_by, deadlines, prepared))
         else:
             sent = [self._deliver_by(by, p) for by, p in zip(deadlines, prepared, strict=True)]
         done = self._now()
-        self._pace(done - now, sum(1 for _, s in sent if s is not None))
-        return self._settle(sent, done)
+        self._pace(done - now, len(sent) - sent.count(None))
+        return self._settle(notices, sent, done)
 
     def _pace(self, took: timedelta, tried: int) -> None:
         """Size the next lease: as many notices as ``batch_seconds`` of leasing, preparing and sending
@@ -392,32 +389,27 @@ class Dispatcher:
         return _Prepared(notice, ready, unreachable)
 
     def _release(self, notices: Sequence[Notice]) -> None:
-        """Hand a batch back untried, at once rather than when its lease ends; if the store itself is
-        what is down this fails too, and the lease's end frees the notices as ever."""
-        now = self._now()
-        orders: list[SettleOrder] = [(n.key, "release", None, "", n.attempts) for n in notices]
+        """Hand a batch back untried (a settle of nothing but releases), at once rather than when its
+        lease ends; if the store itself is what is down this fails too, and the lease's end frees the
+        notices as ever."""
         try:
-            if isinstance(self.store, SettlesMany):
-                self.store.settle_many(orders, now=now)
-            else:
-                for order in orders:
-                    _settle_one(self.store, order, now)
+            self._settle(notices, [None] * len(notices), self._now())
         except StoreUnavailable as exc:
-            log.warning("could not release %d notice(s) (they are free when their lease ends): %s", len(orders), exc)
+            log.warning("could not release %d notice(s) (they are free when their lease ends): %s", len(notices), exc)
 
-    def _deliver_by(self, send_by: datetime, prepared: _Prepared) -> tuple[Notice, _Sent | None]:
+    def _deliver_by(self, send_by: datetime, prepared: _Prepared) -> _Sent | None:
         """``_deliver``, unless the dispatcher is stopping or it is ``send_by`` (for all but a batch's
         first notice, half its lease gone): then the notice is left untried (``None``) and the settle
         releases it."""
         if self._stop.is_set() or self._now() >= send_by:
-            return prepared.notice, None
-        return prepared.notice, self._deliver(prepared)
+            return None
+        return self._deliver(prepared)
 
     def _deliver(self, prepared: _Prepared) -> _Sent:
         """Send a prepared notice to every channel it goes to; what its settle must say."""
         notice, unreachable = prepared.notice, prepared.unreachable
         if prepared.problem:
-            return _Sent(notice, (prepared.problem,), True, prepared.problem[:_MAX_ERROR], ())
+            return _Sent((prepared.problem,), True, prepared.problem[:_MAX_ERROR], ())
         if unreachable:
             who = "; ".join(f"{u.recipient} ({u.reason})" for u in unreachable)
             log.warning("notice %s: cannot reach %s", notice.key, who)
@@ -432,36 +424,37 @@ class Dispatcher:
         if not prepared.deliveries and unreachable:  # it reached nobody: a dead letter, to fix and send again
             problems = [f"nobody could be reached: {u.recipient} ({u.reason})" for u in unreachable]
         unreached = tuple((notice.key, u) for u in unreachable)
-        return _Sent(notice, tuple(problems), transient, "; ".join(problems)[:_MAX_ERROR], unreached)
+        return _Sent(tuple(problems), transient, "; ".join(problems)[:_MAX_ERROR], unreached)
 
-    def _settle(self, sent: Sequence[tuple[Notice, _Sent | None]], now: datetime) -> Report:
-        """Settle a batch at ``now``: delivered, retried with backoff, dead, or released (not tried:
-        ``None``); one transaction when the store offers ``settle_many``. A settle refused because the
-        lease expired and another dispatcher took the notice is counted as lost (the other one settles it)."""
+    def _settle(self, notices: Sequence[Notice], sent: Sequence[_Sent | None], now: datetime) -> Report:
+        """Settle a batch at ``now``, each notice by what its sends gave: delivered, retried with
+        backoff, dead, or released (not tried: ``None``); one transaction when the store offers
+        ``settle_many``. A settle refused because the lease expired and another dispatcher took the
+        notice is counted as lost (the other one settles it)."""
         orders: list[SettleOrder] = []
         kinds: list[str] = []
-        for notice, s in sent:
+        for notice, s in zip(notices, sent, strict=True):
             if s is None:
                 orders.append((notice.key, "release", None, "", notice.attempts))
                 kinds.append("released")
             elif not s.problems:
-                orders.append((s.notice.key, "delivered", None, "", s.notice.attempts))
+                orders.append((notice.key, "delivered", None, "", notice.attempts))
                 kinds.append("delivered")
-            elif s.transient and not self.policy.gives_up(s.notice.attempts):
+            elif s.transient and not self.policy.gives_up(notice.attempts):
                 with self._rng_lock:
                     draw = self._rng.random()
-                retry_at = now + self.policy.delay(s.notice.attempts, draw)
-                orders.append((s.notice.key, "retry", retry_at, s.error, s.notice.attempts))
+                retry_at = now + self.policy.delay(notice.attempts, draw)
+                orders.append((notice.key, "retry", retry_at, s.error, notice.attempts))
                 kinds.append("retried")
             else:
-                orders.append((s.notice.key, "dead", None, s.error, s.notice.attempts))
+                orders.append((notice.key, "dead", None, s.error, notice.attempts))
                 kinds.append("dead")
         if isinstance(self.store, SettlesMany):
             errors = list(self.store.settle_many(orders, now=now))
         else:
             errors = [_settle_one(self.store, order, now) for order in orders]
         counts = {"delivered": 0, "retried": 0, "dead": 0, "lost": 0, "released": 0}
-        for (notice, s), kind, error in zip(sent, kinds, errors, strict=True):
+        for notice, s, kind, error in zip(notices, sent, kinds, errors, strict=True):
             if error is None:
                 counts[kind] += 1
                 if kind == "dead" and s is not None:
@@ -471,7 +464,7 @@ class Dispatcher:
                 counts["lost"] += 1
             else:
                 raise error
-        unreached = tuple(u for _, s in sent if s is not None for u in s.unreachable)
+        unreached = tuple(u for s in sent if s is not None for u in s.unreachable)
         return Report(
             counts["delivered"],
             counts["retried"],

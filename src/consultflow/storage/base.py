@@ -27,11 +27,14 @@ from ..records import Consultation
 from ..step import Step
 from ..vocabulary import Carrier, State
 
-__all__ = ["Query", "Settlement", "Store"]
+__all__ = ["Query", "SettleOrder", "Settlement", "Store"]
 
 #: How a leased notice ends: ``delivered``; ``retry`` (pending again, at ``retry_at``); ``dead`` (a
 #: dead letter); ``release`` (it was not tried: pending again at once, the lease's attempt taken back).
 Settlement = Literal["delivered", "retry", "dead", "release"]
+
+#: One settle of a batch (``settle_many`` on the SQL stores): (key, outcome, retry_at, error, attempt).
+SettleOrder = tuple[str, Settlement, datetime | None, str, int | None]
 
 
 def _states(value: Iterable[State | str]) -> frozenset[State]:

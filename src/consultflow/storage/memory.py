@@ -221,16 +221,12 @@ class MemoryStore:
                 return
             if attempt is not None and n.attempts != attempt:
                 raise leased_again_error(key, n.attempts, attempt)
+            changes: dict[str, object] = {"status": status, "not_before": not_before, "last_error": last_error}
             if outcome == "release":  # not tried: the lease's attempt is given back, the last error kept
                 if n.status != "leased":
                     raise release_error(key, n.status)
-                self._outbox[key] = n.model_copy(
-                    update={"status": status, "not_before": not_before, "attempts": n.attempts - 1}
-                )
-                return
-            self._outbox[key] = n.model_copy(
-                update={"status": status, "not_before": not_before, "last_error": last_error}
-            )
+                changes = {"status": status, "not_before": not_before, "attempts": n.attempts - 1}
+            self._outbox[key] = n.model_copy(update=changes)
 
     def outbox(self, *, status: NoticeStatus | None = None) -> Sequence[Notice]:
         """Every notice (or those in ``status``), in the order written (for tests and inspection)."""

@@ -51,7 +51,7 @@ from ..log import LogEntry
 from ..notices import Notice, NoticeStatus
 from ..records import Consultation
 from ..step import Step
-from .base import Query, Settlement
+from .base import Query, Settlement, SettleOrder
 from .checks import (
     check_aware,
     check_count,
@@ -635,9 +635,7 @@ class PostgresStore:
 
         self._run("settle", run, idempotent=True)
 
-    def settle_many(
-        self, settles: Sequence[tuple[str, Settlement, datetime | None, str, int | None]], *, now: datetime
-    ) -> tuple[ConsultflowError | None, ...]:
+    def settle_many(self, settles: Sequence[SettleOrder], *, now: datetime) -> tuple[ConsultflowError | None, ...]:
         """Several settles in one transaction (a dispatcher's batch: one round trip and commit
         instead of one per notice), as ``SQLiteStore.settle_many``: per settle ``None`` or the error
         ``settle`` would have raised (that one changed nothing); bad arguments raise first."""

@@ -54,7 +54,7 @@ from ..records import SCHEMA_VERSION as ENTRY_SCHEMA
 from ..records import Consultation
 from ..step import Step
 from ..vocabulary import Event
-from .base import Query, Settlement
+from .base import Query, Settlement, SettleOrder
 from .checks import (
     check_aware,
     check_count,
@@ -1061,10 +1061,6 @@ class SQLiteStore(SQLiteFile):
             return Notice.model_validate_json(text)
         except ValidationError as exc:
             raise IntegrityError(f"{self.path}: a stored outbox notice does not parse ({_first(exc)})") from exc
-
-
-#: One settle of ``settle_many``: (key, outcome, retry_at, error, attempt).
-SettleOrder = tuple[str, Settlement, datetime | None, str, int | None]
 
 
 # a release (the notice was not tried) gives the lease's attempt back, keeps the last error and
